@@ -1,0 +1,76 @@
+#pragma once
+// The Fenl engine's facade: a compiled query in, input batches in, result batches out.
+// The processor, the `query` command and the benchmarks use only this header.
+//
+// Contract:
+//  - compile() parses, resolves and type-checks the query against the table specs; errors
+//    carry the stage and position ("Parse error at 3:14: ..." with the source line and a
+//    caret) in Status::message().
+//  - A Session executes one compiled query. Inputs may arrive in any order across calls to
+//    add_input(); the session orders rows by (time, subsort, arrival) itself.
+//  - finish() returns every result row (history: one per change; final: one per entity).
+//    Output schema: `_time` (timestamp), `_key` (the entity key's type), then the fields of
+//    the result record in order (a non-record result becomes one field named `result`).
+//  - All execution state lives in operator state objects owned by the session (no state on
+//    the call stack between calls), so a later streaming mode can snapshot it.
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/batch.h"
+#include "common/status.h"
+#include "common/time.h"
+
+namespace tideline::engine {
+
+struct TableSpec {
+  std::string name;
+  TypePtr schema;  // record type of the input batches
+  std::string time_column;
+  std::string key_column;
+  std::string subsort_column;  // empty = none
+  std::string grouping;        // empty = the table's own name
+};
+
+struct ViewSpec {
+  std::string name;
+  std::string expression;
+};
+
+enum class ResultBehavior { kHistory, kFinal };
+
+struct QueryOptions {
+  ResultBehavior results = ResultBehavior::kHistory;
+  std::optional<TimestampNs> final_at;       // final results as of this time
+  std::optional<TimestampNs> changed_since;  // history: rows at/after; final: changed entities
+};
+
+class CompiledQuery {
+ public:
+  virtual ~CompiledQuery() = default;
+  // Schema of the result batches (_time, _key, fields...).
+  virtual const TypePtr& output_type() const = 0;
+  // A human-readable plan (for --explain and debugging).
+  virtual std::string explain() const = 0;
+};
+
+class Session {
+ public:
+  virtual ~Session() = default;
+  // `batch` must have the schema given for `table` at compile time.
+  virtual Status add_input(std::string_view table, const Batch& batch) = 0;
+  virtual Result<Batch> finish() = 0;
+};
+
+Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
+                                                     const std::vector<TableSpec>& tables,
+                                                     const std::vector<ViewSpec>& views,
+                                                     const QueryOptions& options);
+
+Result<std::unique_ptr<Session>> start_session(std::shared_ptr<const CompiledQuery> query);
+
+}  // namespace tideline::engine

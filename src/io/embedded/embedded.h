@@ -1,0 +1,21 @@
+#pragma once
+// Embedded backends: the table store and the topic log in one local data directory, so the
+// whole pipeline runs on one machine with nothing else installed. Both are SQLite databases
+// (formats in docs/formats/embedded_tables.md and docs/formats/embedded_log.md).
+// Several processes may open the same directory at once (SQLite WAL mode, busy timeout).
+
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "io/table_store.h"
+#include "io/topic.h"
+
+namespace tideline::embedded {
+
+// Creates `data_dir` if needed and opens `data_dir/tables.sqlite`.
+Result<std::unique_ptr<io::TableStore>> open_table_store(const std::string& data_dir);
+// Creates `data_dir` if needed and opens `data_dir/topics.sqlite`.
+Result<std::unique_ptr<io::TopicService>> open_topic_service(const std::string& data_dir);
+
+}  // namespace tideline::embedded

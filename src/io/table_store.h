@@ -1,0 +1,69 @@
+#pragma once
+// The table store port: what the pipeline needs from Cassandra. Implemented by the embedded
+// SQLite store (io/embedded) and by the CQL client (io/cql). Names are `keyspace.table`.
+// Thread-safety: an instance is used by one thread at a time.
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/batch.h"
+#include "common/status.h"
+
+namespace tideline::io {
+
+// CQL column types of the supported subset. Serialized by name only.
+enum class CqlType { kInt, kBigint, kText, kTimestamp, kDouble, kFloat, kBoolean };
+std::string_view cql_type_name(CqlType t);
+// Tideline type for a CQL type: int->i32, bigint->i64, text/varchar->string,
+// timestamp->timestamp (ns in memory; ms in CQL), double->f64, float->f32, boolean->bool.
+TypeId type_for_cql(CqlType t);
+
+struct TableColumn {
+  std::string name;
+  CqlType type;
+};
+
+struct TableSchema {
+  std::string keyspace;
+  std::string name;
+  std::vector<TableColumn> columns;         // declaration order
+  std::vector<std::string> partition_key;   // at least one
+  std::vector<std::string> clustering_key;  // possibly empty
+  // Record type with one field per column, declaration order.
+  TypePtr batch_type() const;
+  int column_index(std::string_view name) const;
+};
+
+// Parses `CREATE TABLE [IF NOT EXISTS] ks.tbl (col type, ..., PRIMARY KEY ((p1, p2), c1, c2))`
+// (or `col type PRIMARY KEY` inline, or `PRIMARY KEY (p, c)`), with an optional
+// `WITH ...` tail that is ignored. Case-insensitive keywords; identifiers are lower-cased
+// unless double-quoted. Errors say line:column.
+Result<TableSchema> parse_create_table(std::string_view cql);
+
+// Replaces <KS_NAME> and <TBL_NAME> placeholders of the original statement files.
+std::string fill_statement_template(std::string_view text, std::string_view keyspace,
+                                    std::string_view table);
+
+class TableStore {
+ public:
+  virtual ~TableStore() = default;
+  // Executes CREATE KEYSPACE / CREATE TABLE [IF NOT EXISTS]. Creating an existing table with
+  // IF NOT EXISTS is a no-op; without it, AlreadyExists.
+  virtual Status execute_ddl(std::string_view cql) = 0;
+  virtual Result<TableSchema> describe(std::string_view keyspace, std::string_view table) = 0;
+  // Upserts rows by primary key (Cassandra semantics: a later write of the same key replaces
+  // the row's provided columns). `rows`' field names must be columns of the table; missing
+  // non-key columns are left unchanged for existing rows and null for new ones.
+  virtual Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) = 0;
+  // Streams the table in primary-key order (embedded) or token order (Cassandra), at most
+  // `limit` rows (-1 = all), in batches of about `batch_rows` rows with the table's schema.
+  virtual Status scan(std::string_view keyspace, std::string_view table, int64_t limit,
+                      int64_t batch_rows, const std::function<Status(Batch&&)>& on_batch) = 0;
+  virtual Result<int64_t> count(std::string_view keyspace, std::string_view table) = 0;
+};
+
+}  // namespace tideline::io

@@ -1,0 +1,97 @@
+#pragma once
+// The topic port: what the pipeline needs from Pulsar. Implemented by the embedded log
+// (io/embedded) and by the Pulsar binary-protocol client (io/pulsar).
+// Topic names are Pulsar's: `persistent://tenant/namespace/topic`; a partitioned topic with
+// N partitions has partitions `<topic>-partition-0` .. `-partition-(N-1)`.
+// Thread-safety: services may be shared; producers and consumers are used by one thread.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace tideline::io {
+
+struct MessageId {
+  int32_t partition = 0;
+  int64_t ledger_id = 0;  // embedded: always 0
+  int64_t entry_id = 0;   // embedded: per-partition sequence number, starting at 0
+  bool operator==(const MessageId&) const = default;
+};
+
+struct OutgoingMessage {
+  std::string key;         // routing key; messages with equal keys keep their order
+  std::string payload;     // Avro datum when the topic has a schema
+  int64_t event_time_ms = 0;  // 0 = unset
+};
+
+struct Message {
+  MessageId id;
+  std::string key;
+  std::string payload;
+  int64_t event_time_ms = 0;
+  int64_t publish_time_ms = 0;
+  int32_t redelivery_count = 0;
+};
+
+enum class SubscriptionType { kExclusive, kShared, kFailover, kKeyShared };
+enum class InitialPosition { kEarliest, kLatest };
+
+class Producer {
+ public:
+  virtual ~Producer() = default;
+  // Routes each message to a partition by hash of its key (murmur3_32(key) mod N, as Pulsar's
+  // default router does for keyed messages) and makes it durable before returning.
+  virtual Status send(std::span<const OutgoingMessage> messages) = 0;
+  virtual Status flush() = 0;
+  virtual Status close() = 0;
+};
+
+class Consumer {
+ public:
+  virtual ~Consumer() = default;
+  // Up to `max_messages`, waiting at most `timeout` for the first one. Returns an empty
+  // vector on timeout. Messages of one partition come in order; unacknowledged messages are
+  // redelivered after the consumer is closed or its process dies (redelivery_count + 1).
+  virtual Result<std::vector<Message>> receive(size_t max_messages,
+                                               std::chrono::milliseconds timeout) = 0;
+  virtual Status acknowledge(std::span<const MessageId> ids) = 0;
+  // Number of messages published but not yet acknowledged by this subscription.
+  virtual Result<int64_t> backlog() = 0;
+  virtual Status close() = 0;
+};
+
+struct SubscribeOptions {
+  std::string subscription;
+  SubscriptionType type = SubscriptionType::kShared;
+  InitialPosition initial_position = InitialPosition::kEarliest;
+};
+
+class TopicService {
+ public:
+  virtual ~TopicService() = default;
+  virtual Status create_namespace(std::string_view tenant, std::string_view ns) = 0;
+  // No-op when it exists with the same partition count.
+  virtual Status create_partitioned_topic(std::string_view topic, int partitions) = 0;
+  virtual Result<int> partitions(std::string_view topic) = 0;
+  // Pulsar schema envelope JSON: {"type":"AVRO","schema":"...","properties":{}}.
+  virtual Status set_schema(std::string_view topic, std::string_view envelope_json) = 0;
+  virtual Result<std::optional<std::string>> get_schema(std::string_view topic) = 0;
+  virtual Result<std::unique_ptr<Producer>> create_producer(std::string_view topic) = 0;
+  virtual Result<std::unique_ptr<Consumer>> subscribe(std::string_view topic,
+                                                      const SubscribeOptions& options) = 0;
+  // Total messages stored in all partitions.
+  virtual Result<int64_t> message_count(std::string_view topic) = 0;
+};
+
+// murmur3 32-bit hash with seed 0 over the key bytes, masked to 31 bits, as Pulsar's Java
+// client routes keyed messages (signSafeMod(murmur3_32(key), N)).
+uint32_t pulsar_key_hash(std::string_view key);
+
+}  // namespace tideline::io
