@@ -26,6 +26,5 @@ function(tideline_tests name dir)
   target_compile_definitions(${name}_tests PRIVATE
     TIDELINE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
     TIDELINE_BINARY="$<TARGET_FILE:tideline>")
-  add_dependencies(${name}_tests tideline)
   gtest_discover_tests(${name}_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "unit;${name}")
 endfunction()
