@@ -1,0 +1,212 @@
+#include "pipeline/config.h"
+
+#include <filesystem>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "common/logging.h"
+
+namespace tideline::pipeline {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::set<std::string, std::less<>>& known_keys() {
+  static const std::set<std::string, std::less<>> kKeys = {
+      "ad.client.id", "ad.client.secret", "ad.secure.bundle", "ad.keyspace", "ad.table.input",
+      "ad.table.output", "as.client.conf", "as.tenant", "as.namespace", "as.topic.input",
+      "as.topic.output", "as.topic.schema", "kaskada.deployment", "kaskada.endpoint",
+      "kaskada.table.recreate", "kaskada.materialization.recreate",
+      // historical spelling used by one version of the original
+      "kaskada.recreate_table",
+      "tideline.backend", "tideline.data.dir", "tideline.processor.query",
+      "tideline.processor.table", "tideline.processor.time.column",
+      "tideline.processor.key.column", "tideline.cql.input.stmt", "tideline.cql.output.stmt",
+      "tideline.schema.input", "tideline.schema.output", "tideline.topic.partitions",
+      "tideline.cassandra.contact.points", "tideline.cassandra.local.dc",
+      "tideline.cassandra.username", "tideline.cassandra.password"};
+  return kKeys;
+}
+
+const std::set<std::string, std::less<>>& known_client_keys() {
+  static const std::set<std::string, std::less<>> kKeys = {
+      "brokerServiceUrl", "webServiceUrl", "authPlugin", "authParams", "tlsTrustCertsFilePath",
+      "tlsAllowInsecureConnection", "tlsEnableHostnameVerification", "useTls"};
+  return kKeys;
+}
+
+std::string resolve(const std::string& base_dir, const std::string& p) {
+  if (p.empty()) return p;
+  fs::path path(p);
+  if (path.is_absolute()) return p;
+  return (fs::path(base_dir) / path).lexically_normal().string();
+}
+
+}  // namespace
+
+Result<PipelineConfig> load_config(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return error(StatusCode::kInvalidArgument, fmt::format("config file not found: {}", path));
+  }
+  TL_ASSIGN_OR_RETURN(auto props, Properties::load_file(path));
+  return config_from_properties(props, path);
+}
+
+Result<PipelineConfig> config_from_properties(const Properties& props, const std::string& path) {
+  PipelineConfig c;
+  c.source = path;
+  std::string base = fs::path(path).parent_path().string();
+  if (base.empty()) base = ".";
+
+  for (const auto& k : props.keys()) {
+    if (!known_keys().count(k)) {
+      const auto* e = props.entry(k);
+      c.warnings.push_back(fmt::format("{}:{}: unknown key '{}' (ignored)", path, e ? e->line : 0, k));
+    }
+  }
+
+  auto required = [&](std::string_view key, std::string& out) -> Status {
+    auto v = props.get(key);
+    if (!v || v->empty()) {
+      return invalid_argument(fmt::format("missing required key '{}' in {}", key, path));
+    }
+    out = *v;
+    return {};
+  };
+  auto optional = [&](std::string_view key, std::string& out) {
+    if (auto v = props.get(key)) out = *v;
+  };
+
+  std::string backend = props.get_or("tideline.backend", "embedded");
+  if (backend == "embedded") {
+    c.backend = Backend::kEmbedded;
+  } else if (backend == "clusters" || backend == "cluster") {
+    c.backend = Backend::kClusters;
+  } else {
+    return error(StatusCode::kInvalidArgument,
+                 fmt::format("key 'tideline.backend' in {}: expected 'embedded' or 'clusters', got '{}'",
+                             path, backend));
+  }
+
+  TL_RETURN_IF_ERROR(required("ad.keyspace", c.keyspace));
+  TL_RETURN_IF_ERROR(required("ad.table.input", c.table_input));
+  TL_RETURN_IF_ERROR(required("ad.table.output", c.table_output));
+  TL_RETURN_IF_ERROR(required("as.tenant", c.tenant));
+  TL_RETURN_IF_ERROR(required("as.namespace", c.ns));
+  TL_RETURN_IF_ERROR(required("as.topic.input", c.topic_input));
+  TL_RETURN_IF_ERROR(required("as.topic.output", c.topic_output));
+  optional("ad.client.id", c.ad_client_id);
+  optional("ad.client.secret", c.ad_client_secret);
+  optional("ad.secure.bundle", c.ad_secure_bundle);
+  c.ad_secure_bundle = resolve(base, c.ad_secure_bundle);
+  c.topic_schema = parse_loose_bool(props.get_or("as.topic.schema", "true"));
+  optional("kaskada.deployment", c.kaskada_deployment);
+  optional("kaskada.endpoint", c.kaskada_endpoint);
+  c.kaskada_table_recreate = parse_loose_bool(
+      props.get_or("kaskada.table.recreate", props.get_or("kaskada.recreate_table", "false")));
+  c.kaskada_materialization_recreate =
+      parse_loose_bool(props.get_or("kaskada.materialization.recreate", "false"));
+
+  c.data_dir = resolve(base, props.get_or("tideline.data.dir", "data"));
+  c.query_file = resolve(base, props.get_or("tideline.processor.query", "fenl/eshop_output.fenl"));
+  optional("tideline.processor.table", c.query_table);
+  optional("tideline.processor.time.column", c.time_column);
+  optional("tideline.processor.key.column", c.key_column);
+  c.input_stmt = resolve(base, props.get_or("tideline.cql.input.stmt", "cql/input_tbl.stmt"));
+  c.output_stmt = resolve(base, props.get_or("tideline.cql.output.stmt", "cql/output_tbl.stmt"));
+  c.input_schema =
+      resolve(base, props.get_or("tideline.schema.input", "pulsar-schema/input_topic.json"));
+  c.output_schema =
+      resolve(base, props.get_or("tideline.schema.output", "pulsar-schema/output_topic.json"));
+  {
+    std::string p = props.get_or("tideline.topic.partitions", "3");
+    try {
+      size_t used = 0;
+      c.topic_partitions = std::stoi(p, &used);
+      if (used != p.size() || c.topic_partitions < 1 || c.topic_partitions > 1024) throw 0;
+    } catch (...) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.topic.partitions' in {}: expected 1..1024, got '{}'",
+                               path, p));
+    }
+  }
+  optional("tideline.cassandra.contact.points", c.cassandra_contact_points);
+  optional("tideline.cassandra.local.dc", c.cassandra_local_dc);
+  optional("tideline.cassandra.username", c.cassandra_username);
+  optional("tideline.cassandra.password", c.cassandra_password);
+
+  // Pulsar client.conf: required for clusters, optional for embedded.
+  std::string client_conf;
+  optional("as.client.conf", client_conf);
+  c.client_conf_path = resolve(base, client_conf);
+  if (c.backend == Backend::kClusters && c.client_conf_path.empty()) {
+    return error(StatusCode::kInvalidArgument,
+                 fmt::format("missing required key 'as.client.conf' in {} (needed by the clusters backend)",
+                             path));
+  }
+  if (!c.client_conf_path.empty()) {
+    std::error_code ec;
+    if (!fs::exists(c.client_conf_path, ec)) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'as.client.conf' in {}: file not found: {}", path,
+                               c.client_conf_path));
+    }
+    TL_ASSIGN_OR_RETURN(auto cc, Properties::load_file(c.client_conf_path));
+    c.pulsar.path = c.client_conf_path;
+    for (const auto& k : cc.keys()) {
+      if (!known_client_keys().count(k)) {
+        c.warnings.push_back(fmt::format("{}: unknown key '{}' (ignored)", c.client_conf_path, k));
+      }
+    }
+    c.pulsar.broker_service_url = cc.get_or("brokerServiceUrl", "");
+    c.pulsar.web_service_url = cc.get_or("webServiceUrl", "");
+    c.pulsar.auth_plugin = cc.get_or("authPlugin", "");
+    c.pulsar.auth_params = cc.get_or("authParams", "");
+    c.pulsar.tls_trust_certs_file_path = resolve(
+        fs::path(c.client_conf_path).parent_path().string(), cc.get_or("tlsTrustCertsFilePath", ""));
+    c.pulsar.tls_allow_insecure_connection =
+        parse_loose_bool(cc.get_or("tlsAllowInsecureConnection", "false"));
+    c.pulsar.tls_enable_hostname_verification =
+        parse_loose_bool(cc.get_or("tlsEnableHostnameVerification", "false"));
+    if (c.backend == Backend::kClusters) {
+      if (c.pulsar.broker_service_url.empty()) {
+        return error(StatusCode::kInvalidArgument,
+                     fmt::format("missing required key 'brokerServiceUrl' in {}", c.client_conf_path));
+      }
+      if (c.pulsar.web_service_url.empty()) {
+        return error(StatusCode::kInvalidArgument,
+                     fmt::format("missing required key 'webServiceUrl' in {}", c.client_conf_path));
+      }
+    }
+  }
+  return c;
+}
+
+std::string PipelineConfig::describe() const {
+  std::string s;
+  auto line = [&](std::string_view k, std::string_view v) { s += fmt::format("  {} = {}\n", k, v); };
+  s += fmt::format("config {}\n", source);
+  line("backend", backend == Backend::kEmbedded ? "embedded" : "clusters");
+  if (backend == Backend::kEmbedded) line("data dir", data_dir);
+  line("keyspace", keyspace);
+  line("input table", table_input);
+  line("output table", table_output);
+  line("input topic", topic_url(topic_input));
+  line("output topic", topic_url(topic_output));
+  line("query", query_file);
+  if (!ad_client_id.empty()) line("ad.client.id", ad_client_id);
+  if (!ad_client_secret.empty()) line("ad.client.secret", redact(ad_client_secret));
+  if (backend == Backend::kClusters) {
+    line("cassandra", cassandra_contact_points);
+    line("pulsar broker", pulsar.broker_service_url);
+    line("pulsar admin", pulsar.web_service_url);
+    if (!pulsar.auth_plugin.empty()) line("authPlugin", pulsar.auth_plugin);
+    if (!pulsar.auth_params.empty()) line("authParams", redact(pulsar.auth_params));
+  }
+  return s;
+}
+
+}  // namespace tideline::pipeline

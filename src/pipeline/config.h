@@ -1,0 +1,85 @@
+#pragma once
+// The pipeline's configuration: the original project's main-cfg.properties keys (ad.*, as.*,
+// kaskada.*), Pulsar's client.conf keys, and Tideline's own tideline.* keys.
+// Relative paths in a config file are resolved against the directory of that file.
+// Secrets (ad.client.secret, authParams) are kept but never printed: describe() redacts them.
+
+#include <string>
+#include <vector>
+
+#include "common/properties.h"
+#include "common/status.h"
+
+namespace tideline::pipeline {
+
+enum class Backend { kEmbedded, kClusters };
+
+struct PulsarClientConf {
+  std::string path;
+  std::string broker_service_url;  // brokerServiceUrl, e.g. pulsar://127.0.0.1:6650
+  std::string web_service_url;     // webServiceUrl, e.g. http://127.0.0.1:8080
+  std::string auth_plugin;         // authPlugin
+  std::string auth_params;         // authParams (secret)
+  std::string tls_trust_certs_file_path;  // tlsTrustCertsFilePath
+  bool tls_allow_insecure_connection = false;
+  bool tls_enable_hostname_verification = false;
+};
+
+struct PipelineConfig {
+  std::string source;  // the file the config came from
+  std::vector<std::string> warnings;
+
+  // Astra DB / Cassandra (ad.*)
+  std::string ad_client_id;
+  std::string ad_client_secret;  // secret
+  std::string ad_secure_bundle;
+  std::string keyspace;
+  std::string table_input;
+  std::string table_output;
+
+  // Astra Streaming / Pulsar (as.*)
+  std::string client_conf_path;
+  std::string tenant;
+  std::string ns;
+  std::string topic_input;
+  std::string topic_output;
+  bool topic_schema = true;
+
+  // Kaskada (kaskada.*): kept for compatibility; Tideline runs the engine in-process.
+  std::string kaskada_deployment;
+  std::string kaskada_endpoint;
+  bool kaskada_table_recreate = false;
+  bool kaskada_materialization_recreate = false;
+
+  PulsarClientConf pulsar;
+
+  // Tideline's own keys (tideline.*)
+  Backend backend = Backend::kEmbedded;
+  std::string data_dir;            // tideline.data.dir (embedded)
+  std::string query_file;          // tideline.processor.query
+  std::string query_table = "kasTblInput";  // tideline.processor.table
+  std::string time_column = "event_time";   // tideline.processor.time.column
+  std::string key_column = "so_key";        // tideline.processor.key.column
+  std::string input_stmt;          // tideline.cql.input.stmt
+  std::string output_stmt;         // tideline.cql.output.stmt
+  std::string input_schema;        // tideline.schema.input (Pulsar envelope JSON)
+  std::string output_schema;       // tideline.schema.output
+  int topic_partitions = 3;        // tideline.topic.partitions
+  std::string cassandra_contact_points = "127.0.0.1:9042";  // tideline.cassandra.contact.points
+  std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
+  std::string cassandra_username;  // tideline.cassandra.username
+  std::string cassandra_password;  // tideline.cassandra.password (secret)
+
+  std::string topic_url(const std::string& topic) const {
+    return "persistent://" + tenant + "/" + ns + "/" + topic;
+  }
+  // Multi-line human description with secrets redacted.
+  std::string describe() const;
+};
+
+// Loads and validates a config file. A missing file or required key is an InvalidArgument
+// error of one line naming the key and the file; unknown keys become warnings.
+Result<PipelineConfig> load_config(const std::string& path);
+Result<PipelineConfig> config_from_properties(const Properties& props, const std::string& path);
+
+}  // namespace tideline::pipeline
