@@ -31,8 +31,8 @@ class Codec {
   // The schema as given (normalized JSON, no whitespace).
   const std::string& schema_json() const;
 
-  // Appends one record decoded from `payload` to `out` (whose schema must be type()).
-  // All-or-nothing: on error `out` is unchanged and the message says the byte offset and
+  // Appends one record decoded from `payload` to `out` (whose schema must be type()) and
+  // increments out.num_rows. All-or-nothing: on error `out` is unchanged and the message says the byte offset and
   // the field being decoded, e.g. "offset 17, field 'price': truncated varint". Trailing
   // bytes after the record are an error.
   Status decode_into(std::string_view payload, Batch& out) const;
