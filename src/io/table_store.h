@@ -44,6 +44,18 @@ struct TableSchema {
 // unless double-quoted. Errors say line:column.
 Result<TableSchema> parse_create_table(std::string_view cql);
 
+// One parsed DDL statement of the subset the table stores execute.
+struct DdlStatement {
+  enum class Kind { kCreateKeyspace, kCreateTable };
+  Kind kind = Kind::kCreateTable;
+  bool if_not_exists = false;
+  std::string keyspace;  // kCreateKeyspace: the keyspace created
+  TableSchema table;     // kCreateTable only
+};
+// Parses `CREATE KEYSPACE [IF NOT EXISTS] ks [WITH ...]` or a CREATE TABLE as above; a
+// trailing `;` is optional. Errors say line:column.
+Result<DdlStatement> parse_ddl(std::string_view cql);
+
 // Replaces <KS_NAME> and <TBL_NAME> placeholders of the original statement files.
 std::string fill_statement_template(std::string_view text, std::string_view keyspace,
                                     std::string_view table);

@@ -1,0 +1,127 @@
+#include <gtest/gtest.h>
+
+#include "io/table_store.h"
+
+namespace tideline::io {
+namespace {
+
+TEST(CqlDdl, ParsesOriginalStatementFile) {
+  std::string text = fill_statement_template(
+      "CREATE TABLE IF NOT EXISTS <KS_NAME>.<TBL_NAME> (\n"
+      "  year int, month int, day int,\n"
+      "  event_time timestamp,\n"
+      "  so_key bigint,\n"
+      "  amount double, ratio float, name varchar, note text, flag boolean,\n"
+      "  PRIMARY KEY ((so_key))\n"
+      ");\n",
+      "ks1", "purchases");
+  auto st = parse_ddl(text);
+  ASSERT_TRUE(st) << st.error().to_string();
+  EXPECT_TRUE(st->if_not_exists);
+  const TableSchema& t = st->table;
+  EXPECT_EQ(t.keyspace, "ks1");
+  EXPECT_EQ(t.name, "purchases");
+  ASSERT_EQ(t.columns.size(), 10u);
+  EXPECT_EQ(t.columns[3].name, "event_time");
+  EXPECT_EQ(t.columns[3].type, CqlType::kTimestamp);
+  EXPECT_EQ(t.columns[4].type, CqlType::kBigint);
+  EXPECT_EQ(t.columns[7].type, CqlType::kText);  // varchar is text
+  EXPECT_EQ(t.partition_key, std::vector<std::string>{"so_key"});
+  EXPECT_TRUE(t.clustering_key.empty());
+  EXPECT_EQ(t.column_index("so_key"), 4);
+  EXPECT_EQ(t.column_index("nope"), -1);
+  auto bt = t.batch_type();
+  EXPECT_EQ(bt->to_string().substr(0, 11), "{year: i32,");
+  EXPECT_EQ(bt->fields[3].type->id, TypeId::kTimestamp);
+  EXPECT_EQ(bt->fields[6].type->id, TypeId::kF32);
+  EXPECT_EQ(bt->fields[9].type->id, TypeId::kBool);
+}
+
+TEST(CqlDdl, CompositeAndClusteringKeys) {
+  auto t = parse_create_table(
+      "create table KS.T (a int, B text, \"MixedCase\" bigint, d double, "
+      "primary key ((a, b), \"MixedCase\", d)) WITH CLUSTERING ORDER BY (\"MixedCase\" DESC) "
+      "AND comment = 'x;y'");
+  ASSERT_TRUE(t) << t.error().to_string();
+  EXPECT_EQ(t->keyspace, "ks");
+  EXPECT_EQ(t->name, "t");
+  EXPECT_EQ(t->columns[1].name, "b");
+  EXPECT_EQ(t->columns[2].name, "MixedCase");
+  EXPECT_EQ(t->partition_key, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(t->clustering_key, (std::vector<std::string>{"MixedCase", "d"}));
+}
+
+TEST(CqlDdl, InlineAndSimplePrimaryKey) {
+  auto t = parse_create_table("CREATE TABLE k.t (id bigint PRIMARY KEY, v text)");
+  ASSERT_TRUE(t) << t.error().to_string();
+  EXPECT_EQ(t->partition_key, std::vector<std::string>{"id"});
+  auto u = parse_create_table("CREATE TABLE k.t (p int, c int, v text, PRIMARY KEY (p, c)) -- x");
+  ASSERT_TRUE(u) << u.error().to_string();
+  EXPECT_EQ(u->partition_key, std::vector<std::string>{"p"});
+  EXPECT_EQ(u->clustering_key, std::vector<std::string>{"c"});
+}
+
+TEST(CqlDdl, CreateKeyspace) {
+  auto st = parse_ddl(
+      "CREATE KEYSPACE IF NOT EXISTS demo WITH replication = {'class': 'SimpleStrategy', "
+      "'replication_factor': 1};");
+  ASSERT_TRUE(st) << st.error().to_string();
+  EXPECT_EQ(st->kind, DdlStatement::Kind::kCreateKeyspace);
+  EXPECT_EQ(st->keyspace, "demo");
+  EXPECT_TRUE(st->if_not_exists);
+  EXPECT_FALSE(parse_create_table("CREATE KEYSPACE demo"));
+}
+
+std::string error_of(std::string_view cql) {
+  auto r = parse_ddl(cql);
+  EXPECT_FALSE(r) << cql;
+  if (r) return "";
+  EXPECT_EQ(r.error().code(), StatusCode::kParseError);
+  return r.error().message();
+}
+
+TEST(CqlDdl, ErrorsNameLineAndColumn) {
+  std::string m = error_of("CREATE TABLE ks.t (\n  id bigint,\n  data blob,\n  PRIMARY KEY (id)\n)");
+  EXPECT_TRUE(m.starts_with("line 3:8: unknown type 'blob'")) << m;
+  EXPECT_NE(m.find("\n    data blob,\n         ^"), std::string::npos) << m;
+
+  m = error_of("CREATE TABLE ks.t (id bigint, v text)");
+  EXPECT_TRUE(m.starts_with("line 1:37: missing PRIMARY KEY")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint, PRIMARY KEY (nope))");
+  EXPECT_TRUE(m.starts_with("line 1:44: primary key column 'nope' is not declared")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint, id text, PRIMARY KEY (id))");
+  EXPECT_TRUE(m.starts_with("line 1:31: duplicate column 'id'")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY, PRIMARY KEY (id))");
+  EXPECT_TRUE(m.starts_with("line 1:43: more than one PRIMARY KEY")) << m;
+  m = error_of("CREATE TABLE <KS_NAME>.t (id bigint PRIMARY KEY)");
+  EXPECT_TRUE(m.starts_with("line 1:14: expected table name, found '<'")) << m;
+  EXPECT_NE(m.find("placeholder"), std::string::npos);
+  m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY);\nDROP TABLE x");
+  EXPECT_TRUE(m.starts_with("line 2:1: unexpected 'DROP'")) << m;
+  m = error_of("CREATE VIEW x");
+  EXPECT_TRUE(m.starts_with("line 1:8: expected TABLE or KEYSPACE")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY, s text) WITH comment = 'open");
+  EXPECT_TRUE(m.starts_with("line 1:66: unterminated string")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY, x list<int>)");
+  EXPECT_TRUE(m.starts_with("line 1:45: unknown type 'list'")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint, PRIMARY KEY ((id, id)))");
+  EXPECT_TRUE(m.starts_with("line 1:49: column 'id' appears twice")) << m;
+  m = error_of("");
+  EXPECT_TRUE(m.starts_with("line 1:1: expected CREATE")) << m;
+  m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY, # )");
+  EXPECT_TRUE(m.starts_with("line 1:43: unexpected character '#'")) << m;
+}
+
+TEST(CqlDdl, FillTemplate) {
+  EXPECT_EQ(fill_statement_template("<KS_NAME>.<TBL_NAME> <KS_NAME>", "a", "b"), "a.b a");
+  EXPECT_EQ(fill_statement_template("<KS_NAM", "a", "b"), "<KS_NAM");
+}
+
+TEST(CqlDdl, TypeNames) {
+  EXPECT_EQ(cql_type_name(CqlType::kBigint), "bigint");
+  EXPECT_EQ(type_for_cql(CqlType::kTimestamp), TypeId::kTimestamp);
+  EXPECT_EQ(type_for_cql(CqlType::kInt), TypeId::kI32);
+}
+
+}  // namespace
+}  // namespace tideline::io
