@@ -1,13 +1,79 @@
+#include <cstdio>
+
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "pipeline/pipeline.h"
 
 namespace tideline::cli {
 
+namespace {
+struct MainProcArgs {
+  std::string config;
+  std::string workload;
+  int64_t load_count = -1;
+  bool follow = false;
+  int idle_ms = 300;
+};
+}  // namespace
+
 void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
-  auto* sub = app.add_subcommand("main-proc", "(not yet implemented)");
-  sub->callback([&ctx] {
-    std::fprintf(stderr, "main-proc: not implemented yet\n");
-    ctx.exit_code = kExitFailure;
+  auto args = std::make_shared<MainProcArgs>();
+  auto* sub = app.add_subcommand(
+      "main-proc",
+      "Run one workload of the pipeline (flags as in the original mainProc.py: -cf -wt -ldn):\n"
+      "  producer   input table -> input topic (Avro)\n"
+      "  processor  input topic -> Fenl query -> output topic\n"
+      "  consumer   output topic -> output table\n"
+      "Each stops cleanly on SIGINT/SIGTERM and, unless --follow, when its source is drained.");
+  sub->add_option("--cfile", args->config, "(-cf) main configuration file")
+      ->default_str(default_config_path());
+  sub->add_option("--workloadType", args->workload, "(-wt) producer|processor|consumer")->required();
+  sub->add_option("--loadRecNum", args->load_count,
+                  "(-ldn N) producer: rows to publish from the input table, -1 = all")
+      ->capture_default_str();
+  sub->add_flag("--follow", args->follow, "keep running and process new data until stopped");
+  sub->add_option("--idle-ms", args->idle_ms, "how long an empty source counts as drained")
+      ->capture_default_str();
+  sub->footer("Example:\n  tideline main-proc -cf examples/eshop/embedded.properties -wt producer");
+  sub->callback([&ctx, args] {
+    const std::string& wt = args->workload;
+    if (wt != "producer" && wt != "processor" && wt != "consumer") {
+      std::fprintf(stderr,
+                   "tideline main-proc: -wt must be one of producer, processor, consumer (got '%s')\n",
+                   wt.c_str());
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    if (args->load_count == 0 || args->load_count < -1) {
+      std::fprintf(stderr, "tideline main-proc: -ldn must be -1 (all) or a positive number\n");
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    auto cfg = load_config_or_report(args->config);
+    if (!cfg) {
+      ctx.exit_code = kExitUsage;
+      return;
+    }
+    install_stop_handlers();
+    pipeline::StageOptions o;
+    o.limit = args->load_count;
+    o.follow = args->follow;
+    o.stop = &g_stop_requested;
+    o.idle_ms = args->idle_ms;
+    Result<pipeline::StageReport> rep = wt == "producer"    ? pipeline::run_producer(*cfg, o)
+                                        : wt == "processor" ? pipeline::run_processor(*cfg, o)
+                                                            : pipeline::run_consumer(*cfg, o);
+    if (!rep) {
+      ctx.exit_code = report_error("main-proc", rep.error());
+      return;
+    }
+    std::printf("%s: %lld rows in, %lld rows out, %lld dead letters, %.2f s (%.0f rows/s)%s\n",
+                rep->stage.c_str(), static_cast<long long>(rep->rows_in),
+                static_cast<long long>(rep->rows_out), static_cast<long long>(rep->dead_letters),
+                rep->seconds, rep->rows_per_second(),
+                g_stop_requested.load() ? " [stopped by signal]" : "");
+    ctx.exit_code = kExitOk;
   });
 }
 
