@@ -65,6 +65,16 @@ inline Status unimplemented(std::string m) { return {StatusCode::kUnimplemented,
 inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
 
 namespace detail {
+// Converts to Status and to any Result<T>, so the macros below work in functions returning
+// either.
+struct ErrorReturn {
+  Status status;
+  operator Status() const { return status; }  // NOLINT(google-explicit-constructor)
+  template <typename T>
+  operator std::expected<T, Status>() const {  // NOLINT(google-explicit-constructor)
+    return std::unexpected<Status>(status);
+  }
+};
 inline Status to_status(Status s) { return s; }
 template <typename T>
 Status to_status(const Result<T>& r) {
@@ -79,10 +89,10 @@ Status to_status(const Result<T>& r) {
 
 // Returns the error of a Status/Result expression from the enclosing function (which returns
 // Status or Result<U>).
-#define TL_RETURN_IF_ERROR(expr)                                              \
-  do {                                                                        \
-    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr));    \
-    if (!tl_status_.ok()) return ::std::unexpected(std::move(tl_status_));    \
+#define TL_RETURN_IF_ERROR(expr)                                                          \
+  do {                                                                                    \
+    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr));                \
+    if (!tl_status_.ok()) return ::tideline::detail::ErrorReturn{std::move(tl_status_)};  \
   } while (0)
 
 // Same, for functions returning plain Status.
@@ -92,10 +102,10 @@ Status to_status(const Result<T>& r) {
     if (!tl_status_.ok()) return tl_status_;                                  \
   } while (0)
 
-// `TL_ASSIGN_OR_RETURN(auto x, make_x());` inside a function returning Result<U>.
+// `TL_ASSIGN_OR_RETURN(auto x, make_x());` inside a function returning Status or Result<U>.
 #define TL_ASSIGN_OR_RETURN(lhs, expr) \
   TL_ASSIGN_OR_RETURN_IMPL(TL_CONCAT(tl_result_, __LINE__), lhs, expr)
 #define TL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)           \
   auto tmp = (expr);                                       \
-  if (!tmp) return ::std::unexpected(std::move(tmp).error()); \
+  if (!tmp) return ::tideline::detail::ErrorReturn{std::move(tmp).error()}; \
   lhs = std::move(*tmp)
