@@ -1,0 +1,163 @@
+// The embedded pipeline end to end through the binary: gen-eshop -> prep-env -> producer ->
+// processor -> consumer, then the output table must equal the projection of the input table,
+// and a second run of the whole pipeline must change nothing.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "cli/run_binary.h"
+
+namespace tideline {
+namespace {
+
+using testing::run_tideline;
+namespace fs = std::filesystem;
+
+class EmbeddedPipeline : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tl-e2e-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    std::string conf = std::string(TIDELINE_SOURCE_DIR) + "/conf";
+    config_ = (dir_ / "main.properties").string();
+    std::ofstream(config_) << "ad.keyspace=shop\n"
+                              "ad.table.input=clicks_in\n"
+                              "ad.table.output=clicks_out\n"
+                              "as.tenant=public\nas.namespace=e2e\n"
+                              "as.topic.input=clicks_in\nas.topic.output=clicks_out\n"
+                              "as.topic.schema=true\n"
+                              "tideline.backend=embedded\n"
+                              "tideline.data.dir=data\n"
+                              "tideline.processor.query=" + conf + "/fenl/eshop_output.fenl\n"
+                              "tideline.cql.input.stmt=" + conf + "/cql/input_tbl.stmt\n"
+                              "tideline.cql.output.stmt=" + conf + "/cql/output_tbl.stmt\n"
+                              "tideline.schema.input=" + conf + "/pulsar-schema/input_topic.json\n"
+                              "tideline.schema.output=" + conf + "/pulsar-schema/output_topic.json\n";
+  }
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  testing::RunResult run(std::vector<std::string> args) {
+    auto r = run_tideline(args);
+    return r;
+  }
+
+  void run_pipeline(const std::string& csv, int64_t rows) {
+    auto prep = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
+    ASSERT_EQ(prep.exit_code, 0) << prep.err;
+    EXPECT_NE(prep.out.find("loaded " + std::to_string(rows) + ", rejected 0"), std::string::npos)
+        << prep.out;
+    for (const char* wt : {"producer", "processor", "consumer"}) {
+      auto r = run({"main-proc", "-cf", config_, "-wt", wt, "--idle-ms", "200"});
+      ASSERT_EQ(r.exit_code, 0) << wt << ": " << r.err;
+      EXPECT_NE(r.out.find(std::to_string(rows) + " rows in"), std::string::npos) << wt << ": " << r.out;
+    }
+  }
+
+  std::string dump(const std::string& table) {
+    auto r = run({"table", "dump", "-cf", config_, table});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  fs::path dir_;
+  std::string config_;
+};
+
+std::vector<std::vector<std::string>> parse_simple_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::stringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    std::vector<std::string> cells;
+    std::string cell;
+    std::stringstream ls(line);
+    while (std::getline(ls, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.push_back("");
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// Selects `columns` (by header name) from a CSV dump.
+std::vector<std::vector<std::string>> project(const std::vector<std::vector<std::string>>& rows,
+                                              const std::vector<std::string>& columns) {
+  std::vector<size_t> idx;
+  for (const auto& c : columns) {
+    auto it = std::find(rows[0].begin(), rows[0].end(), c);
+    EXPECT_NE(it, rows[0].end()) << c;
+    idx.push_back(static_cast<size_t>(it - rows[0].begin()));
+  }
+  std::vector<std::vector<std::string>> out;
+  for (const auto& r : rows) {
+    std::vector<std::string> p;
+    for (size_t i : idx) p.push_back(i < r.size() ? r[i] : "");
+    out.push_back(p);
+  }
+  return out;
+}
+
+TEST_F(EmbeddedPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
+  const int64_t kRows = 10000;
+  std::string csv = (dir_ / "eshop.csv").string();
+  auto gen = run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "5", "--header", "--out", csv});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  ASSERT_NO_FATAL_FAILURE(run_pipeline(csv, kRows));
+
+  auto input = parse_simple_csv(dump("input"));
+  auto output_text = dump("output");
+  auto output = parse_simple_csv(output_text);
+  ASSERT_EQ(input.size(), static_cast<size_t>(kRows + 1));
+  ASSERT_EQ(output.size(), static_cast<size_t>(kRows + 1));
+  const std::vector<std::string> cols = {"year", "month", "day", "order_seq", "session", "category",
+                                         "model", "price", "price_ind", "event_time", "so_key"};
+  EXPECT_EQ(output[0], cols) << "output table header";
+  EXPECT_EQ(project(input, cols), output);
+
+  // The whole pipeline again, on the same data: the output table is unchanged.
+  ASSERT_NO_FATAL_FAILURE(run_pipeline(csv, kRows));
+  EXPECT_EQ(dump("output"), output_text);
+  auto count = run({"table", "count", "-cf", config_, "output"});
+  EXPECT_EQ(count.out, std::to_string(kRows) + "\n");
+}
+
+TEST_F(EmbeddedPipeline, BadRowsAreReportedWithFileAndLineAndSkipped) {
+  std::string csv = (dir_ / "bad.csv").string();
+  ASSERT_EQ(run({"gen-eshop", "--rows", "50", "--out", csv}).exit_code, 0);
+  {
+    std::ofstream out(csv, std::ios::app);
+    out << "2008,4,1,1,29,1,1,A1,1,1,1,30,1,1,1207008000000\n";             // line 51: 15 columns
+    out << "2008,4,1,2,29,x9,1,A1,1,1,1,30,1,1,1207008001000,9000002\n";   // line 52: non-integer
+    out << "2008,4,1,3,29,9,1,\"A1,1,1,1,30,1,1,1207008002000,9000003\n";  // line 53: open quote
+  }
+  auto r = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("loaded 50, rejected 3"), std::string::npos) << r.out << r.err;
+  for (const char* line : {":51", ":52", ":53"}) {
+    EXPECT_NE(r.err.find(csv + line), std::string::npos) << line << "\n" << r.err;
+  }
+  auto count = run({"table", "count", "-cf", config_, "input"});
+  EXPECT_EQ(count.out, "50\n");
+
+  auto strict = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1", "--strict"});
+  EXPECT_EQ(strict.exit_code, 1) << strict.err;
+}
+
+TEST_F(EmbeddedPipeline, LoadRecNumLimitsTheLoadAndProducer) {
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(run({"gen-eshop", "--rows", "300", "--out", csv}).exit_code, 0);
+  auto prep = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "120"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.err;
+  EXPECT_NE(prep.out.find("loaded 120, rejected 0"), std::string::npos) << prep.out;
+  auto prod = run({"main-proc", "-cf", config_, "-wt", "producer", "-ldn", "40"});
+  ASSERT_EQ(prod.exit_code, 0) << prod.err;
+  EXPECT_NE(prod.out.find("40 rows in"), std::string::npos) << prod.out;
+}
+
+}  // namespace
+}  // namespace tideline

@@ -1,0 +1,58 @@
+#pragma once
+// Runs the built `tideline` binary for black-box tests of the command line.
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+namespace tideline::testing {
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+inline std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q += c;
+    }
+  }
+  return q + "'";
+}
+
+inline std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Runs TIDELINE_BINARY with `args`; stdout and stderr are captured through temp files.
+inline RunResult run_tideline(const std::vector<std::string>& args, const std::string& cwd = "") {
+  static int counter = 0;
+  auto base = std::filesystem::temp_directory_path() /
+              ("tl-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::string cmd;
+  if (!cwd.empty()) cmd += "cd " + shell_quote(cwd) + " && ";
+  cmd += shell_quote(TIDELINE_BINARY);
+  for (const auto& a : args) cmd += " " + shell_quote(a);
+  cmd += " >" + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
+  int status = std::system(cmd.c_str());
+  RunResult r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(base.string() + ".out");
+  r.err = slurp(base.string() + ".err");
+  std::filesystem::remove(base.string() + ".out");
+  std::filesystem::remove(base.string() + ".err");
+  return r;
+}
+
+}  // namespace tideline::testing

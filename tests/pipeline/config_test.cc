@@ -1,0 +1,129 @@
+#include "pipeline/config.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace tideline::pipeline {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("tl-config-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  std::string write(const std::string& name, const std::string& text) {
+    auto p = (dir_ / name).string();
+    std::ofstream(p) << text;
+    return p;
+  }
+  fs::path dir_;
+};
+
+const char* kMinimal =
+    "ad.keyspace=ks\n"
+    "ad.table.input=tin\n"
+    "ad.table.output=tout\n"
+    "as.tenant=public\n"
+    "as.namespace=ns\n"
+    "as.topic.input=in\n"
+    "as.topic.output=out\n";
+
+TEST_F(ConfigTest, MinimalEmbeddedConfigGetsDefaultsResolvedAgainstItsDirectory) {
+  auto c = load_config(write("main.properties", kMinimal));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->backend, Backend::kEmbedded);
+  EXPECT_EQ(c->keyspace, "ks");
+  EXPECT_EQ(c->table_input, "tin");
+  EXPECT_EQ(c->topic_url(c->topic_input), "persistent://public/ns/in");
+  EXPECT_EQ(c->data_dir, (dir_ / "data").string());
+  EXPECT_EQ(c->input_stmt, (dir_ / "cql/input_tbl.stmt").string());
+  EXPECT_TRUE(c->topic_schema);
+  EXPECT_EQ(c->topic_partitions, 3);
+  EXPECT_TRUE(c->warnings.empty());
+}
+
+TEST_F(ConfigTest, MissingKeyNamesKeyAndFile) {
+  std::string text = kMinimal;
+  text.erase(text.find("as.topic.output"));
+  auto path = write("main.properties", text);
+  auto c = load_config(path);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(c.error().message().find("'as.topic.output'"), std::string::npos) << c.error().message();
+  EXPECT_NE(c.error().message().find(path), std::string::npos);
+  EXPECT_EQ(c.error().message().find('\n'), std::string::npos);
+}
+
+TEST_F(ConfigTest, MissingFileIsAnError) {
+  auto c = load_config((dir_ / "nope.properties").string());
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("nope.properties"), std::string::npos);
+}
+
+TEST_F(ConfigTest, UnknownKeyIsAWarningWithLine) {
+  auto c = load_config(write("main.properties", std::string(kMinimal) + "as.topic.colour=blue\n"));
+  ASSERT_TRUE(c);
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_NE(c->warnings[0].find("as.topic.colour"), std::string::npos);
+  EXPECT_NE(c->warnings[0].find(":8:"), std::string::npos) << c->warnings[0];
+}
+
+TEST_F(ConfigTest, ClustersNeedClientConfAndItsUrls) {
+  auto c = load_config(write("main.properties", std::string(kMinimal) + "tideline.backend=clusters\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("as.client.conf"), std::string::npos);
+
+  write("client.conf", "brokerServiceUrl=pulsar://127.0.0.1:6650\n");
+  c = load_config(write("m2.properties", std::string(kMinimal) +
+                                             "tideline.backend=clusters\nas.client.conf=client.conf\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("webServiceUrl"), std::string::npos) << c.error().message();
+}
+
+TEST_F(ConfigTest, SecretsAreReadButNeverDescribed) {
+  write("client.conf",
+        "brokerServiceUrl=pulsar://127.0.0.1:6650\nwebServiceUrl=http://127.0.0.1:8080\n"
+        "authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n"
+        "authParams=token:SUPERSECRETTOKEN\n");
+  auto c = load_config(write("main.properties", std::string(kMinimal) +
+                                                    "tideline.backend=clusters\n"
+                                                    "as.client.conf=client.conf\n"
+                                                    "ad.client.secret=HUSH-HUSH\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.auth_params, "token:SUPERSECRETTOKEN");
+  EXPECT_EQ(c->ad_client_secret, "HUSH-HUSH");
+  std::string d = c->describe();
+  EXPECT_EQ(d.find("SUPERSECRETTOKEN"), std::string::npos) << d;
+  EXPECT_EQ(d.find("HUSH-HUSH"), std::string::npos) << d;
+  EXPECT_NE(d.find("authParams = ****"), std::string::npos) << d;
+}
+
+TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
+  auto c = load_config(write("a.properties", std::string(kMinimal) + "tideline.backend=cloud\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("tideline.backend"), std::string::npos);
+  c = load_config(write("b.properties", std::string(kMinimal) + "tideline.topic.partitions=3x\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("tideline.topic.partitions"), std::string::npos);
+}
+
+TEST_F(ConfigTest, LooseBooleansAsTheOriginal) {
+  for (auto [text, want] : {std::pair{"True", true}, {"yes", true}, {"T", true}, {"1", true},
+                            {"false", false}, {"no", false}, {"2", false}, {"", false}}) {
+    auto c = load_config(write("m.properties", std::string(kMinimal) + "as.topic.schema=" + text + "\n"));
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->topic_schema, want) << text;
+  }
+}
+
+}  // namespace
+}  // namespace tideline::pipeline
