@@ -1,0 +1,148 @@
+#include "io/embedded/sqlite.h"
+
+#include <fmt/format.h>
+
+namespace tideline::embedded {
+
+namespace {
+constexpr int kBusyTimeoutMs = 30'000;
+}
+
+Result<bool> Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  const char* file = sqlite3_db_filename(db_, "main");
+  std::string msg = fmt::format("{}: {} (in: {})", file ? file : "sqlite", sqlite3_errmsg(db_),
+                                sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : "");
+  sqlite3_reset(stmt_);
+  return error(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kIoError,
+               std::move(msg));
+}
+
+Status Statement::run() {
+  auto r = step();
+  reset();
+  if (!r) return r.error();
+  return {};
+}
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = fmt::format("{}: cannot open database: {}", path,
+                                  db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return error(StatusCode::kIoError, std::move(msg));
+  }
+  std::unique_ptr<Database> out(new Database(db, path));
+  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_extended_result_codes(db, 0);
+  TL_RETURN_IF_ERROR(out->exec("PRAGMA journal_mode=WAL"));
+  TL_RETURN_IF_ERROR(out->exec("PRAGMA synchronous=NORMAL"));
+  TL_RETURN_IF_ERROR(out->exec("PRAGMA cache_size=-32000"));
+  return out;
+}
+
+Database::~Database() { sqlite3_close_v2(db_); }
+
+Status Database::last_error(std::string_view what) const {
+  int rc = sqlite3_errcode(db_);
+  return Status(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kIoError,
+                fmt::format("{}: {}: {}", path_, what, sqlite3_errmsg(db_)));
+}
+
+Status Database::exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
+    Status st(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kIoError,
+              fmt::format("{}: {} (in: {})", path_, err ? err : sqlite3_errstr(rc), s));
+    sqlite3_free(err);
+    return st;
+  }
+  return {};
+}
+
+Result<Statement> Database::prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) {
+    return error(StatusCode::kIoError,
+                 fmt::format("{}: {} (in: {})", path_, sqlite3_errmsg(db_), sql));
+  }
+  return Statement(db_, stmt);
+}
+
+Status Database::ensure_format(std::string_view format, int version,
+                               std::string_view schema_sql) {
+  auto txn = Transaction::begin(*this);
+  if (!txn) return txn.error();
+  auto probe = prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'");
+  if (!probe) return probe.error();
+  auto has = probe->step();
+  if (!has) return has.error();
+  bool exists = probe->col_int(0) > 0;
+  probe->reset();
+  if (!exists) {
+    Status st = exec(schema_sql);
+    if (!st.ok()) return st;
+    st = exec(fmt::format(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('format', '{}'), ('format_version', '{}');",
+        format, version));
+    if (!st.ok()) return st;
+    return txn->commit();
+  }
+  auto q = prepare("SELECT key, value FROM meta WHERE key IN ('format', 'format_version')");
+  if (!q) return q.error();
+  std::string found_format, found_version;
+  while (true) {
+    auto row = q->step();
+    if (!row) return row.error();
+    if (!*row) break;
+    if (q->col_text(0) == "format") found_format = std::string(q->col_text(1));
+    else found_version = std::string(q->col_text(1));
+  }
+  if (found_format != format || found_version != std::to_string(version)) {
+    return Status(StatusCode::kCorruption,
+                  fmt::format("{}: unsupported database format '{}' version '{}' (this build "
+                              "reads '{}' version {}); use a new data directory",
+                              path_, found_format, found_version, format, version));
+  }
+  return txn->commit();
+}
+
+Result<Transaction> Transaction::begin(Database& db) {
+  TL_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
+  return Transaction(&db);
+}
+
+Transaction::~Transaction() {
+  if (db_) (void)db_->exec("ROLLBACK");
+}
+
+Status Transaction::commit() {
+  Database* db = db_;
+  db_ = nullptr;
+  Status st = db->exec("COMMIT");
+  if (!st.ok()) (void)db->exec("ROLLBACK");
+  return st;
+}
+
+std::string quote_identifier(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+}  // namespace tideline::embedded

@@ -1,0 +1,433 @@
+// SQLite table store; format in docs/formats/embedded_tables.md.
+#include <charconv>
+#include <filesystem>
+#include <fmt/format.h>
+#include <limits>
+#include <algorithm>
+#include <map>
+#include <optional>
+
+#include "common/time.h"
+#include "io/embedded/embedded.h"
+#include "io/embedded/sqlite.h"
+
+namespace tideline::embedded {
+
+namespace {
+
+using io::CqlType;
+using io::TableSchema;
+
+constexpr std::string_view kFormat = "tideline-embedded-tables";
+constexpr int kFormatVersion = 1;
+
+constexpr std::string_view kSchemaSql = R"sql(
+CREATE TABLE keyspaces (name TEXT PRIMARY KEY, definition TEXT NOT NULL);
+CREATE TABLE table_columns (
+  keyspace TEXT NOT NULL, table_name TEXT NOT NULL, position INTEGER NOT NULL,
+  column_name TEXT NOT NULL, cql_type TEXT NOT NULL, key_kind INTEGER NOT NULL,
+  key_position INTEGER NOT NULL,
+  PRIMARY KEY (keyspace, table_name, position)) WITHOUT ROWID;
+)sql";
+
+// Stored in table_columns.key_kind; values must never change.
+enum class KeyKind : int { kRegular = 0, kPartition = 1, kClustering = 2 };
+
+Result<CqlType> cql_type_from_name(std::string_view n) {
+  for (CqlType t : {CqlType::kInt, CqlType::kBigint, CqlType::kText, CqlType::kTimestamp,
+                    CqlType::kDouble, CqlType::kFloat, CqlType::kBoolean}) {
+    if (io::cql_type_name(t) == n) return t;
+  }
+  return error(StatusCode::kCorruption, fmt::format("unknown stored CQL type '{}'", n));
+}
+
+std::string_view affinity(CqlType t) {
+  switch (t) {
+    case CqlType::kDouble:
+    case CqlType::kFloat: return "REAL";
+    case CqlType::kText: return "TEXT";
+    default: return "INTEGER";
+  }
+}
+
+std::string data_table(std::string_view ks, std::string_view tbl) {
+  return quote_identifier(fmt::format("{}.{}", ks, tbl));
+}
+
+std::string key_list(const TableSchema& s) {
+  std::string out;
+  for (const auto& k : s.partition_key) out += (out.empty() ? "" : ", ") + quote_identifier(k);
+  for (const auto& k : s.clustering_key) out += ", " + quote_identifier(k);
+  return out;
+}
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// Binds row `row` of `col` as CQL type `t`. Conversions accepted: see upsert() contract.
+Status bind_cell(Statement& st, int idx, CqlType t, const Column& col, int64_t row,
+                 std::string_view column_name) {
+  if (!col.is_valid(row)) {
+    st.bind_null(idx);
+    return {};
+  }
+  const TypeId id = col.type_id();
+  const Storage storage = storage_of(id);
+  auto bad = [&](std::string_view why) {
+    return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
+                                        column_name, io::cql_type_name(t), type_id_name(id),
+                                        why));
+  };
+  switch (t) {
+    case CqlType::kInt:
+    case CqlType::kBigint:
+    case CqlType::kBoolean: {
+      int64_t v = 0;
+      if (storage == Storage::kInts) {
+        v = col.int_at(row);
+      } else if (storage == Storage::kFloats) {
+        double d = col.float_at(row);
+        if (d != static_cast<double>(static_cast<int64_t>(d))) return bad(" (not integral)");
+        v = static_cast<int64_t>(d);
+      } else if (storage == Storage::kString) {
+        std::string_view s = col.string_at(row);
+        if (t == CqlType::kBoolean && (s == "true" || s == "false")) {
+          v = s == "true";
+        } else if (!parse_number(s, v)) {
+          return bad(fmt::format(" '{}'", s));
+        }
+      } else {
+        return bad("");
+      }
+      if (t == CqlType::kInt &&
+          (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
+        return bad(fmt::format(" {} (out of int range)", v));
+      }
+      if (t == CqlType::kBoolean) v = v != 0;
+      st.bind_int(idx, v);
+      return {};
+    }
+    case CqlType::kTimestamp: {
+      if (id == TypeId::kTimestamp) {
+        st.bind_int(idx, floor_div(col.int_at(row), kNanosPerMilli));
+      } else if (storage == Storage::kInts) {
+        st.bind_int(idx, col.int_at(row));  // integers are CQL's own unit, ms
+      } else if (storage == Storage::kString) {
+        auto ts = parse_timestamp(col.string_at(row));
+        if (!ts) return bad(fmt::format(" '{}'", col.string_at(row)));
+        st.bind_int(idx, floor_div(*ts, kNanosPerMilli));
+      } else {
+        return bad("");
+      }
+      return {};
+    }
+    case CqlType::kDouble:
+    case CqlType::kFloat: {
+      if (storage == Storage::kFloats) {
+        st.bind_double(idx, col.float_at(row));
+      } else if (storage == Storage::kInts && id != TypeId::kTimestamp) {
+        st.bind_double(idx, static_cast<double>(col.int_at(row)));
+      } else if (storage == Storage::kString) {
+        double d = 0;
+        if (!parse_number(col.string_at(row), d)) return bad(fmt::format(" '{}'", col.string_at(row)));
+        st.bind_double(idx, d);
+      } else {
+        return bad("");
+      }
+      return {};
+    }
+    case CqlType::kText: {
+      if (storage == Storage::kString) {
+        st.bind_text(idx, col.string_at(row));
+      } else if (storage == Storage::kChildren) {
+        return bad("");
+      } else {
+        std::string s = id == TypeId::kTimestamp ? format_timestamp(col.int_at(row))
+                                                 : value_to_string(value_at(col, row));
+        sqlite3_bind_text(st.get(), idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+      }
+      return {};
+    }
+  }
+  return bad("");
+}
+
+class SqliteTableStore final : public io::TableStore {
+ public:
+  explicit SqliteTableStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+
+  Status execute_ddl(std::string_view cql) override {
+    auto parsed = io::parse_ddl(cql);
+    if (!parsed) return parsed.error();
+    const io::DdlStatement& st = *parsed;
+    TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
+    if (st.kind == io::DdlStatement::Kind::kCreateKeyspace) {
+      TL_ASSIGN_OR_RETURN_S(bool exists, keyspace_exists(st.keyspace));
+      if (exists) {
+        if (st.if_not_exists) return {};
+        return Status(StatusCode::kAlreadyExists,
+                      fmt::format("keyspace '{}' already exists", st.keyspace));
+      }
+      TL_RETURN_STATUS_IF_ERROR(insert_keyspace(st.keyspace, cql));
+      return txn.commit();
+    }
+    const TableSchema& t = st.table;
+    if (t.keyspace.empty()) {
+      return invalid_argument(
+          fmt::format("CREATE TABLE {}: the table name must be qualified with a keyspace "
+                      "(keyspace.table)",
+                      t.name));
+    }
+    TL_ASSIGN_OR_RETURN_S(auto existing, load_schema(t.keyspace, t.name));
+    if (existing) {
+      if (st.if_not_exists) return {};
+      return Status(StatusCode::kAlreadyExists,
+                    fmt::format("table '{}.{}' already exists", t.keyspace, t.name));
+    }
+    TL_ASSIGN_OR_RETURN_S(bool ks_exists, keyspace_exists(t.keyspace));
+    if (!ks_exists) {
+      TL_RETURN_STATUS_IF_ERROR(insert_keyspace(
+          t.keyspace, fmt::format("-- implicitly created for {}.{}", t.keyspace, t.name)));
+    }
+    TL_ASSIGN_OR_RETURN_S(
+        Statement ins, db_->prepare("INSERT INTO table_columns VALUES (?, ?, ?, ?, ?, ?, ?)"));
+    std::string cols;
+    for (size_t i = 0; i < t.columns.size(); ++i) {
+      const auto& c = t.columns[i];
+      KeyKind kind = KeyKind::kRegular;
+      int key_pos = 0;
+      for (size_t k = 0; k < t.partition_key.size(); ++k) {
+        if (t.partition_key[k] == c.name) kind = KeyKind::kPartition, key_pos = static_cast<int>(k);
+      }
+      for (size_t k = 0; k < t.clustering_key.size(); ++k) {
+        if (t.clustering_key[k] == c.name) kind = KeyKind::kClustering, key_pos = static_cast<int>(k);
+      }
+      ins.bind_text(1, t.keyspace);
+      ins.bind_text(2, t.name);
+      ins.bind_int(3, static_cast<int64_t>(i));
+      ins.bind_text(4, c.name);
+      ins.bind_text(5, io::cql_type_name(c.type));
+      ins.bind_int(6, static_cast<int>(kind));
+      ins.bind_int(7, key_pos);
+      TL_RETURN_STATUS_IF_ERROR(ins.run());
+      cols += fmt::format("{} {}, ", quote_identifier(c.name), affinity(c.type));
+    }
+    TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format("CREATE TABLE {} ({}PRIMARY KEY ({})) WITHOUT ROWID",
+                                                    data_table(t.keyspace, t.name), cols,
+                                                    key_list(t))));
+    return txn.commit();
+  }
+
+  Result<TableSchema> describe(std::string_view keyspace, std::string_view table) override {
+    TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
+    return *s;
+  }
+
+  Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
+    TL_ASSIGN_OR_RETURN_S(const TableSchema* s, schema(keyspace, table));
+    const auto& fields = rows.schema->fields;
+    if (fields.size() != rows.columns.size()) {
+      return invalid_argument("upsert: batch schema and columns disagree");
+    }
+    // Map batch columns to table columns and check the key is complete.
+    std::vector<int> table_col(fields.size());
+    std::vector<bool> provided(s->columns.size(), false);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      int c = s->column_index(fields[i].name);
+      if (c < 0) {
+        return invalid_argument(fmt::format("upsert into {}.{}: no column '{}'", keyspace, table,
+                                            fields[i].name));
+      }
+      if (provided[static_cast<size_t>(c)]) {
+        return invalid_argument(fmt::format("upsert: column '{}' given twice", fields[i].name));
+      }
+      provided[static_cast<size_t>(c)] = true;
+      table_col[i] = c;
+    }
+    std::vector<bool> is_key(s->columns.size(), false);
+    for (const auto* keys : {&s->partition_key, &s->clustering_key}) {
+      for (const auto& k : *keys) {
+        int c = s->column_index(k);
+        is_key[static_cast<size_t>(c)] = true;
+        if (!provided[static_cast<size_t>(c)]) {
+          return invalid_argument(fmt::format("upsert into {}.{}: primary key column '{}' missing",
+                                              keyspace, table, k));
+        }
+      }
+    }
+    if (rows.num_rows == 0) return {};
+    std::string names, params, updates;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      const std::string q = quote_identifier(fields[i].name);
+      names += (i ? ", " : "") + q;
+      params += i ? ", ?" : "?";
+      if (!is_key[static_cast<size_t>(table_col[i])]) {
+        updates += fmt::format("{}{} = excluded.{}", updates.empty() ? "" : ", ", q, q);
+      }
+    }
+    std::string sql = fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {}",
+                                  data_table(keyspace, table), names, params, key_list(*s),
+                                  updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
+    auto it = statements_.find(sql);
+    if (it == statements_.end()) {
+      TL_ASSIGN_OR_RETURN_S(Statement st, db_->prepare(sql));
+      it = statements_.emplace(sql, std::move(st)).first;
+    }
+    Statement& st = it->second;
+    TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
+    for (int64_t r = 0; r < rows.num_rows; ++r) {
+      for (size_t i = 0; i < fields.size(); ++i) {
+        const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
+        const Column& col = rows.columns[i];
+        if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
+          st.reset();
+          return invalid_argument(fmt::format("upsert into {}.{}: row {}: primary key column "
+                                              "'{}' is null",
+                                              keyspace, table, r, tc.name));
+        }
+        Status b = bind_cell(st, static_cast<int>(i) + 1, tc.type, col, r, tc.name);
+        if (!b.ok()) {
+          st.reset();
+          return b.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+        }
+      }
+      TL_RETURN_STATUS_IF_ERROR(st.run());
+    }
+    return txn.commit();
+  }
+
+  Status scan(std::string_view keyspace, std::string_view table, int64_t limit,
+              int64_t batch_rows, const std::function<Status(Batch&&)>& on_batch) override {
+    TL_ASSIGN_OR_RETURN_S(const TableSchema* s, schema(keyspace, table));
+    if (batch_rows <= 0) batch_rows = 4096;
+    std::string cols;
+    for (const auto& c : s->columns) cols += (cols.empty() ? "" : ", ") + quote_identifier(c.name);
+    TL_ASSIGN_OR_RETURN_S(
+        Statement st, db_->prepare(fmt::format("SELECT {} FROM {} ORDER BY {} LIMIT ?", cols,
+                                               data_table(keyspace, table), key_list(*s))));
+    st.bind_int(1, limit < 0 ? -1 : limit);
+    const TypePtr type = s->batch_type();
+    const size_t ncols = s->columns.size();
+    Batch batch = Batch::empty(type);
+    auto flush = [&]() -> Status {
+      Batch out = std::move(batch);
+      batch = Batch::empty(type);
+      return on_batch(std::move(out));
+    };
+    while (true) {
+      TL_ASSIGN_OR_RETURN_S(bool row, st.step());
+      if (!row) break;
+      for (size_t c = 0; c < ncols; ++c) {
+        Column& col = batch.columns[c];
+        const int ci = static_cast<int>(c);
+        if (st.is_null(ci)) {
+          col.append_null();
+          continue;
+        }
+        switch (s->columns[c].type) {
+          case CqlType::kInt:
+          case CqlType::kBigint: col.append_int(st.col_int(ci)); break;
+          case CqlType::kBoolean: col.append_int(st.col_int(ci) != 0); break;
+          case CqlType::kTimestamp: col.append_int(st.col_int(ci) * kNanosPerMilli); break;
+          case CqlType::kDouble:
+          case CqlType::kFloat: col.append_float(st.col_double(ci)); break;
+          case CqlType::kText: col.append_string(st.col_text(ci)); break;
+        }
+      }
+      if (++batch.num_rows >= batch_rows) TL_RETURN_STATUS_IF_ERROR(flush());
+    }
+    st.reset();
+    if (batch.num_rows > 0) TL_RETURN_STATUS_IF_ERROR(flush());
+    return {};
+  }
+
+  Result<int64_t> count(std::string_view keyspace, std::string_view table) override {
+    TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
+    (void)s;
+    TL_ASSIGN_OR_RETURN(Statement st, db_->prepare(fmt::format("SELECT count(*) FROM {}",
+                                                               data_table(keyspace, table))));
+    TL_RETURN_IF_ERROR(st.step());
+    return st.col_int(0);
+  }
+
+ private:
+  Result<bool> keyspace_exists(std::string_view ks) {
+    TL_ASSIGN_OR_RETURN(Statement st, db_->prepare("SELECT 1 FROM keyspaces WHERE name = ?"));
+    st.bind_text(1, ks);
+    return st.step();
+  }
+  Status insert_keyspace(std::string_view ks, std::string_view definition) {
+    TL_ASSIGN_OR_RETURN_S(Statement st, db_->prepare("INSERT INTO keyspaces VALUES (?, ?)"));
+    st.bind_text(1, ks);
+    st.bind_text(2, definition);
+    return st.run();
+  }
+
+  // Reads the catalog; nullopt when the table does not exist.
+  Result<std::optional<TableSchema>> load_schema(std::string_view ks, std::string_view tbl) {
+    TL_ASSIGN_OR_RETURN(
+        Statement st,
+        db_->prepare("SELECT column_name, cql_type, key_kind, key_position FROM table_columns "
+                     "WHERE keyspace = ? AND table_name = ? ORDER BY position"));
+    st.bind_text(1, ks);
+    st.bind_text(2, tbl);
+    TableSchema s;
+    s.keyspace = std::string(ks);
+    s.name = std::string(tbl);
+    std::vector<std::pair<int64_t, std::string>> pk, ck;
+    while (true) {
+      TL_ASSIGN_OR_RETURN(bool row, st.step());
+      if (!row) break;
+      TL_ASSIGN_OR_RETURN(CqlType t, cql_type_from_name(st.col_text(1)));
+      std::string name(st.col_text(0));
+      auto kind = static_cast<KeyKind>(st.col_int(2));
+      if (kind == KeyKind::kPartition) pk.emplace_back(st.col_int(3), name);
+      if (kind == KeyKind::kClustering) ck.emplace_back(st.col_int(3), name);
+      s.columns.push_back({std::move(name), t});
+    }
+    if (s.columns.empty()) return std::nullopt;
+    std::sort(pk.begin(), pk.end());
+    std::sort(ck.begin(), ck.end());
+    for (auto& [_, n] : pk) s.partition_key.push_back(std::move(n));
+    for (auto& [_, n] : ck) s.clustering_key.push_back(std::move(n));
+    if (s.partition_key.empty()) {
+      return error(StatusCode::kCorruption,
+                   fmt::format("{}: table {}.{} has no partition key in the catalog",
+                               db_->path(), ks, tbl));
+    }
+    return s;
+  }
+
+  // Tables are never dropped or altered, so a schema once found stays valid.
+  Result<const TableSchema*> schema(std::string_view ks, std::string_view tbl) {
+    std::string key = fmt::format("{}.{}", ks, tbl);
+    auto it = schemas_.find(key);
+    if (it != schemas_.end()) return &it->second;
+    TL_ASSIGN_OR_RETURN(auto s, load_schema(ks, tbl));
+    if (!s) return error(StatusCode::kNotFound, fmt::format("table {} does not exist", key));
+    return &schemas_.emplace(key, std::move(*s)).first->second;
+  }
+
+  std::unique_ptr<Database> db_;
+  std::map<std::string, TableSchema, std::less<>> schemas_;
+  std::map<std::string, Statement, std::less<>> statements_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<io::TableStore>> open_table_store(const std::string& data_dir) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    return error(StatusCode::kIoError,
+                 fmt::format("{}: cannot create data directory: {}", data_dir, ec.message()));
+  }
+  TL_ASSIGN_OR_RETURN(auto db, Database::open((std::filesystem::path(data_dir) / "tables.sqlite").string()));
+  TL_RETURN_IF_ERROR(db->ensure_format(kFormat, kFormatVersion, kSchemaSql));
+  return std::make_unique<SqliteTableStore>(std::move(db));
+}
+
+}  // namespace tideline::embedded
