@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "common/failpoint.h"
 #include "common/progress.h"
 #include "common/time.h"
 #include "engine/query.h"
@@ -110,6 +111,7 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
                             TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(b, type, true));
                             TL_RETURN_STATUS_IF_ERROR(
                                 publish_batch(*codec, conformed, key_col, time_col, *producer, scratch));
+                            failpoint("producer.after_send");
                             rep.rows_in += b.num_rows;
                             rep.rows_out += b.num_rows;
                             bar.add(b.num_rows);
@@ -229,6 +231,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       rep.rows_out += result.num_rows;
     }
     // Acknowledge only after the results are durable (at-least-once).
+    failpoint("processor.before_ack");
     TL_RETURN_IF_ERROR(consumer->acknowledge(in.ids));
     if (!o.follow && idle) break;
   }
@@ -275,6 +278,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
       TL_ASSIGN_OR_RETURN(auto rows, conform_batch(in.batch, table_type, true));
       TL_RETURN_IF_ERROR(tables->upsert(c.keyspace, c.table_output, rows));
     }
+    failpoint("consumer.before_ack");
     TL_RETURN_IF_ERROR(consumer->acknowledge(in.ids));
     rep.rows_in += in.batch.num_rows;
     rep.rows_out += in.batch.num_rows;

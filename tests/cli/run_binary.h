@@ -36,12 +36,16 @@ inline std::string slurp(const std::string& path) {
 }
 
 // Runs TIDELINE_BINARY with `args`; stdout and stderr are captured through temp files.
-inline RunResult run_tideline(const std::vector<std::string>& args, const std::string& cwd = "") {
+// `env` is a list of NAME=VALUE assignments for this run only.
+inline RunResult run_tideline(const std::vector<std::string>& args, const std::string& cwd = "",
+                              const std::vector<std::string>& env = {}) {
   static int counter = 0;
   auto base = std::filesystem::temp_directory_path() /
               ("tl-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::string cmd;
   if (!cwd.empty()) cmd += "cd " + shell_quote(cwd) + " && ";
+  cmd += "exec ";
+  for (const auto& e : env) cmd += e + " ";
   cmd += shell_quote(TIDELINE_BINARY);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " >" + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
