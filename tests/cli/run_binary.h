@@ -44,8 +44,8 @@ inline RunResult run_tideline(const std::vector<std::string>& args, const std::s
               ("tl-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
   std::string cmd;
   if (!cwd.empty()) cmd += "cd " + shell_quote(cwd) + " && ";
-  cmd += "exec ";
-  for (const auto& e : env) cmd += e + " ";
+  cmd += "exec env ";
+  for (const auto& e : env) cmd += shell_quote(e) + " ";
   cmd += shell_quote(TIDELINE_BINARY);
   for (const auto& a : args) cmd += " " + shell_quote(a);
   cmd += " >" + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
