@@ -4,6 +4,11 @@
 // line continuations with a trailing odd number of backslashes, leading whitespace of
 // continuation lines dropped. Later duplicates win. Used for main-cfg.properties and
 // Pulsar's client.conf.
+// Details: lines end at \n, \r or \r\n; a comment line never continues; a backslash
+// continuing the last line is dropped. Bytes are passed through unchanged (UTF-8 in, UTF-8
+// out, like Properties.load(Reader)); \uXXXX becomes UTF-8, surrogate pairs are combined and
+// a lone surrogate becomes U+FFFD. A malformed \uXXXX is a kParseError "source:line: ...".
+// A key without a separator has the value "".
 
 #include <map>
 #include <optional>
@@ -39,7 +44,8 @@ class Properties {
   std::map<std::string, Entry, std::less<>> entries_;
 };
 
-// Java-style boolean used by the original CLIs: yes/true/t/1 (any case) are true, the rest false.
+// Java-style boolean used by the original CLIs: yes/true/t/1 (any case, surrounding whitespace
+// ignored) are true, the rest false.
 bool parse_loose_bool(std::string_view s);
 
 }  // namespace tideline
