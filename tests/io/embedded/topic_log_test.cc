@@ -1,0 +1,352 @@
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "common/time.h"
+#include "io/embedded/embedded.h"
+#include "io/embedded/temp_dir.h"
+
+namespace tideline::embedded {
+namespace {
+
+using namespace std::chrono_literals;
+using io::Message;
+using io::MessageId;
+using io::OutgoingMessage;
+using testing::TempDir;
+
+constexpr std::string_view kTopic = "persistent://public/default/events";
+
+std::unique_ptr<io::TopicService> open_service(const std::string& dir) {
+  auto s = open_topic_service(dir);
+  EXPECT_TRUE(s) << s.error().to_string();
+  return std::move(*s);
+}
+
+std::vector<OutgoingMessage> make_messages(int n, int keys, int first = 0) {
+  std::vector<OutgoingMessage> out;
+  for (int i = first; i < first + n; ++i) {
+    out.push_back({keys > 0 ? "key" + std::to_string(i % keys) : "", "payload-" + std::to_string(i),
+                   1000 + i});
+  }
+  return out;
+}
+
+io::SubscribeOptions sub(std::string name,
+                         io::SubscriptionType type = io::SubscriptionType::kExclusive) {
+  return io::SubscribeOptions{std::move(name), type, io::InitialPosition::kEarliest};
+}
+
+// Receives until `n` messages arrived or nothing comes for `idle`.
+std::vector<Message> receive_n(io::Consumer& c, size_t n, std::chrono::milliseconds idle = 2s) {
+  std::vector<Message> out;
+  while (out.size() < n) {
+    auto got = c.receive(n - out.size(), idle);
+    EXPECT_TRUE(got) << got.error().to_string();
+    if (!got || got->empty()) break;
+    for (auto& m : *got) out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::vector<MessageId> ids_of(const std::vector<Message>& ms) {
+  std::vector<MessageId> ids;
+  for (const auto& m : ms) ids.push_back(m.id);
+  return ids;
+}
+
+TEST(EmbeddedTopicLog, TopicsAndSchemasPersist) {
+  TempDir dir;
+  const std::string envelope = R"({"type":"AVRO","schema":"{\"type\":\"long\"}","properties":{}})";
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_namespace("public", "default").ok());
+    ASSERT_TRUE(svc->create_namespace("public", "default").ok());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 4).ok());
+    EXPECT_TRUE(svc->create_partitioned_topic(kTopic, 4).ok());
+    EXPECT_EQ(svc->create_partitioned_topic(kTopic, 3).code(), StatusCode::kAlreadyExists);
+    EXPECT_EQ(svc->create_partitioned_topic("persistent://a/b/c", 0).code(),
+              StatusCode::kInvalidArgument);
+    EXPECT_EQ(*svc->get_schema(kTopic), std::nullopt);
+    ASSERT_TRUE(svc->set_schema(kTopic, envelope).ok());
+    EXPECT_EQ(svc->set_schema(kTopic, "{nope").code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(svc->partitions("persistent://public/default/missing").error().code(),
+              StatusCode::kNotFound);
+  }
+  auto svc = open_service(dir.path());
+  EXPECT_EQ(*svc->partitions(kTopic), 4);
+  EXPECT_EQ(*svc->partitions("events"), 4);  // short names are public/default
+  auto schema = svc->get_schema(kTopic);
+  ASSERT_TRUE(schema && *schema);
+  EXPECT_EQ(**schema, envelope);
+  EXPECT_EQ(*svc->message_count(kTopic), 0);
+}
+
+TEST(EmbeddedTopicLog, RoutesByKeyHashAndKeepsPartitionOrder) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 4).ok());
+  auto producer = *svc->create_producer(kTopic);
+  auto msgs = make_messages(1000, 37);
+  for (size_t i = 0; i < msgs.size(); i += 100) {
+    ASSERT_TRUE(producer->send(std::span(msgs).subspan(i, 100)).ok());
+  }
+  ASSERT_TRUE(producer->close().ok());
+  EXPECT_EQ(*svc->message_count(kTopic), 1000);
+
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  auto got = receive_n(*consumer, 1000);
+  ASSERT_EQ(got.size(), 1000u);
+  std::map<int32_t, int64_t> last_entry;
+  std::map<std::string, int> last_seq;
+  const int64_t now_ms = now_ns() / kNanosPerMilli;
+  for (const auto& m : got) {
+    EXPECT_EQ(m.id.partition, static_cast<int32_t>(io::pulsar_key_hash(m.key) % 4)) << m.key;
+    EXPECT_EQ(m.id.ledger_id, 0);
+    auto it = last_entry.find(m.id.partition);
+    EXPECT_EQ(m.id.entry_id, it == last_entry.end() ? 0 : it->second + 1);  // no gaps
+    last_entry[m.id.partition] = m.id.entry_id;
+    int seq = std::stoi(m.payload.substr(8));
+    EXPECT_EQ(m.event_time_ms, 1000 + seq);
+    EXPECT_LE(std::abs(m.publish_time_ms - now_ms), 60'000);
+    EXPECT_EQ(m.redelivery_count, 0);
+    if (last_seq.count(m.key)) {
+      EXPECT_GT(seq, last_seq[m.key]) << m.key;
+    }
+    last_seq[m.key] = seq;
+  }
+  EXPECT_EQ(last_entry.size(), 4u);
+  EXPECT_EQ(*consumer->backlog(), 1000);
+  ASSERT_TRUE(consumer->acknowledge(ids_of(got)).ok());
+  EXPECT_EQ(*consumer->backlog(), 0);
+  auto none = consumer->receive(10, 50ms);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+}
+
+TEST(EmbeddedTopicLog, EmptyKeysGoRoundRobin) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 3).ok());
+  auto producer = *svc->create_producer(kTopic);
+  auto msgs = make_messages(30, 0);
+  ASSERT_TRUE(producer->send(msgs).ok());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  std::map<int32_t, int> per_partition;
+  for (const auto& m : receive_n(*consumer, 30)) ++per_partition[m.id.partition];
+  EXPECT_EQ(per_partition, (std::map<int32_t, int>{{0, 10}, {1, 10}, {2, 10}}));
+}
+
+TEST(EmbeddedTopicLog, SubscriptionCursorPersistsAcrossReopen) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(20, 5)).ok());
+    auto consumer = *svc->subscribe(kTopic, sub("s"));
+    auto got = receive_n(*consumer, 10);
+    ASSERT_EQ(got.size(), 10u);
+    ASSERT_TRUE(consumer->acknowledge(ids_of(got)).ok());
+    ASSERT_TRUE(consumer->close().ok());
+  }
+  auto svc = open_service(dir.path());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  EXPECT_EQ(*consumer->backlog(), 10);
+  auto got = receive_n(*consumer, 10);
+  ASSERT_EQ(got.size(), 10u);
+  EXPECT_EQ(got.front().payload, "payload-10");
+  EXPECT_EQ(got.front().redelivery_count, 0);  // nothing was delivered-and-unacked
+  // Another subscription starts from the beginning; a Latest one sees only new messages.
+  auto other = *svc->subscribe(kTopic, sub("other"));
+  EXPECT_EQ(*other->backlog(), 20);
+  auto latest = *svc->subscribe(
+      kTopic, io::SubscribeOptions{"latest", io::SubscriptionType::kShared,
+                                   io::InitialPosition::kLatest});
+  EXPECT_EQ(*latest->backlog(), 0);
+  ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(1, 0, 100)).ok());
+  auto fresh = receive_n(*latest, 1);
+  ASSERT_EQ(fresh.size(), 1u);
+  EXPECT_EQ(fresh[0].payload, "payload-100");
+}
+
+TEST(EmbeddedTopicLog, IndividualAcksOutOfOrder) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(10, 0)).ok());
+    auto consumer = *svc->subscribe(kTopic, sub("s"));
+    auto got = receive_n(*consumer, 10);
+    ASSERT_EQ(got.size(), 10u);
+    std::vector<MessageId> odd;
+    for (int i = 9; i >= 1; i -= 2) odd.push_back(got[static_cast<size_t>(i)].id);
+    ASSERT_TRUE(consumer->acknowledge(odd).ok());
+    ASSERT_TRUE(consumer->acknowledge(odd).ok());  // duplicates are ignored
+    EXPECT_EQ(*consumer->backlog(), 5);
+    MessageId bad{7, 0, 0};
+    EXPECT_EQ(consumer->acknowledge(std::span(&bad, 1)).code(), StatusCode::kInvalidArgument);
+  }  // closed without acknowledging the even entries
+  auto svc = open_service(dir.path());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  EXPECT_EQ(*consumer->backlog(), 5);
+  auto again = receive_n(*consumer, 10, 200ms);
+  ASSERT_EQ(again.size(), 5u);
+  for (size_t i = 0; i < again.size(); ++i) {
+    EXPECT_EQ(again[i].id.entry_id, static_cast<int64_t>(2 * i));
+    EXPECT_EQ(again[i].redelivery_count, 1);
+  }
+  // Acknowledge 2, 4, 6, 8 first, then 0: mark-delete jumps to 9 and the set empties.
+  ASSERT_TRUE(consumer->acknowledge(ids_of({again.begin() + 1, again.end()})).ok());
+  EXPECT_EQ(*consumer->backlog(), 1);
+  ASSERT_TRUE(consumer->acknowledge(std::span(&again[0].id, 1)).ok());
+  EXPECT_EQ(*consumer->backlog(), 0);
+  ASSERT_TRUE(consumer->close().ok());
+
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/topics.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db,
+                               "SELECT (SELECT count(*) FROM individual_acks), "
+                               "(SELECT mark_delete FROM cursors)",
+                               -1, &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int64(st, 0), 0);
+  EXPECT_EQ(sqlite3_column_int64(st, 1), 9);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST(EmbeddedTopicLog, OneActiveConsumerPerSubscription) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 2).ok());
+  auto first = svc->subscribe(kTopic, sub("orders-sub"));
+  ASSERT_TRUE(first);
+  auto second = svc->subscribe(kTopic, sub("orders-sub"));
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.error().message().find("orders-sub"), std::string::npos);
+  auto shared = svc->subscribe(kTopic, sub("orders-sub", io::SubscriptionType::kShared));
+  EXPECT_FALSE(shared);
+  ASSERT_TRUE((*first)->close().ok());
+  EXPECT_TRUE(svc->subscribe(kTopic, sub("orders-sub")));
+}
+
+TEST(EmbeddedTopicLog, ReceiveTimesOut) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 2).ok());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  const int64_t t0 = monotonic_ns();
+  auto got = consumer->receive(10, 120ms);
+  const int64_t waited_ms = (monotonic_ns() - t0) / kNanosPerMilli;
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(got->empty());
+  EXPECT_GE(waited_ms, 110);
+  EXPECT_LT(waited_ms, 1000);
+}
+
+// A consumer process dies (SIGKILL) after receiving and before acknowledging; the next
+// consumer of the subscription takes it over and gets the same messages again.
+TEST(EmbeddedTopicLog, RedeliversAfterKillNine) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 2).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(8, 4)).ok());
+  }  // no connection stays open across fork()
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto svc = open_topic_service(dir.path());
+    if (!svc) _exit(2);
+    auto consumer = (*svc)->subscribe(kTopic, sub("crashy"));
+    if (!consumer) _exit(3);
+    size_t n = 0;
+    while (n < 8) {
+      auto got = (*consumer)->receive(8, 2s);
+      if (!got || got->empty()) _exit(4);
+      n += got->size();
+    }
+    kill(getpid(), SIGKILL);
+    _exit(5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
+  ASSERT_EQ(WTERMSIG(status), SIGKILL);
+
+  auto svc = open_service(dir.path());
+  auto consumer = svc->subscribe(kTopic, sub("crashy"));
+  ASSERT_TRUE(consumer) << consumer.error().to_string();
+  auto again = receive_n(**consumer, 8);
+  ASSERT_EQ(again.size(), 8u);
+  std::set<std::string> payloads;
+  for (const auto& m : again) {
+    EXPECT_GE(m.redelivery_count, 1);
+    payloads.insert(m.payload);
+  }
+  EXPECT_EQ(payloads.size(), 8u);
+  ASSERT_TRUE((*consumer)->acknowledge(ids_of(again)).ok());
+  EXPECT_EQ(*(*consumer)->backlog(), 0);
+}
+
+// A producer process and a consumer process run at once; the consumer acknowledges
+// everything and sees every message exactly once.
+TEST(EmbeddedTopicLog, ConcurrentProducerAndConsumerProcesses) {
+  TempDir dir;
+  constexpr int kMessages = 20000;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 4).ok());
+  }
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto svc = open_topic_service(dir.path());
+    if (!svc) _exit(2);
+    auto producer = (*svc)->create_producer(kTopic);
+    if (!producer) _exit(3);
+    for (int i = 0; i < kMessages; i += 100) {
+      if (!(*producer)->send(make_messages(100, 13, i)).ok()) _exit(4);
+      if (i % 2000 == 0) usleep(2000);
+    }
+    (void)(*producer)->close();
+    _exit(0);
+  }
+  auto svc = open_service(dir.path());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  std::set<std::string> seen;
+  int duplicates = 0;
+  const int64_t deadline = monotonic_ns() + 120 * kNanosPerSecond;
+  while (static_cast<int>(seen.size()) < kMessages && monotonic_ns() < deadline) {
+    auto got = consumer->receive(500, 1s);
+    ASSERT_TRUE(got) << got.error().to_string();
+    for (const auto& m : *got) {
+      if (!seen.insert(m.payload).second) ++duplicates;
+      EXPECT_EQ(m.redelivery_count, 0);
+    }
+    ASSERT_TRUE(consumer->acknowledge(ids_of(*got)).ok());
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kMessages));
+  EXPECT_EQ(duplicates, 0);
+  auto rest = consumer->receive(10, 100ms);
+  ASSERT_TRUE(rest);
+  EXPECT_TRUE(rest->empty());
+  EXPECT_EQ(*consumer->backlog(), 0);
+  EXPECT_EQ(*svc->message_count(kTopic), kMessages);
+}
+
+}  // namespace
+}  // namespace tideline::embedded
