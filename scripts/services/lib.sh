@@ -1,0 +1,195 @@
+# Shared by cassandra.sh and pulsar.sh; sourced, never run. Provides the cache and run
+# directories, the one-time Maven download, pid-file bookkeeping and bounded waits.
+#
+# Environment (all optional):
+#   TIDELINE_CACHE           download cache, default ~/.cache/tideline (outside the repo)
+#   TIDELINE_SERVICES_DIR    per-run data and logs, default ${TMPDIR:-/tmp}/tideline-services-$UID
+#   TIDELINE_START_TIMEOUT   seconds `start`/`wait` wait for readiness, default 240
+#   TIDELINE_STOP_TIMEOUT    seconds `stop` waits after SIGTERM before SIGKILL, default 30
+
+tl_services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+tl_conf_dir="$tl_services_root/conf/services"
+tl_cache="${TIDELINE_CACHE:-$HOME/.cache/tideline}"
+tl_run_root="${TIDELINE_SERVICES_DIR:-${TMPDIR:-/tmp}/tideline-services-$(id -u)}"
+tl_start_timeout="${TIDELINE_START_TIMEOUT:-240}"
+tl_stop_timeout="${TIDELINE_STOP_TIMEOUT:-30}"
+tl_host=127.0.0.1
+
+tl_log() { echo "[$tl_name] $*" >&2; }
+tl_die() { tl_log "error: $*"; exit 1; }
+
+tl_java() {
+  if [ -n "${JAVA_HOME:-}" ] && [ -x "$JAVA_HOME/bin/java" ]; then
+    echo "$JAVA_HOME/bin/java"
+  else
+    command -v java || tl_die "java not found (scripts/setup.sh installs openjdk-17)"
+  fi
+}
+
+# tl_fetch GROUP ARTIFACT VERSION PARENT_ARTIFACT
+# Resolves GROUP:ARTIFACT:VERSION with its runtime dependencies from Maven Central into
+# $tl_cache/$tl_name-VERSION/lib, once. Sets tl_lib. Concurrent callers serialise on a lock;
+# a finished download is marked by lib/.complete so an interrupted one is redone.
+tl_fetch() {
+  local group="$1" artifact="$2" version="$3" parent="$4"
+  local dir="$tl_cache/$tl_name-$version"
+  tl_lib="$dir/lib"
+  [ -f "$tl_lib/.complete" ] && return 0
+  command -v mvn >/dev/null || tl_die "mvn not found (scripts/setup.sh installs maven)"
+  mkdir -p "$dir"
+  exec 8>"$dir/.lock"
+  flock 8
+  if [ ! -f "$tl_lib/.complete" ]; then
+    tl_log "downloading $group:$artifact:$version and its dependencies from Maven Central (once)"
+    sed -e "s/@GROUP@/$group/g" -e "s/@ARTIFACT@/$artifact/g" -e "s/@VERSION@/$version/g" \
+        -e "s/@PARENT_ARTIFACT@/$parent/g" "$tl_conf_dir/fetch-pom.xml.in" >"$dir/pom.xml"
+    rm -rf "$tl_lib"
+    local t0=$SECONDS
+    if ! (cd "$dir" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime \
+            -DoutputDirectory="$tl_lib" >"$dir/mvn.log" 2>&1); then
+      grep -E "ERROR|FAIL" "$dir/mvn.log" | head -20 >&2
+      exec 8>&-
+      tl_die "Maven Central did not serve $group:$artifact:$version or a dependency (full log: $dir/mvn.log)"
+    fi
+    echo "$((SECONDS - t0))" >"$dir/download-seconds"
+    tl_log "downloaded $(ls "$tl_lib" | wc -l) jars in $((SECONDS - t0)) s"
+    touch "$tl_lib/.complete"
+  fi
+  exec 8>&-
+}
+
+# tl_render TEMPLATE OUTPUT KEY=VALUE...: copies TEMPLATE replacing each @KEY@ with VALUE.
+tl_render() {
+  local in="$1" out="$2"
+  shift 2
+  local args=() kv
+  for kv in "$@"; do
+    args+=(-e "s|@${kv%%=*}@|${kv#*=}|g")
+  done
+  sed "${args[@]}" "$in" >"$out"
+  if grep -q '@[A-Z_]*@' "$out"; then
+    tl_die "unfilled placeholder in $out: $(grep -o '@[A-Z_]*@' "$out" | head -1)"
+  fi
+}
+
+# Pid of the server this script started, if that process is still alive; empty otherwise.
+# The command line must carry our marker so a recycled pid is never mistaken for ours.
+tl_pid() {
+  local pid
+  [ -f "$tl_pidfile" ] || return 0
+  pid="$(cat "$tl_pidfile" 2>/dev/null || true)"
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 0
+  if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dtideline.service=$tl_name"; then
+    echo "$pid"
+  fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:PORT.
+tl_port_busy() {
+  (exec 3<>"/dev/tcp/$tl_host/$1") 2>/dev/null
+}
+
+tl_tail_log() {
+  if [ -f "$tl_logfile" ]; then
+    tl_log "last 50 lines of $tl_logfile:"
+    tail -n 50 "$tl_logfile" >&2
+  fi
+}
+
+# tl_wait_ready: polls tl_ready (defined by the caller) until it succeeds, the process dies
+# or tl_start_timeout passes. Returns 0 when ready.
+tl_wait_ready() {
+  local deadline=$((SECONDS + tl_start_timeout)) pid
+  while ((SECONDS < deadline)); do
+    pid="$(tl_pid)"
+    if [ -z "$pid" ]; then
+      tl_log "server process is not running"
+      tl_tail_log
+      return 1
+    fi
+    if tl_ready; then
+      return 0
+    fi
+    sleep 1
+  done
+  tl_log "not ready after ${tl_start_timeout} s"
+  tl_tail_log
+  return 1
+}
+
+# tl_launch CMD...: starts CMD detached (own session, so a test runner's process group
+# signals do not reach it) with output to the log file; records its pid.
+tl_launch() {
+  setsid "$@" >>"$tl_logfile" 2>&1 </dev/null &
+  echo $! >"$tl_pidfile"
+}
+
+tl_stop() {
+  local pid
+  pid="$(tl_pid)"
+  if [ -z "$pid" ]; then
+    rm -f "$tl_pidfile"
+    echo "$tl_name: stopped"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + tl_stop_timeout))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    tl_log "did not stop within ${tl_stop_timeout} s; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+  fi
+  rm -f "$tl_pidfile"
+  echo "$tl_name: stopped (was pid $pid)"
+}
+
+tl_rss_mib() {
+  local pid
+  pid="$(tl_pid)"
+  [ -n "$pid" ] && echo $(($(ps -o rss= -p "$pid") / 1024))
+}
+
+# tl_main "$@": dispatches start|stop|status|wait|env to tl_start (defined by the caller)
+# and the shared implementations above.
+tl_main() {
+  tl_run_dir="$tl_run_root/$tl_name"
+  tl_pidfile="$tl_run_dir/server.pid"
+  tl_logfile="$tl_run_dir/logs/server.log"
+  case "${1:-}" in
+    start)
+      local pid
+      pid="$(tl_pid)"
+      if [ -n "$pid" ]; then
+        # Idempotent: a second start (another test fixture, a manual start) reuses the server.
+        tl_wait_ready || exit 1
+        echo "$tl_name: already running (pid $pid)"
+        exit 0
+      fi
+      tl_start
+      ;;
+    stop) tl_stop ;;
+    status)
+      local pid
+      pid="$(tl_pid)"
+      if [ -n "$pid" ]; then
+        echo "$tl_name: running (pid $pid, rss $(tl_rss_mib) MiB, $(tl_describe), log $tl_logfile)"
+      else
+        echo "$tl_name: stopped"
+        exit 3
+      fi
+      ;;
+    wait)
+      [ -n "$(tl_pid)" ] || tl_die "not running"
+      tl_wait_ready || exit 1
+      echo "$tl_name: ready"
+      ;;
+    env) tl_env ;;
+    *)
+      echo "usage: $0 start|stop|status|wait|env" >&2
+      exit 2
+      ;;
+  esac
+}

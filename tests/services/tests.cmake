@@ -1,0 +1,30 @@
+# Real Apache Cassandra and Apache Pulsar servers for the tests labelled `cassandra` and
+# `pulsar` (docs/services.md). Each server is a CTest fixture: its start test runs once
+# before the first test that requires it, its stop test after the last one, whether or not
+# they passed. Tests of other parts use a server with
+#   set_tests_properties(my.test PROPERTIES FIXTURES_REQUIRED cassandra_server LABELS "cassandra;slow")
+# (resp. pulsar_server / "pulsar;slow"). `scripts/test.sh --fast` skips all of them.
+set(tl_services_dir ${CMAKE_SOURCE_DIR}/scripts/services)
+set(tl_services_tests ${CMAKE_CURRENT_LIST_DIR})
+
+foreach(server cassandra pulsar)
+  # Start includes the one-time download from Maven Central on a fresh machine; the script
+  # bounds its own wait for the server (TIDELINE_START_TIMEOUT, 240 s).
+  add_test(NAME services.${server}.start COMMAND ${tl_services_dir}/${server}.sh start)
+  set_tests_properties(services.${server}.start PROPERTIES
+    FIXTURES_SETUP ${server}_server LABELS "${server};slow" TIMEOUT 900)
+
+  add_test(NAME services.${server}.stop COMMAND ${tl_services_dir}/${server}.sh stop)
+  set_tests_properties(services.${server}.stop PROPERTIES
+    FIXTURES_CLEANUP ${server}_server LABELS "${server};slow" TIMEOUT 120)
+
+  add_test(NAME services.${server}.running COMMAND ${tl_services_tests}/check_running.sh ${server})
+  set_tests_properties(services.${server}.running PROPERTIES
+    FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 60)
+
+  # Smoke test with the official Python client only (reference peer from the venv).
+  add_test(NAME services.${server}.smoke
+    COMMAND ${tl_services_dir}/venv-python ${tl_services_tests}/${server}_smoke.py)
+  set_tests_properties(services.${server}.smoke PROPERTIES
+    FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 300)
+endforeach()
