@@ -6,6 +6,7 @@
 #   TIDELINE_SERVICES_DIR    per-run data and logs, default ${TMPDIR:-/tmp}/tideline-services-$UID
 #   TIDELINE_START_TIMEOUT   seconds `start`/`wait` wait for readiness, default 240
 #   TIDELINE_STOP_TIMEOUT    seconds `stop` waits after SIGTERM before SIGKILL, default 30
+#   TIDELINE_MAVEN_ARGS      extra arguments for mvn, e.g. -Dmaven.repo.local=DIR
 
 tl_services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tl_conf_dir="$tl_services_root/conf/services"
@@ -45,7 +46,9 @@ tl_fetch() {
         -e "s/@PARENT_ARTIFACT@/$parent/g" "$tl_conf_dir/fetch-pom.xml.in" >"$dir/pom.xml"
     rm -rf "$tl_lib"
     local t0=$SECONDS
-    if ! (cd "$dir" && mvn -B -q -ntp dependency:copy-dependencies -DincludeScope=runtime \
+    local extra=()
+    read -r -a extra <<<"${TIDELINE_MAVEN_ARGS:-}"
+    if ! (cd "$dir" && mvn -B -q -ntp "${extra[@]}" dependency:copy-dependencies -DincludeScope=runtime \
             -DoutputDirectory="$tl_lib" >"$dir/mvn.log" 2>&1); then
       grep -E "ERROR|FAIL" "$dir/mvn.log" | head -20 >&2
       exec 8>&-
