@@ -1,14 +1,421 @@
+// `tideline query`: runs a Fenl query over CSV / JSON-lines files and prints the results.
+//
+// Tables come from a TableSource: the built-in one reads local files (.csv via
+// csv::load_inferred, .jsonl with per-column type inference). Other sources (e.g. the
+// pipeline's table store) can be added by implementing TableSource and registering a
+// scheme prefix in make_table_source().
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include <nlohmann/json.hpp>
+
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "common/time.h"
+#include "engine/query.h"
+#include "io/csv/csv.h"
 
 namespace tideline::cli {
 
+namespace {
+
+struct TableArg {
+  std::string name;
+  std::string path;
+  std::string time_column;
+  std::string key_column;
+  std::string subsort_column;
+  std::string grouping;
+};
+
+struct QueryArgs {
+  std::string expr;
+  std::string expr_file;
+  std::vector<std::string> tables;
+  std::vector<std::string> views;
+  std::string results = "history";
+  std::string final_at;
+  std::string changed_since;
+  std::string format = "csv";
+  bool explain = false;
+};
+
+// Where a table's rows come from. Implementations return the whole table as one batch.
+class TableSource {
+ public:
+  virtual ~TableSource() = default;
+  virtual Result<Batch> load(const TableArg& t) = 0;
+};
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error(StatusCode::kIoError, "cannot open '" + path + "'");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Result<Batch> load_jsonl(const TableArg& t) {
+  TL_ASSIGN_OR_RETURN(std::string text, read_file(t.path));
+  std::vector<nlohmann::json> rows;
+  std::vector<std::string> names;
+  size_t line = 0, pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    ++line;
+    std::string_view l(text.data() + pos, end - pos);
+    pos = end + 1;
+    if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    nlohmann::json j = nlohmann::json::parse(l, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      return error(StatusCode::kParseError, fmt::format("{}:{}: not a JSON object", t.path, line));
+    }
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (std::find(names.begin(), names.end(), it.key()) == names.end()) names.push_back(it.key());
+    }
+    rows.push_back(std::move(j));
+  }
+  std::vector<Field> fields;
+  for (const auto& n : names) {
+    bool all_int = true, all_num = true, all_bool = true, any = false;
+    for (const auto& r : rows) {
+      auto it = r.find(n);
+      if (it == r.end() || it->is_null()) continue;
+      any = true;
+      all_int = all_int && it->is_number_integer();
+      all_num = all_num && it->is_number();
+      all_bool = all_bool && it->is_boolean();
+    }
+    TypeId id = TypeId::kString;
+    if (n == t.time_column) id = TypeId::kTimestamp;
+    else if (any && all_int) id = TypeId::kI64;
+    else if (any && all_num) id = TypeId::kF64;
+    else if (any && all_bool) id = TypeId::kBool;
+    fields.push_back({n, DataType::of(id)});
+  }
+  Batch b = Batch::empty(DataType::record(fields));
+  b.num_rows = static_cast<int64_t>(rows.size());
+  for (size_t c = 0; c < fields.size(); ++c) {
+    Column& col = b.columns[c];
+    for (size_t r = 0; r < rows.size(); ++r) {
+      auto it = rows[r].find(fields[c].name);
+      if (it == rows[r].end() || it->is_null()) {
+        col.append_null();
+        continue;
+      }
+      switch (fields[c].type->id) {
+        case TypeId::kTimestamp:
+          if (it->is_number_integer()) {
+            col.append_int(it->get<int64_t>());
+          } else if (it->is_string()) {
+            auto ts = parse_timestamp(it->get<std::string>());
+            if (!ts) return error(StatusCode::kParseError, fmt::format("{}: row {}: {}", t.path, r + 1, ts.error().message()));
+            col.append_int(*ts);
+          } else {
+            col.append_null();
+          }
+          break;
+        case TypeId::kI64: col.append_int(it->get<int64_t>()); break;
+        case TypeId::kF64: col.append_float(it->get<double>()); break;
+        case TypeId::kBool: col.append_int(it->get<bool>() ? 1 : 0); break;
+        default: col.append_string(it->is_string() ? it->get<std::string>() : it->dump()); break;
+      }
+    }
+  }
+  return b;
+}
+
+class FileTableSource : public TableSource {
+ public:
+  Result<Batch> load(const TableArg& t) override {
+    if (t.path.size() >= 6 && t.path.ends_with(".jsonl")) {
+      try {
+        return load_jsonl(t);
+      } catch (const std::exception& e) {
+        return error(StatusCode::kParseError, t.path + ": " + e.what());
+      }
+    }
+    TL_ASSIGN_OR_RETURN(auto reader, csv::CsvReader::open_file(t.path));
+    return csv::load_inferred(*reader, {t.time_column});
+  }
+};
+
+std::unique_ptr<TableSource> make_table_source(const TableArg&) { return std::make_unique<FileTableSource>(); }
+
+Result<TableArg> parse_table_arg(const std::string& spec) {
+  TableArg t;
+  size_t start = 0;
+  bool first = true;
+  while (start <= spec.size()) {
+    size_t comma = spec.find(',', start);
+    if (comma == std::string::npos) comma = spec.size();
+    std::string part = spec.substr(start, comma - start);
+    start = comma + 1;
+    size_t eq = part.find('=');
+    if (eq == std::string::npos) {
+      return error(StatusCode::kInvalidArgument, "--table '" + spec + "': expected KEY=VALUE in '" + part + "'");
+    }
+    std::string k = part.substr(0, eq), v = part.substr(eq + 1);
+    if (first) {
+      t.name = k;
+      t.path = v;
+      first = false;
+    } else if (k == "time") {
+      t.time_column = v;
+    } else if (k == "key") {
+      t.key_column = v;
+    } else if (k == "subsort") {
+      t.subsort_column = v;
+    } else if (k == "grouping") {
+      t.grouping = v;
+    } else {
+      return error(StatusCode::kInvalidArgument, "--table '" + spec + "': unknown option '" + k + "'");
+    }
+    if (comma == spec.size()) break;
+  }
+  if (t.name.empty() || t.path.empty() || t.time_column.empty() || t.key_column.empty()) {
+    return error(StatusCode::kInvalidArgument,
+                 "--table '" + spec + "': expected NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G]");
+  }
+  return t;
+}
+
+// ---- output ----
+
+std::string format_double(double d) {
+  if (std::isnan(d)) return "NaN";
+  if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
+  std::string s = fmt::format("{}", d);
+  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
+  return s;
+}
+
+void json_value(nlohmann::json& out, const Column& c, int64_t r) {
+  if (!c.is_valid(r)) {
+    out = nullptr;
+    return;
+  }
+  switch (c.type_id()) {
+    case TypeId::kBool: out = c.int_at(r) != 0; break;
+    case TypeId::kTimestamp: out = format_timestamp(c.int_at(r)); break;
+    case TypeId::kU64:
+    case TypeId::kU32: out = static_cast<uint64_t>(c.int_at(r)); break;
+    case TypeId::kF32:
+    case TypeId::kF64: out = c.float_at(r); break;
+    case TypeId::kString: out = std::string(c.string_at(r)); break;
+    case TypeId::kRecord: {
+      out = nlohmann::json::object();
+      for (size_t f = 0; f < c.num_children(); ++f) json_value(out[c.type()->fields[f].name], c.child(f), r);
+      break;
+    }
+    case TypeId::kNull: out = nullptr; break;
+    default: out = c.int_at(r); break;
+  }
+}
+
+std::string text_cell(const Column& c, int64_t r) {
+  if (!c.is_valid(r)) return "";
+  switch (c.type_id()) {
+    case TypeId::kBool: return c.int_at(r) ? "true" : "false";
+    case TypeId::kTimestamp: return format_timestamp(c.int_at(r));
+    case TypeId::kU64: return std::to_string(static_cast<uint64_t>(c.int_at(r)));
+    case TypeId::kF32:
+    case TypeId::kF64: return format_double(c.float_at(r));
+    case TypeId::kString: return std::string(c.string_at(r));
+    case TypeId::kRecord: {
+      nlohmann::json j;
+      json_value(j, c, r);
+      return j.dump();
+    }
+    case TypeId::kNull: return "";
+    default: return std::to_string(c.int_at(r));
+  }
+}
+
+std::string csv_escape(const std::string& v) {
+  if (v.find_first_of(",\"\n\r") == std::string::npos) return v;
+  std::string out = "\"";
+  for (char ch : v) {
+    if (ch == '"') out.push_back('"');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+void write_output(const Batch& b, const std::string& format, std::FILE* out) {
+  const auto& fields = b.schema->fields;
+  if (format == "jsonl") {
+    for (int64_t r = 0; r < b.num_rows; ++r) {
+      nlohmann::json j = nlohmann::json::object();
+      for (size_t c = 0; c < fields.size(); ++c) json_value(j[fields[c].name], b.columns[c], r);
+      std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      std::fprintf(out, "%s\n", s.c_str());
+    }
+    return;
+  }
+  if (format == "table") {
+    std::vector<std::vector<std::string>> cells(static_cast<size_t>(b.num_rows));
+    std::vector<size_t> width(fields.size());
+    for (size_t c = 0; c < fields.size(); ++c) width[c] = fields[c].name.size();
+    for (int64_t r = 0; r < b.num_rows; ++r) {
+      for (size_t c = 0; c < fields.size(); ++c) {
+        std::string v = b.columns[c].is_valid(r) ? text_cell(b.columns[c], r) : "null";
+        width[c] = std::max(width[c], v.size());
+        cells[static_cast<size_t>(r)].push_back(std::move(v));
+      }
+    }
+    auto line = [&](const std::vector<std::string>& row) {
+      std::string s;
+      for (size_t c = 0; c < row.size(); ++c) {
+        if (c) s += " | ";
+        s += row[c] + std::string(width[c] - row[c].size(), ' ');
+      }
+      while (!s.empty() && s.back() == ' ') s.pop_back();
+      std::fprintf(out, "%s\n", s.c_str());
+    };
+    std::vector<std::string> header;
+    for (const auto& f : fields) header.push_back(f.name);
+    line(header);
+    std::string sep;
+    for (size_t c = 0; c < fields.size(); ++c) sep += (c ? "-+-" : "") + std::string(width[c], '-');
+    std::fprintf(out, "%s\n", sep.c_str());
+    for (const auto& row : cells) line(row);
+    std::fprintf(out, "(%lld rows)\n", static_cast<long long>(b.num_rows));
+    return;
+  }
+  std::string s;
+  for (size_t c = 0; c < fields.size(); ++c) s += (c ? "," : "") + csv_escape(fields[c].name);
+  s += "\n";
+  for (int64_t r = 0; r < b.num_rows; ++r) {
+    for (size_t c = 0; c < fields.size(); ++c) {
+      if (c) s += ",";
+      s += csv_escape(text_cell(b.columns[c], r));
+    }
+    s += "\n";
+    if (s.size() > (1 << 20)) {
+      std::fwrite(s.data(), 1, s.size(), out);
+      s.clear();
+    }
+  }
+  std::fwrite(s.data(), 1, s.size(), out);
+}
+
+int run_query(const QueryArgs& a) {
+  auto usage = [](const std::string& m) {
+    std::fprintf(stderr, "query: %s\n", m.c_str());
+    return kExitUsage;
+  };
+  std::string query = a.expr;
+  if (!a.expr_file.empty()) {
+    if (!a.expr.empty()) return usage("give either --expr or --expr-file, not both");
+    auto t = read_file(a.expr_file);
+    if (!t) return usage(t.error().message());
+    query = *t;
+  } else if (a.expr.empty()) {
+    return usage("a query is required (--expr TEXT or --expr-file PATH)");
+  }
+  engine::QueryOptions opts;
+  if (a.results == "final") opts.results = engine::ResultBehavior::kFinal;
+  else if (a.results != "history") return usage("--results must be 'history' or 'final'");
+  if (!a.final_at.empty()) {
+    auto t = parse_timestamp(a.final_at);
+    if (!t) return usage("--final-at: " + t.error().message());
+    opts.final_at = *t;
+    opts.results = engine::ResultBehavior::kFinal;
+  }
+  if (!a.changed_since.empty()) {
+    auto t = parse_timestamp(a.changed_since);
+    if (!t) return usage("--changed-since: " + t.error().message());
+    opts.changed_since = *t;
+  }
+  if (a.format != "csv" && a.format != "jsonl" && a.format != "table") {
+    return usage("--format must be csv, jsonl or table");
+  }
+  std::vector<TableArg> targs;
+  for (const auto& spec : a.tables) {
+    auto t = parse_table_arg(spec);
+    if (!t) return usage(t.error().message());
+    targs.push_back(*t);
+  }
+  std::vector<engine::ViewSpec> views;
+  for (const auto& spec : a.views) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos) return usage("--view '" + spec + "': expected NAME=PATH");
+    auto text = read_file(spec.substr(eq + 1));
+    if (!text) return usage("--view: " + text.error().message());
+    views.push_back({spec.substr(0, eq), *text});
+  }
+  // Load tables (their schemas are needed to type-check the query).
+  std::vector<Batch> batches;
+  std::vector<engine::TableSpec> specs;
+  for (const auto& t : targs) {
+    auto src = make_table_source(t);
+    auto b = src->load(t);
+    if (!b) {
+      std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), b.error().message().c_str());
+      return kExitFailure;
+    }
+    specs.push_back({t.name, b->schema, t.time_column, t.key_column, t.subsort_column, t.grouping});
+    batches.push_back(std::move(*b));
+  }
+  auto compiled = engine::compile(query, specs, views, opts);
+  if (!compiled) {
+    std::fprintf(stderr, "%s\n", compiled.error().message().c_str());
+    return kExitUsage;
+  }
+  if (a.explain) {
+    std::fprintf(stdout, "%s", (*compiled)->explain().c_str());
+    return kExitOk;
+  }
+  auto session = engine::start_session(*compiled);
+  if (!session) {
+    std::fprintf(stderr, "query: %s\n", session.error().message().c_str());
+    return kExitFailure;
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Status st = (*session)->add_input(specs[i].name, batches[i]);
+    if (!st.ok()) {
+      std::fprintf(stderr, "query: %s\n", st.message().c_str());
+      return kExitFailure;
+    }
+  }
+  batches.clear();
+  auto result = (*session)->finish();
+  if (!result) {
+    std::fprintf(stderr, "query: %s\n", result.error().message().c_str());
+    return result.error().code() == StatusCode::kTypeError ? kExitUsage : kExitFailure;
+  }
+  write_output(*result, a.format, stdout);
+  std::fflush(stdout);
+  return kExitOk;
+}
+
+}  // namespace
+
 void register_query_command(CLI::App& app, CommandContext& ctx) {
-  auto* sub = app.add_subcommand("query", "(not yet implemented)");
-  sub->callback([&ctx] {
-    std::fprintf(stderr, "query: not implemented yet\n");
-    ctx.exit_code = kExitFailure;
-  });
+  auto args = std::make_shared<QueryArgs>();
+  auto* sub = app.add_subcommand("query", "Run a Fenl query over CSV or JSON-lines tables");
+  sub->add_option("--expr", args->expr, "the query text");
+  sub->add_option("--expr-file", args->expr_file, "file holding the query");
+  sub->add_option("--table", args->tables, "NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G] (.csv or .jsonl)");
+  sub->add_option("--view", args->views, "NAME=PATH: a named expression usable in the query");
+  sub->add_option("--results", args->results, "history|final")->capture_default_str();
+  sub->add_option("--final-at", args->final_at, "final results as of this RFC 3339 time");
+  sub->add_option("--changed-since", args->changed_since,
+                  "history: rows at or after this time; final: entities changed since");
+  sub->add_option("--format", args->format, "csv|jsonl|table")->capture_default_str();
+  sub->add_flag("--explain", args->explain, "print the compiled plan instead of running it");
+  sub->footer(
+      "Example:\n  tideline query --expr '{ total: sum(P.amount) }' \\\n"
+      "      --table P=purchases.csv,time=ts,key=user --results final --format table");
+  sub->callback([&ctx, args] { ctx.exit_code = run_query(*args); });
 }
 
 }  // namespace tideline::cli

@@ -1,0 +1,922 @@
+#include "engine/eval.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "common/time.h"
+#include "engine/kernels.h"
+
+namespace tideline::engine {
+
+Column json_field(const Column& c, std::string_view name);
+
+using fenl::Kind;
+using fenl::Node;
+using fenl::NodePtr;
+using fenl::Op;
+
+uint32_t GroupingState::intern(uint64_t hash, const Column& key_col, int64_t row) {
+  auto [it, inserted] = index.emplace(hash, static_cast<uint32_t>(hashes.size()));
+  if (inserted) {
+    hashes.push_back(hash);
+    keys.append_from(key_col, row);
+  }
+  return it->second;
+}
+
+namespace {
+
+inline bool triple_less(const Domain& a, size_t i, const Domain& b, size_t j) {
+  if (a.time[i] != b.time[j]) return a.time[i] < b.time[j];
+  if (a.subsort[i] != b.subsort[j]) return a.subsort[i] < b.subsort[j];
+  return a.key_hash[i] < b.key_hash[j];
+}
+inline bool triple_eq(const Domain& a, size_t i, const Domain& b, size_t j) {
+  return a.time[i] == b.time[j] && a.subsort[i] == b.subsort[j] && a.key_hash[i] == b.key_hash[j];
+}
+
+void push_row(Domain& d, const Domain& s, size_t i) {
+  d.time.push_back(s.time[i]);
+  d.subsort.push_back(s.subsort[i]);
+  d.key_hash.push_back(s.key_hash[i]);
+  d.entity.push_back(s.entity[i]);
+}
+
+Column bool_column(int64_t n, bool v) {
+  Column c = alloc_column(DataType::of(TypeId::kBool), n);
+  std::fill(c.ints().begin(), c.ints().end(), v ? 1 : 0);
+  return c;
+}
+
+std::vector<int32_t> iota_idx(size_t n) {
+  std::vector<int32_t> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+}  // namespace
+
+DomainPtr Evaluator::unite(const DomainPtr& a, const DomainPtr& b) {
+  if (!a) return b;
+  if (!b || a == b) return a;
+  auto key = std::make_pair(std::min(a.get(), b.get()), std::max(a.get(), b.get()));
+  if (auto it = unions_.find(key); it != unions_.end()) return it->second;
+  auto u = std::make_shared<Domain>();
+  u->grouping = a->grouping;
+  u->time.reserve(a->size() + b->size());
+  u->subsort.reserve(a->size() + b->size());
+  u->key_hash.reserve(a->size() + b->size());
+  u->entity.reserve(a->size() + b->size());
+  size_t i = 0, j = 0;
+  while (i < a->size() || j < b->size()) {
+    if (j >= b->size() || (i < a->size() && triple_less(*a, i, *b, j))) {
+      push_row(*u, *a, i++);
+    } else if (i >= a->size() || triple_less(*b, j, *a, i)) {
+      push_row(*u, *b, j++);
+    } else {
+      push_row(*u, *a, i++);
+      ++j;
+    }
+  }
+  DomainPtr up = u;
+  unions_[key] = up;
+  keep_alive_.push_back(up);
+  return up;
+}
+
+const std::vector<int32_t>& Evaluator::mapping(const DomainPtr& sub, const DomainPtr& sup) {
+  auto key = std::make_pair(sub.get(), sup.get());
+  if (auto it = maps_.find(key); it != maps_.end()) return it->second;
+  std::vector<int32_t> m(sup->size(), -1);
+  size_t i = 0;
+  for (size_t j = 0; j < sup->size() && i < sub->size(); ++j) {
+    while (i < sub->size() && triple_less(*sub, i, *sup, j)) ++i;
+    if (i < sub->size() && triple_eq(*sub, i, *sup, j)) m[j] = static_cast<int32_t>(i++);
+  }
+  return maps_[key] = std::move(m);
+}
+
+Column Evaluator::spread(const Stream& s, const DomainPtr& u, std::vector<uint8_t>* is_new) {
+  size_t n = u ? u->size() : 1;
+  if (!s.domain) {
+    if (is_new) is_new->assign(n, 0);
+    return broadcast(s.values, static_cast<int64_t>(n));
+  }
+  if (s.domain == u) {
+    if (is_new) *is_new = s.is_new;
+    return s.values;
+  }
+  const auto& m = mapping(s.domain, u);
+  if (is_new) {
+    is_new->assign(n, 0);
+    for (size_t i = 0; i < n; ++i) {
+      if (m[i] >= 0) (*is_new)[i] = s.is_new[static_cast<size_t>(m[i])];
+    }
+  }
+  if (!s.continuous) return gather(s.values, m);
+  std::vector<int32_t> last(groupings_[static_cast<size_t>(u->grouping)].size() + 1, -1);
+  std::vector<int32_t> idx(n);
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t e = u->entity[i];
+    if (e >= last.size()) last.resize(e + 1, -1);
+    if (m[i] >= 0) last[e] = m[i];
+    idx[i] = last[e];
+  }
+  return gather(s.values, idx);
+}
+
+Result<DomainPtr> Evaluator::align(const std::vector<const Stream*>& streams, std::vector<Column>& cols,
+                                   std::vector<uint8_t>& is_new) {
+  DomainPtr u;
+  for (const Stream* s : streams) u = unite(u, s->domain);
+  size_t n = u ? u->size() : 1;
+  is_new.assign(u ? n : 0, 0);
+  cols.clear();
+  std::vector<uint8_t> nw;
+  for (const Stream* s : streams) {
+    cols.push_back(spread(*s, u, u ? &nw : nullptr));
+    if (u) {
+      for (size_t i = 0; i < n; ++i) is_new[i] |= nw[i];
+    }
+  }
+  return u;
+}
+
+bool Evaluator::needs_context(const Node& n) {
+  if (auto it = needs_ctx_.find(&n); it != needs_ctx_.end()) return it->second;
+  bool r = n.op == Op::kCall && fenl::is_tick(n.fn);
+  for (const auto& a : n.args) r = r || needs_context(*a);
+  needs_ctx_[&n] = r;
+  return r;
+}
+
+Result<Stream> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
+  DomainPtr c = needs_context(*node) ? ctx : nullptr;
+  auto key = std::make_pair(node.get(), c.get());
+  if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  TL_ASSIGN_OR_RETURN(Stream s, eval_uncached(*node, c));
+  if (s.domain) keep_alive_.push_back(s.domain);
+  memo_[key] = s;
+  return s;
+}
+
+Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
+  switch (n.op) {
+    case Op::kLiteral: {
+      Stream s;
+      s.values = literal_column(n.literal, *n.type);
+      s.continuous = true;
+      return s;
+    }
+    case Op::kTable: {
+      const auto& t = tables_[static_cast<size_t>(n.table)];
+      Stream s;
+      s.domain = t.domain;
+      s.values = t.record;
+      s.is_new.assign(t.domain->size(), 1);
+      s.continuous = false;
+      return s;
+    }
+    case Op::kField: {
+      TL_ASSIGN_OR_RETURN(Stream b, eval(n.args[0], ctx));
+      Stream s;
+      s.domain = b.domain;
+      s.is_new = b.is_new;
+      s.continuous = b.continuous;
+      if (n.args[0]->type->kind == Kind::kJson) {
+        s.values = json_field(b.values, n.names[0]);
+        return s;
+      }
+      int idx = n.args[0]->type->field_index(n.names[0]);
+      s.values = b.values.child(static_cast<size_t>(idx));
+      if (!b.values.validity().empty()) {
+        and_validity(s.values, {&s.values, &b.values});
+      }
+      return s;
+    }
+    case Op::kRecord: {
+      std::vector<Stream> args;
+      for (const auto& a : n.args) {
+        TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+        args.push_back(std::move(s));
+      }
+      std::vector<const Stream*> ptrs;
+      for (const auto& a : args) ptrs.push_back(&a);
+      std::vector<Column> cols;
+      Stream s;
+      TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
+      Column rec(fenl::physical_type(*n.type));
+      int64_t rows = cols.empty() ? 0 : cols[0].size();
+      for (size_t f = 0; f < cols.size(); ++f) rec.child(f) = std::move(cols[f]);
+      rec.set_size(rows);
+      s.values = std::move(rec);
+      s.continuous = n.continuous;
+      return s;
+    }
+    case Op::kCast: {
+      TL_ASSIGN_OR_RETURN(Stream b, eval(n.args[0], ctx));
+      b.values = cast_column(b.values, *n.args[0]->type, *n.type);
+      return b;
+    }
+    case Op::kCall: return eval_call(n, ctx);
+  }
+  return error(StatusCode::kInternal, "unknown node");
+}
+
+Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
+  const std::string& fn = n.fn;
+  if (fenl::is_aggregation(fn)) return eval_aggregation(n, ctx);
+  if (fenl::is_tick(fn)) return eval_tick(n, ctx);
+  if (fn == "when" || fn == "if" || fn == "null_if") return eval_when(n, ctx);
+  if (fn == "shift_to") return eval_shift_to(n, ctx);
+  if (fn == "shift_until") return eval_shift_until(n, ctx);
+  if (fn == "lag") return eval_lag(n, ctx);
+  if (fn == "lookup") return eval_lookup(n, ctx);
+  if (fn == "with_key") return eval_with_key(n, ctx);
+  if (fn == "since" || fn == "sliding") {
+    return error(StatusCode::kTypeError, "'" + fn + "' can only be used as an aggregation's window");
+  }
+  if (fn == "time_of") {
+    TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[0], ctx));
+    Stream s;
+    s.domain = x.domain;
+    s.continuous = false;
+    if (!x.domain) {
+      s.values = literal_column(Value{}, *n.type);
+      return s;
+    }
+    s.is_new = x.is_new;
+    Column c = alloc_column(DataType::of(TypeId::kTimestamp), static_cast<int64_t>(x.domain->size()));
+    std::copy(x.domain->time.begin(), x.domain->time.end(), c.ints().begin());
+    s.values = std::move(c);
+    return s;
+  }
+  if (fn == "extend" || fn == "select_fields" || fn == "remove_fields") {
+    std::vector<Stream> args;
+    for (const auto& a : n.args) {
+      TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+      args.push_back(std::move(s));
+    }
+    std::vector<const Stream*> ptrs;
+    for (const auto& a : args) ptrs.push_back(&a);
+    std::vector<Column> cols;
+    Stream s;
+    TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
+    int64_t rows = cols[0].size();
+    Column rec(fenl::physical_type(*n.type));
+    for (size_t f = 0; f < n.type->fields.size(); ++f) {
+      const std::string& name = n.type->fields[f].name;
+      for (size_t a = 0; a < n.args.size(); ++a) {
+        const auto& at = *n.args[a]->type;
+        int idx = at.kind == Kind::kRecord ? at.field_index(name) : -1;
+        if (idx < 0) continue;
+        Column child = cols[a].child(static_cast<size_t>(idx));
+        if (!cols[a].validity().empty()) and_validity(child, {&child, &cols[a]});
+        rec.child(f) = std::move(child);
+        break;
+      }
+      if (rec.child(f).size() != rows) {
+        rec.child(f) = alloc_column(rec.child(f).type(), rows);
+        for (int64_t i = 0; i < rows; ++i) rec.child(f).set_valid(i, false);
+      }
+    }
+    rec.set_size(rows);
+    if (fn != "extend") rec.validity() = cols[0].validity();
+    s.values = std::move(rec);
+    s.continuous = n.continuous;
+    return s;
+  }
+  // Element-wise function.
+  std::vector<Stream> args;
+  for (const auto& a : n.args) {
+    TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+    args.push_back(std::move(s));
+  }
+  std::vector<const Stream*> ptrs;
+  std::vector<fenl::TypeRef> types;
+  for (size_t i = 0; i < args.size(); ++i) {
+    ptrs.push_back(&args[i]);
+    types.push_back(n.args[i]->type);
+  }
+  std::vector<Column> cols;
+  Stream s;
+  TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
+  TL_ASSIGN_OR_RETURN(s.values, call_kernel(fn, cols, types, *n.type));
+  s.continuous = n.continuous;
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// Aggregations (SEMANTICS §4).
+
+namespace {
+
+struct AggPlan {
+  const Domain* u;
+  size_t entities;
+  const std::vector<uint8_t>* consume;  // input new and valid
+  const std::vector<uint8_t>* reset;    // window condition true (may be empty)
+  size_t segments;                      // 1 for since / no window
+};
+
+// Drives per-entity accumulators over the union domain. Acc must be default-constructible
+// as the empty state; add(acc, row), merge(into, from) (from is newer), emit(row, acc).
+template <typename Acc, typename Add, typename Merge, typename Emit>
+void drive(const AggPlan& p, Add add, Merge merge, Emit emit) {
+  const size_t segs = p.segments;
+  std::vector<Acc> state(p.entities * segs);
+  std::vector<uint32_t> cur(segs > 1 ? p.entities : 0, 0);
+  const bool has_reset = !p.reset->empty();
+  for (size_t i = 0; i < p.u->size(); ++i) {
+    size_t e = p.u->entity[i];
+    if (segs == 1) {
+      Acc& a = state[e];
+      if ((*p.consume)[i]) add(a, i);
+      emit(i, a);
+      if (has_reset && (*p.reset)[i]) a = Acc{};
+      continue;
+    }
+    size_t base = e * segs;
+    if ((*p.consume)[i]) add(state[base + cur[e]], i);
+    Acc total{};
+    for (size_t k = 1; k <= segs; ++k) merge(total, state[base + (cur[e] + k) % segs]);
+    emit(i, total);
+    if (has_reset && (*p.reset)[i]) {
+      cur[e] = static_cast<uint32_t>((cur[e] + 1) % segs);
+      state[base + cur[e]] = Acc{};
+    }
+  }
+}
+
+struct IntAcc {
+  bool has = false;
+  int64_t v = 0;
+};
+struct FloatAcc {
+  bool has = false;
+  double v = 0;
+};
+struct CountAcc {
+  uint64_t c = 0;
+};
+struct MeanAcc {
+  uint64_t c = 0;
+  double mean = 0;
+};
+struct VarAcc {
+  uint64_t c = 0;
+  double mean = 0;
+  double m2 = 0;
+};
+struct IdxAcc {
+  int32_t idx = -1;
+};
+
+int64_t saturating_add(int64_t a, int64_t b, Kind k) {
+  switch (k) {
+    case Kind::kI64: {
+      int64_t r;
+      if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
+      return r;
+    }
+    case Kind::kU64: {
+      uint64_t r;
+      if (__builtin_add_overflow(static_cast<uint64_t>(a), static_cast<uint64_t>(b), &r)) return -1;
+      return static_cast<int64_t>(r);
+    }
+    case Kind::kI32: return std::clamp<int64_t>(a + b, INT32_MIN, INT32_MAX);
+    case Kind::kU32: return std::min<int64_t>(a + b, UINT32_MAX);
+    default: return a + b;
+  }
+}
+
+double as_double(const Column& c, Kind k, size_t i) {
+  if (fenl::is_float_kind(k)) return c.float_at(static_cast<int64_t>(i));
+  if (k == Kind::kU64) return static_cast<double>(static_cast<uint64_t>(c.int_at(static_cast<int64_t>(i))));
+  return static_cast<double>(c.int_at(static_cast<int64_t>(i)));
+}
+
+}  // namespace
+
+Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[0], ctx));
+  const NodePtr& win = n.args.size() > 1 ? n.args[1] : nullptr;
+  Stream cond;
+  bool has_window = win && win->op == Op::kCall && (win->fn == "since" || win->fn == "sliding");
+  size_t segments = 1;
+  if (has_window) {
+    const NodePtr& c = win->fn == "since" ? win->args[0] : win->args[1];
+    if (win->fn == "sliding") segments = static_cast<size_t>(std::max<int64_t>(1, win->const_int));
+    DomainPtr wctx = x.domain ? x.domain : ctx;
+    TL_ASSIGN_OR_RETURN(cond, eval(c, wctx));
+  }
+  std::vector<const Stream*> ptrs{&x};
+  if (has_window) ptrs.push_back(&cond);
+  DomainPtr u;
+  for (const Stream* s : ptrs) u = unite(u, s->domain);
+  Stream out;
+  out.continuous = true;
+  out.domain = u;
+  if (!u) {
+    out.values = literal_column(Value{}, *n.type);
+    return out;
+  }
+  const size_t rows = u->size();
+  std::vector<uint8_t> x_new, c_new;
+  Column xs = spread(x, u, &x_new);
+  std::vector<uint8_t> consume(rows), reset;
+  for (size_t i = 0; i < rows; ++i) consume[i] = x_new[i] && xs.is_valid(static_cast<int64_t>(i));
+  out.is_new = x_new;
+  if (has_window) {
+    Column cs = spread(cond, u, &c_new);
+    reset.resize(rows);
+    for (size_t i = 0; i < rows; ++i) {
+      reset[i] = cs.is_valid(static_cast<int64_t>(i)) && cs.int_at(static_cast<int64_t>(i)) != 0;
+      out.is_new[i] |= c_new[i];
+    }
+  }
+  AggPlan p{u.get(), groupings_[static_cast<size_t>(u->grouping)].size(), &consume, &reset, segments};
+  const std::string& fn = n.fn;
+  Kind ik = n.args[0]->type->kind;
+  Kind rk = n.type->kind;
+  Column res = alloc_column(fenl::physical_type(*n.type), static_cast<int64_t>(rows));
+  auto null_at = [&](size_t i) { res.set_valid(static_cast<int64_t>(i), false); };
+  if (fn == "count" || fn == "count_if") {
+    bool is_if = fn == "count_if";
+    drive<CountAcc>(
+        p,
+        [&](CountAcc& a, size_t i) {
+          if (!is_if || xs.int_at(static_cast<int64_t>(i)) != 0) ++a.c;
+        },
+        [](CountAcc& t, const CountAcc& f) { t.c += f.c; },
+        [&](size_t i, const CountAcc& a) { res.ints()[i] = static_cast<int64_t>(a.c); });
+  } else if (fn == "sum" && !fenl::is_float_kind(rk)) {
+    drive<IntAcc>(
+        p,
+        [&](IntAcc& a, size_t i) {
+          a.v = a.has ? saturating_add(a.v, xs.int_at(static_cast<int64_t>(i)), rk) : xs.int_at(static_cast<int64_t>(i));
+          a.has = true;
+        },
+        [&](IntAcc& t, const IntAcc& f) {
+          if (!f.has) return;
+          t.v = t.has ? saturating_add(t.v, f.v, rk) : f.v;
+          t.has = true;
+        },
+        [&](size_t i, const IntAcc& a) {
+          if (a.has) res.ints()[i] = a.v;
+          else null_at(i);
+        });
+  } else if (fn == "sum") {
+    drive<FloatAcc>(
+        p,
+        [&](FloatAcc& a, size_t i) {
+          a.v = a.has ? a.v + xs.float_at(static_cast<int64_t>(i)) : xs.float_at(static_cast<int64_t>(i));
+          a.has = true;
+        },
+        [&](FloatAcc& t, const FloatAcc& f) {
+          if (!f.has) return;
+          t.v = t.has ? t.v + f.v : f.v;
+          t.has = true;
+        },
+        [&](size_t i, const FloatAcc& a) {
+          if (a.has) res.floats()[i] = a.v;
+          else null_at(i);
+        });
+  } else if ((fn == "min" || fn == "max") && fenl::is_float_kind(rk)) {
+    bool is_min = fn == "min";
+    auto pick = [is_min](double a, double b) { return is_min ? std::fmin(a, b) : std::fmax(a, b); };
+    drive<FloatAcc>(
+        p,
+        [&](FloatAcc& a, size_t i) {
+          double v = xs.float_at(static_cast<int64_t>(i));
+          a.v = a.has ? pick(a.v, v) : v;
+          a.has = true;
+        },
+        [&](FloatAcc& t, const FloatAcc& f) {
+          if (!f.has) return;
+          t.v = t.has ? pick(t.v, f.v) : f.v;
+          t.has = true;
+        },
+        [&](size_t i, const FloatAcc& a) {
+          if (a.has) res.floats()[i] = a.v;
+          else null_at(i);
+        });
+  } else if (fn == "min" || fn == "max") {
+    bool is_min = fn == "min";
+    bool uns = rk == Kind::kU64;
+    auto better = [is_min, uns](int64_t a, int64_t b) {  // is b better than a
+      bool lt = uns ? static_cast<uint64_t>(b) < static_cast<uint64_t>(a) : b < a;
+      bool gt = uns ? static_cast<uint64_t>(b) > static_cast<uint64_t>(a) : b > a;
+      return is_min ? lt : gt;
+    };
+    drive<IntAcc>(
+        p,
+        [&](IntAcc& a, size_t i) {
+          int64_t v = xs.int_at(static_cast<int64_t>(i));
+          if (!a.has || better(a.v, v)) a.v = v;
+          a.has = true;
+        },
+        [&](IntAcc& t, const IntAcc& f) {
+          if (!f.has) return;
+          if (!t.has || better(t.v, f.v)) t.v = f.v;
+          t.has = true;
+        },
+        [&](size_t i, const IntAcc& a) {
+          if (a.has) res.ints()[i] = a.v;
+          else null_at(i);
+        });
+  } else if (fn == "mean") {
+    drive<MeanAcc>(
+        p,
+        [&](MeanAcc& a, size_t i) {
+          double v = as_double(xs, ik, i);
+          ++a.c;
+          a.mean += (v - a.mean) / static_cast<double>(a.c);
+        },
+        [](MeanAcc& t, const MeanAcc& f) {
+          if (f.c == 0) return;
+          if (t.c == 0) {
+            t = f;
+            return;
+          }
+          double c = static_cast<double>(t.c + f.c);
+          t.mean = (t.mean * static_cast<double>(t.c) + f.mean * static_cast<double>(f.c)) / c;
+          t.c += f.c;
+        },
+        [&](size_t i, const MeanAcc& a) {
+          if (a.c) res.floats()[i] = a.mean;
+          else null_at(i);
+        });
+  } else if (fn == "variance" || fn == "stddev") {
+    bool sd = fn == "stddev";
+    drive<VarAcc>(
+        p,
+        [&](VarAcc& a, size_t i) {
+          double v = as_double(xs, ik, i);
+          ++a.c;
+          double d = v - a.mean;
+          a.mean += d / static_cast<double>(a.c);
+          a.m2 += d * (v - a.mean);
+        },
+        [](VarAcc& t, const VarAcc& f) {
+          if (f.c == 0) return;
+          if (t.c == 0) {
+            t = f;
+            return;
+          }
+          double na = static_cast<double>(t.c), nb = static_cast<double>(f.c);
+          double d = f.mean - t.mean;
+          double c = na + nb;
+          t.m2 += f.m2 + d * d * na * nb / c;
+          t.mean += d * nb / c;
+          t.c += f.c;
+        },
+        [&](size_t i, const VarAcc& a) {
+          if (a.c >= 2) {
+            double var = a.m2 / static_cast<double>(a.c);
+            res.floats()[i] = sd ? std::pow(var, 0.5) : var;
+          } else {
+            null_at(i);
+          }
+        });
+  } else if (fn == "first" || fn == "last") {
+    bool is_first = fn == "first";
+    std::vector<int32_t> idx(rows, -1);
+    drive<IdxAcc>(
+        p,
+        [&](IdxAcc& a, size_t i) {
+          if (!is_first || a.idx < 0) a.idx = static_cast<int32_t>(i);
+        },
+        [&](IdxAcc& t, const IdxAcc& f) {
+          if (f.idx < 0) return;
+          if (!is_first || t.idx < 0) t.idx = f.idx;
+        },
+        [&](size_t i, const IdxAcc& a) { idx[i] = a.idx; });
+    res = gather(xs, idx);
+  } else {
+    return error(StatusCode::kUnimplemented, "aggregation '" + fn + "' is not implemented");
+  }
+  out.values = std::move(res);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// Ticks (SEMANTICS §4.4).
+
+Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
+  if (!ctx) {
+    return error(StatusCode::kTypeError, "'" + n.fn +
+                                             "()' needs an input: use it inside an aggregation's window "
+                                             "(since/sliding) or as the condition of when/if");
+  }
+  const Domain& d = *ctx;
+  auto dom = std::make_shared<Domain>();
+  dom->grouping = d.grouping;
+  Stream s;
+  s.continuous = false;
+  s.domain = dom;
+  if (d.size() == 0) {
+    s.values = bool_column(0, true);
+    return s;
+  }
+  const GroupingState& g = groupings_[static_cast<size_t>(d.grouping)];
+  int64_t t_min = d.time.front(), t_max = d.time.back();
+  // Entities ordered by their first row time.
+  std::vector<int64_t> first(g.size(), std::numeric_limits<int64_t>::max());
+  std::vector<uint32_t> order;
+  for (size_t i = 0; i < d.size(); ++i) {
+    uint32_t e = d.entity[i];
+    if (e >= first.size()) first.resize(e + 1, std::numeric_limits<int64_t>::max());
+    if (first[e] == std::numeric_limits<int64_t>::max()) {
+      first[e] = d.time[i];
+      order.push_back(e);
+    }
+  }
+  auto next_tick = [&](int64_t t) -> int64_t {  // smallest tick >= t
+    int64_t step = 0;
+    if (n.fn == "minutely") step = kNanosPerMinute;
+    else if (n.fn == "hourly") step = kNanosPerHour;
+    else if (n.fn == "daily") step = kNanosPerDay;
+    if (step) return floor_div(t + step - 1, step) * step;
+    int64_t days = floor_div(t, kNanosPerDay);
+    CivilDate c = civil_from_days(days);
+    int64_t cand;
+    if (n.fn == "monthly") {
+      cand = days_from_civil(c.year, c.month, 1) * kNanosPerDay;
+      if (cand < t) {
+        unsigned m = c.month == 12 ? 1 : c.month + 1;
+        int64_t y = c.month == 12 ? c.year + 1 : c.year;
+        cand = days_from_civil(y, m, 1) * kNanosPerDay;
+      }
+    } else {
+      cand = days_from_civil(c.year, 1, 1) * kNanosPerDay;
+      if (cand < t) cand = days_from_civil(c.year + 1, 1, 1) * kNanosPerDay;
+    }
+    return cand;
+  };
+  std::vector<std::pair<uint64_t, uint32_t>> active;  // sorted by hash
+  size_t next_entity = 0;
+  const size_t kMaxRows = 200'000'000;
+  for (int64_t t = next_tick(t_min); t <= t_max; t = next_tick(t + 1)) {
+    size_t before = active.size();
+    while (next_entity < order.size() && first[order[next_entity]] <= t) {
+      uint32_t e = order[next_entity++];
+      active.emplace_back(g.hashes[e], e);
+    }
+    if (active.size() != before) {
+      std::sort(active.begin() + static_cast<ptrdiff_t>(before), active.end());
+      std::inplace_merge(active.begin(), active.begin() + static_cast<ptrdiff_t>(before), active.end());
+    }
+    for (const auto& [h, e] : active) {
+      dom->time.push_back(t);
+      dom->subsort.push_back(std::numeric_limits<uint64_t>::max());
+      dom->key_hash.push_back(h);
+      dom->entity.push_back(e);
+    }
+    if (dom->size() > kMaxRows) return error(StatusCode::kInvalidArgument, "too many tick rows from '" + n.fn + "()'");
+  }
+  s.values = bool_column(static_cast<int64_t>(dom->size()), true);
+  s.is_new.assign(dom->size(), 1);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// when / if / null_if.
+
+Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  TL_ASSIGN_OR_RETURN(Stream c, eval(n.args[0], v.domain ? v.domain : ctx));
+  std::vector<Column> cols;
+  std::vector<uint8_t> is_new;
+  TL_ASSIGN_OR_RETURN(DomainPtr u, align({&c, &v}, cols, is_new));
+  if (n.fn != "when") {
+    Stream s;
+    s.domain = u;
+    s.is_new = std::move(is_new);
+    s.continuous = n.continuous;
+    TL_ASSIGN_OR_RETURN(s.values, call_kernel(n.fn, cols, {n.args[0]->type, n.args[1]->type}, *n.type));
+    return s;
+  }
+  Stream s;
+  s.continuous = false;
+  if (!u) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  auto dom = std::make_shared<Domain>();
+  dom->grouping = u->grouping;
+  std::vector<int32_t> keep;
+  for (size_t i = 0; i < u->size(); ++i) {
+    if (cols[0].is_valid(static_cast<int64_t>(i)) && cols[0].int_at(static_cast<int64_t>(i)) != 0) {
+      keep.push_back(static_cast<int32_t>(i));
+      push_row(*dom, *u, i);
+      s.is_new.push_back(is_new[i]);
+    }
+  }
+  s.domain = dom;
+  s.values = gather(cols[1], keep);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// shift_to / shift_until (SEMANTICS §6).
+
+Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream t, eval(n.args[0], ctx));
+  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  std::vector<Column> cols;
+  std::vector<uint8_t> is_new;
+  TL_ASSIGN_OR_RETURN(DomainPtr u, align({&t, &v}, cols, is_new));
+  Stream s;
+  s.continuous = false;
+  if (!u) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  std::vector<std::pair<int64_t, int32_t>> rows;
+  for (size_t i = 0; i < u->size(); ++i) {
+    if (!cols[0].is_valid(static_cast<int64_t>(i))) continue;
+    int64_t target = cols[0].int_at(static_cast<int64_t>(i));
+    if (target >= u->time[i]) rows.emplace_back(target, static_cast<int32_t>(i));
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto dom = std::make_shared<Domain>();
+  dom->grouping = u->grouping;
+  std::vector<int32_t> idx;
+  uint64_t sub = 0;
+  for (const auto& [target, i] : rows) {
+    dom->time.push_back(target);
+    dom->subsort.push_back(sub++);
+    dom->key_hash.push_back(u->key_hash[static_cast<size_t>(i)]);
+    dom->entity.push_back(u->entity[static_cast<size_t>(i)]);
+    idx.push_back(i);
+  }
+  s.domain = dom;
+  s.values = gather(cols[1], idx);
+  s.is_new.assign(dom->size(), 1);
+  return s;
+}
+
+Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream p, eval(n.args[0], ctx));
+  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  std::vector<Column> cols;
+  std::vector<uint8_t> is_new;
+  TL_ASSIGN_OR_RETURN(DomainPtr u, align({&p, &v}, cols, is_new));
+  Stream s;
+  s.continuous = false;
+  if (!u) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  std::vector<std::vector<int32_t>> pending(groupings_[static_cast<size_t>(u->grouping)].size());
+  auto dom = std::make_shared<Domain>();
+  dom->grouping = u->grouping;
+  std::vector<int32_t> idx;
+  uint64_t sub = 0;
+  for (size_t i = 0; i < u->size(); ++i) {
+    uint32_t e = u->entity[i];
+    if (e >= pending.size()) pending.resize(e + 1);
+    pending[e].push_back(static_cast<int32_t>(i));
+    if (cols[0].is_valid(static_cast<int64_t>(i)) && cols[0].int_at(static_cast<int64_t>(i)) != 0) {
+      for (int32_t r : pending[e]) {
+        dom->time.push_back(u->time[i]);
+        dom->subsort.push_back(sub++);
+        dom->key_hash.push_back(u->key_hash[i]);
+        dom->entity.push_back(e);
+        idx.push_back(r);
+      }
+      pending[e].clear();
+    }
+  }
+  s.domain = dom;
+  s.values = gather(cols[1], idx);
+  s.is_new.assign(dom->size(), 1);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// lag (SEMANTICS §6): ring of the last n+1 consumed inputs per entity.
+
+Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[1], ctx));
+  Stream s;
+  s.continuous = true;
+  s.domain = x.domain;
+  s.is_new = x.is_new;
+  if (!x.domain) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  const size_t cap = static_cast<size_t>(n.const_int) + 1;
+  const size_t ents = groupings_[static_cast<size_t>(x.domain->grouping)].size();
+  std::vector<int32_t> ring(ents * cap, -1);
+  std::vector<uint64_t> count(ents, 0);
+  std::vector<int32_t> idx(x.domain->size(), -1);
+  for (size_t i = 0; i < x.domain->size(); ++i) {
+    size_t e = x.domain->entity[i];
+    if (x.is_new[i] && x.values.is_valid(static_cast<int64_t>(i))) {
+      ring[e * cap + count[e] % cap] = static_cast<int32_t>(i);
+      ++count[e];
+    }
+    if (count[e] >= cap) idx[i] = ring[e * cap + count[e] % cap];
+  }
+  s.values = gather(x.values, idx);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------
+// lookup / with_key (SEMANTICS §6).
+
+Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream k, eval(n.args[0], ctx));
+  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], nullptr));
+  Stream s;
+  s.continuous = n.continuous;
+  s.domain = k.domain;
+  s.is_new = k.is_new;
+  if (!k.domain) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  const Domain& kd = *k.domain;
+  std::vector<int32_t> idx(kd.size(), -1);
+  if (v.domain && v.domain->grouping >= 0) {
+    const GroupingState& fg = groupings_[static_cast<size_t>(v.domain->grouping)];
+    const Domain& vd = *v.domain;
+    std::vector<int32_t> last(fg.size(), -1);
+    size_t j = 0;
+    for (size_t i = 0; i < kd.size(); ++i) {
+      while (j < vd.size() && (vd.time[j] < kd.time[i] || (vd.time[j] == kd.time[i] && vd.subsort[j] <= kd.subsort[i]))) {
+        if (vd.entity[j] >= last.size()) last.resize(vd.entity[j] + 1, -1);
+        last[vd.entity[j]] = static_cast<int32_t>(j);
+        ++j;
+      }
+      uint64_t h = hash_value_at(k.values, *n.args[0]->type, static_cast<int64_t>(i));
+      auto it = fg.index.find(h);
+      if (it == fg.index.end() || it->second >= last.size()) continue;
+      int32_t r = last[it->second];
+      if (r < 0) continue;
+      if (!v.continuous && !(vd.time[static_cast<size_t>(r)] == kd.time[i] && vd.subsort[static_cast<size_t>(r)] == kd.subsort[i])) {
+        continue;
+      }
+      idx[i] = r;
+    }
+    s.values = gather(v.values, idx);
+  } else if (!v.domain) {
+    s.values = broadcast(v.values, static_cast<int64_t>(kd.size()));
+  } else {
+    s.values = gather(v.values, idx);
+  }
+  return s;
+}
+
+Result<Stream> Evaluator::eval_with_key(const Node& n, const DomainPtr& ctx) {
+  TL_ASSIGN_OR_RETURN(Stream k, eval(n.args[0], ctx));
+  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  std::vector<Column> cols;
+  std::vector<uint8_t> is_new;
+  TL_ASSIGN_OR_RETURN(DomainPtr u, align({&k, &v}, cols, is_new));
+  Stream s;
+  s.continuous = n.continuous;
+  if (!u) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  GroupingState& g = groupings_[static_cast<size_t>(n.grouping)];
+  if (!g.key_type) {
+    g.key_type = n.args[0]->type;
+    g.keys = Column(fenl::physical_type(*g.key_type));
+  }
+  const size_t rows = u->size();
+  std::vector<uint64_t> hashes(rows);
+  std::vector<uint32_t> ents(rows);
+  for (size_t i = 0; i < rows; ++i) {
+    hashes[i] = hash_value_at(cols[0], *n.args[0]->type, static_cast<int64_t>(i));
+    ents[i] = g.intern(hashes[i], cols[0], static_cast<int64_t>(i));
+  }
+  std::vector<int32_t> order = iota_idx(rows);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) {
+    size_t x = static_cast<size_t>(a), y = static_cast<size_t>(b);
+    if (u->time[x] != u->time[y]) return u->time[x] < u->time[y];
+    if (u->subsort[x] != u->subsort[y]) return u->subsort[x] < u->subsort[y];
+    return hashes[x] < hashes[y];
+  });
+  auto dom = std::make_shared<Domain>();
+  dom->grouping = n.grouping;
+  for (int32_t r : order) {
+    size_t i = static_cast<size_t>(r);
+    dom->time.push_back(u->time[i]);
+    dom->subsort.push_back(u->subsort[i]);
+    dom->key_hash.push_back(hashes[i]);
+    dom->entity.push_back(ents[i]);
+    s.is_new.push_back(is_new[i]);
+  }
+  s.domain = dom;
+  s.values = gather(cols[1], order);
+  return s;
+}
+
+}  // namespace tideline::engine

@@ -1,0 +1,36 @@
+#pragma once
+// Columnar kernels of the Fenl engine: each loops over whole columns with typed buffers
+// (no per-row virtual calls). Inputs are aligned columns of equal length; results follow
+// SEMANTICS §5 (null in -> null out unless the function says otherwise).
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/batch.h"
+#include "common/status.h"
+#include "fenl/types.h"
+
+namespace tideline::engine {
+
+// A column of `n` rows of physical type `t`, every row valid, fixed-width buffers sized.
+Column alloc_column(const TypePtr& t, int64_t n);
+// Row i of the result = src[idx[i]], or null when idx[i] < 0.
+Column gather(const Column& src, const std::vector<int32_t>& idx);
+// `n` copies of row 0 of `one`.
+Column broadcast(const Column& one, int64_t n);
+// Column holding a literal value of logical type `t`.
+Column literal_column(const Value& v, const fenl::Type& t);
+// Element-wise cast (SEMANTICS §2.4: unconvertible values become null).
+Column cast_column(const Column& c, const fenl::Type& from, const fenl::Type& to);
+// Sets out's validity to the AND of the inputs' validity.
+void and_validity(Column& out, const std::vector<const Column*>& ins);
+// Element-wise function `fn` of the catalog over aligned argument columns. `arg_types` and
+// `result` are the logical types after implicit casts.
+Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
+                           const std::vector<fenl::TypeRef>& arg_types, const fenl::Type& result);
+// Entity-key hash of every row (null -> 0), as used for key_hash.
+std::vector<uint64_t> hash_column(const Column& c, const fenl::Type& t);
+uint64_t hash_value_at(const Column& c, const fenl::Type& t, int64_t i);
+
+}  // namespace tideline::engine

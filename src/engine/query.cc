@@ -1,0 +1,318 @@
+#include "engine/query.h"
+
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+
+#include "engine/eval.h"
+#include "engine/kernels.h"
+#include "fenl/hash.h"
+#include "fenl/plan.h"
+
+namespace tideline::engine {
+
+namespace {
+
+using fenl::Kind;
+
+class CompiledQueryImpl : public CompiledQuery {
+ public:
+  fenl::Plan plan;
+  std::vector<TableSpec> tables;
+  QueryOptions options;
+  TypePtr out_type;
+
+  const TypePtr& output_type() const override { return out_type; }
+  std::string explain() const override {
+    std::string s;
+    explain_node(*plan.root, 0, s);
+    return s;
+  }
+
+ private:
+  static void explain_node(const fenl::Node& n, int depth, std::string& s) {
+    s += std::string(static_cast<size_t>(depth) * 2, ' ');
+    switch (n.op) {
+      case fenl::Op::kLiteral: s += "literal " + value_to_string(n.literal); break;
+      case fenl::Op::kTable: s += "table #" + std::to_string(n.table); break;
+      case fenl::Op::kField: s += "field ." + n.names[0]; break;
+      case fenl::Op::kRecord: s += "record"; break;
+      case fenl::Op::kCast: s += "cast"; break;
+      case fenl::Op::kCall: s += n.fn; break;
+    }
+    s += " : " + n.type->to_string() + (n.continuous ? " (continuous)" : " (discrete)") + "\n";
+    for (const auto& a : n.args) explain_node(*a, depth + 1, s);
+  }
+};
+
+// Appends all rows of `src` to `dst` (same type), buffer-wise.
+void append_column(Column& dst, const Column& src) {
+  const int64_t base = dst.size(), n = src.size();
+  if (n == 0) return;
+  switch (storage_of(dst.type_id())) {
+    case Storage::kInts: dst.ints().insert(dst.ints().end(), src.ints().begin(), src.ints().begin() + n); break;
+    case Storage::kFloats:
+      dst.floats().insert(dst.floats().end(), src.floats().begin(), src.floats().begin() + n);
+      break;
+    case Storage::kString: {
+      uint32_t off = static_cast<uint32_t>(dst.chars().size());
+      dst.chars().append(src.chars());
+      for (int64_t i = 1; i <= n; ++i) dst.offsets().push_back(src.offsets()[static_cast<size_t>(i)] + off);
+      break;
+    }
+    case Storage::kChildren:
+      for (size_t f = 0; f < dst.num_children(); ++f) append_column(dst.child(f), src.child(f));
+      break;
+    case Storage::kNone: break;
+  }
+  bool need_bits = !dst.validity().empty() || !src.all_valid();
+  dst.set_size(base + n);
+  if (need_bits) {
+    auto& v = dst.validity();
+    if (v.empty()) v.assign(static_cast<size_t>((base + 63) / 64), ~uint64_t{0});
+    v.resize(static_cast<size_t>((base + n + 63) / 64), 0);
+    if (base % 64) v[static_cast<size_t>(base / 64)] &= (uint64_t{1} << (base % 64)) - 1;
+    for (int64_t i = 0; i < n; ++i) {
+      if (src.is_valid(i)) v[static_cast<size_t>((base + i) >> 6)] |= uint64_t{1} << ((base + i) & 63);
+    }
+  }
+}
+
+class SessionImpl : public Session {
+ public:
+  explicit SessionImpl(std::shared_ptr<const CompiledQueryImpl> q) : q_(std::move(q)) {
+    for (const auto& t : q_->tables) {
+      Column c(t.schema);
+      inputs_.push_back(std::move(c));
+    }
+  }
+
+  Status add_input(std::string_view table, const Batch& batch) override {
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      if (q_->tables[i].name != table) continue;
+      const auto& schema = *q_->tables[i].schema;
+      if (batch.columns.size() != schema.fields.size()) {
+        return invalid_argument("batch for table '" + std::string(table) + "' has " +
+                                std::to_string(batch.columns.size()) + " columns, expected " +
+                                std::to_string(schema.fields.size()));
+      }
+      for (size_t f = 0; f < batch.columns.size(); ++f) {
+        if (batch.columns[f].type_id() != schema.fields[f].type->id) {
+          return invalid_argument("column '" + schema.fields[f].name + "' of table '" + std::string(table) +
+                                  "' has type " + std::string(type_id_name(batch.columns[f].type_id())) +
+                                  ", expected " + std::string(type_id_name(schema.fields[f].type->id)));
+        }
+      }
+      Column& acc = inputs_[i];
+      for (size_t f = 0; f < batch.columns.size(); ++f) append_column(acc.child(f), batch.columns[f]);
+      acc.set_size(acc.size() + batch.num_rows);
+      return {};
+    }
+    return invalid_argument("unknown table '" + std::string(table) + "'");
+  }
+
+  Result<Batch> finish() override {
+    const fenl::Plan& plan = q_->plan;
+    std::vector<GroupingState> groupings(plan.groupings.size());
+    for (size_t g = 0; g < plan.groupings.size(); ++g) {
+      groupings[g].key_type = plan.groupings[g].key_type;
+      groupings[g].keys = Column(fenl::physical_type(*plan.groupings[g].key_type));
+    }
+    std::vector<PreparedTable> prepared;
+    int64_t t_last = std::numeric_limits<int64_t>::min();
+    for (size_t i = 0; i < plan.tables.size(); ++i) {
+      TL_ASSIGN_OR_RETURN(PreparedTable p, prepare(i, groupings));
+      if (p.domain->size()) t_last = std::max(t_last, p.domain->time.back());
+      prepared.push_back(std::move(p));
+    }
+    Evaluator ev(plan, groupings, prepared);
+    TL_ASSIGN_OR_RETURN(Stream r, ev.eval(plan.root));
+    return emit(r, groupings, t_last);
+  }
+
+ private:
+  Result<PreparedTable> prepare(size_t ti, std::vector<GroupingState>& groupings) {
+    const fenl::TableInfo& info = q_->plan.tables[ti];
+    const Column& in = inputs_[ti];
+    const int64_t n = in.size();
+    const auto& type = *info.type;
+    const Column& tcol = in.child(static_cast<size_t>(type.field_index(info.time_column)));
+    const Column& kcol = in.child(static_cast<size_t>(type.field_index(info.key_column)));
+    const auto& ktype = *type.fields[static_cast<size_t>(type.field_index(info.key_column))].type;
+    std::vector<int64_t> times(static_cast<size_t>(n));
+    std::vector<uint8_t> ok(static_cast<size_t>(n), 1);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!tcol.is_valid(i)) {
+        ok[static_cast<size_t>(i)] = 0;
+        continue;
+      }
+      switch (storage_of(tcol.type_id())) {
+        case Storage::kInts: times[static_cast<size_t>(i)] = tcol.int_at(i); break;
+        case Storage::kFloats: times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i)); break;
+        case Storage::kString: {
+          auto t = parse_timestamp(tcol.string_at(i));
+          if (t) times[static_cast<size_t>(i)] = *t;
+          else ok[static_cast<size_t>(i)] = 0;
+          break;
+        }
+        default: ok[static_cast<size_t>(i)] = 0;
+      }
+    }
+    std::vector<uint64_t> hashes = hash_column(kcol, ktype);
+    std::vector<uint64_t> subsort(static_cast<size_t>(n));
+    if (!info.subsort_column.empty()) {
+      const Column& sc = in.child(static_cast<size_t>(type.field_index(info.subsort_column)));
+      for (int64_t i = 0; i < n; ++i) {
+        subsort[static_cast<size_t>(i)] =
+            !sc.is_valid(i) ? 0
+            : storage_of(sc.type_id()) == Storage::kFloats ? static_cast<uint64_t>(sc.float_at(i))
+            : storage_of(sc.type_id()) == Storage::kInts   ? static_cast<uint64_t>(sc.int_at(i))
+                                                           : 0;
+      }
+    } else {
+      // Per-table base derived from the content, so identical inputs get identical subsorts
+      // and rows of one table keep their order.
+      uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        h = (h ^ static_cast<uint64_t>(times[static_cast<size_t>(i)])) * 0x9E3779B97F4A7C15ULL;
+      }
+      uint64_t base = h >> 2;
+      for (int64_t i = 0; i < n; ++i) subsort[static_cast<size_t>(i)] = base + static_cast<uint64_t>(i);
+    }
+    std::vector<int32_t> order;
+    order.reserve(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      if (ok[static_cast<size_t>(i)]) order.push_back(static_cast<int32_t>(i));
+    }
+    auto less = [&](int32_t a, int32_t b) {
+      size_t x = static_cast<size_t>(a), y = static_cast<size_t>(b);
+      if (times[x] != times[y]) return times[x] < times[y];
+      if (subsort[x] != subsort[y]) return subsort[x] < subsort[y];
+      return hashes[x] < hashes[y];
+    };
+    if (!std::is_sorted(order.begin(), order.end(), less)) std::stable_sort(order.begin(), order.end(), less);
+    auto dom = std::make_shared<Domain>();
+    dom->grouping = info.grouping;
+    GroupingState& g = groupings[static_cast<size_t>(info.grouping)];
+    dom->time.reserve(order.size());
+    dom->subsort.reserve(order.size());
+    dom->key_hash.reserve(order.size());
+    dom->entity.reserve(order.size());
+    for (int32_t r : order) {
+      size_t i = static_cast<size_t>(r);
+      dom->time.push_back(times[i]);
+      dom->subsort.push_back(subsort[i]);
+      dom->key_hash.push_back(hashes[i]);
+      dom->entity.push_back(g.intern(hashes[i], kcol, r));
+    }
+    PreparedTable p;
+    p.domain = dom;
+    Column rec = gather(in, order);
+    rec.validity().clear();
+    // The record's physical type follows the logical table type.
+    p.record = std::move(rec);
+    return p;
+  }
+
+  Result<Batch> emit(const Stream& r, const std::vector<GroupingState>& groupings, int64_t t_last) {
+    const QueryOptions& opt = q_->options;
+    Batch out = Batch::empty(q_->out_type);
+    if (!r.domain || r.domain->grouping < 0) return out;
+    const Domain& d = *r.domain;
+    const GroupingState& g = groupings[static_cast<size_t>(d.grouping)];
+    std::vector<int32_t> rows;        // rows of r to output
+    std::vector<int64_t> times;       // their output times
+    std::vector<uint32_t> entities;
+    if (opt.results == ResultBehavior::kHistory) {
+      int64_t since = opt.changed_since.value_or(0);
+      int64_t until = opt.final_at.value_or(std::numeric_limits<int64_t>::max());
+      for (size_t i = 0; i < d.size(); ++i) {
+        if (d.time[i] >= since && d.time[i] <= until) {
+          rows.push_back(static_cast<int32_t>(i));
+          times.push_back(d.time[i]);
+          entities.push_back(d.entity[i]);
+        }
+      }
+    } else {
+      int64_t cutoff = opt.final_at.value_or(std::numeric_limits<int64_t>::max());
+      std::vector<int32_t> last(g.size(), -1);
+      for (size_t i = 0; i < d.size(); ++i) {
+        if (d.time[i] > cutoff) break;
+        if (d.entity[i] >= last.size()) last.resize(d.entity[i] + 1, -1);
+        last[d.entity[i]] = static_cast<int32_t>(i);
+      }
+      int64_t stamp = (opt.final_at ? *opt.final_at : t_last) + 1;
+      std::vector<std::pair<uint64_t, uint32_t>> ents;
+      for (uint32_t e = 0; e < last.size(); ++e) {
+        if (last[e] < 0) continue;
+        if (opt.changed_since && d.time[static_cast<size_t>(last[e])] < *opt.changed_since) continue;
+        ents.emplace_back(g.hashes[e], e);
+      }
+      std::sort(ents.begin(), ents.end());
+      for (const auto& [h, e] : ents) {
+        rows.push_back(last[e]);
+        times.push_back(stamp);
+        entities.push_back(e);
+      }
+    }
+    const int64_t n = static_cast<int64_t>(rows.size());
+    Column tc = alloc_column(DataType::of(TypeId::kTimestamp), n);
+    std::copy(times.begin(), times.end(), tc.ints().begin());
+    std::vector<int32_t> eidx(entities.begin(), entities.end());
+    out.columns[0] = std::move(tc);
+    out.columns[1] = gather(g.keys, eidx);
+    if (out.columns[1].type_id() != q_->out_type->fields[1].type->id) {
+      out.columns[1] = Column(q_->out_type->fields[1].type);
+      for (int64_t i = 0; i < n; ++i) out.columns[1].append_null();
+    }
+    Column rec = gather(r.values, rows);
+    for (size_t f = 0; f < rec.num_children(); ++f) {
+      Column c = std::move(rec.child(f));
+      if (!rec.validity().empty()) and_validity(c, {&c, &rec});
+      out.columns[2 + f] = std::move(c);
+    }
+    out.num_rows = n;
+    return out;
+  }
+
+  std::shared_ptr<const CompiledQueryImpl> q_;
+  std::vector<Column> inputs_;  // one record column per table, accumulated
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query, const std::vector<TableSpec>& tables,
+                                                     const std::vector<ViewSpec>& views,
+                                                     const QueryOptions& options) {
+  std::vector<fenl::TableDecl> decls;
+  for (const auto& t : tables) {
+    if (!t.schema || t.schema->id != TypeId::kRecord) {
+      return error(StatusCode::kInvalidArgument, "table '" + t.name + "' needs a record schema");
+    }
+    decls.push_back({t.name, fenl::logical_type(*t.schema), t.time_column, t.key_column, t.subsort_column, t.grouping});
+  }
+  std::vector<fenl::ViewDecl> vdecls;
+  for (const auto& v : views) vdecls.push_back({v.name, v.expression});
+  TL_ASSIGN_OR_RETURN(fenl::Plan plan, fenl::compile_plan(query, decls, vdecls));
+  auto q = std::make_shared<CompiledQueryImpl>();
+  q->tables = tables;
+  q->options = options;
+  std::vector<Field> fields;
+  fields.push_back({"_time", DataType::of(TypeId::kTimestamp)});
+  TypePtr key_type = DataType::of(TypeId::kNull);
+  if (plan.root->grouping >= 0) key_type = fenl::physical_type(*plan.groupings[static_cast<size_t>(plan.root->grouping)].key_type);
+  fields.push_back({"_key", key_type});
+  for (const auto& f : plan.root->type->fields) fields.push_back({f.name, fenl::physical_type(*f.type)});
+  q->out_type = DataType::record(std::move(fields));
+  q->plan = std::move(plan);
+  return std::shared_ptr<const CompiledQuery>(q);
+}
+
+Result<std::unique_ptr<Session>> start_session(std::shared_ptr<const CompiledQuery> query) {
+  auto impl = std::dynamic_pointer_cast<const CompiledQueryImpl>(query);
+  if (!impl) return error(StatusCode::kInvalidArgument, "query was not compiled by engine::compile");
+  return std::unique_ptr<Session>(new SessionImpl(std::move(impl)));
+}
+
+}  // namespace tideline::engine
