@@ -123,7 +123,7 @@ tl_wait_ready() {
 # tl_launch CMD...: starts CMD detached (own session, so a test runner's process group
 # signals do not reach it) with output to the log file; records its pid.
 tl_launch() {
-  setsid "$@" >>"$tl_logfile" 2>&1 </dev/null &
+  setsid "$@" >>"$tl_logfile" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$tl_pidfile"
 }
 
@@ -155,25 +155,90 @@ tl_rss_mib() {
   [ -n "$pid" ] && echo $(($(ps -o rss= -p "$pid") / 1024))
 }
 
+# Leases let several test runs on one machine share a server: `start --lease` records the
+# calling process (CTest, for a fixture) and `stop --lease` drops that record and stops the
+# server only when no live process holds a lease any more. A lease names a pid and its start
+# time, so a lease of a run that died (or a recycled pid) counts as released.
+tl_proc_start_time() {
+  # Field 22 of /proc/PID/stat, counted after the command name (which may hold spaces).
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  awk '{print $20}' <<<"$stat"
+}
+
+tl_lease_take() {
+  local holder="$1" t
+  t="$(tl_proc_start_time "$holder")" || return 0
+  mkdir -p "$tl_lease_dir"
+  echo "$t" >"$tl_lease_dir/$holder"
+}
+
+tl_lease_drop() {
+  rm -f "$tl_lease_dir/$1"
+}
+
+# Prints the pids of live lease holders, removing stale leases.
+tl_lease_live() {
+  local f holder t
+  [ -d "$tl_lease_dir" ] || return 0
+  for f in "$tl_lease_dir"/*; do
+    [ -f "$f" ] || continue
+    holder="${f##*/}"
+    t="$(tl_proc_start_time "$holder" || true)"
+    if [ -n "$t" ] && [ "$t" = "$(cat "$f" 2>/dev/null)" ]; then
+      echo "$holder"
+    else
+      rm -f "$f"
+    fi
+  done
+}
+
 # tl_main "$@": dispatches start|stop|status|wait|env to tl_start (defined by the caller)
-# and the shared implementations above.
+# and the shared implementations above. start and stop hold a per-server lock, so a start
+# never races a stop or another start (the launched server does not inherit it).
 tl_main() {
   tl_run_dir="$tl_run_root/$tl_name"
   tl_pidfile="$tl_run_dir/server.pid"
   tl_logfile="$tl_run_dir/logs/server.log"
-  case "${1:-}" in
+  tl_lease_dir="$tl_run_root/$tl_name.leases"
+  local cmd="${1:-}" lease=0
+  [ "${2:-}" = "--lease" ] && lease=1
+  case "$cmd" in
+    start | stop)
+      mkdir -p "$tl_run_root"
+      exec 9>"$tl_run_root/$tl_name.lock"
+      flock 9
+      ;;
+  esac
+  case "$cmd" in
     start)
       local pid
       pid="$(tl_pid)"
       if [ -n "$pid" ]; then
-        # Idempotent: a second start (another test fixture, a manual start) reuses the server.
+        # Idempotent: a second start (another test run, a manual start) reuses the server.
         tl_wait_ready || exit 1
+        ((lease)) && tl_lease_take "$PPID"
         echo "$tl_name: already running (pid $pid)"
         exit 0
       fi
+      rm -rf "$tl_lease_dir"
       tl_start
+      ((lease)) && tl_lease_take "$PPID"
       ;;
-    stop) tl_stop ;;
+    stop)
+      if ((lease)); then
+        tl_lease_drop "$PPID"
+        local others
+        others="$(tl_lease_live | tr '\n' ' ')"
+        if [ -n "$others" ] && [ -n "$(tl_pid)" ]; then
+          echo "$tl_name: left running for the other lease holders (pids $others)"
+          exit 0
+        fi
+      fi
+      rm -rf "$tl_lease_dir"
+      tl_stop
+      ;;
     status)
       local pid
       pid="$(tl_pid)"
@@ -191,7 +256,7 @@ tl_main() {
       ;;
     env) tl_env ;;
     *)
-      echo "usage: $0 start|stop|status|wait|env" >&2
+      echo "usage: $0 start|stop [--lease] | status | wait | env" >&2
       exit 2
       ;;
   esac

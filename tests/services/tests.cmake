@@ -10,11 +10,11 @@ set(tl_services_tests ${CMAKE_CURRENT_LIST_DIR})
 foreach(server cassandra pulsar)
   # Start includes the one-time download from Maven Central on a fresh machine; the script
   # bounds its own wait for the server (TIDELINE_START_TIMEOUT, 240 s).
-  add_test(NAME services.${server}.start COMMAND ${tl_services_dir}/${server}.sh start)
+  add_test(NAME services.${server}.start COMMAND ${tl_services_dir}/${server}.sh start --lease)
   set_tests_properties(services.${server}.start PROPERTIES
     FIXTURES_SETUP ${server}_server LABELS "${server};slow" TIMEOUT 900)
 
-  add_test(NAME services.${server}.stop COMMAND ${tl_services_dir}/${server}.sh stop)
+  add_test(NAME services.${server}.stop COMMAND ${tl_services_dir}/${server}.sh stop --lease)
   set_tests_properties(services.${server}.stop PROPERTIES
     FIXTURES_CLEANUP ${server}_server LABELS "${server};slow" TIMEOUT 120)
 
