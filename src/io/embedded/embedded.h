@@ -3,6 +3,11 @@
 // whole pipeline runs on one machine with nothing else installed. Both are SQLite databases
 // (formats in docs/formats/embedded_tables.md and docs/formats/embedded_log.md).
 // Several processes may open the same directory at once (SQLite WAL mode, busy timeout).
+// Do not carry open stores, services, producers or consumers across fork() into the child.
+// The topic log allows one active consumer per subscription (any subscription type); a second
+// one gets Unavailable naming the subscription until the first closes or its process dies.
+// Thread-safety: a TableStore is used by one thread at a time; a TopicService may be shared by
+// threads (each producer/consumer owns its own SQLite connection and is used by one thread).
 
 #include <memory>
 #include <string>

@@ -2,6 +2,10 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
 namespace tideline::embedded {
 
 namespace {
@@ -39,7 +43,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
     return error(StatusCode::kIoError, std::move(msg));
   }
   std::unique_ptr<Database> out(new Database(db, path));
-  sqlite3_busy_timeout(db, kBusyTimeoutMs);
+  sqlite3_busy_handler(db, &Database::on_busy, out.get());
   sqlite3_extended_result_codes(db, 0);
   // Only takes effect when the file is new: fewer, larger WAL frames per commit.
   TL_RETURN_IF_ERROR(out->exec("PRAGMA page_size=8192"));
@@ -47,6 +51,18 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   TL_RETURN_IF_ERROR(out->exec("PRAGMA synchronous=NORMAL"));
   TL_RETURN_IF_ERROR(out->exec("PRAGMA cache_size=-32000"));
   return out;
+}
+
+// SQLite's default busy handler sleeps at least 1 ms and then much longer; writers here hold
+// the lock for well under a millisecond, so retry after short, growing sleeps instead.
+int Database::on_busy(void* self, int attempt) {
+  auto* db = static_cast<Database*>(self);
+  const auto now = std::chrono::steady_clock::now();
+  if (attempt == 0) db->busy_since_ = now;
+  if (now - db->busy_since_ > std::chrono::milliseconds(kBusyTimeoutMs)) return 0;
+  const int shift = std::min(attempt, 6);
+  std::this_thread::sleep_for(std::chrono::microseconds(20 << shift));  // 20 us .. 1.28 ms
+  return 1;
 }
 
 Database::~Database() { sqlite3_close_v2(db_); }

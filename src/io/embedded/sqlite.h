@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -101,8 +102,10 @@ class Database {
 
  private:
   Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  static int on_busy(void* self, int attempt);
   sqlite3* db_;
   std::string path_;
+  std::chrono::steady_clock::time_point busy_since_;
 };
 
 // `BEGIN IMMEDIATE` (takes the write lock up front so concurrent writers wait on the busy
