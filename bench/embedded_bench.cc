@@ -3,6 +3,7 @@
 //   cmake -S . -B build-embedded/release -G Ninja -DCMAKE_BUILD_TYPE=Release
 //   ninja -C build-embedded/release embedded_bench && build-embedded/release/bench/embedded_bench
 #include <benchmark/benchmark.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -98,6 +99,61 @@ void BM_TopicConsumeAck(benchmark::State& state) {
   state.SetItemsProcessed(consumed);
 }
 BENCHMARK(BM_TopicConsumeAck)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// A producer process and a consumer process on the same data directory at once (the embedded
+// pipeline's shape): time until the consumer has received and acknowledged everything.
+void BM_TopicProducerConsumerProcesses(benchmark::State& state) {
+  constexpr int64_t kMessages = 300'000;
+  constexpr int kBatch = 1000;
+  for (auto _ : state) {
+    ScratchDir dir("processes");
+    {
+      auto svc = std::move(*open_topic_service(dir.path()));
+      (void)svc->create_partitioned_topic(kTopic, 4);
+    }  // no connection open across fork()
+    pid_t child = fork();
+    if (child == 0) {
+      auto svc = std::move(*open_topic_service(dir.path()));
+      auto producer = std::move(*svc->create_producer(kTopic));
+      for (int64_t i = 0; i < kMessages; i += kBatch) {
+        if (!producer->send(make_batch(kBatch, i)).ok()) _exit(1);
+      }
+      _exit(0);
+    }
+    if (state.range(0) == 0) {  // baseline: the producer process alone
+      int status = 0;
+      waitpid(child, &status, 0);
+      continue;
+    }
+    auto svc = std::move(*open_topic_service(dir.path()));
+    auto consumer = std::move(*svc->subscribe(
+        kTopic, {"bench", io::SubscriptionType::kExclusive, io::InitialPosition::kEarliest}));
+    int64_t consumed = 0;
+    std::vector<io::MessageId> ids;
+    while (consumed < kMessages) {
+      auto got = consumer->receive(kBatch, 5s);
+      if (!got || got->empty()) {
+        state.SkipWithError("consumer timed out");
+        break;
+      }
+      ids.clear();
+      for (const auto& m : *got) ids.push_back(m.id);
+      if (!consumer->acknowledge(ids).ok()) state.SkipWithError("ack failed");
+      consumed += static_cast<int64_t>(got->size());
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) state.SkipWithError("producer failed");
+  }
+  state.SetItemsProcessed(state.iterations() * kMessages);
+}
+BENCHMARK(BM_TopicProducerConsumerProcesses)
+    ->ArgName("with_consumer")
+    ->Arg(0)
+    ->Arg(1)
+    ->Iterations(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 Batch make_rows(int64_t n, int64_t first) {
   Batch b = Batch::empty(DataType::record({{"so_key", DataType::of(TypeId::kI64)},

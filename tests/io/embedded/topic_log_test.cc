@@ -348,5 +348,64 @@ TEST(EmbeddedTopicLog, ConcurrentProducerAndConsumerProcesses) {
   EXPECT_EQ(*svc->message_count(kTopic), kMessages);
 }
 
+// A live holder in another process blocks the subscription; once that process has exited
+// (without closing its consumer) the subscription can be taken over.
+TEST(EmbeddedTopicLog, SubscriptionHeldByAnotherProcess) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+  }
+  int to_parent[2], to_child[2];
+  ASSERT_EQ(pipe(to_parent), 0);
+  ASSERT_EQ(pipe(to_child), 0);
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto svc = open_topic_service(dir.path());
+    if (!svc) _exit(2);
+    auto consumer = (*svc)->subscribe(kTopic, sub("held", io::SubscriptionType::kFailover));
+    if (!consumer) _exit(3);
+    char c = 1;
+    if (write(to_parent[1], &c, 1) != 1) _exit(4);
+    if (read(to_child[0], &c, 1) != 1) _exit(5);
+    _exit(0);  // exits without closing the consumer
+  }
+  char c = 0;
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  {
+    auto svc = open_service(dir.path());
+    auto second = svc->subscribe(kTopic, sub("held"));
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code(), StatusCode::kUnavailable);
+    EXPECT_NE(second.error().message().find("'held'"), std::string::npos);
+    EXPECT_NE(second.error().message().find(std::to_string(child)), std::string::npos)
+        << second.error().message();
+  }
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
+  auto svc = open_service(dir.path());
+  EXPECT_TRUE(svc->subscribe(kTopic, sub("held")));
+}
+
+TEST(EmbeddedTopicLog, RejectsOtherFormatVersion) {
+  TempDir dir;
+  { ASSERT_TRUE(open_topic_service(dir.path())); }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir.path() + "/topics.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '0' WHERE key = 'format_version'",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto svc = open_topic_service(dir.path());
+  ASSERT_FALSE(svc);
+  EXPECT_NE(svc.error().message().find("topics.sqlite"), std::string::npos);
+  EXPECT_NE(svc.error().message().find("version '0'"), std::string::npos)
+      << svc.error().message();
+}
+
 }  // namespace
 }  // namespace tideline::embedded
