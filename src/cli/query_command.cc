@@ -196,7 +196,7 @@ std::string format_double(double d) {
   return s;
 }
 
-void json_value(nlohmann::json& out, const Column& c, int64_t r) {
+void json_value(nlohmann::ordered_json& out, const Column& c, int64_t r) {
   if (!c.is_valid(r)) {
     out = nullptr;
     return;
@@ -210,7 +210,7 @@ void json_value(nlohmann::json& out, const Column& c, int64_t r) {
     case TypeId::kF64: out = c.float_at(r); break;
     case TypeId::kString: out = std::string(c.string_at(r)); break;
     case TypeId::kRecord: {
-      out = nlohmann::json::object();
+      out = nlohmann::ordered_json::object();
       for (size_t f = 0; f < c.num_children(); ++f) json_value(out[c.type()->fields[f].name], c.child(f), r);
       break;
     }
@@ -229,7 +229,7 @@ std::string text_cell(const Column& c, int64_t r) {
     case TypeId::kF64: return format_double(c.float_at(r));
     case TypeId::kString: return std::string(c.string_at(r));
     case TypeId::kRecord: {
-      nlohmann::json j;
+      nlohmann::ordered_json j;
       json_value(j, c, r);
       return j.dump();
     }
@@ -253,9 +253,9 @@ void write_output(const Batch& b, const std::string& format, std::FILE* out) {
   const auto& fields = b.schema->fields;
   if (format == "jsonl") {
     for (int64_t r = 0; r < b.num_rows; ++r) {
-      nlohmann::json j = nlohmann::json::object();
+      nlohmann::ordered_json j = nlohmann::ordered_json::object();
       for (size_t c = 0; c < fields.size(); ++c) json_value(j[fields[c].name], b.columns[c], r);
-      std::string s = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+      std::string s = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
       std::fprintf(out, "%s\n", s.c_str());
     }
     return;

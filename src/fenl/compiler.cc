@@ -262,6 +262,15 @@ class Compiler {
     std::vector<Binding> scope;
     NodePtr root = compile(**parsed, scope);
     if (root && diags_.empty()) {
+      if (root->type->kind != Kind::kRecord && root->type->kind != Kind::kWindow) {
+        // The engine facade's contract: a non-record result becomes one field `result`.
+        auto rec = make(Op::kRecord, Type::record({{"result", root->type}}), root->span);
+        rec->names = {"result"};
+        rec->args = {root};
+        rec->grouping = root->grouping;
+        rec->continuous = root->continuous;
+        root = rec;
+      }
       if (root->type->kind != Kind::kRecord) {
         error_at((*parsed)->span, "the query must produce a record, but it produces '" + root->type->to_string() +
                                       "' (wrap it as `{ name: ... }`)");

@@ -450,3 +450,35 @@ Result<ExprPtr> parse(std::string_view text) {
 }
 
 }  // namespace tideline::fenl
+
+namespace tideline::fenl {
+
+std::string debug_string(const Expr& e) {
+  switch (e.kind) {
+    case ExprKind::kNumber: return e.text + e.suffix;
+    case ExprKind::kString: return "\"" + e.text + "\"";
+    case ExprKind::kBool: return e.text;
+    case ExprKind::kNull: return "null";
+    case ExprKind::kName: return e.text;
+    case ExprKind::kInput: return "$input";
+    case ExprKind::kField: return "(. " + debug_string(*e.base) + " " + e.text + ")";
+    case ExprKind::kCast: return "(as " + debug_string(*e.base) + " " + e.text + ")";
+    case ExprKind::kPipe: return "(| " + debug_string(*e.base) + " " + debug_string(*e.rhs) + ")";
+    case ExprKind::kCall:
+    case ExprKind::kRecord:
+    case ExprKind::kLet: {
+      std::string s = e.kind == ExprKind::kCall ? "(" + e.text : e.kind == ExprKind::kRecord ? "{" : "(let";
+      for (const auto& a : e.args) {
+        s += " ";
+        if (!a.name.empty()) s += a.name + (e.kind == ExprKind::kRecord ? ":" : "=");
+        s += debug_string(*a.value);
+      }
+      if (e.kind == ExprKind::kLet) s += " in " + debug_string(*e.base);
+      if (e.kind == ExprKind::kRecord) return "{" + s.substr(s.size() > 1 ? 2 : 1) + "}";
+      return s + ")";
+    }
+  }
+  return "?";
+}
+
+}  // namespace tideline::fenl

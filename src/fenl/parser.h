@@ -37,3 +37,8 @@ std::expected<ExprPtr, Diagnostic> parse_expression(std::string_view text);
 Result<ExprPtr> parse(std::string_view text);
 
 }  // namespace tideline::fenl
+
+namespace tideline::fenl {
+// S-expression form of a tree, for tests and --explain: `(add a (field b c))`.
+std::string debug_string(const Expr& e);
+}  // namespace tideline::fenl
