@@ -12,6 +12,7 @@
 #include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 #include <optional>
 #include <random>
 #include <set>
@@ -270,12 +271,17 @@ class LogConsumer final : public io::Consumer {
       sub_id_ = sqlite3_last_insert_rowid(db_->handle());
     } else {
       sub_id_ = find.col_int(0);
-      if (!find.is_null(1) && holder_alive(find.col_int(1), find.col_int(2))) {
+      const bool held = !find.is_null(1);
+      if (held && holder_alive(find.col_int(1), find.col_int(2))) {
         return Status(StatusCode::kUnavailable,
                       fmt::format("subscription '{}' on {} already has an active consumer "
                                   "(pid {}); the embedded log allows one consumer per "
                                   "subscription",
                                   options_.subscription, topic_, find.col_int(1)));
+      }
+      if (held) {
+        spdlog::info("subscription '{}' on {}: taking over from exited process {}",
+                     options_.subscription, topic_, find.col_int(1));
       }
     }
     find.reset();
@@ -373,6 +379,7 @@ class LogConsumer final : public io::Consumer {
     if (!attached_) return error(closed_error());
     std::vector<Message> out;
     if (max_messages == 0) return out;
+    max_messages = std::min<size_t>(max_messages, size_t{1} << 24);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto sleep = std::chrono::milliseconds(1);
     int64_t seen_version = -1;
@@ -419,7 +426,7 @@ class LogConsumer final : public io::Consumer {
       touched[static_cast<size_t>(id.partition)] = true;
       fresh.push_back(id);
     }
-    if (fresh.empty()) return {};
+    if (fresh.empty() && !needs_full_sync_) return {};
     for (size_t p = 0; p < cursors_.size(); ++p) {
       if (!touched[p]) continue;
       Cursor& c = cursors_[p];
@@ -428,6 +435,14 @@ class LogConsumer final : public io::Consumer {
         c.acked.erase(c.acked.begin());
       }
     }
+    if (needs_full_sync_) return sync_all_acks();
+    Status st = persist_acks(old_mark, had_acks, fresh);
+    if (!st.ok()) needs_full_sync_ = true;  // memory is ahead of the database
+    return st;
+  }
+
+  Status persist_acks(const std::vector<int64_t>& old_mark, const std::vector<bool>& had_acks,
+                      const std::vector<MessageId>& fresh) {
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     for (size_t p = 0; p < cursors_.size(); ++p) {
       const Cursor& c = cursors_[p];
@@ -453,6 +468,31 @@ class LogConsumer final : public io::Consumer {
     return txn.commit();
   }
 
+  // Rewrites the whole acknowledgement state after a failed acknowledge() transaction.
+  Status sync_all_acks() {
+    TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
+    for (size_t p = 0; p < cursors_.size(); ++p) {
+      const Cursor& c = cursors_[p];
+      set_mark_delete_.bind_int(1, c.mark_delete);
+      set_mark_delete_.bind_int(2, sub_id_);
+      set_mark_delete_.bind_int(3, static_cast<int64_t>(p));
+      TL_RETURN_STATUS_IF_ERROR(set_mark_delete_.run());
+      delete_acks_.bind_int(1, sub_id_);
+      delete_acks_.bind_int(2, static_cast<int64_t>(p));
+      delete_acks_.bind_int(3, c.mark_delete);
+      TL_RETURN_STATUS_IF_ERROR(delete_acks_.run());
+      for (int64_t e : c.acked) {
+        insert_ack_.bind_int(1, sub_id_);
+        insert_ack_.bind_int(2, static_cast<int64_t>(p));
+        insert_ack_.bind_int(3, e);
+        TL_RETURN_STATUS_IF_ERROR(insert_ack_.run());
+      }
+    }
+    TL_RETURN_STATUS_IF_ERROR(txn.commit());
+    needs_full_sync_ = false;
+    return {};
+  }
+
   Result<int64_t> backlog() override {
     if (!attached_) return error(closed_error());
     select_next_.bind_int(1, info_.topic_id);
@@ -473,6 +513,7 @@ class LogConsumer final : public io::Consumer {
 
   Status close() override {
     if (!attached_) return {};
+    Status synced = needs_full_sync_ ? sync_all_acks() : Status();
     attached_ = false;
     fetch_ = Statement();
     data_version_ = Statement();
@@ -495,7 +536,7 @@ class LogConsumer final : public io::Consumer {
       }
     }
     db_.reset();
-    return st;
+    return synced.ok() ? st : synced;
   }
 
  private:
@@ -572,6 +613,7 @@ class LogConsumer final : public io::Consumer {
   int64_t sub_id_ = 0;
   int64_t token_ = 0;
   bool attached_ = false;
+  bool needs_full_sync_ = false;
   size_t rr_start_ = 0;
   Statement fetch_, data_version_, set_delivered_, set_mark_delete_, delete_acks_, insert_ack_,
       select_next_;
