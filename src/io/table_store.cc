@@ -176,7 +176,7 @@ class DdlParser {
         if (c == '"' && text.empty()) return fail_at(b, "empty quoted identifier");
         tokens_.push_back(
             {c == '"' ? TokenKind::kQuotedIdent : TokenKind::kString, std::move(text), b});
-      } else if (std::string_view("(),.;:{}=<>[]").find(c) != std::string_view::npos) {
+      } else if (std::string_view("(),.;:{}=<>[]-+").find(c) != std::string_view::npos) {
         tokens_.push_back({TokenKind::kSymbol, std::string(1, c), i});
         ++i;
       } else {

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cstdio>
+
 #include "io/table_store.h"
 
 namespace tideline::io {
@@ -110,6 +112,43 @@ TEST(CqlDdl, ErrorsNameLineAndColumn) {
   EXPECT_TRUE(m.starts_with("line 1:1: expected CREATE")) << m;
   m = error_of("CREATE TABLE ks.t (id bigint PRIMARY KEY, # )");
   EXPECT_TRUE(m.starts_with("line 1:43: unexpected character '#'")) << m;
+}
+
+std::string read_file(const std::string& path) {
+  FILE* f = std::fopen(path.c_str(), "rb");
+  EXPECT_NE(f, nullptr) << path;
+  std::string out;
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  std::fclose(f);
+  return out;
+}
+
+TEST(CqlDdl, ParsesShippedStatementFiles) {
+  for (const char* name : {"input_tbl.stmt", "output_tbl.stmt"}) {
+    std::string text = read_file(std::string(TIDELINE_SOURCE_DIR) + "/conf/cql/" + name);
+    auto t = parse_create_table(fill_statement_template(text, "ks", "tbl"));
+    ASSERT_TRUE(t) << name << ": " << t.error().to_string();
+    EXPECT_EQ(t->partition_key, std::vector<std::string>{"so_key"});
+    EXPECT_EQ(t->columns[static_cast<size_t>(t->column_index("event_time"))].type,
+              CqlType::kTimestamp);
+  }
+}
+
+// The shape `DESCRIBE TABLE` prints: table options after WITH are skipped.
+TEST(CqlDdl, SkipsCassandraTableOptions) {
+  auto t = parse_create_table(
+      "CREATE TABLE IF NOT EXISTS demo.events (\n"
+      "    entity text,\n    seq int,\n    at timestamp,\n    PRIMARY KEY (entity, seq)\n"
+      ") WITH ID = 0a1b2c3d-e83c-11f1-931a-c53656a59f7c\n"
+      "    AND CLUSTERING ORDER BY (seq ASC)\n"
+      "    AND caching = {'keys': 'ALL', 'rows_per_partition': 'NONE'}\n"
+      "    AND crc_check_chance = 1.0\n    AND default_time_to_live = -1\n"
+      "    AND extensions = {}\n    AND speculative_retry = '99p';");
+  ASSERT_TRUE(t) << t.error().to_string();
+  EXPECT_EQ(t->clustering_key, std::vector<std::string>{"seq"});
 }
 
 TEST(CqlDdl, FillTemplate) {
