@@ -482,6 +482,92 @@ int64_t utf8_length(std::string_view s) {
   return n;
 }
 
+// Case mapping for the scripts most text uses (ASCII, Latin-1, Latin Extended-A, Greek,
+// Cyrillic), including the full mapping of 'ß' to "SS"; other code points are unchanged.
+uint32_t map_case(uint32_t c, bool up) {
+  if (up) {
+    if (c >= 'a' && c <= 'z') return c - 32;
+    if ((c >= 0xE0 && c <= 0xFE && c != 0xF7)) return c - 0x20;
+    if (c == 0xFF) return 0x178;
+    if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) return c & ~1u;
+    if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c % 2 == 0) ? c - 1 : c;
+    if (c >= 0x3B1 && c <= 0x3C9) return c == 0x3C2 ? 0x3A3 : c - 0x20;
+    if (c == 0x3AC) return 0x386;
+    if (c >= 0x3AD && c <= 0x3AF) return c - 0x25;
+    if (c == 0x3CC) return 0x38C;
+    if (c == 0x3CD || c == 0x3CE) return c - 0x3F;
+    if (c >= 0x430 && c <= 0x44F) return c - 0x20;
+    if (c >= 0x450 && c <= 0x45F) return c - 0x50;
+    return c;
+  }
+  if (c >= 'A' && c <= 'Z') return c + 32;
+  if (c >= 0xC0 && c <= 0xDE && c != 0xD7) return c + 0x20;
+  if (c == 0x178) return 0xFF;
+  if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177)) return c | 1u;
+  if ((c >= 0x139 && c <= 0x148) || (c >= 0x179 && c <= 0x17E)) return (c % 2 == 1) ? c + 1 : c;
+  if (c >= 0x391 && c <= 0x3A9 && c != 0x3A2) return c + 0x20;
+  if (c == 0x386) return 0x3AC;
+  if (c >= 0x388 && c <= 0x38A) return c + 0x25;
+  if (c == 0x38C) return 0x3CC;
+  if (c == 0x38E || c == 0x38F) return c + 0x3F;
+  if (c >= 0x410 && c <= 0x42F) return c + 0x20;
+  if (c >= 0x400 && c <= 0x40F) return c + 0x50;
+  return c;
+}
+
+void append_utf8(std::string& out, uint32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
+void convert_case(std::string_view s, bool up, std::string& out) {
+  out.clear();
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      out += static_cast<char>(up ? (b >= 'a' && b <= 'z' ? b - 32 : b) : (b >= 'A' && b <= 'Z' ? b + 32 : b));
+      ++i;
+      continue;
+    }
+    size_t len = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+    if (len == 1 || i + len > s.size()) {  // invalid byte: copy through
+      out += s[i++];
+      continue;
+    }
+    uint32_t c = b & (len == 2 ? 0x1F : len == 3 ? 0x0F : 0x07);
+    bool ok = true;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cb = static_cast<unsigned char>(s[i + k]);
+      ok = ok && (cb & 0xC0) == 0x80;
+      c = (c << 6) | (cb & 0x3F);
+    }
+    if (!ok) {
+      out += s[i++];
+      continue;
+    }
+    if (up && c == 0xDF) {
+      out += "SS";
+    } else {
+      append_utf8(out, map_case(c, up));
+    }
+    i += len;
+  }
+}
+
 // Minimal JSON scanner: finds top-level field `name` of an object and renders its value
 // (strings unquoted). Returns false when not found or the text is not a JSON object.
 struct JsonScan {
@@ -858,11 +944,7 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
         out.append_string(s.substr(bo, eo - bo));
         continue;
       }
-      buf.assign(s);
-      for (char& c : buf) {
-        if (fn == "upper" && c >= 'a' && c <= 'z') c = static_cast<char>(c - 32);
-        if (fn == "lower" && c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-      }
+      convert_case(s, fn == "upper", buf);
       out.append_string(buf);
     }
     return out;

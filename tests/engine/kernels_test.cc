@@ -90,6 +90,9 @@ TEST(FenlKernels, Strings) {
                       {Kind::kString, Kind::kI64, Kind::kI64}, Kind::kString)),
             "");
   EXPECT_EQ(show(call("upper", {s}, {Kind::kString}, Kind::kString)), "HELLO WORLD,,null");
+  auto u = strings({"héllo straße", "ΣΊΣΥΦΟΣ Ωmega", "Ärger ÿ"});
+  EXPECT_EQ(show(call("upper", {u}, {Kind::kString}, Kind::kString)), "HÉLLO STRASSE,ΣΊΣΥΦΟΣ ΩMEGA,ÄRGER Ÿ");
+  EXPECT_EQ(show(call("lower", {u}, {Kind::kString}, Kind::kString)), "héllo straße,σίσυφοσ ωmega,ärger ÿ");
 }
 
 TEST(FenlKernels, TimeParts) {
