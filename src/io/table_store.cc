@@ -105,7 +105,7 @@ class DdlParser {
     }
     st.keyspace = st.table.keyspace;
     TL_RETURN_IF_ERROR(parse_table_body(st.table));
-    if (accept_keyword("WITH")) skip_options();
+    if (accept_keyword("WITH")) TL_RETURN_IF_ERROR(parse_table_options(st.table));
     TL_RETURN_IF_ERROR(parse_end());
     return st;
   }
@@ -365,6 +365,53 @@ class DdlParser {
       }
     }
     return {};
+  }
+
+  // `WITH opt = value AND CLUSTERING ORDER BY (c DESC, ...) AND ...`: reads the clustering
+  // order, skips the other options.
+  Result<void> parse_table_options(TableSchema& table) {
+    while (true) {
+      if (is_keyword(peek(), "CLUSTERING")) {
+        next();
+        TL_RETURN_IF_ERROR(expect_keyword("ORDER"));
+        TL_RETURN_IF_ERROR(expect_keyword("BY"));
+        TL_RETURN_IF_ERROR(expect_symbol('(', " after CLUSTERING ORDER BY"));
+        size_t i = 0;
+        table.clustering_descending.assign(table.clustering_key.size(), false);
+        do {
+          const Token& at = peek();
+          TL_ASSIGN_OR_RETURN(std::string name, parse_identifier("clustering column"));
+          if (i >= table.clustering_key.size() || table.clustering_key[i] != name) {
+            return fail(at, i < table.clustering_key.size()
+                                ? fmt::format("CLUSTERING ORDER BY must list the clustering "
+                                              "columns in order: expected '{}', found '{}'",
+                                              table.clustering_key[i], name)
+                                : fmt::format("'{}' is not a clustering column", name));
+          }
+          if (accept_keyword("DESC")) {
+            table.clustering_descending[i] = true;
+          } else if (!accept_keyword("ASC")) {
+            return fail(peek(), fmt::format("expected ASC or DESC, found {}", describe(peek())));
+          }
+          ++i;
+        } while (accept_symbol(','));
+        TL_RETURN_IF_ERROR(expect_symbol(')', " to close CLUSTERING ORDER BY"));
+      } else {
+        // Skip `name = value` up to the next top-level AND.
+        int depth = 0;
+        while (peek().kind != TokenKind::kEnd) {
+          const Token& t = peek();
+          if (t.kind == TokenKind::kSymbol) {
+            if (t.text == "(" || t.text == "{" || t.text == "[") ++depth;
+            if (t.text == ")" || t.text == "}" || t.text == "]") --depth;
+            if (t.text == ";" && depth <= 0) break;
+          }
+          if (depth <= 0 && is_keyword(t, "AND")) break;
+          next();
+        }
+      }
+      if (!accept_keyword("AND")) return {};
+    }
   }
 
   // Skips `WITH option = value AND ...` (including CLUSTERING ORDER BY (...)) up to `;`/end.

@@ -33,6 +33,13 @@ struct TableSchema {
   std::vector<TableColumn> columns;         // declaration order
   std::vector<std::string> partition_key;   // at least one
   std::vector<std::string> clustering_key;  // possibly empty
+  // Parallel to clustering_key: true = DESC in `WITH CLUSTERING ORDER BY`. Empty or shorter
+  // = ascending for the remaining columns.
+  std::vector<bool> clustering_descending;
+  bool is_descending(size_t clustering_index) const {
+    return clustering_index < clustering_descending.size() &&
+           clustering_descending[clustering_index];
+  }
   // Record type with one field per column, declaration order.
   TypePtr batch_type() const;
   int column_index(std::string_view name) const;
@@ -40,7 +47,7 @@ struct TableSchema {
 
 // Parses `CREATE TABLE [IF NOT EXISTS] ks.tbl (col type, ..., PRIMARY KEY ((p1, p2), c1, c2))`
 // (or `col type PRIMARY KEY` inline, or `PRIMARY KEY (p, c)`), with an optional
-// `WITH ...` tail that is ignored. Case-insensitive keywords; identifiers are lower-cased
+// `WITH ...` tail of which only `CLUSTERING ORDER BY (c1 ASC|DESC, ...)` is used. Case-insensitive keywords; identifiers are lower-cased
 // unless double-quoted. Errors say line:column.
 Result<TableSchema> parse_create_table(std::string_view cql);
 

@@ -51,6 +51,23 @@ TEST(CqlDdl, CompositeAndClusteringKeys) {
   EXPECT_EQ(t->columns[2].name, "MixedCase");
   EXPECT_EQ(t->partition_key, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(t->clustering_key, (std::vector<std::string>{"MixedCase", "d"}));
+  EXPECT_TRUE(t->is_descending(0));
+  EXPECT_FALSE(t->is_descending(1));
+}
+
+TEST(CqlDdl, ClusteringOrderErrors) {
+  auto r = parse_create_table(
+      "CREATE TABLE k.t (p int, a int, b int, PRIMARY KEY (p, a, b))\n"
+      "  WITH CLUSTERING ORDER BY (b DESC)");
+  ASSERT_FALSE(r);
+  EXPECT_TRUE(r.error().message().starts_with("line 2:29: CLUSTERING ORDER BY must list the "
+                                              "clustering columns in order: expected 'a', found "
+                                              "'b'"))
+      << r.error().message();
+  r = parse_create_table("CREATE TABLE k.t (p int, a int, PRIMARY KEY (p, a)) "
+                         "WITH CLUSTERING ORDER BY (a UP)");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("expected ASC or DESC, found 'UP'"), std::string::npos);
 }
 
 TEST(CqlDdl, InlineAndSimplePrimaryKey) {

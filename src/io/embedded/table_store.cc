@@ -26,7 +26,7 @@ CREATE TABLE keyspaces (name TEXT PRIMARY KEY, definition TEXT NOT NULL);
 CREATE TABLE table_columns (
   keyspace TEXT NOT NULL, table_name TEXT NOT NULL, position INTEGER NOT NULL,
   column_name TEXT NOT NULL, cql_type TEXT NOT NULL, key_kind INTEGER NOT NULL,
-  key_position INTEGER NOT NULL,
+  key_position INTEGER NOT NULL, descending INTEGER NOT NULL,
   PRIMARY KEY (keyspace, table_name, position)) WITHOUT ROWID;
 )sql";
 
@@ -54,10 +54,14 @@ std::string data_table(std::string_view ks, std::string_view tbl) {
   return quote_identifier(fmt::format("{}.{}", ks, tbl));
 }
 
-std::string key_list(const TableSchema& s) {
+// The primary key columns; with `ordered`, clustering columns carry their ASC/DESC.
+std::string key_list(const TableSchema& s, bool ordered = false) {
   std::string out;
   for (const auto& k : s.partition_key) out += (out.empty() ? "" : ", ") + quote_identifier(k);
-  for (const auto& k : s.clustering_key) out += ", " + quote_identifier(k);
+  for (size_t i = 0; i < s.clustering_key.size(); ++i) {
+    out += ", " + quote_identifier(s.clustering_key[i]);
+    if (ordered && s.is_descending(i)) out += " DESC";
+  }
   return out;
 }
 
@@ -193,17 +197,22 @@ class SqliteTableStore final : public io::TableStore {
           t.keyspace, fmt::format("-- implicitly created for {}.{}", t.keyspace, t.name)));
     }
     TL_ASSIGN_OR_RETURN_S(
-        Statement ins, db_->prepare("INSERT INTO table_columns VALUES (?, ?, ?, ?, ?, ?, ?)"));
+        Statement ins, db_->prepare("INSERT INTO table_columns VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
     std::string cols;
     for (size_t i = 0; i < t.columns.size(); ++i) {
       const auto& c = t.columns[i];
       KeyKind kind = KeyKind::kRegular;
       int key_pos = 0;
+      bool descending = false;
       for (size_t k = 0; k < t.partition_key.size(); ++k) {
         if (t.partition_key[k] == c.name) kind = KeyKind::kPartition, key_pos = static_cast<int>(k);
       }
       for (size_t k = 0; k < t.clustering_key.size(); ++k) {
-        if (t.clustering_key[k] == c.name) kind = KeyKind::kClustering, key_pos = static_cast<int>(k);
+        if (t.clustering_key[k] == c.name) {
+          kind = KeyKind::kClustering;
+          key_pos = static_cast<int>(k);
+          descending = t.is_descending(k);
+        }
       }
       ins.bind_text(1, t.keyspace);
       ins.bind_text(2, t.name);
@@ -212,12 +221,13 @@ class SqliteTableStore final : public io::TableStore {
       ins.bind_text(5, io::cql_type_name(c.type));
       ins.bind_int(6, static_cast<int>(kind));
       ins.bind_int(7, key_pos);
+      ins.bind_int(8, descending ? 1 : 0);
       TL_RETURN_STATUS_IF_ERROR(ins.run());
       cols += fmt::format("{} {}, ", quote_identifier(c.name), affinity(c.type));
     }
     TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format("CREATE TABLE {} ({}PRIMARY KEY ({})) WITHOUT ROWID",
                                                     data_table(t.keyspace, t.name), cols,
-                                                    key_list(t))));
+                                                    key_list(t, true))));
     return txn.commit();
   }
 
@@ -307,7 +317,7 @@ class SqliteTableStore final : public io::TableStore {
     for (const auto& c : s->columns) cols += (cols.empty() ? "" : ", ") + quote_identifier(c.name);
     TL_ASSIGN_OR_RETURN_S(
         Statement st, db_->prepare(fmt::format("SELECT {} FROM {} ORDER BY {} LIMIT ?", cols,
-                                               data_table(keyspace, table), key_list(*s))));
+                                               data_table(keyspace, table), key_list(*s, true))));
     st.bind_int(1, limit < 0 ? -1 : limit);
     const TypePtr type = s->batch_type();
     const size_t ncols = s->columns.size();
@@ -370,7 +380,8 @@ class SqliteTableStore final : public io::TableStore {
   Result<std::optional<TableSchema>> load_schema(std::string_view ks, std::string_view tbl) {
     TL_ASSIGN_OR_RETURN(
         Statement st,
-        db_->prepare("SELECT column_name, cql_type, key_kind, key_position FROM table_columns "
+        db_->prepare("SELECT column_name, cql_type, key_kind, key_position, descending "
+                     "FROM table_columns "
                      "WHERE keyspace = ? AND table_name = ? ORDER BY position"));
     st.bind_text(1, ks);
     st.bind_text(2, tbl);
@@ -378,6 +389,7 @@ class SqliteTableStore final : public io::TableStore {
     s.keyspace = std::string(ks);
     s.name = std::string(tbl);
     std::vector<std::pair<int64_t, std::string>> pk, ck;
+    std::vector<std::pair<int64_t, bool>> ck_desc;
     while (true) {
       TL_ASSIGN_OR_RETURN(bool row, st.step());
       if (!row) break;
@@ -385,14 +397,19 @@ class SqliteTableStore final : public io::TableStore {
       std::string name(st.col_text(0));
       auto kind = static_cast<KeyKind>(st.col_int(2));
       if (kind == KeyKind::kPartition) pk.emplace_back(st.col_int(3), name);
-      if (kind == KeyKind::kClustering) ck.emplace_back(st.col_int(3), name);
+      if (kind == KeyKind::kClustering) {
+        ck.emplace_back(st.col_int(3), name);
+        ck_desc.emplace_back(st.col_int(3), st.col_int(4) != 0);
+      }
       s.columns.push_back({std::move(name), t});
     }
     if (s.columns.empty()) return std::nullopt;
     std::sort(pk.begin(), pk.end());
     std::sort(ck.begin(), ck.end());
     for (auto& [_, n] : pk) s.partition_key.push_back(std::move(n));
+    std::sort(ck_desc.begin(), ck_desc.end());
     for (auto& [_, n] : ck) s.clustering_key.push_back(std::move(n));
+    for (auto& [_, d] : ck_desc) s.clustering_descending.push_back(d);
     if (s.partition_key.empty()) {
       return error(StatusCode::kCorruption,
                    fmt::format("{}: table {}.{} has no partition key in the catalog",

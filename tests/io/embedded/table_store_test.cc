@@ -193,6 +193,48 @@ TEST(EmbeddedTableStore, ScansInPartitionThenClusteringOrder) {
   EXPECT_EQ(limited[2][1], Value(int64_t{5}));
 }
 
+TEST(EmbeddedTableStore, HonoursClusteringOrderDesc) {
+  TempDir dir;
+  {
+    auto store = *open_table_store(dir.path());
+    ASSERT_TRUE(store
+                    ->execute_ddl("CREATE TABLE ks.ev (p int, c1 int, c2 text, v int, "
+                                  "PRIMARY KEY (p, c1, c2)) WITH CLUSTERING ORDER BY "
+                                  "(c1 DESC, c2 ASC) AND comment = 'x'")
+                    .ok());
+    std::vector<std::vector<Value>> rows;
+    for (int64_t p : {2, 1}) {
+      for (int64_t c1 : {1, 3, 2}) {
+        for (std::string c2 : {"b", "a"}) rows.push_back({p, c1, c2, p * 100 + c1});
+      }
+    }
+    ASSERT_TRUE(store
+                    ->upsert("ks", "ev",
+                             make_batch({f("p", TypeId::kI32), f("c1", TypeId::kI32),
+                                         f("c2", TypeId::kString), f("v", TypeId::kI32)},
+                                        rows))
+                    .ok());
+    // Replacing a row through ON CONFLICT works with a DESC key column too.
+    ASSERT_TRUE(store
+                    ->upsert("ks", "ev",
+                             make_batch({f("p", TypeId::kI32), f("c1", TypeId::kI32),
+                                         f("c2", TypeId::kString), f("v", TypeId::kI32)},
+                                        {{int64_t{1}, int64_t{3}, std::string("a"), int64_t{-1}}}))
+                    .ok());
+  }
+  auto store = *open_table_store(dir.path());
+  auto d = store->describe("ks", "ev");
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->clustering_descending, (std::vector<bool>{true, false}));
+  auto out = scan_all(*store, "ks", "ev");
+  ASSERT_EQ(out.size(), 12u);
+  EXPECT_EQ(out[0], (std::vector<Value>{int64_t{1}, int64_t{3}, std::string("a"), int64_t{-1}}));
+  EXPECT_EQ(out[1], (std::vector<Value>{int64_t{1}, int64_t{3}, std::string("b"), int64_t{103}}));
+  EXPECT_EQ(out[2][1], Value(int64_t{2}));
+  EXPECT_EQ(out[5][1], Value(int64_t{1}));
+  EXPECT_EQ(out[6][0], Value(int64_t{2}));
+}
+
 TEST(EmbeddedTableStore, PersistsAcrossReopen) {
   TempDir dir;
   {
