@@ -14,6 +14,7 @@ DEB_PACKAGES=(
   libprotobuf-dev protobuf-compiler
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev
   clang-14 libclang-rt-14-dev clang-format-14
+  clang-16 libclang-rt-16-dev  # libFuzzer build (scripts/fuzz.sh, docs/fuzzing.md)
   python3 python3-venv
   openjdk-17-jre-headless maven curl netcat-openbsd procps
 )

@@ -115,7 +115,12 @@ Result<TimestampNs> parse_timestamp(std::string_view s) {
   }
   int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
   int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-  return secs * kNanosPerSecond + frac;
+  int64_t ns;
+  // Nanoseconds since 1970 fit in int64 only for about 1677..2262.
+  if (__builtin_mul_overflow(secs, kNanosPerSecond, &ns) || __builtin_add_overflow(ns, frac, &ns)) {
+    return bad("out of the representable range (years 1677..2262)");
+  }
+  return ns;
 }
 
 static std::string format_impl(TimestampNs ts, bool z) {

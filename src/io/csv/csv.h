@@ -28,6 +28,12 @@ class CsvReader {
   static Result<std::unique_ptr<CsvReader>> open_file(const std::string& path, char delimiter = ',');
   static std::unique_ptr<CsvReader> from_string(std::string data, std::string name = "<string>",
                                                 char delimiter = ',');
+  // For tests and fuzzing: reads `data` through the same chunked path as open_file, with a
+  // buffer that starts at `chunk_bytes` (and grows when a row needs it), so rows straddle
+  // chunk boundaries.
+  static std::unique_ptr<CsvReader> from_string_chunked(std::string data, size_t chunk_bytes,
+                                                        std::string name = "<string>",
+                                                        char delimiter = ',');
   // Returns true and fills `row`, or false at end of input. Blank lines are skipped; a UTF-8
   // BOM at the start is dropped; lines end with LF, CRLF or a lone CR. A malformed row
   // (unterminated quote, stray quote inside an unquoted field, text after a closing quote)

@@ -6,6 +6,7 @@
 // Only once the whole row is known are quoted fields with "" escapes unescaped in place
 // (the result is never longer than the source), and the row's fields are views into the buffer.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -31,8 +32,16 @@ struct Span {
 
 class CsvReaderImpl final : public CsvReader {
  public:
-  CsvReaderImpl(std::string name, char delimiter, std::FILE* file, std::string data)
-      : name_(std::move(name)), delimiter_(delimiter), file_(file), buf_(std::move(data)) {
+  // Reads `file` (owned) in chunks of `chunk_bytes`, or, when `file` is null, parses `data`
+  // in place. `backing` keeps alive the memory a memory stream reads from.
+  CsvReaderImpl(std::string name, char delimiter, std::FILE* file, std::string data,
+                size_t chunk_bytes = kChunkBytes,
+                std::unique_ptr<std::string> backing = nullptr)
+      : name_(std::move(name)),
+        delimiter_(delimiter),
+        backing_(std::move(backing)),
+        file_(file),
+        buf_(std::move(data)) {
     for (int c : {'\n', '\r', '"'}) stop_[static_cast<unsigned char>(c)] = true;
     stop_[static_cast<unsigned char>(delimiter_)] = true;
     if (file_ == nullptr) {
@@ -40,7 +49,7 @@ class CsvReaderImpl final : public CsvReader {
       eof_ = true;
       skip_bom();
     } else {
-      buf_.resize(kChunkBytes);
+      buf_.resize(std::max<size_t>(chunk_bytes, 1));
     }
   }
   ~CsvReaderImpl() override {
@@ -52,7 +61,9 @@ class CsvReaderImpl final : public CsvReader {
   Result<bool> next(CsvRow& row) override {
     if (file_ != nullptr && !started_) {
       started_ = true;
-      TL_RETURN_IF_ERROR(refill());
+      do {
+        TL_RETURN_IF_ERROR(refill());
+      } while (!eof_ && end_ < 3);
       skip_bom();
     }
     for (;;) {
@@ -167,10 +178,10 @@ class CsvReaderImpl final : public CsvReader {
           const void* f = std::memchr(b + p, '"', end_ - p);
           if (f == nullptr) {
             if (!eof_) return Scan::kMore;
-            // Unterminated: report it at the opening quote and resume after the row's first line.
-            fail(fb - 1, line_ + lines_before, "unterminated quoted field");
-            skip_to_eol_ = true;
-            return Scan::kError;
+            // Unterminated: report it at the opening quote and resume after that quote's line
+            // (earlier lines of the row belong to properly closed fields).
+            Scan s = fail(fb - 1, line_ + lines_before, "unterminated quoted field");
+            return resume_after_error(fb - 1, lines_before, s);
           }
           q = static_cast<size_t>(static_cast<const char*>(f) - b);
           for (size_t i = p; i < q; ++i) extra_lines += b[i] == '\n';
@@ -256,6 +267,7 @@ class CsvReaderImpl final : public CsvReader {
 
   std::string name_;
   char delimiter_;
+  std::unique_ptr<std::string> backing_;  // heap-stable memory behind a memory stream
   std::FILE* file_;  // owned; null when reading from a string
   std::string buf_;
   size_t pos_ = 0;  // first unconsumed byte
@@ -284,6 +296,16 @@ Result<std::unique_ptr<CsvReader>> CsvReader::open_file(const std::string& path,
 std::unique_ptr<CsvReader> CsvReader::from_string(std::string data, std::string name,
                                                   char delimiter) {
   return std::make_unique<CsvReaderImpl>(std::move(name), delimiter, nullptr, std::move(data));
+}
+
+std::unique_ptr<CsvReader> CsvReader::from_string_chunked(std::string data, size_t chunk_bytes,
+                                                          std::string name, char delimiter) {
+  if (data.empty()) return from_string(std::move(data), std::move(name), delimiter);
+  auto backing = std::make_unique<std::string>(std::move(data));
+  std::FILE* f = ::fmemopen(backing->data(), backing->size(), "rb");
+  if (f == nullptr) return from_string(std::move(*backing), std::move(name), delimiter);
+  return std::make_unique<CsvReaderImpl>(std::move(name), delimiter, f, std::string(), chunk_bytes,
+                                         std::move(backing));
 }
 
 }  // namespace tideline::csv

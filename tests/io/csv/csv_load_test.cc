@@ -283,6 +283,9 @@ TEST(LoadInferred, Errors) {
   EXPECT_EQ(run("a\n1\n", {"zz"}), "in.csv: timestamp column 'zz' is not in the header");
   EXPECT_EQ(run("a,t\n1,x\n", {"t"}), "in.csv:2:2: column 't': 'x' is not a timestamp");
   EXPECT_EQ(run("d\n2021-02-30\n"), "in.csv:2:1: column 'd': '2021-02-30' is not a timestamp");
+  // Found by csv_fuzz: a year whose nanoseconds overflow int64 is an error, not UB.
+  EXPECT_EQ(run("t\n9415-01-01T00:00:00Z\n"),
+            "in.csv:2:1: column 't': '9415-01-01T00:00:00Z' is not a timestamp");
   EXPECT_EQ(run("a\n\"x\"y\n"), "in.csv:2: unexpected character 'y' after a closing quote (column 4)");
 }
 

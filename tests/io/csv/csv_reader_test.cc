@@ -118,6 +118,14 @@ TEST(CsvReader, UnterminatedQuoteResumesAfterTheRowsFirstLine) {
   EXPECT_EQ(r.lines, (std::vector<int64_t>{1, 3, 4}));
 }
 
+TEST(CsvReader, UnterminatedQuoteInALaterLineOfARowResumesAfterThatLine) {
+  auto r = read_string("a\n\"x\ny\",\"open\nb\n");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0], "t.csv:3: unterminated quoted field (column 4)");
+  EXPECT_EQ(r.rows, (Rows{{"a"}, {"b"}}));
+  EXPECT_EQ(r.lines, (std::vector<int64_t>{1, 4}));
+}
+
 TEST(CsvReader, ErrorSetsRowLine) {
   auto reader = CsvReader::from_string("ok\n\"bad\"x\n", "f");
   CsvRow row;
@@ -203,6 +211,24 @@ TEST(CsvReader, RowLongerThanTheChunkGrowsTheBuffer) {
   EXPECT_EQ(r.rows[0][1].size(), big.size());
   EXPECT_EQ(r.rows[1], (std::vector<std::string>{"b", "c"}));
   EXPECT_EQ(r.lines, (std::vector<int64_t>{1, 2}));
+}
+
+// Every chunk size, including 1 byte, reads exactly like the in-memory path (rows, lines and
+// errors), so refills in the middle of quotes, "" pairs and CRLF pairs are handled.
+TEST(CsvReader, ChunkedMatchesInMemoryForEveryChunkSize) {
+  const std::string text =
+      "\xEF\xBB\xBFh1,h2\r\n\"a\"\"b\",\"x\r\ny\"\r\n\r\nplain,\"\"\n"
+      "bad\"q,1\n\"closed late,2\n3,4\r5,6\r\n\"tail\"x\nlast,\"\"\"\"\"\"\nx,\"open\nafter,1\n";
+  Read expected = read_string(text);
+  ASSERT_EQ(expected.errors.size(), 3u);
+  EXPECT_EQ(expected.rows.back(), (std::vector<std::string>{"after", "1"}));
+  for (size_t chunk = 1; chunk <= text.size() + 1; ++chunk) {
+    auto reader = CsvReader::from_string_chunked(text, chunk, "t.csv");
+    Read got = read_all(*reader);
+    EXPECT_EQ(got.rows, expected.rows) << "chunk " << chunk;
+    EXPECT_EQ(got.lines, expected.lines) << "chunk " << chunk;
+    EXPECT_EQ(got.errors, expected.errors) << "chunk " << chunk;
+  }
 }
 
 }  // namespace
