@@ -143,6 +143,17 @@ bool primitive_kind(std::string_view s, Kind& k) {
 class SchemaParser {
  public:
   Result<Node> parse(const Json& j, const std::string& path, const std::string& ns) {
+    // Bounds the recursion (and the decoder's, which follows the same nesting).
+    if (++depth_ > kMaxDepth) return fail(path, fmt::format("nested deeper than {} levels", kMaxDepth));
+    auto r = parse_any(j, path, ns);
+    --depth_;
+    return r;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  Result<Node> parse_any(const Json& j, const std::string& path, const std::string& ns) {
     if (j.is_string()) return parse_name(j.get_ref<const std::string&>(), path, ns);
     if (j.is_array()) return parse_union(j, path, ns);
     if (j.is_object()) return parse_object(j, path, ns);
@@ -150,7 +161,6 @@ class SchemaParser {
                                   j.type_name()));
   }
 
- private:
   static std::unexpected<Status> fail(const std::string& path, std::string why) {
     return error(StatusCode::kInvalidArgument, fmt::format("schema {}: {}", path, why));
   }
@@ -354,6 +364,7 @@ class SchemaParser {
 
   std::map<std::string, Node> named_;
   std::set<std::string> in_progress_;
+  int depth_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -102,7 +102,8 @@ bool parse_cell(std::string_view text, TypeId id, const std::string& column,
     case TypeId::kI64:
     case TypeId::kDuration: {
       if (!parse_i64(text, cell.i)) {
-        bool syntax_ok = std::all_of(text.begin(), text.end(),
+        bool syntax_ok = std::any_of(text.begin(), text.end(), is_digit) &&
+                         std::all_of(text.begin(), text.end(),
                                      [](char c) { return is_digit(c) || c == '-' || c == '+'; });
         return fail(syntax_ok ? "is out of range for i64" : "is not an integer");
       }

@@ -437,6 +437,12 @@ TEST(AvroSchema, ErrorsNameTheJsonPath) {
   EXPECT_EQ(make_err(R"({"type":"record","name":"R","fields":[{"name":"a"}]})"),
             "schema $.fields[0]: a field needs a 'type'");
   EXPECT_EQ(make_err("42"), "schema $: expected a type name, object or union array, found number");
+  std::string deep = "\"int\"";
+  for (int i = 0; i < 100; ++i) {
+    deep = R"({"type":"record","name":"R)" + std::to_string(i) + R"(","fields":[{"name":"f","type":)" +
+           deep + "}]}";
+  }
+  EXPECT_TRUE(make_err(deep).ends_with("nested deeper than 64 levels")) << make_err(deep);
   std::string bad_json = make_err("{\"type\": ");
   EXPECT_TRUE(bad_json.starts_with("schema: invalid JSON: ")) << bad_json;
 }

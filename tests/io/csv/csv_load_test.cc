@@ -126,6 +126,11 @@ TEST(LoadTyped, OtherTypeErrors) {
   auto schema = schema_of({{"b", TypeId::kBool}, {"f", TypeId::kF64}, {"t", TypeId::kTimestamp}});
   auto l = load("maybe,1,1\ntrue,x,1\ntrue,1,2021-13-01\n", schema);
   ASSERT_EQ(l.errors.size(), 3u);
+  auto ints = load("-\n1.5\n99999999999999999999\n", schema_of({{"n", TypeId::kI64}}));
+  ASSERT_EQ(ints.errors.size(), 3u);
+  EXPECT_EQ(ints.errors[0].reason, "column 'n': '-' is not an integer");
+  EXPECT_EQ(ints.errors[1].reason, "column 'n': '1.5' is not an integer");
+  EXPECT_EQ(ints.errors[2].reason, "column 'n': '99999999999999999999' is out of range for i64");
   EXPECT_EQ(l.errors[0].reason, "column 'b': 'maybe' is not a boolean");
   EXPECT_EQ(l.errors[1].reason, "column 'f': 'x' is not a number");
   EXPECT_EQ(l.errors[2].reason, "column 't': '2021-13-01' is not a timestamp");
