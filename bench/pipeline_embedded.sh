@@ -11,7 +11,7 @@ while (($#)); do
     *) echo "usage: bench/pipeline_embedded.sh [--rows N]" >&2; exit 2 ;;
   esac
 done
-"$root/scripts/build.sh" release tideline >/dev/null
+"$root/scripts/build.sh" release tideline >/dev/null 2>&1
 bin="$root/build-release/tideline"
 work="$(mktemp -d /tmp/tl-bench-XXXXXX)"
 trap 'rm -rf "$work"' EXIT

@@ -46,7 +46,7 @@ out_rows=$("$bin" table count -cf "$cfg" output)
 printf '%-12s %12s\n' "stage" "rows"
 printf '%-12s %12s\n' "raw CSV" "$rows"
 printf '%-12s %12s\n' "input table" "$in_rows"
-grep -E '^(producer|processor|consumer):' "$log" | awk '{printf "%-12s %12s   %s %s\n", $1, $2, $(NF-1), $NF}'
+grep -E '^(producer|processor|consumer):' "$log" | awk '{sub(":", "", $1); printf "%-12s %12s   %s %s\n", $1, $2, $(NF-1), $NF}'
 printf '%-12s %12s\n' "output table" "$out_rows"
 printf '\nload: %s\n' "$(grep -E '^loaded' "$log")"
 printf '\nfirst output rows:\n'
