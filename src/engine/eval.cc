@@ -17,13 +17,44 @@ using fenl::Node;
 using fenl::NodePtr;
 using fenl::Op;
 
+void EntityIndex::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{});
+  mask_ = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.value == kMissing) continue;
+    size_t i = s.hash & mask_;
+    while (slots_[i].value != kMissing) i = (i + 1) & mask_;
+    slots_[i] = s;
+  }
+}
+
+uint32_t EntityIndex::insert(uint64_t hash, uint32_t next, bool* inserted) {
+  if ((size_ + 1) * 2 > slots_.size()) grow();
+  for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+    Slot& s = slots_[i];
+    if (s.value == kMissing) {
+      s.hash = hash;
+      s.value = next;
+      ++size_;
+      *inserted = true;
+      return next;
+    }
+    if (s.hash == hash) {
+      *inserted = false;
+      return s.value;
+    }
+  }
+}
+
 uint32_t GroupingState::intern(uint64_t hash, const Column& key_col, int64_t row) {
-  auto [it, inserted] = index.emplace(hash, static_cast<uint32_t>(hashes.size()));
+  bool inserted = false;
+  uint32_t e = index.insert(hash, static_cast<uint32_t>(hashes.size()), &inserted);
   if (inserted) {
     hashes.push_back(hash);
     keys.append_from(key_col, row);
   }
-  return it->second;
+  return e;
 }
 
 namespace {
@@ -152,14 +183,29 @@ bool Evaluator::needs_context(const Node& n) {
   return r;
 }
 
-Result<Stream> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
+Result<StreamPtr> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
+  if (node->op == Op::kTable) {
+    // One shared stream per table: the prepared record column is moved in, never copied.
+    auto& slot = table_streams_[node->table];
+    if (!slot) {
+      auto& t = tables_[static_cast<size_t>(node->table)];
+      auto s = std::make_shared<Stream>();
+      s->domain = t.domain;
+      s->values = std::move(t.record);
+      s->is_new.assign(t.domain->size(), 1);
+      s->continuous = false;
+      slot = s;
+    }
+    return slot;
+  }
   DomainPtr c = needs_context(*node) ? ctx : nullptr;
   auto key = std::make_pair(node.get(), c.get());
   if (auto it = memo_.find(key); it != memo_.end()) return it->second;
   TL_ASSIGN_OR_RETURN(Stream s, eval_uncached(*node, c));
   if (s.domain) keep_alive_.push_back(s.domain);
-  memo_[key] = s;
-  return s;
+  auto p = std::make_shared<const Stream>(std::move(s));
+  memo_[key] = p;
+  return p;
 }
 
 Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
@@ -180,7 +226,8 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
       return s;
     }
     case Op::kField: {
-      TL_ASSIGN_OR_RETURN(Stream b, eval(n.args[0], ctx));
+      TL_ASSIGN_OR_RETURN(StreamPtr b_p, eval(n.args[0], ctx));
+  const Stream& b = *b_p;
       Stream s;
       s.domain = b.domain;
       s.is_new = b.is_new;
@@ -197,13 +244,13 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
       return s;
     }
     case Op::kRecord: {
-      std::vector<Stream> args;
+      std::vector<StreamPtr> args;
       for (const auto& a : n.args) {
-        TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+        TL_ASSIGN_OR_RETURN(StreamPtr s, eval(a, ctx));
         args.push_back(std::move(s));
       }
       std::vector<const Stream*> ptrs;
-      for (const auto& a : args) ptrs.push_back(&a);
+      for (const auto& a : args) ptrs.push_back(a.get());
       std::vector<Column> cols;
       Stream s;
       TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
@@ -216,9 +263,13 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
       return s;
     }
     case Op::kCast: {
-      TL_ASSIGN_OR_RETURN(Stream b, eval(n.args[0], ctx));
-      b.values = cast_column(b.values, *n.args[0]->type, *n.type);
-      return b;
+      TL_ASSIGN_OR_RETURN(StreamPtr b, eval(n.args[0], ctx));
+      Stream s;
+      s.domain = b->domain;
+      s.is_new = b->is_new;
+      s.continuous = b->continuous;
+      s.values = cast_column(b->values, *n.args[0]->type, *n.type);
+      return s;
     }
     case Op::kCall: return eval_call(n, ctx);
   }
@@ -239,7 +290,8 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
     return error(StatusCode::kTypeError, "'" + fn + "' can only be used as an aggregation's window");
   }
   if (fn == "time_of") {
-    TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[0], ctx));
+    TL_ASSIGN_OR_RETURN(StreamPtr x_p, eval(n.args[0], ctx));
+  const Stream& x = *x_p;
     Stream s;
     s.domain = x.domain;
     s.continuous = false;
@@ -254,13 +306,13 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
     return s;
   }
   if (fn == "extend" || fn == "select_fields" || fn == "remove_fields") {
-    std::vector<Stream> args;
+    std::vector<StreamPtr> args;
     for (const auto& a : n.args) {
-      TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+      TL_ASSIGN_OR_RETURN(StreamPtr s, eval(a, ctx));
       args.push_back(std::move(s));
     }
     std::vector<const Stream*> ptrs;
-    for (const auto& a : args) ptrs.push_back(&a);
+    for (const auto& a : args) ptrs.push_back(a.get());
     std::vector<Column> cols;
     Stream s;
     TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
@@ -289,15 +341,15 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
     return s;
   }
   // Element-wise function.
-  std::vector<Stream> args;
+  std::vector<StreamPtr> args;
   for (const auto& a : n.args) {
-    TL_ASSIGN_OR_RETURN(Stream s, eval(a, ctx));
+    TL_ASSIGN_OR_RETURN(StreamPtr s, eval(a, ctx));
     args.push_back(std::move(s));
   }
   std::vector<const Stream*> ptrs;
   std::vector<fenl::TypeRef> types;
   for (size_t i = 0; i < args.size(); ++i) {
-    ptrs.push_back(&args[i]);
+    ptrs.push_back(args[i].get());
     types.push_back(n.args[i]->type);
   }
   std::vector<Column> cols;
@@ -401,17 +453,19 @@ double as_double(const Column& c, Kind k, size_t i) {
 }  // namespace
 
 Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[0], ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr x_p, eval(n.args[0], ctx));
+  const Stream& x = *x_p;
   const NodePtr& win = n.args.size() > 1 ? n.args[1] : nullptr;
-  Stream cond;
+  StreamPtr cond_p = std::make_shared<Stream>();
   bool has_window = win && win->op == Op::kCall && (win->fn == "since" || win->fn == "sliding");
   size_t segments = 1;
   if (has_window) {
     const NodePtr& c = win->fn == "since" ? win->args[0] : win->args[1];
     if (win->fn == "sliding") segments = static_cast<size_t>(std::max<int64_t>(1, win->const_int));
     DomainPtr wctx = x.domain ? x.domain : ctx;
-    TL_ASSIGN_OR_RETURN(cond, eval(c, wctx));
+    TL_ASSIGN_OR_RETURN(cond_p, eval(c, wctx));
   }
+  const Stream& cond = *cond_p;
   std::vector<const Stream*> ptrs{&x};
   if (has_window) ptrs.push_back(&cond);
   DomainPtr u;
@@ -686,8 +740,10 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
 // when / if / null_if.
 
 Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
-  TL_ASSIGN_OR_RETURN(Stream c, eval(n.args[0], v.domain ? v.domain : ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
+  const Stream& v = *v_p;
+  TL_ASSIGN_OR_RETURN(StreamPtr c_p, eval(n.args[0], v.domain ? v.domain : ctx));
+  const Stream& c = *c_p;
   std::vector<Column> cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&c, &v}, cols, is_new));
@@ -724,8 +780,10 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
 // shift_to / shift_until (SEMANTICS §6).
 
 Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream t, eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr t_p, eval(n.args[0], ctx));
+  const Stream& t = *t_p;
+  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
+  const Stream& v = *v_p;
   std::vector<Column> cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&t, &v}, cols, is_new));
@@ -760,8 +818,10 @@ Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
 }
 
 Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream p, eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr p_p, eval(n.args[0], ctx));
+  const Stream& p = *p_p;
+  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
+  const Stream& v = *v_p;
   std::vector<Column> cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&p, &v}, cols, is_new));
@@ -801,7 +861,8 @@ Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) 
 // lag (SEMANTICS §6): ring of the last n+1 consumed inputs per entity.
 
 Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream x, eval(n.args[1], ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr x_p, eval(n.args[1], ctx));
+  const Stream& x = *x_p;
   Stream s;
   s.continuous = true;
   s.domain = x.domain;
@@ -831,8 +892,10 @@ Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
 // lookup / with_key (SEMANTICS §6).
 
 Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream k, eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], nullptr));
+  TL_ASSIGN_OR_RETURN(StreamPtr k_p, eval(n.args[0], ctx));
+  const Stream& k = *k_p;
+  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], nullptr));
+  const Stream& v = *v_p;
   Stream s;
   s.continuous = n.continuous;
   s.domain = k.domain;
@@ -855,9 +918,9 @@ Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
         ++j;
       }
       uint64_t h = hash_value_at(k.values, *n.args[0]->type, static_cast<int64_t>(i));
-      auto it = fg.index.find(h);
-      if (it == fg.index.end() || it->second >= last.size()) continue;
-      int32_t r = last[it->second];
+      uint32_t fe = fg.index.find(h);
+      if (fe == EntityIndex::kMissing || fe >= last.size()) continue;
+      int32_t r = last[fe];
       if (r < 0) continue;
       if (!v.continuous && !(vd.time[static_cast<size_t>(r)] == kd.time[i] && vd.subsort[static_cast<size_t>(r)] == kd.subsort[i])) {
         continue;
@@ -874,8 +937,10 @@ Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
 }
 
 Result<Stream> Evaluator::eval_with_key(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(Stream k, eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(Stream v, eval(n.args[1], ctx));
+  TL_ASSIGN_OR_RETURN(StreamPtr k_p, eval(n.args[0], ctx));
+  const Stream& k = *k_p;
+  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
+  const Stream& v = *v_p;
   std::vector<Column> cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&k, &v}, cols, is_new));

@@ -37,10 +37,39 @@ struct Stream {
   bool continuous = false;
 };
 
+using StreamPtr = std::shared_ptr<const Stream>;
+
+// Open-addressing map from key hash to dense entity index. Key hashes are already well
+// mixed, so they index the table directly (linear probing, load factor <= 1/2).
+class EntityIndex {
+ public:
+  static constexpr uint32_t kMissing = UINT32_MAX;
+  uint32_t find(uint64_t hash) const {
+    if (slots_.empty()) return kMissing;
+    for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (s.value == kMissing) return kMissing;
+      if (s.hash == hash) return s.value;
+    }
+  }
+  // Returns the index for `hash`, inserting `next` if absent (and setting *inserted).
+  uint32_t insert(uint64_t hash, uint32_t next, bool* inserted);
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    uint32_t value = kMissing;
+  };
+  void grow();
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
 // Entity space of one grouping: key hash -> dense index, plus each entity's key value.
 struct GroupingState {
   fenl::TypeRef key_type;
-  std::unordered_map<uint64_t, uint32_t> index;
+  EntityIndex index;
   std::vector<uint64_t> hashes;
   Column keys;  // one row per entity
   uint32_t intern(uint64_t hash, const Column& key_col, int64_t row);
@@ -57,7 +86,7 @@ class Evaluator {
  public:
   Evaluator(const fenl::Plan& plan, std::vector<GroupingState>& groupings, std::vector<PreparedTable>& tables)
       : plan_(plan), groupings_(groupings), tables_(tables) {}
-  Result<Stream> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
+  Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
 
  private:
   Result<Stream> eval_uncached(const fenl::Node& node, const DomainPtr& ctx);
@@ -81,7 +110,8 @@ class Evaluator {
   const fenl::Plan& plan_;
   std::vector<GroupingState>& groupings_;
   std::vector<PreparedTable>& tables_;
-  std::map<std::pair<const fenl::Node*, const Domain*>, Stream> memo_;
+  std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> memo_;
+  std::unordered_map<int, StreamPtr> table_streams_;
   std::map<std::pair<const Domain*, const Domain*>, DomainPtr> unions_;
   std::map<std::pair<const Domain*, const Domain*>, std::vector<int32_t>> maps_;
   std::unordered_map<const fenl::Node*, bool> needs_ctx_;

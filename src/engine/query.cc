@@ -127,8 +127,8 @@ class SessionImpl : public Session {
       prepared.push_back(std::move(p));
     }
     Evaluator ev(plan, groupings, prepared);
-    TL_ASSIGN_OR_RETURN(Stream r, ev.eval(plan.root));
-    return emit(r, groupings, t_last);
+    TL_ASSIGN_OR_RETURN(StreamPtr r, ev.eval(plan.root));
+    return emit(*r, groupings, t_last);
   }
 
  private:
@@ -208,7 +208,9 @@ class SessionImpl : public Session {
     }
     PreparedTable p;
     p.domain = dom;
-    Column rec = gather(in, order);
+    bool identity = order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
+    // Sorted input without dropped rows needs no reordering: take the accumulated columns.
+    Column rec = identity ? std::move(inputs_[ti]) : gather(in, order);
     rec.validity().clear();
     // The record's physical type follows the logical table type.
     p.record = std::move(rec);
@@ -266,7 +268,8 @@ class SessionImpl : public Session {
       out.columns[1] = Column(q_->out_type->fields[1].type);
       for (int64_t i = 0; i < n; ++i) out.columns[1].append_null();
     }
-    Column rec = gather(r.values, rows);
+    bool identity = rows.size() == d.size();
+    Column rec = identity ? r.values : gather(r.values, rows);
     for (size_t f = 0; f < rec.num_children(); ++f) {
       Column c = std::move(rec.child(f));
       if (!rec.validity().empty()) and_validity(c, {&c, &rec});
