@@ -58,7 +58,12 @@ void BM_TopicPublish(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * batch);
   state.SetBytesProcessed(state.iterations() * batch * 200);
 }
-BENCHMARK(BM_TopicPublish)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TopicPublish)
+    ->Arg(100)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 void BM_TopicConsumeAck(benchmark::State& state) {
   ScratchDir dir("consume");
@@ -73,8 +78,8 @@ void BM_TopicConsumeAck(benchmark::State& state) {
     }
   };
   publish(500'000);
-  auto consumer = std::move(*svc->subscribe(kTopic, {"bench", io::SubscriptionType::kExclusive,
-                                                     io::InitialPosition::kEarliest}));
+  auto consumer = std::move(*svc->subscribe(
+      kTopic, {"bench", io::SubscriptionType::kExclusive, io::InitialPosition::kEarliest}));
   const auto batch = static_cast<size_t>(state.range(0));
   int64_t consumed = 0;
   std::vector<io::MessageId> ids;
@@ -196,7 +201,8 @@ void BM_TableScan(benchmark::State& state) {
   ScratchDir dir("scan");
   auto store = std::move(*open_table_store(dir.path()));
   (void)store->execute_ddl(kTable);
-  for (int64_t i = 0; i < 200'000; i += 20'000) (void)store->upsert("ks", "t", make_rows(20'000, i));
+  for (int64_t i = 0; i < 200'000; i += 20'000)
+    (void)store->upsert("ks", "t", make_rows(20'000, i));
   int64_t rows = 0;
   for (auto _ : state) {
     Status st = store->scan("ks", "t", -1, 4096, [&](Batch&& b) -> Status {

@@ -1,33 +1,48 @@
 #include "io/table_store.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cctype>
-#include <fmt/format.h>
 
 namespace tideline::io {
 
 std::string_view cql_type_name(CqlType t) {
   switch (t) {
-    case CqlType::kInt: return "int";
-    case CqlType::kBigint: return "bigint";
-    case CqlType::kText: return "text";
-    case CqlType::kTimestamp: return "timestamp";
-    case CqlType::kDouble: return "double";
-    case CqlType::kFloat: return "float";
-    case CqlType::kBoolean: return "boolean";
+    case CqlType::kInt:
+      return "int";
+    case CqlType::kBigint:
+      return "bigint";
+    case CqlType::kText:
+      return "text";
+    case CqlType::kTimestamp:
+      return "timestamp";
+    case CqlType::kDouble:
+      return "double";
+    case CqlType::kFloat:
+      return "float";
+    case CqlType::kBoolean:
+      return "boolean";
   }
   return "?";
 }
 
 TypeId type_for_cql(CqlType t) {
   switch (t) {
-    case CqlType::kInt: return TypeId::kI32;
-    case CqlType::kBigint: return TypeId::kI64;
-    case CqlType::kText: return TypeId::kString;
-    case CqlType::kTimestamp: return TypeId::kTimestamp;
-    case CqlType::kDouble: return TypeId::kF64;
-    case CqlType::kFloat: return TypeId::kF32;
-    case CqlType::kBoolean: return TypeId::kBool;
+    case CqlType::kInt:
+      return TypeId::kI32;
+    case CqlType::kBigint:
+      return TypeId::kI64;
+    case CqlType::kText:
+      return TypeId::kString;
+    case CqlType::kTimestamp:
+      return TypeId::kTimestamp;
+    case CqlType::kDouble:
+      return TypeId::kF64;
+    case CqlType::kFloat:
+      return TypeId::kF32;
+    case CqlType::kBoolean:
+      return TypeId::kBool;
   }
   return TypeId::kNull;
 }
@@ -123,9 +138,8 @@ class DdlParser {
     if (line_end == std::string_view::npos) line_end = src_.size();
     std::string_view text = src_.substr(line_start, line_end - line_start);
     size_t col = offset - line_start + 1;
-    return error(StatusCode::kParseError,
-                 fmt::format("line {}:{}: {}\n  {}\n  {}^", line, col, message, text,
-                             std::string(col - 1, ' ')));
+    return error(StatusCode::kParseError, fmt::format("line {}:{}: {}\n  {}\n  {}^", line, col,
+                                                      message, text, std::string(col - 1, ' ')));
   }
   std::unexpected<Status> fail(const Token& t, std::string_view message) const {
     return fail_at(t.offset, message);
@@ -216,10 +230,14 @@ class DdlParser {
   }
   static std::string describe(const Token& t) {
     switch (t.kind) {
-      case TokenKind::kEnd: return "end of statement";
-      case TokenKind::kString: return fmt::format("string '{}'", t.text);
-      case TokenKind::kQuotedIdent: return fmt::format("\"{}\"", t.text);
-      default: return fmt::format("'{}'", t.text);
+      case TokenKind::kEnd:
+        return "end of statement";
+      case TokenKind::kString:
+        return fmt::format("string '{}'", t.text);
+      case TokenKind::kQuotedIdent:
+        return fmt::format("\"{}\"", t.text);
+      default:
+        return fmt::format("'{}'", t.text);
     }
   }
   Result<void> expect_keyword(std::string_view kw) {
@@ -232,8 +250,8 @@ class DdlParser {
     if (peek().kind == TokenKind::kSymbol && peek().text == "<") {
       hint = " (unfilled <KS_NAME>/<TBL_NAME> placeholder?)";
     }
-    return fail(peek(), fmt::format("expected '{}'{}, found {}{}", c, context, describe(peek()),
-                                    hint));
+    return fail(peek(),
+                fmt::format("expected '{}'{}, found {}{}", c, context, describe(peek()), hint));
   }
 
   Result<bool> parse_if_not_exists() {
@@ -261,16 +279,21 @@ class DdlParser {
 
   Result<CqlType> parse_type() {
     const Token& t = peek();
-    if (t.kind != TokenKind::kIdent) return fail(t, fmt::format("expected a type, found {}", describe(t)));
+    if (t.kind != TokenKind::kIdent)
+      return fail(t, fmt::format("expected a type, found {}", describe(t)));
     struct Named {
       std::string_view name;
       CqlType type;
     };
     static constexpr Named kTypes[] = {
-        {"int", CqlType::kInt},         {"bigint", CqlType::kBigint},
-        {"text", CqlType::kText},       {"varchar", CqlType::kText},
-        {"timestamp", CqlType::kTimestamp}, {"double", CqlType::kDouble},
-        {"float", CqlType::kFloat},     {"boolean", CqlType::kBoolean},
+        {"int", CqlType::kInt},
+        {"bigint", CqlType::kBigint},
+        {"text", CqlType::kText},
+        {"varchar", CqlType::kText},
+        {"timestamp", CqlType::kTimestamp},
+        {"double", CqlType::kDouble},
+        {"float", CqlType::kFloat},
+        {"boolean", CqlType::kBoolean},
     };
     for (const auto& k : kTypes) {
       if (iequals(t.text, k.name)) {
@@ -285,7 +308,7 @@ class DdlParser {
 
   // Key column reference: must be declared; remembers where it was named for errors.
   Result<void> add_key_column(TableSchema& table, const Token& at, std::string name,
-                        std::vector<std::string>& into) {
+                              std::vector<std::string>& into) {
     for (const auto& existing : table.partition_key) {
       if (existing == name) {
         return fail(at, fmt::format("column '{}' appears twice in PRIMARY KEY", name));
@@ -431,8 +454,8 @@ class DdlParser {
   Result<void> parse_end() {
     accept_symbol(';');
     if (peek().kind != TokenKind::kEnd) {
-      return fail(peek(), fmt::format("unexpected {} after the end of the statement",
-                                      describe(peek())));
+      return fail(peek(),
+                  fmt::format("unexpected {} after the end of the statement", describe(peek())));
     }
     return {};
   }
@@ -445,7 +468,9 @@ class DdlParser {
 
 }  // namespace
 
-Result<DdlStatement> parse_ddl(std::string_view cql) { return DdlParser(cql).parse(); }
+Result<DdlStatement> parse_ddl(std::string_view cql) {
+  return DdlParser(cql).parse();
+}
 
 Result<TableSchema> parse_create_table(std::string_view cql) {
   TL_ASSIGN_OR_RETURN(DdlStatement st, parse_ddl(cql));

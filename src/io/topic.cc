@@ -5,7 +5,9 @@
 namespace tideline::io {
 
 namespace {
-inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+inline uint32_t rotl32(uint32_t x, int r) {
+  return (x << r) | (x >> (32 - r));
+}
 
 // MurmurHash3 x86 32-bit over `data` (little-endian block reads, as the reference).
 uint32_t murmur3_32(const unsigned char* data, size_t len, uint32_t seed) {
@@ -14,8 +16,8 @@ uint32_t murmur3_32(const unsigned char* data, size_t len, uint32_t seed) {
   const size_t blocks = len / 4;
   for (size_t i = 0; i < blocks; ++i) {
     const unsigned char* p = data + i * 4;
-    uint32_t k = uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) |
-                 (uint32_t(p[3]) << 24);
+    uint32_t k =
+        uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
     k *= c1;
     k = rotl32(k, 15);
     k *= c2;
@@ -26,8 +28,12 @@ uint32_t murmur3_32(const unsigned char* data, size_t len, uint32_t seed) {
   const unsigned char* tail = data + blocks * 4;
   uint32_t k = 0;
   switch (len & 3) {
-    case 3: k ^= uint32_t(tail[2]) << 16; [[fallthrough]];
-    case 2: k ^= uint32_t(tail[1]) << 8; [[fallthrough]];
+    case 3:
+      k ^= uint32_t(tail[2]) << 16;
+      [[fallthrough]];
+    case 2:
+      k ^= uint32_t(tail[1]) << 8;
+      [[fallthrough]];
     case 1:
       k ^= tail[0];
       k *= c1;

@@ -60,12 +60,14 @@ TEST(CqlDdl, ClusteringOrderErrors) {
       "CREATE TABLE k.t (p int, a int, b int, PRIMARY KEY (p, a, b))\n"
       "  WITH CLUSTERING ORDER BY (b DESC)");
   ASSERT_FALSE(r);
-  EXPECT_TRUE(r.error().message().starts_with("line 2:29: CLUSTERING ORDER BY must list the "
-                                              "clustering columns in order: expected 'a', found "
-                                              "'b'"))
+  EXPECT_TRUE(
+      r.error().message().starts_with("line 2:29: CLUSTERING ORDER BY must list the "
+                                      "clustering columns in order: expected 'a', found "
+                                      "'b'"))
       << r.error().message();
-  r = parse_create_table("CREATE TABLE k.t (p int, a int, PRIMARY KEY (p, a)) "
-                         "WITH CLUSTERING ORDER BY (a UP)");
+  r = parse_create_table(
+      "CREATE TABLE k.t (p int, a int, PRIMARY KEY (p, a)) "
+      "WITH CLUSTERING ORDER BY (a UP)");
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("expected ASC or DESC, found 'UP'"), std::string::npos);
 }
@@ -100,7 +102,8 @@ std::string error_of(std::string_view cql) {
 }
 
 TEST(CqlDdl, ErrorsNameLineAndColumn) {
-  std::string m = error_of("CREATE TABLE ks.t (\n  id bigint,\n  data blob,\n  PRIMARY KEY (id)\n)");
+  std::string m =
+      error_of("CREATE TABLE ks.t (\n  id bigint,\n  data blob,\n  PRIMARY KEY (id)\n)");
   EXPECT_TRUE(m.starts_with("line 3:8: unknown type 'blob'")) << m;
   EXPECT_NE(m.find("\n    data blob,\n         ^"), std::string::npos) << m;
 

@@ -20,8 +20,7 @@ Result<bool> Statement::step() {
   std::string msg = fmt::format("{}: {} (in: {})", file ? file : "sqlite", sqlite3_errmsg(db_),
                                 sqlite3_sql(stmt_) ? sqlite3_sql(stmt_) : "");
   sqlite3_reset(stmt_);
-  return error(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kIoError,
-               std::move(msg));
+  return error(rc == SQLITE_BUSY ? StatusCode::kUnavailable : StatusCode::kIoError, std::move(msg));
 }
 
 Status Statement::run() {
@@ -33,9 +32,8 @@ Status Statement::run() {
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = fmt::format("{}: cannot open database: {}", path,
                                   db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -65,7 +63,9 @@ int Database::on_busy(void* self, int attempt) {
   return 1;
 }
 
-Database::~Database() { sqlite3_close_v2(db_); }
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
 
 Status Database::last_error(std::string_view what) const {
   int rc = sqlite3_errcode(db_);
@@ -97,8 +97,7 @@ Result<Statement> Database::prepare(std::string_view sql) {
   return Statement(db_, stmt);
 }
 
-Status Database::ensure_format(std::string_view format, int version,
-                               std::string_view schema_sql) {
+Status Database::ensure_format(std::string_view format, int version, std::string_view schema_sql) {
   auto txn = Transaction::begin(*this);
   if (!txn) return txn.error();
   auto probe = prepare("SELECT count(*) FROM sqlite_master WHERE type='table' AND name='meta'");
@@ -110,10 +109,10 @@ Status Database::ensure_format(std::string_view format, int version,
   if (!exists) {
     Status st = exec(schema_sql);
     if (!st.ok()) return st;
-    st = exec(fmt::format(
-        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-        "INSERT INTO meta VALUES ('format', '{}'), ('format_version', '{}');",
-        format, version));
+    st =
+        exec(fmt::format("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                         "INSERT INTO meta VALUES ('format', '{}'), ('format_version', '{}');",
+                         format, version));
     if (!st.ok()) return st;
     return txn->commit();
   }
@@ -124,8 +123,10 @@ Status Database::ensure_format(std::string_view format, int version,
     auto row = q->step();
     if (!row) return row.error();
     if (!*row) break;
-    if (q->col_text(0) == "format") found_format = std::string(q->col_text(1));
-    else found_version = std::string(q->col_text(1));
+    if (q->col_text(0) == "format")
+      found_format = std::string(q->col_text(1));
+    else
+      found_version = std::string(q->col_text(1));
   }
   if (found_format != format || found_version != std::to_string(version)) {
     return Status(StatusCode::kCorruption,

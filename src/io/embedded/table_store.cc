@@ -1,9 +1,10 @@
 // SQLite table store; format in docs/formats/embedded_tables.md.
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
-#include <fmt/format.h>
 #include <limits>
-#include <algorithm>
 #include <map>
 #include <optional>
 
@@ -44,9 +45,12 @@ Result<CqlType> cql_type_from_name(std::string_view n) {
 std::string_view affinity(CqlType t) {
   switch (t) {
     case CqlType::kDouble:
-    case CqlType::kFloat: return "REAL";
-    case CqlType::kText: return "TEXT";
-    default: return "INTEGER";
+    case CqlType::kFloat:
+      return "REAL";
+    case CqlType::kText:
+      return "TEXT";
+    default:
+      return "INTEGER";
   }
 }
 
@@ -82,8 +86,7 @@ Status bind_cell(Statement& st, int idx, CqlType t, const Column& col, int64_t r
   const Storage storage = storage_of(id);
   auto bad = [&](std::string_view why) {
     return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
-                                        column_name, io::cql_type_name(t), type_id_name(id),
-                                        why));
+                                        column_name, io::cql_type_name(t), type_id_name(id), why));
   };
   switch (t) {
     case CqlType::kInt:
@@ -136,7 +139,8 @@ Status bind_cell(Statement& st, int idx, CqlType t, const Column& col, int64_t r
         st.bind_double(idx, static_cast<double>(col.int_at(row)));
       } else if (storage == Storage::kString) {
         double d = 0;
-        if (!parse_number(col.string_at(row), d)) return bad(fmt::format(" '{}'", col.string_at(row)));
+        if (!parse_number(col.string_at(row), d))
+          return bad(fmt::format(" '{}'", col.string_at(row)));
         st.bind_double(idx, d);
       } else {
         return bad("");
@@ -225,9 +229,9 @@ class SqliteTableStore final : public io::TableStore {
       TL_RETURN_STATUS_IF_ERROR(ins.run());
       cols += fmt::format("{} {}, ", quote_identifier(c.name), affinity(c.type));
     }
-    TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format("CREATE TABLE {} ({}PRIMARY KEY ({})) WITHOUT ROWID",
-                                                    data_table(t.keyspace, t.name), cols,
-                                                    key_list(t, true))));
+    TL_RETURN_STATUS_IF_ERROR(
+        db_->exec(fmt::format("CREATE TABLE {} ({}PRIMARY KEY ({})) WITHOUT ROWID",
+                              data_table(t.keyspace, t.name), cols, key_list(t, true))));
     return txn.commit();
   }
 
@@ -248,8 +252,8 @@ class SqliteTableStore final : public io::TableStore {
     for (size_t i = 0; i < fields.size(); ++i) {
       int c = s->column_index(fields[i].name);
       if (c < 0) {
-        return invalid_argument(fmt::format("upsert into {}.{}: no column '{}'", keyspace, table,
-                                            fields[i].name));
+        return invalid_argument(
+            fmt::format("upsert into {}.{}: no column '{}'", keyspace, table, fields[i].name));
       }
       if (provided[static_cast<size_t>(c)]) {
         return invalid_argument(fmt::format("upsert: column '{}' given twice", fields[i].name));
@@ -294,9 +298,10 @@ class SqliteTableStore final : public io::TableStore {
         const Column& col = rows.columns[i];
         if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
           st.reset();
-          return invalid_argument(fmt::format("upsert into {}.{}: row {}: primary key column "
-                                              "'{}' is null",
-                                              keyspace, table, r, tc.name));
+          return invalid_argument(
+              fmt::format("upsert into {}.{}: row {}: primary key column "
+                          "'{}' is null",
+                          keyspace, table, r, tc.name));
         }
         Status b = bind_cell(st, static_cast<int>(i) + 1, tc.type, col, r, tc.name);
         if (!b.ok()) {
@@ -309,8 +314,8 @@ class SqliteTableStore final : public io::TableStore {
     return txn.commit();
   }
 
-  Status scan(std::string_view keyspace, std::string_view table, int64_t limit,
-              int64_t batch_rows, const std::function<Status(Batch&&)>& on_batch) override {
+  Status scan(std::string_view keyspace, std::string_view table, int64_t limit, int64_t batch_rows,
+              const std::function<Status(Batch&&)>& on_batch) override {
     TL_ASSIGN_OR_RETURN_S(const TableSchema* s, schema(keyspace, table));
     if (batch_rows <= 0) batch_rows = 4096;
     std::string cols;
@@ -339,12 +344,22 @@ class SqliteTableStore final : public io::TableStore {
         }
         switch (s->columns[c].type) {
           case CqlType::kInt:
-          case CqlType::kBigint: col.append_int(st.col_int(ci)); break;
-          case CqlType::kBoolean: col.append_int(st.col_int(ci) != 0); break;
-          case CqlType::kTimestamp: col.append_int(st.col_int(ci) * kNanosPerMilli); break;
+          case CqlType::kBigint:
+            col.append_int(st.col_int(ci));
+            break;
+          case CqlType::kBoolean:
+            col.append_int(st.col_int(ci) != 0);
+            break;
+          case CqlType::kTimestamp:
+            col.append_int(st.col_int(ci) * kNanosPerMilli);
+            break;
           case CqlType::kDouble:
-          case CqlType::kFloat: col.append_float(st.col_double(ci)); break;
-          case CqlType::kText: col.append_string(st.col_text(ci)); break;
+          case CqlType::kFloat:
+            col.append_float(st.col_double(ci));
+            break;
+          case CqlType::kText:
+            col.append_string(st.col_text(ci));
+            break;
         }
       }
       if (++batch.num_rows >= batch_rows) TL_RETURN_STATUS_IF_ERROR(flush());
@@ -411,9 +426,9 @@ class SqliteTableStore final : public io::TableStore {
     for (auto& [_, n] : ck) s.clustering_key.push_back(std::move(n));
     for (auto& [_, d] : ck_desc) s.clustering_descending.push_back(d);
     if (s.partition_key.empty()) {
-      return error(StatusCode::kCorruption,
-                   fmt::format("{}: table {}.{} has no partition key in the catalog",
-                               db_->path(), ks, tbl));
+      return error(
+          StatusCode::kCorruption,
+          fmt::format("{}: table {}.{} has no partition key in the catalog", db_->path(), ks, tbl));
     }
     return s;
   }
@@ -442,7 +457,8 @@ Result<std::unique_ptr<io::TableStore>> open_table_store(const std::string& data
     return error(StatusCode::kIoError,
                  fmt::format("{}: cannot create data directory: {}", data_dir, ec.message()));
   }
-  TL_ASSIGN_OR_RETURN(auto db, Database::open((std::filesystem::path(data_dir) / "tables.sqlite").string()));
+  TL_ASSIGN_OR_RETURN(auto db,
+                      Database::open((std::filesystem::path(data_dir) / "tables.sqlite").string()));
   TL_RETURN_IF_ERROR(db->ensure_format(kFormat, kFormatVersion, kSchemaSql));
   return std::make_unique<SqliteTableStore>(std::move(db));
 }

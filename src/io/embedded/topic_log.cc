@@ -1,18 +1,18 @@
 // SQLite topic log; format, acknowledgement and redelivery rules in
 // docs/formats/embedded_log.md.
+#include <fmt/format.h>
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <filesystem>
-#include <fmt/format.h>
 #include <fstream>
 #include <iterator>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 #include <optional>
 #include <random>
 #include <set>
@@ -61,15 +61,21 @@ CREATE TABLE individual_acks (sub_id INTEGER NOT NULL, partition INTEGER NOT NUL
 // Stored in subscriptions.type; the names must never change.
 std::string_view subscription_type_name(io::SubscriptionType t) {
   switch (t) {
-    case io::SubscriptionType::kExclusive: return "Exclusive";
-    case io::SubscriptionType::kShared: return "Shared";
-    case io::SubscriptionType::kFailover: return "Failover";
-    case io::SubscriptionType::kKeyShared: return "Key_Shared";
+    case io::SubscriptionType::kExclusive:
+      return "Exclusive";
+    case io::SubscriptionType::kShared:
+      return "Shared";
+    case io::SubscriptionType::kFailover:
+      return "Failover";
+    case io::SubscriptionType::kKeyShared:
+      return "Key_Shared";
   }
   return "Shared";
 }
 
-int64_t wall_ms() { return floor_div(now_ns(), kNanosPerMilli); }
+int64_t wall_ms() {
+  return floor_div(now_ns(), kNanosPerMilli);
+}
 
 // Start time of a live process (field 22 of /proc/<pid>/stat, clock ticks since boot), or
 // nullopt when it does not exist or is a zombie. Returns 0 when /proc is unavailable and the
@@ -162,14 +168,15 @@ class LogProducer final : public io::Producer {
         db_->prepare("SELECT partition, next_entry_id FROM partitions WHERE topic_id = ?"));
     TL_ASSIGN_OR_RETURN_S(insert_,
                           db_->prepare("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)"));
-    TL_ASSIGN_OR_RETURN_S(
-        update_next_, db_->prepare("UPDATE partitions SET next_entry_id = ? WHERE topic_id = ? "
-                                   "AND partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(update_next_,
+                          db_->prepare("UPDATE partitions SET next_entry_id = ? WHERE topic_id = ? "
+                                       "AND partition = ?"));
     return {};
   }
 
   Status send(std::span<const io::OutgoingMessage> messages) override {
-    if (!db_) return Status(StatusCode::kCancelled, fmt::format("producer for {} is closed", topic_));
+    if (!db_)
+      return Status(StatusCode::kCancelled, fmt::format("producer for {} is closed", topic_));
     if (messages.empty()) return {};
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     select_next_.bind_int(1, info_.topic_id);
@@ -228,8 +235,8 @@ class LogProducer final : public io::Producer {
 // while it holds the subscription, so this mirror is authoritative.
 struct Cursor {
   int64_t mark_delete = -1;
-  std::set<int64_t> acked;  // individually acknowledged entries > mark_delete + 1
-  int64_t read_next = 0;    // next entry id to fetch
+  std::set<int64_t> acked;           // individually acknowledged entries > mark_delete + 1
+  int64_t read_next = 0;             // next entry id to fetch
   int64_t delivered_through = -1;    // as persisted
   int64_t redelivered_through = -1;  // entries <= this are redeliveries
   int32_t redeliveries = 0;
@@ -253,10 +260,9 @@ class LogConsumer final : public io::Consumer {
     token_ = static_cast<int64_t>((uint64_t(rd()) << 31) ^ rd()) & 0x7fffffffffffffff;
     auto self_start = process_start_time(getpid());
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
-    TL_ASSIGN_OR_RETURN_S(
-        Statement find,
-        db_->prepare("SELECT sub_id, holder_pid, holder_start FROM subscriptions "
-                     "WHERE topic_id = ? AND name = ?"));
+    TL_ASSIGN_OR_RETURN_S(Statement find,
+                          db_->prepare("SELECT sub_id, holder_pid, holder_start FROM subscriptions "
+                                       "WHERE topic_id = ? AND name = ?"));
     find.bind_int(1, info_.topic_id);
     find.bind_text(2, options_.subscription);
     TL_ASSIGN_OR_RETURN_S(bool exists, find.step());
@@ -287,26 +293,26 @@ class LogConsumer final : public io::Consumer {
     find.reset();
     if (!exists) {
       const bool latest = options_.initial_position == io::InitialPosition::kLatest;
-      TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format(
-          "INSERT INTO cursors SELECT {0}, partition, {1}, {1}, 0 FROM partitions "
-          "WHERE topic_id = {2}",
-          sub_id_, latest ? "next_entry_id - 1" : "-1", info_.topic_id)));
+      TL_RETURN_STATUS_IF_ERROR(db_->exec(
+          fmt::format("INSERT INTO cursors SELECT {0}, partition, {1}, {1}, 0 FROM partitions "
+                      "WHERE topic_id = {2}",
+                      sub_id_, latest ? "next_entry_id - 1" : "-1", info_.topic_id)));
     }
-    TL_ASSIGN_OR_RETURN_S(
-        Statement hold, db_->prepare("UPDATE subscriptions SET holder_pid = ?, holder_start = ?, "
-                                     "holder_token = ? WHERE sub_id = ?"));
+    TL_ASSIGN_OR_RETURN_S(Statement hold,
+                          db_->prepare("UPDATE subscriptions SET holder_pid = ?, holder_start = ?, "
+                                       "holder_token = ? WHERE sub_id = ?"));
     hold.bind_int(1, getpid());
     hold.bind_int(2, self_start.value_or(0));
     hold.bind_int(3, token_);
     hold.bind_int(4, sub_id_);
     TL_RETURN_STATUS_IF_ERROR(hold.run());
 
-    TL_ASSIGN_OR_RETURN_S(
-        Statement load, db_->prepare("SELECT partition, mark_delete, delivered_through, "
-                                     "redeliveries FROM cursors WHERE sub_id = ?"));
-    TL_ASSIGN_OR_RETURN_S(
-        Statement bump, db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
-                                     "partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(Statement load,
+                          db_->prepare("SELECT partition, mark_delete, delivered_through, "
+                                       "redeliveries FROM cursors WHERE sub_id = ?"));
+    TL_ASSIGN_OR_RETURN_S(Statement bump,
+                          db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
+                                       "partition = ?"));
     load.bind_int(1, sub_id_);
     int loaded = 0;
     while (true) {
@@ -346,7 +352,8 @@ class LogConsumer final : public io::Consumer {
       TL_ASSIGN_OR_RETURN_S(bool row, acks.step());
       if (!row) break;
       int64_t p = acks.col_int(0);
-      if (p >= 0 && p < info_.partitions) cursors_[static_cast<size_t>(p)].acked.insert(acks.col_int(1));
+      if (p >= 0 && p < info_.partitions)
+        cursors_[static_cast<size_t>(p)].acked.insert(acks.col_int(1));
     }
     acks.reset();
     TL_RETURN_STATUS_IF_ERROR(txn.commit());
@@ -357,15 +364,15 @@ class LogConsumer final : public io::Consumer {
                              "FROM messages WHERE topic_id = ? AND partition = ? AND "
                              "entry_id >= ? ORDER BY entry_id LIMIT ?"));
     TL_ASSIGN_OR_RETURN_S(data_version_, db_->prepare("PRAGMA data_version"));
-    TL_ASSIGN_OR_RETURN_S(
-        set_delivered_, db_->prepare("UPDATE cursors SET delivered_through = ? WHERE sub_id = ? "
-                                     "AND partition = ?"));
-    TL_ASSIGN_OR_RETURN_S(
-        set_mark_delete_, db_->prepare("UPDATE cursors SET mark_delete = ? WHERE sub_id = ? "
+    TL_ASSIGN_OR_RETURN_S(set_delivered_,
+                          db_->prepare("UPDATE cursors SET delivered_through = ? WHERE sub_id = ? "
                                        "AND partition = ?"));
-    TL_ASSIGN_OR_RETURN_S(
-        delete_acks_, db_->prepare("DELETE FROM individual_acks WHERE sub_id = ? AND "
-                                   "partition = ? AND entry_id <= ?"));
+    TL_ASSIGN_OR_RETURN_S(set_mark_delete_,
+                          db_->prepare("UPDATE cursors SET mark_delete = ? WHERE sub_id = ? "
+                                       "AND partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(delete_acks_,
+                          db_->prepare("DELETE FROM individual_acks WHERE sub_id = ? AND "
+                                       "partition = ? AND entry_id <= ?"));
     TL_ASSIGN_OR_RETURN_S(insert_ack_,
                           db_->prepare("INSERT OR IGNORE INTO individual_acks VALUES (?, ?, ?)"));
     TL_ASSIGN_OR_RETURN_S(
@@ -416,9 +423,10 @@ class LogConsumer final : public io::Consumer {
     std::vector<MessageId> fresh;
     for (const auto& id : ids) {
       if (id.partition < 0 || id.partition >= info_.partitions) {
-        return invalid_argument(fmt::format("acknowledge: partition {} out of range for {} ({} "
-                                            "partitions)",
-                                            id.partition, topic_, info_.partitions));
+        return invalid_argument(
+            fmt::format("acknowledge: partition {} out of range for {} ({} "
+                        "partitions)",
+                        id.partition, topic_, info_.partitions));
       }
       Cursor& c = cursors_[static_cast<size_t>(id.partition)];
       if (id.entry_id <= c.mark_delete) continue;  // duplicate acknowledgement
@@ -504,8 +512,8 @@ class LogConsumer final : public io::Consumer {
       int64_t p = select_next_.col_int(0);
       if (p < 0 || p >= info_.partitions) continue;
       const Cursor& c = cursors_[static_cast<size_t>(p)];
-      total += std::max<int64_t>(0, select_next_.col_int(1) - (c.mark_delete + 1) -
-                                        static_cast<int64_t>(c.acked.size()));
+      total += std::max<int64_t>(
+          0, select_next_.col_int(1) - (c.mark_delete + 1) - static_cast<int64_t>(c.acked.size()));
     }
     select_next_.reset();
     return total;
@@ -635,7 +643,8 @@ class LogService final : public io::TopicService {
 
   Status create_partitioned_topic(std::string_view topic, int partitions) override {
     if (partitions < 1 || partitions > 65536) {
-      return invalid_argument(fmt::format("topic {}: invalid partition count {}", topic, partitions));
+      return invalid_argument(
+          fmt::format("topic {}: invalid partition count {}", topic, partitions));
     }
     const std::string name = normalize_topic(topic);
     std::lock_guard lock(mu_);
@@ -664,7 +673,8 @@ class LogService final : public io::TopicService {
     try {
       auto j = nlohmann::json::parse(envelope_json);
       if (!j.is_object() || !j.contains("type")) {
-        return invalid_argument(fmt::format("schema for {}: expected an object with a \"type\"", name));
+        return invalid_argument(
+            fmt::format("schema for {}: expected an object with a \"type\"", name));
       }
     } catch (const nlohmann::json::exception& e) {
       return invalid_argument(fmt::format("schema for {}: invalid JSON: {}", name, e.what()));
@@ -700,7 +710,8 @@ class LogService final : public io::TopicService {
 
   Result<std::unique_ptr<io::Consumer>> subscribe(std::string_view topic,
                                                   const io::SubscribeOptions& options) override {
-    if (options.subscription.empty()) return error(invalid_argument("subscribe: empty subscription name"));
+    if (options.subscription.empty())
+      return error(invalid_argument("subscribe: empty subscription name"));
     const std::string name = normalize_topic(topic);
     TL_ASSIGN_OR_RETURN(auto db, Database::open(path_));
     TL_ASSIGN_OR_RETURN(TopicInfo info, ensure_topic(*db, name));

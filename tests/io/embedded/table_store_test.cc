@@ -1,6 +1,5 @@
-#include <sqlite3.h>
-
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "common/time.h"
 #include "io/embedded/embedded.h"
@@ -20,11 +19,13 @@ Batch make_batch(std::vector<Field> fields, const std::vector<std::vector<Value>
   return b;
 }
 
-Field f(std::string name, TypeId t) { return Field{std::move(name), DataType::of(t)}; }
+Field f(std::string name, TypeId t) {
+  return Field{std::move(name), DataType::of(t)};
+}
 
-std::vector<std::vector<Value>> scan_all(io::TableStore& s, std::string_view ks,
-                                         std::string_view t, int64_t limit = -1,
-                                         int64_t batch_rows = 1000, int* batches = nullptr) {
+std::vector<std::vector<Value>> scan_all(io::TableStore& s, std::string_view ks, std::string_view t,
+                                         int64_t limit = -1, int64_t batch_rows = 1000,
+                                         int* batches = nullptr) {
   std::vector<std::vector<Value>> out;
   Status st = s.scan(ks, t, limit, batch_rows, [&](Batch&& b) -> Status {
     EXPECT_TRUE(b.validate().ok());
@@ -50,9 +51,9 @@ TEST(EmbeddedTableStore, CreateDescribeAcrossReopen) {
   {
     auto store = open_table_store(dir.path());
     ASSERT_TRUE(store) << store.error().to_string();
-    ASSERT_TRUE((*store)->execute_ddl(
-                            "CREATE KEYSPACE IF NOT EXISTS shop WITH replication = "
-                            "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+    ASSERT_TRUE((*store)
+                    ->execute_ddl("CREATE KEYSPACE IF NOT EXISTS shop WITH replication = "
+                                  "{'class': 'SimpleStrategy', 'replication_factor': 1}")
                     .ok());
     Status again = (*store)->execute_ddl("CREATE KEYSPACE shop WITH replication = {}");
     EXPECT_EQ(again.code(), StatusCode::kAlreadyExists);
@@ -104,10 +105,10 @@ TEST(EmbeddedTableStore, UpsertReplacesByKeyAndKeepsOmittedColumns) {
   auto rows = scan_all(*store, "shop", "purchases");
   ASSERT_EQ(rows.size(), 3u);
   const int64_t t1_ms_ns = t1 / kNanosPerMilli * kNanosPerMilli;  // CQL keeps milliseconds
-  EXPECT_EQ(rows[0], (std::vector<Value>{int64_t{1}, t1_ms_ns, 9.25, std::string("a"),
-                                         int64_t{8}, false}));
-  EXPECT_EQ(rows[1], (std::vector<Value>{int64_t{2}, t1_ms_ns, 3.5, std::string("b2"),
-                                         int64_t{9}, true}));
+  EXPECT_EQ(rows[0],
+            (std::vector<Value>{int64_t{1}, t1_ms_ns, 9.25, std::string("a"), int64_t{8}, false}));
+  EXPECT_EQ(rows[1],
+            (std::vector<Value>{int64_t{2}, t1_ms_ns, 3.5, std::string("b2"), int64_t{9}, true}));
   EXPECT_EQ(rows[2], (std::vector<Value>{int64_t{3}, std::monostate{}, 4.0, std::monostate{},
                                          std::monostate{}, std::monostate{}}));
 }
@@ -121,8 +122,7 @@ TEST(EmbeddedTableStore, UpsertErrors) {
                                        {{int64_t{1}, std::string("red")}}));
   EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
   EXPECT_NE(st.message().find("no column 'color'"), std::string::npos) << st.message();
-  st = store->upsert("shop", "purchases",
-                     make_batch({f("amount", TypeId::kF64)}, {{1.0}}));
+  st = store->upsert("shop", "purchases", make_batch({f("amount", TypeId::kF64)}, {{1.0}}));
   EXPECT_NE(st.message().find("primary key column 'so_key' missing"), std::string::npos);
   st = store->upsert("shop", "purchases",
                      make_batch({f("so_key", TypeId::kI64)}, {{int64_t{1}}, {std::monostate{}}}));
@@ -142,13 +142,14 @@ TEST(EmbeddedTableStore, ConvertsStringsAndIntegers) {
   TempDir dir;
   auto store = *open_table_store(dir.path());
   ASSERT_TRUE(store->execute_ddl(kPurchases).ok());
-  ASSERT_TRUE(store->upsert("shop", "purchases",
-                            make_batch({f("so_key", TypeId::kString),
-                                        f("event_time", TypeId::kString),
-                                        f("amount", TypeId::kI64), f("ok", TypeId::kString)},
-                                       {{std::string("5"), std::string("1970-01-01T00:00:01Z"),
-                                         int64_t{3}, std::string("true")}}))
-                  .ok());
+  ASSERT_TRUE(
+      store
+          ->upsert("shop", "purchases",
+                   make_batch({f("so_key", TypeId::kString), f("event_time", TypeId::kString),
+                               f("amount", TypeId::kI64), f("ok", TypeId::kString)},
+                              {{std::string("5"), std::string("1970-01-01T00:00:01Z"), int64_t{3},
+                                std::string("true")}}))
+          .ok());
   auto rows = scan_all(*store, "shop", "purchases");
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0][0], Value(int64_t{5}));
@@ -242,11 +243,11 @@ TEST(EmbeddedTableStore, PersistsAcrossReopen) {
     ASSERT_TRUE(store->execute_ddl(kPurchases).ok());
     std::vector<std::vector<Value>> rows;
     for (int64_t i = 0; i < 1000; ++i) rows.push_back({i, std::string("n") + std::to_string(i)});
-    ASSERT_TRUE(store
-                    ->upsert("shop", "purchases",
-                             make_batch({f("so_key", TypeId::kI64), f("name", TypeId::kString)},
-                                        rows))
-                    .ok());
+    ASSERT_TRUE(
+        store
+            ->upsert("shop", "purchases",
+                     make_batch({f("so_key", TypeId::kI64), f("name", TypeId::kString)}, rows))
+            .ok());
   }
   auto store = *open_table_store(dir.path());
   EXPECT_EQ(*store->count("shop", "purchases"), 1000);
@@ -259,8 +260,8 @@ TEST(EmbeddedTableStore, RejectsOtherFormatVersion) {
   { ASSERT_TRUE(open_table_store(dir.path())); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir.path() + "/tables.sqlite").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'format_version'",
-                         nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '99' WHERE key = 'format_version'", nullptr,
+                         nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto store = open_table_store(dir.path());

@@ -1,9 +1,8 @@
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <map>
 #include <set>
@@ -166,8 +165,8 @@ TEST(EmbeddedTopicLog, SubscriptionCursorPersistsAcrossReopen) {
   auto other = *svc->subscribe(kTopic, sub("other"));
   EXPECT_EQ(*other->backlog(), 20);
   auto latest = *svc->subscribe(
-      kTopic, io::SubscribeOptions{"latest", io::SubscriptionType::kShared,
-                                   io::InitialPosition::kLatest});
+      kTopic,
+      io::SubscribeOptions{"latest", io::SubscriptionType::kShared, io::InitialPosition::kLatest});
   EXPECT_EQ(*latest->backlog(), 0);
   ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(1, 0, 100)).ok());
   auto fresh = receive_n(*latest, 1);
@@ -396,15 +395,14 @@ TEST(EmbeddedTopicLog, RejectsOtherFormatVersion) {
   { ASSERT_TRUE(open_topic_service(dir.path())); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open((dir.path() + "/topics.sqlite").c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '0' WHERE key = 'format_version'",
-                         nullptr, nullptr, nullptr),
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE meta SET value = '0' WHERE key = 'format_version'", nullptr,
+                         nullptr, nullptr),
             SQLITE_OK);
   sqlite3_close(db);
   auto svc = open_topic_service(dir.path());
   ASSERT_FALSE(svc);
   EXPECT_NE(svc.error().message().find("topics.sqlite"), std::string::npos);
-  EXPECT_NE(svc.error().message().find("version '0'"), std::string::npos)
-      << svc.error().message();
+  EXPECT_NE(svc.error().message().find("version '0'"), std::string::npos) << svc.error().message();
 }
 
 }  // namespace
