@@ -11,16 +11,16 @@ inline uint32_t rotl32(uint32_t x, int r) {
 
 // MurmurHash3 x86 32-bit over `data` (little-endian block reads, as the reference).
 uint32_t murmur3_32(const unsigned char* data, size_t len, uint32_t seed) {
-  constexpr uint32_t c1 = 0xcc9e2d51, c2 = 0x1b873593;
+  constexpr uint32_t kC1 = 0xcc9e2d51, kC2 = 0x1b873593;
   uint32_t h = seed;
   const size_t blocks = len / 4;
   for (size_t i = 0; i < blocks; ++i) {
     const unsigned char* p = data + i * 4;
     uint32_t k =
         uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
-    k *= c1;
+    k *= kC1;
     k = rotl32(k, 15);
-    k *= c2;
+    k *= kC2;
     h ^= k;
     h = rotl32(h, 13);
     h = h * 5 + 0xe6546b64;
@@ -36,9 +36,9 @@ uint32_t murmur3_32(const unsigned char* data, size_t len, uint32_t seed) {
       [[fallthrough]];
     case 1:
       k ^= tail[0];
-      k *= c1;
+      k *= kC1;
       k = rotl32(k, 15);
-      k *= c2;
+      k *= kC2;
       h ^= k;
   }
   h ^= static_cast<uint32_t>(len);
