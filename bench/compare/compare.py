@@ -110,6 +110,6 @@ def compare(ref: Result, other: Result, history: bool) -> tuple[bool, str]:
         if history:
             where += f" at {pd.Timestamp(int(a['time_ns'][i]), tz='UTC')}"
         return False, (f"{len(bad)} of {len(va)} sampled values differ; first: {where}: "
-                       f"{vb[i]!r} vs {va[i]!r}")
+                       f"{float(vb[i])!r} vs {float(va[i])!r}")
     users = a["key"].nunique()
     return True, f"{len(va)} rows of {users} sampled users match"

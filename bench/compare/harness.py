@@ -135,7 +135,9 @@ def tideline_cmd(binary: Path, w, data: Path) -> list[str]:
 
 def run_engine(engine: str, w, data: Path, out_dir: Path, args) -> dict:
     """One measured run; returns a record with status ok/failed/timeout/unavailable."""
-    rec: dict = {"engine": engine, "workload": w.name}
+    # The machine is shared; the 1-minute load average before the run tells whether other
+    # work (e.g. builds) competed for the two cores.
+    rec: dict = {"engine": engine, "workload": w.name, "load_avg_1m": os.getloadavg()[0]}
     if engine == "tideline":
         if not args.tideline_bin:
             return rec | {"status": "unavailable", "error": args.tideline_missing}
@@ -222,9 +224,13 @@ def check_results(w, recs: dict[str, dict], sample: set[str]) -> None:
         agree = [e for e in loaded if e != ref and recs[e]["check"]["status"] == "match"]
         others = [e for e in loaded if e != ref]
         if others and not agree:
-            recs["tideline"]["check"] = {
-                "status": "unconfirmed",
-                "detail": "no other engine agrees with Tideline's answer", "reference": ref}
+            detail = "no other engine agrees with Tideline's answer"
+            if len(others) == 2:
+                same, _ = compare.compare(loaded[others[0]], loaded[others[1]], history)
+                detail += (f"; {others[0]} and {others[1]} "
+                           + ("agree with each other" if same else "differ from each other"))
+            recs["tideline"]["check"] = {"status": "unconfirmed", "detail": detail,
+                                         "reference": ref}
         elif agree:
             recs["tideline"]["check"]["detail"] = "agrees with " + ", ".join(agree)
 
@@ -328,7 +334,7 @@ def probe_baselines(args) -> None:
         r = subprocess.run([sys.executable, "-c", f"import {mod}"], capture_output=True,
                            text=True)
         if r.returncode != 0:
-            args.unavailable[eng] = f"import {mod} failed: {tail(r.stderr, 3)}"
+            args.unavailable[eng] = f"import {mod} failed: {tail(r.stderr, 1)}"
 
 
 # ---------------------------------------------------------------------------------------
@@ -413,7 +419,8 @@ def main() -> int:
                 if r["status"] == "ok":
                     r["events_per_s"] = r["input_events"] / r["engine_s"]
                     print(f"harness: {n} {w.name:18s} {eng:9s} {r['engine_s']:8.2f} s "
-                          f"{r['peak_rss_mb']:8.0f} MB", file=sys.stderr)
+                          f"{r['peak_rss_mb']:8.0f} MB  (load {r['load_avg_1m']:.1f})",
+                          file=sys.stderr)
                 else:
                     print(f"harness: {n} {w.name:18s} {eng:9s} {r['status']}: "
                           f"{r.get('error', '')[:300]}", file=sys.stderr)

@@ -12,6 +12,9 @@ import shutil
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workloads import BY_NAME  # noqa: E402
+
 ENGINE_LABEL = {"tideline": "Tideline", "kaskada": "Kaskada", "duckdb": "DuckDB"}
 GOALS = {"kaskada": 3.0, "duckdb": 2.0}
 GOAL_EVENTS = 10_000_000
@@ -81,8 +84,8 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
            f"results checked on {size['sampled_users']} sampled users.",
            "",
            "| Workload | Engine | Time (s) | Process wall (s) | Input events/s | Peak RSS (MB) "
-           "| Answer | Speed-up of Tideline |",
-           "|---|---|---:|---:|---:|---:|---|---:|"]
+           "| Load | Answer | Speed-up of Tideline |",
+           "|---|---|---:|---:|---:|---:|---:|---|---:|"]
     for wrec in size["workloads"]:
         first = True
         for eng in engines:
@@ -94,10 +97,13 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
             if rec["status"] == "ok":
                 cells = [f"{rec['engine_s']:.2f}", f"{rec['wall_s']:.2f}",
                          fmt_rate(rec["events_per_s"]), f"{rec['peak_rss_mb']:.0f}",
+                         f"{rec['load_avg_1m']:.1f}" if "load_avg_1m" in rec else "",
                          esc(check_text(rec))]
             else:
                 err = esc(rec.get("error", ""))[:400]
-                cells = ["—", "—", "—", "—", f"**{rec['status'].upper()}**: {err}"]
+                if rec["status"] == "unavailable":
+                    err = "see the notes above the tables"
+                cells = ["—", "—", "—", "—", "—", f"**{rec['status'].upper()}**: {err}"]
             sp = "" if eng == "tideline" else speedup(wrec, eng)[1]
             out.append(f"| {name} | {ENGINE_LABEL[eng]} | " + " | ".join(cells) + f" | {sp} |")
     out.append("")
@@ -143,9 +149,12 @@ def method_section() -> list[str]:
         "for Kaskada and DuckDB the time inside their Python process after the interpreter "
         "and imports are up (loading the Parquet sources, query, writing the result to "
         "Parquet) — so the baselines are not charged for Python start-up. *Process wall* is "
-        "the whole process for every engine. Peak RSS is the process's `ru_maxrss` "
-        "(for the Python baselines it includes the interpreter, pyarrow and pandas).",
-        "- Input events/s = rows of the tables the workload reads / time.",
+        "the whole process for every engine. Peak RSS is the engine process's maximum "
+        "resident set size as reported by GNU time (for the Python baselines it includes "
+        "the interpreter, pyarrow and pandas).",
+        "- Input events/s = rows of the tables the workload reads / time. *Load* is the "
+        "1-minute load average just before the run (the 2-core machine is shared; above "
+        "about 1 other work competed with the engine).",
         "- Answers: each engine's full row count and every result row of the sampled users "
         "are compared with Tideline's (times exactly, numbers with relative tolerance 1e-9). "
         "A speed-up is only reported when the two answers agree; Tideline's own answer "
@@ -183,9 +192,9 @@ def chart(raw: dict, path: Path) -> None:
     engines = raw["engines"]
     colors = {"tideline": "#1b7f79", "kaskada": "#e07b39", "duckdb": "#5b6bbf"}
     sizes = raw["sizes"]
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(7.5 * len(sizes), 4.8), squeeze=False)
     for ax, size in zip(axes[0], sizes):
-        names = [w["title"].replace(" / ", "\n").replace(" (with_key + lookup)", "")
+        names = [BY_NAME[w["workload"]].short if w["workload"] in BY_NAME else w["workload"]
                  for w in size["workloads"]]
         width = 0.8 / max(1, len(engines))
         for i, eng in enumerate(engines):

@@ -26,6 +26,7 @@ class Workload:
     tables: tuple[str, ...]
     results: str  # "history" or "final"
     field: str
+    short: str  # chart label
 
     @property
     def fenl_path(self) -> Path:
@@ -40,16 +41,18 @@ class Workload:
 
 
 WORKLOADS = (
-    Workload("agg_history", "Aggregation / history", ("Purchases",), "history", "sum_amount"),
-    Workload("agg_snapshot", "Aggregation / snapshot", ("Purchases",), "final", "sum_amount"),
+    Workload("agg_history", "Aggregation / history", ("Purchases",), "history", "sum_amount",
+             "sum\nhistory"),
+    Workload("agg_snapshot", "Aggregation / snapshot", ("Purchases",), "final", "sum_amount",
+             "sum\nsnapshot"),
     Workload("windowed_history", "Monthly window / history", ("Purchases",), "history",
-             "sum_amount"),
+             "sum_amount", "monthly\nhistory"),
     Workload("windowed_snapshot", "Monthly window / snapshot", ("Purchases",), "final",
-             "sum_amount"),
+             "sum_amount", "monthly\nsnapshot"),
     Workload("data_defined", "Data-defined window / history", ("Purchases", "PageViews"),
-             "history", "mean_views"),
+             "history", "mean_views", "data-defined\nhistory"),
     Workload("temporal_join", "Temporal join (with_key + lookup) / history",
-             ("Purchases", "Reviews"), "history", "average_review"),
+             ("Purchases", "Reviews"), "history", "average_review", "temporal join\nhistory"),
 )
 
 BY_NAME = {w.name: w for w in WORKLOADS}
