@@ -58,8 +58,8 @@ GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else ""
 
 class Measured:
     def __init__(self, rc: int | None, wall: float, peak_rss_mb: float, timed_out: bool,
-                 stdout: str, stderr: str):
-        self.rc, self.wall, self.peak_rss_mb = rc, wall, peak_rss_mb
+                 stdout: str, stderr: str, cpu_s: float):
+        self.rc, self.wall, self.peak_rss_mb, self.cpu_s = rc, wall, peak_rss_mb, cpu_s
         self.timed_out, self.stdout, self.stderr = timed_out, stdout, stderr
 
 
@@ -74,7 +74,7 @@ def run_measured(cmd: list[str], stdout_path: Path | None, err_path: Path, timeo
     least the harness's own ~200 MB of pandas and pyarrow. Without GNU time the harness
     falls back to its own wait4 figure (an over-estimate)."""
     rss_path = err_path.with_suffix(".rss")
-    launcher = ([GNU_TIME, "-f", "%M", "-o", str(rss_path)] if GNU_TIME else [])
+    launcher = ([GNU_TIME, "-f", "%M %U %S", "-o", str(rss_path)] if GNU_TIME else [])
     out_f = open(stdout_path, "wb") if stdout_path else subprocess.PIPE
     with open(err_path, "wb") as err_f:
         started = time.perf_counter()
@@ -103,15 +103,17 @@ def run_measured(cmd: list[str], stdout_path: Path | None, err_path: Path, timeo
     stderr = err_path.read_text(errors="replace")
     err_path.unlink(missing_ok=True)
     peak_kb = float(usage.ru_maxrss)
+    cpu = usage.ru_utime + usage.ru_stime
     if GNU_TIME:
         try:
-            # The last line holds %M; earlier lines may say "Command exited with ...".
-            peak_kb = float(rss_path.read_text().strip().splitlines()[-1])
+            # The last line holds "%M %U %S"; earlier ones may say "Command exited with".
+            kb, user, system = rss_path.read_text().strip().splitlines()[-1].split()
+            peak_kb, cpu = float(kb), float(user) + float(system)
         except (OSError, ValueError, IndexError):
             pass
         rss_path.unlink(missing_ok=True)
     return Measured(proc.returncode, wall, peak_kb / 1024.0, timed_out.is_set(),
-                    captured.decode(errors="replace"), stderr)
+                    captured.decode(errors="replace"), stderr, cpu)
 
 
 def tail(text: str, lines: int = 12, chars: int = 1500) -> str:
@@ -153,7 +155,7 @@ def run_engine(engine: str, w, data: Path, out_dir: Path, args) -> dict:
         cmd = [sys.executable, str(script), "--workload", w.name, "--data", str(data),
                "--out", str(out)]
         m = run_measured(cmd, None, out_dir / f"{w.name}.{engine}.stderr", args.timeout)
-    rec.update(wall_s=m.wall, peak_rss_mb=m.peak_rss_mb, output=str(out))
+    rec.update(wall_s=m.wall, cpu_s=m.cpu_s, peak_rss_mb=m.peak_rss_mb, output=str(out))
     if m.timed_out:
         return rec | {"status": "timeout", "error": f"killed after {args.timeout:.0f} s"}
     if m.rc != 0:

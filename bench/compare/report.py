@@ -83,9 +83,9 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
            f"{c['reviews']:,} reviews; {size['users']:,} users, {size['items']:,} items; "
            f"results checked on {size['sampled_users']} sampled users.",
            "",
-           "| Workload | Engine | Time (s) | Process wall (s) | Input events/s | Peak RSS (MB) "
-           "| Load | Answer | Speed-up of Tideline |",
-           "|---|---|---:|---:|---:|---:|---:|---|---:|"]
+           "| Workload | Engine | Time (s) | Process wall (s) | Process CPU (s) | Input events/s "
+           "| Peak RSS (MB) | Load | Answer | Speed-up of Tideline |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|---:|"]
     for wrec in size["workloads"]:
         first = True
         for eng in engines:
@@ -96,6 +96,7 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
             first = False
             if rec["status"] == "ok":
                 cells = [f"{rec['engine_s']:.2f}", f"{rec['wall_s']:.2f}",
+                         f"{rec['cpu_s']:.2f}" if "cpu_s" in rec else "",
                          fmt_rate(rec["events_per_s"]), f"{rec['peak_rss_mb']:.0f}",
                          f"{rec['load_avg_1m']:.1f}" if "load_avg_1m" in rec else "",
                          esc(check_text(rec))]
@@ -103,7 +104,7 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
                 err = esc(rec.get("error", ""))[:400]
                 if rec["status"] == "unavailable":
                     err = "see the notes above the tables"
-                cells = ["—", "—", "—", "—", "—", f"**{rec['status'].upper()}**: {err}"]
+                cells = ["—"] * 6 + [f"**{rec['status'].upper()}**: {err}"]
             sp = "" if eng == "tideline" else speedup(wrec, eng)[1]
             out.append(f"| {name} | {ENGINE_LABEL[eng]} | " + " | ".join(cells) + f" | {sp} |")
     out.append("")
@@ -152,6 +153,8 @@ def method_section() -> list[str]:
         "the whole process for every engine. Peak RSS is the engine process's maximum "
         "resident set size as reported by GNU time (for the Python baselines it includes "
         "the interpreter, pyarrow and pandas).",
+        "- Process CPU = user + system CPU seconds of the whole process (above the wall "
+        "time means the engine used both cores).",
         "- Input events/s = rows of the tables the workload reads / time. *Load* is the "
         "1-minute load average just before the run (the 2-core machine is shared; above "
         "about 1 other work competed with the engine).",
