@@ -1,14 +1,18 @@
 #pragma once
-// Avro binary datum encoding and decoding driven by a JSON schema (Avro 1.11 spec).
+// Avro binary datum encoding and decoding driven by a JSON schema (Avro 1.11 spec); see
+// docs/formats/avro.md for the details and the exact error messages.
 // Supported: null, boolean, int, long, float, double, bytes, string, record, enum, fixed,
-// array and map (decoded/skipped; arrays and maps have no column mapping yet and are rejected
-// by Codec::make), unions (any branches; the column mapping supports [null, T] and [T, null]),
-// logical types timestamp-millis, timestamp-micros, local-timestamp-millis,
-// local-timestamp-micros (all map to kTimestamp in nanoseconds).
+// named types with namespaces and references to earlier definitions, unions [null, T],
+// [T, null] and [T], logical types timestamp-{millis,micros,nanos} and
+// local-timestamp-{millis,micros,nanos} (all map to kTimestamp in nanoseconds; other logical
+// types are ignored). Rejected by Codec::make (no column mapping yet): array, map, other
+// unions, recursive records.
 //
 // Mapping to Tideline types: boolean->bool, int->i32, long->i64, float->f32, double->f64,
-// string/bytes/enum symbol->string, timestamp logical types->timestamp, record->record.
-// Thread-safety: a Codec is immutable after make() and may be shared across threads.
+// string/bytes/fixed/enum symbol->string, timestamp logical types->timestamp, record->record,
+// null->null.
+// Thread-safety: a Codec is immutable after make() and may be shared across threads
+// (decoding uses per-thread scratch space).
 
 #include <cstdint>
 #include <memory>
@@ -32,9 +36,10 @@ class Codec {
   const std::string& schema_json() const;
 
   // Appends one record decoded from `payload` to `out` (whose schema must be type()) and
-  // increments out.num_rows. All-or-nothing: on error `out` is unchanged and the message says the byte offset and
-  // the field being decoded, e.g. "offset 17, field 'price': truncated varint". Trailing
-  // bytes after the record are an error.
+  // increments out.num_rows. All-or-nothing: on error (kCorruption) `out` is unchanged and
+  // the message says the byte offset and the field being decoded, e.g. "offset 17, field
+  // 'price': truncated varint". Trailing bytes after the record are an error. No heap
+  // allocation besides column growth.
   Status decode_into(std::string_view payload, Batch& out) const;
 
   // Appends the Avro encoding of row `row` of `in` to `out`. `in` must have type(); a null in

@@ -57,7 +57,7 @@ struct LoadOptions {
   HeaderMode header = HeaderMode::kDetect;
   int64_t max_rows = -1;       // -1 = all
   int64_t batch_rows = 65536;  // rows per emitted batch
-  char delimiter = ',';
+  char delimiter = ',';  // for callers opening the reader; fields are split by the reader's own
   // In a string column an empty cell is "" unless this is set (then null). In every other
   // column an empty cell is null.
   bool empty_string_is_null = false;
