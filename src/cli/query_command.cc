@@ -62,7 +62,7 @@ Result<std::string> read_file(const std::string& path) {
 
 Result<Batch> load_jsonl(const TableArg& t) {
   TL_ASSIGN_OR_RETURN(std::string text, read_file(t.path));
-  std::vector<nlohmann::json> rows;
+  std::vector<nlohmann::ordered_json> rows;
   std::vector<std::string> names;
   size_t line = 0, pos = 0;
   while (pos < text.size()) {
@@ -72,7 +72,7 @@ Result<Batch> load_jsonl(const TableArg& t) {
     std::string_view l(text.data() + pos, end - pos);
     pos = end + 1;
     if (l.find_first_not_of(" \t\r") == std::string_view::npos) continue;
-    nlohmann::json j = nlohmann::json::parse(l, nullptr, false);
+    nlohmann::ordered_json j = nlohmann::ordered_json::parse(l, nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       return error(StatusCode::kParseError, fmt::format("{}:{}: not a JSON object", t.path, line));
     }

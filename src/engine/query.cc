@@ -136,6 +136,9 @@ class SessionImpl : public Session {
     const fenl::TableInfo& info = q_->plan.tables[ti];
     const Column& in = inputs_[ti];
     const int64_t n = in.size();
+    if (n > INT32_MAX) {
+      return error(StatusCode::kInvalidArgument, "table '" + info.name + "' has more than 2^31-1 rows");
+    }
     const auto& type = *info.type;
     const Column& tcol = in.child(static_cast<size_t>(type.field_index(info.time_column)));
     const Column& kcol = in.child(static_cast<size_t>(type.field_index(info.key_column)));
