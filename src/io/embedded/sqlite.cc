@@ -48,6 +48,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   TL_RETURN_IF_ERROR(out->exec("PRAGMA journal_mode=WAL"));
   TL_RETURN_IF_ERROR(out->exec("PRAGMA synchronous=NORMAL"));
   TL_RETURN_IF_ERROR(out->exec("PRAGMA cache_size=-32000"));
+  // Checkpoint (and fsync) every ~64 MB of WAL instead of every 8 MB: fsyncs dominate the
+  // cost of publishing on a busy disk. The WAL file is truncated back to 64 MB afterwards.
+  TL_RETURN_IF_ERROR(out->exec("PRAGMA wal_autocheckpoint=8000"));
+  TL_RETURN_IF_ERROR(out->exec("PRAGMA journal_size_limit=67108864"));
   return out;
 }
 

@@ -191,8 +191,22 @@ class LogProducer final : public io::Producer {
     std::vector<int64_t> start = next_;
     const int64_t publish_ms = wall_ms();
     const auto n = static_cast<uint32_t>(info_.partitions);
-    for (const auto& m : messages) {
-      uint32_t p = m.key.empty() ? round_robin_++ % n : io::pulsar_key_hash(m.key) % n;
+    // Group by partition (stable, so per-partition order is the send order): each partition's
+    // rows then go to the end of its key range one after another instead of alternating
+    // between ranges of the B-tree.
+    route_.resize(messages.size());
+    counts_.assign(n + 1, 0);
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const auto& key = messages[i].key;
+      route_[i] = key.empty() ? round_robin_++ % n : io::pulsar_key_hash(key) % n;
+      ++counts_[route_[i] + 1];
+    }
+    for (uint32_t p = 0; p < n; ++p) counts_[p + 1] += counts_[p];
+    order_.resize(messages.size());
+    for (size_t i = 0; i < messages.size(); ++i) order_[counts_[route_[i]]++] = i;
+    for (size_t i : order_) {
+      const auto& m = messages[i];
+      const uint32_t p = route_[i];
       insert_.bind_int(1, info_.topic_id);
       insert_.bind_int(2, p);
       insert_.bind_int(3, next_[p]++);
@@ -228,6 +242,9 @@ class LogProducer final : public io::Producer {
   std::string topic_;
   std::vector<int64_t> next_;
   uint32_t round_robin_ = 0;
+  std::vector<uint32_t> route_;  // scratch of send(): partition per message
+  std::vector<size_t> counts_;   // scratch: partition offsets
+  std::vector<size_t> order_;    // scratch: message indices grouped by partition
   Statement select_next_, insert_, update_next_;
 };
 
