@@ -41,7 +41,8 @@ Tables generate(int64_t events, int64_t entities, int64_t merchants) {
     for (int64_t i = 0; i < n; ++i) {
       size_t c = 0;
       b.columns[c++].append_int(start + span / n * i);
-      if (with_user) b.columns[c++].append_int(static_cast<int64_t>(rng() % static_cast<uint64_t>(entities)));
+      if (with_user)
+        b.columns[c++].append_int(static_cast<int64_t>(rng() % static_cast<uint64_t>(entities)));
       b.columns[c++].append_int(static_cast<int64_t>(rng() % static_cast<uint64_t>(merchants)));
       b.columns[c++].append_float(static_cast<double>(rng() % 10000) / 100.0);
     }
@@ -52,7 +53,8 @@ Tables generate(int64_t events, int64_t entities, int64_t merchants) {
   return out;
 }
 
-void run(const Tables& tables, const char* label, const std::string& query, engine::ResultBehavior behavior) {
+void run(const Tables& tables, const char* label, const std::string& query,
+         engine::ResultBehavior behavior) {
   std::vector<engine::TableSpec> specs = {{"T", tables.t.schema, "time", "user", "", ""},
                                           {"M", tables.m.schema, "time", "merchant", "", ""}};
   engine::QueryOptions opts;
@@ -86,9 +88,12 @@ void run(const Tables& tables, const char* label, const std::string& query, engi
 int main(int argc, char** argv) {
   int64_t events = 10'000'000, entities = 100'000, merchants = 1'000;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--events")) events = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--entities")) entities = std::atoll(argv[i + 1]);
-    else if (!std::strcmp(argv[i], "--merchants")) merchants = std::atoll(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--events"))
+      events = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--entities"))
+      entities = std::atoll(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--merchants"))
+      merchants = std::atoll(argv[i + 1]);
   }
   auto t0 = std::chrono::steady_clock::now();
   Tables tables = generate(events, entities, merchants);
@@ -98,9 +103,11 @@ int main(int argc, char** argv) {
   const std::string sum = "{ total: sum(T.amount) }";
   run(tables, "sum", sum, engine::ResultBehavior::kHistory);
   run(tables, "sum", sum, engine::ResultBehavior::kFinal);
-  run(tables, "windowed (since daily)", "{ daily: sum(T.amount, window = since(daily())), n: count(T) }",
+  run(tables, "windowed (since daily)",
+      "{ daily: sum(T.amount, window = since(daily())), n: count(T) }",
       engine::ResultBehavior::kFinal);
-  run(tables, "lookup (merchant total)", "{ spent: sum(T.amount), merchant: lookup(T.merchant, sum(M.amount)) }",
+  run(tables, "lookup (merchant total)",
+      "{ spent: sum(T.amount), merchant: lookup(T.merchant, sum(M.amount)) }",
       engine::ResultBehavior::kHistory);
   return 0;
 }

@@ -47,7 +47,8 @@ void BM_HashI64(benchmark::State& state) {
   const int64_t n = state.range(0);
   Column c = engine::alloc_column(DataType::of(TypeId::kI64), n);
   for (int64_t i = 0; i < n; ++i) c.ints()[static_cast<size_t>(i)] = i * 7919;
-  for (auto _ : state) benchmark::DoNotOptimize(engine::hash_column(c, *fenl::Type::of(fenl::Kind::kI64)));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(engine::hash_column(c, *fenl::Type::of(fenl::Kind::kI64)));
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_HashI64)->Arg(1 << 20);
@@ -68,7 +69,8 @@ void BM_SumPerEntity(benchmark::State& state) {
   b.num_rows = n;
   engine::QueryOptions opts;
   opts.results = engine::ResultBehavior::kFinal;
-  auto q = engine::compile("{ total: sum(T.amount), n: count(T) }", {{"T", schema, "time", "key", "", ""}}, {}, opts);
+  auto q = engine::compile("{ total: sum(T.amount), n: count(T) }",
+                           {{"T", schema, "time", "key", "", ""}}, {}, opts);
   for (auto _ : state) {
     auto s = engine::start_session(*q);
     (void)(*s)->add_input("T", b);

@@ -28,8 +28,11 @@ const std::vector<TableDecl>& tables() {
                            {"x", Type::of(Kind::kF64)},
                            {"flag", Type::of(Kind::kBool)},
                            {"s", Type::of(Kind::kString)}});
-    auto u = Type::record({{"time", Type::of(Kind::kTimestamp)}, {"id", Type::of(Kind::kI64)}, {"v", Type::of(Kind::kU32)}});
-    return std::vector<TableDecl>{{"Input", t, "time", "key", "", ""}, {"Other", u, "time", "id", "", "others"}};
+    auto u = Type::record({{"time", Type::of(Kind::kTimestamp)},
+                           {"id", Type::of(Kind::kI64)},
+                           {"v", Type::of(Kind::kU32)}});
+    return std::vector<TableDecl>{{"Input", t, "time", "key", "", ""},
+                                  {"Other", u, "time", "id", "", "others"}};
   }();
   return kTables;
 }
@@ -42,7 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto parsed = parse_expression(text);
   if (!parsed) {
     const Diagnostic& d = parsed.error();
-    if (d.span.begin < 0 || static_cast<size_t>(d.span.begin) > size || d.span.end < d.span.begin) std::abort();
+    if (d.span.begin < 0 || static_cast<size_t>(d.span.begin) > size || d.span.end < d.span.begin)
+      std::abort();
     std::string rendered = render(d, text);
     if (rendered.rfind("Parse error at ", 0) != 0) std::abort();
     return 0;
@@ -53,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto plan = compile_plan(text, tables(), kViews);
   if (plan) {
     if (!plan->root || plan->root->type->kind != Kind::kRecord) std::abort();
-  } else if (plan.error().code() != StatusCode::kTypeError && plan.error().code() != StatusCode::kParseError) {
+  } else if (plan.error().code() != StatusCode::kTypeError &&
+             plan.error().code() != StatusCode::kParseError) {
     std::abort();
   }
   return 0;

@@ -5,14 +5,13 @@
 // pipeline's table store) can be added by implementing TableSource and registering a
 // scheme prefix in make_table_source().
 
+#include <fmt/format.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
-
-#include <fmt/format.h>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -93,10 +92,14 @@ Result<Batch> load_jsonl(const TableArg& t) {
       all_bool = all_bool && it->is_boolean();
     }
     TypeId id = TypeId::kString;
-    if (n == t.time_column) id = TypeId::kTimestamp;
-    else if (any && all_int) id = TypeId::kI64;
-    else if (any && all_num) id = TypeId::kF64;
-    else if (any && all_bool) id = TypeId::kBool;
+    if (n == t.time_column)
+      id = TypeId::kTimestamp;
+    else if (any && all_int)
+      id = TypeId::kI64;
+    else if (any && all_num)
+      id = TypeId::kF64;
+    else if (any && all_bool)
+      id = TypeId::kBool;
     fields.push_back({n, DataType::of(id)});
   }
   Batch b = Batch::empty(DataType::record(fields));
@@ -115,16 +118,26 @@ Result<Batch> load_jsonl(const TableArg& t) {
             col.append_int(it->get<int64_t>());
           } else if (it->is_string()) {
             auto ts = parse_timestamp(it->get<std::string>());
-            if (!ts) return error(StatusCode::kParseError, fmt::format("{}: row {}: {}", t.path, r + 1, ts.error().message()));
+            if (!ts)
+              return error(StatusCode::kParseError,
+                           fmt::format("{}: row {}: {}", t.path, r + 1, ts.error().message()));
             col.append_int(*ts);
           } else {
             col.append_null();
           }
           break;
-        case TypeId::kI64: col.append_int(it->get<int64_t>()); break;
-        case TypeId::kF64: col.append_float(it->get<double>()); break;
-        case TypeId::kBool: col.append_int(it->get<bool>() ? 1 : 0); break;
-        default: col.append_string(it->is_string() ? it->get<std::string>() : it->dump()); break;
+        case TypeId::kI64:
+          col.append_int(it->get<int64_t>());
+          break;
+        case TypeId::kF64:
+          col.append_float(it->get<double>());
+          break;
+        case TypeId::kBool:
+          col.append_int(it->get<bool>() ? 1 : 0);
+          break;
+        default:
+          col.append_string(it->is_string() ? it->get<std::string>() : it->dump());
+          break;
       }
     }
   }
@@ -146,7 +159,9 @@ class FileTableSource : public TableSource {
   }
 };
 
-std::unique_ptr<TableSource> make_table_source(const TableArg&) { return std::make_unique<FileTableSource>(); }
+std::unique_ptr<TableSource> make_table_source(const TableArg&) {
+  return std::make_unique<FileTableSource>();
+}
 
 Result<TableArg> parse_table_arg(const std::string& spec) {
   TableArg t;
@@ -159,7 +174,8 @@ Result<TableArg> parse_table_arg(const std::string& spec) {
     start = comma + 1;
     size_t eq = part.find('=');
     if (eq == std::string::npos) {
-      return error(StatusCode::kInvalidArgument, "--table '" + spec + "': expected KEY=VALUE in '" + part + "'");
+      return error(StatusCode::kInvalidArgument,
+                   "--table '" + spec + "': expected KEY=VALUE in '" + part + "'");
     }
     std::string k = part.substr(0, eq), v = part.substr(eq + 1);
     if (first) {
@@ -175,13 +191,15 @@ Result<TableArg> parse_table_arg(const std::string& spec) {
     } else if (k == "grouping") {
       t.grouping = v;
     } else {
-      return error(StatusCode::kInvalidArgument, "--table '" + spec + "': unknown option '" + k + "'");
+      return error(StatusCode::kInvalidArgument,
+                   "--table '" + spec + "': unknown option '" + k + "'");
     }
     if (comma == spec.size()) break;
   }
   if (t.name.empty() || t.path.empty() || t.time_column.empty() || t.key_column.empty()) {
-    return error(StatusCode::kInvalidArgument,
-                 "--table '" + spec + "': expected NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G]");
+    return error(
+        StatusCode::kInvalidArgument,
+        "--table '" + spec + "': expected NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G]");
   }
   return t;
 }
@@ -202,39 +220,61 @@ void json_value(nlohmann::ordered_json& out, const Column& c, int64_t r) {
     return;
   }
   switch (c.type_id()) {
-    case TypeId::kBool: out = c.int_at(r) != 0; break;
-    case TypeId::kTimestamp: out = format_timestamp(c.int_at(r)); break;
+    case TypeId::kBool:
+      out = c.int_at(r) != 0;
+      break;
+    case TypeId::kTimestamp:
+      out = format_timestamp(c.int_at(r));
+      break;
     case TypeId::kU64:
-    case TypeId::kU32: out = static_cast<uint64_t>(c.int_at(r)); break;
+    case TypeId::kU32:
+      out = static_cast<uint64_t>(c.int_at(r));
+      break;
     case TypeId::kF32:
-    case TypeId::kF64: out = c.float_at(r); break;
-    case TypeId::kString: out = std::string(c.string_at(r)); break;
+    case TypeId::kF64:
+      out = c.float_at(r);
+      break;
+    case TypeId::kString:
+      out = std::string(c.string_at(r));
+      break;
     case TypeId::kRecord: {
       out = nlohmann::ordered_json::object();
-      for (size_t f = 0; f < c.num_children(); ++f) json_value(out[c.type()->fields[f].name], c.child(f), r);
+      for (size_t f = 0; f < c.num_children(); ++f)
+        json_value(out[c.type()->fields[f].name], c.child(f), r);
       break;
     }
-    case TypeId::kNull: out = nullptr; break;
-    default: out = c.int_at(r); break;
+    case TypeId::kNull:
+      out = nullptr;
+      break;
+    default:
+      out = c.int_at(r);
+      break;
   }
 }
 
 std::string text_cell(const Column& c, int64_t r) {
   if (!c.is_valid(r)) return "";
   switch (c.type_id()) {
-    case TypeId::kBool: return c.int_at(r) ? "true" : "false";
-    case TypeId::kTimestamp: return format_timestamp(c.int_at(r));
-    case TypeId::kU64: return std::to_string(static_cast<uint64_t>(c.int_at(r)));
+    case TypeId::kBool:
+      return c.int_at(r) ? "true" : "false";
+    case TypeId::kTimestamp:
+      return format_timestamp(c.int_at(r));
+    case TypeId::kU64:
+      return std::to_string(static_cast<uint64_t>(c.int_at(r)));
     case TypeId::kF32:
-    case TypeId::kF64: return format_double(c.float_at(r));
-    case TypeId::kString: return std::string(c.string_at(r));
+    case TypeId::kF64:
+      return format_double(c.float_at(r));
+    case TypeId::kString:
+      return std::string(c.string_at(r));
     case TypeId::kRecord: {
       nlohmann::ordered_json j;
       json_value(j, c, r);
       return j.dump();
     }
-    case TypeId::kNull: return "";
-    default: return std::to_string(c.int_at(r));
+    case TypeId::kNull:
+      return "";
+    default:
+      return std::to_string(c.int_at(r));
   }
 }
 
@@ -322,8 +362,10 @@ int run_query(const QueryArgs& a) {
     return usage("a query is required (--expr TEXT or --expr-file PATH)");
   }
   engine::QueryOptions opts;
-  if (a.results == "final") opts.results = engine::ResultBehavior::kFinal;
-  else if (a.results != "history") return usage("--results must be 'history' or 'final'");
+  if (a.results == "final")
+    opts.results = engine::ResultBehavior::kFinal;
+  else if (a.results != "history")
+    return usage("--results must be 'history' or 'final'");
   if (!a.final_at.empty()) {
     auto t = parse_timestamp(a.final_at);
     if (!t) return usage("--final-at: " + t.error().message());
@@ -404,7 +446,8 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
   auto* sub = app.add_subcommand("query", "Run a Fenl query over CSV or JSON-lines tables");
   sub->add_option("--expr", args->expr, "the query text");
   sub->add_option("--expr-file", args->expr_file, "file holding the query");
-  sub->add_option("--table", args->tables, "NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G] (.csv or .jsonl)");
+  sub->add_option("--table", args->tables,
+                  "NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G] (.csv or .jsonl)");
   sub->add_option("--view", args->views, "NAME=PATH: a named expression usable in the query");
   sub->add_option("--results", args->results, "history|final")->capture_default_str();
   sub->add_option("--final-at", args->final_at, "final results as of this RFC 3339 time");

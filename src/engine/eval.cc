@@ -158,8 +158,8 @@ Column Evaluator::spread(const Stream& s, const DomainPtr& u, std::vector<uint8_
   return gather(s.values, idx);
 }
 
-Result<DomainPtr> Evaluator::align(const std::vector<const Stream*>& streams, std::vector<Column>& cols,
-                                   std::vector<uint8_t>& is_new) {
+Result<DomainPtr> Evaluator::align(const std::vector<const Stream*>& streams,
+                                   std::vector<Column>& cols, std::vector<uint8_t>& is_new) {
   DomainPtr u;
   for (const Stream* s : streams) u = unite(u, s->domain);
   size_t n = u ? u->size() : 1;
@@ -227,7 +227,7 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
     }
     case Op::kField: {
       TL_ASSIGN_OR_RETURN(StreamPtr b_p, eval(n.args[0], ctx));
-  const Stream& b = *b_p;
+      const Stream& b = *b_p;
       Stream s;
       s.domain = b.domain;
       s.is_new = b.is_new;
@@ -271,7 +271,8 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
       s.values = cast_column(b->values, *n.args[0]->type, *n.type);
       return s;
     }
-    case Op::kCall: return eval_call(n, ctx);
+    case Op::kCall:
+      return eval_call(n, ctx);
   }
   return error(StatusCode::kInternal, "unknown node");
 }
@@ -287,11 +288,12 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
   if (fn == "lookup") return eval_lookup(n, ctx);
   if (fn == "with_key") return eval_with_key(n, ctx);
   if (fn == "since" || fn == "sliding") {
-    return error(StatusCode::kTypeError, "'" + fn + "' can only be used as an aggregation's window");
+    return error(StatusCode::kTypeError,
+                 "'" + fn + "' can only be used as an aggregation's window");
   }
   if (fn == "time_of") {
     TL_ASSIGN_OR_RETURN(StreamPtr x_p, eval(n.args[0], ctx));
-  const Stream& x = *x_p;
+    const Stream& x = *x_p;
     Stream s;
     s.domain = x.domain;
     s.continuous = false;
@@ -300,7 +302,8 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
       return s;
     }
     s.is_new = x.is_new;
-    Column c = alloc_column(DataType::of(TypeId::kTimestamp), static_cast<int64_t>(x.domain->size()));
+    Column c =
+        alloc_column(DataType::of(TypeId::kTimestamp), static_cast<int64_t>(x.domain->size()));
     std::copy(x.domain->time.begin(), x.domain->time.end(), c.ints().begin());
     s.values = std::move(c);
     return s;
@@ -438,15 +441,19 @@ int64_t saturating_add(int64_t a, int64_t b, Kind k) {
       if (__builtin_add_overflow(static_cast<uint64_t>(a), static_cast<uint64_t>(b), &r)) return -1;
       return static_cast<int64_t>(r);
     }
-    case Kind::kI32: return std::clamp<int64_t>(a + b, INT32_MIN, INT32_MAX);
-    case Kind::kU32: return std::min<int64_t>(a + b, UINT32_MAX);
-    default: return a + b;
+    case Kind::kI32:
+      return std::clamp<int64_t>(a + b, INT32_MIN, INT32_MAX);
+    case Kind::kU32:
+      return std::min<int64_t>(a + b, UINT32_MAX);
+    default:
+      return a + b;
   }
 }
 
 double as_double(const Column& c, Kind k, size_t i) {
   if (fenl::is_float_kind(k)) return c.float_at(static_cast<int64_t>(i));
-  if (k == Kind::kU64) return static_cast<double>(static_cast<uint64_t>(c.int_at(static_cast<int64_t>(i))));
+  if (k == Kind::kU64)
+    return static_cast<double>(static_cast<uint64_t>(c.int_at(static_cast<int64_t>(i))));
   return static_cast<double>(c.int_at(static_cast<int64_t>(i)));
 }
 
@@ -491,7 +498,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
       out.is_new[i] |= c_new[i];
     }
   }
-  AggPlan p{u.get(), groupings_[static_cast<size_t>(u->grouping)].size(), &consume, &reset, segments};
+  AggPlan p{u.get(), groupings_[static_cast<size_t>(u->grouping)].size(), &consume, &reset,
+            segments};
   const std::string& fn = n.fn;
   Kind ik = n.args[0]->type->kind;
   Kind rk = n.type->kind;
@@ -510,7 +518,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
     drive<IntAcc>(
         p,
         [&](IntAcc& a, size_t i) {
-          a.v = a.has ? saturating_add(a.v, xs.int_at(static_cast<int64_t>(i)), rk) : xs.int_at(static_cast<int64_t>(i));
+          a.v = a.has ? saturating_add(a.v, xs.int_at(static_cast<int64_t>(i)), rk)
+                      : xs.int_at(static_cast<int64_t>(i));
           a.has = true;
         },
         [&](IntAcc& t, const IntAcc& f) {
@@ -519,14 +528,17 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
           t.has = true;
         },
         [&](size_t i, const IntAcc& a) {
-          if (a.has) res.ints()[i] = a.v;
-          else null_at(i);
+          if (a.has)
+            res.ints()[i] = a.v;
+          else
+            null_at(i);
         });
   } else if (fn == "sum") {
     drive<FloatAcc>(
         p,
         [&](FloatAcc& a, size_t i) {
-          a.v = a.has ? a.v + xs.float_at(static_cast<int64_t>(i)) : xs.float_at(static_cast<int64_t>(i));
+          a.v = a.has ? a.v + xs.float_at(static_cast<int64_t>(i))
+                      : xs.float_at(static_cast<int64_t>(i));
           a.has = true;
         },
         [&](FloatAcc& t, const FloatAcc& f) {
@@ -535,8 +547,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
           t.has = true;
         },
         [&](size_t i, const FloatAcc& a) {
-          if (a.has) res.floats()[i] = a.v;
-          else null_at(i);
+          if (a.has)
+            res.floats()[i] = a.v;
+          else
+            null_at(i);
         });
   } else if ((fn == "min" || fn == "max") && fenl::is_float_kind(rk)) {
     bool is_min = fn == "min";
@@ -554,8 +568,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
           t.has = true;
         },
         [&](size_t i, const FloatAcc& a) {
-          if (a.has) res.floats()[i] = a.v;
-          else null_at(i);
+          if (a.has)
+            res.floats()[i] = a.v;
+          else
+            null_at(i);
         });
   } else if (fn == "min" || fn == "max") {
     bool is_min = fn == "min";
@@ -578,8 +594,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
           t.has = true;
         },
         [&](size_t i, const IntAcc& a) {
-          if (a.has) res.ints()[i] = a.v;
-          else null_at(i);
+          if (a.has)
+            res.ints()[i] = a.v;
+          else
+            null_at(i);
         });
   } else if (fn == "mean") {
     drive<MeanAcc>(
@@ -600,8 +618,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
           t.c += f.c;
         },
         [&](size_t i, const MeanAcc& a) {
-          if (a.c) res.floats()[i] = a.mean;
-          else null_at(i);
+          if (a.c)
+            res.floats()[i] = a.mean;
+          else
+            null_at(i);
         });
   } else if (fn == "variance" || fn == "stddev") {
     bool sd = fn == "stddev";
@@ -661,9 +681,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
 
 Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
   if (!ctx) {
-    return error(StatusCode::kTypeError, "'" + n.fn +
-                                             "()' needs an input: use it inside an aggregation's window "
-                                             "(since/sliding) or as the condition of when/if");
+    return error(StatusCode::kTypeError,
+                 "'" + n.fn +
+                     "()' needs an input: use it inside an aggregation's window "
+                     "(since/sliding) or as the condition of when/if");
   }
   const Domain& d = *ctx;
   auto dom = std::make_shared<Domain>();
@@ -690,9 +711,12 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
   }
   auto next_tick = [&](int64_t t) -> int64_t {  // smallest tick >= t
     int64_t step = 0;
-    if (n.fn == "minutely") step = kNanosPerMinute;
-    else if (n.fn == "hourly") step = kNanosPerHour;
-    else if (n.fn == "daily") step = kNanosPerDay;
+    if (n.fn == "minutely")
+      step = kNanosPerMinute;
+    else if (n.fn == "hourly")
+      step = kNanosPerHour;
+    else if (n.fn == "daily")
+      step = kNanosPerDay;
     if (step) return floor_div(t + step - 1, step) * step;
     int64_t days = floor_div(t, kNanosPerDay);
     CivilDate c = civil_from_days(days);
@@ -721,7 +745,8 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
     }
     if (active.size() != before) {
       std::sort(active.begin() + static_cast<ptrdiff_t>(before), active.end());
-      std::inplace_merge(active.begin(), active.begin() + static_cast<ptrdiff_t>(before), active.end());
+      std::inplace_merge(active.begin(), active.begin() + static_cast<ptrdiff_t>(before),
+                         active.end());
     }
     for (const auto& [h, e] : active) {
       dom->time.push_back(t);
@@ -729,7 +754,8 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
       dom->key_hash.push_back(h);
       dom->entity.push_back(e);
     }
-    if (dom->size() > kMaxRows) return error(StatusCode::kInvalidArgument, "too many tick rows from '" + n.fn + "()'");
+    if (dom->size() > kMaxRows)
+      return error(StatusCode::kInvalidArgument, "too many tick rows from '" + n.fn + "()'");
   }
   s.values = bool_column(static_cast<int64_t>(dom->size()), true);
   s.is_new.assign(dom->size(), 1);
@@ -752,7 +778,8 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
     s.domain = u;
     s.is_new = std::move(is_new);
     s.continuous = n.continuous;
-    TL_ASSIGN_OR_RETURN(s.values, call_kernel(n.fn, cols, {n.args[0]->type, n.args[1]->type}, *n.type));
+    TL_ASSIGN_OR_RETURN(s.values,
+                        call_kernel(n.fn, cols, {n.args[0]->type, n.args[1]->type}, *n.type));
     return s;
   }
   Stream s;
@@ -799,7 +826,8 @@ Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
     int64_t target = cols[0].int_at(static_cast<int64_t>(i));
     if (target >= u->time[i]) rows.emplace_back(target, static_cast<int32_t>(i));
   }
-  std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   auto dom = std::make_shared<Domain>();
   dom->grouping = u->grouping;
   std::vector<int32_t> idx;
@@ -912,7 +940,8 @@ Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
     std::vector<int32_t> last(fg.size(), -1);
     size_t j = 0;
     for (size_t i = 0; i < kd.size(); ++i) {
-      while (j < vd.size() && (vd.time[j] < kd.time[i] || (vd.time[j] == kd.time[i] && vd.subsort[j] <= kd.subsort[i]))) {
+      while (j < vd.size() && (vd.time[j] < kd.time[i] ||
+                               (vd.time[j] == kd.time[i] && vd.subsort[j] <= kd.subsort[i]))) {
         if (vd.entity[j] >= last.size()) last.resize(vd.entity[j] + 1, -1);
         last[vd.entity[j]] = static_cast<int32_t>(j);
         ++j;
@@ -922,7 +951,8 @@ Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
       if (fe == EntityIndex::kMissing || fe >= last.size()) continue;
       int32_t r = last[fe];
       if (r < 0) continue;
-      if (!v.continuous && !(vd.time[static_cast<size_t>(r)] == kd.time[i] && vd.subsort[static_cast<size_t>(r)] == kd.subsort[i])) {
+      if (!v.continuous && !(vd.time[static_cast<size_t>(r)] == kd.time[i] &&
+                             vd.subsort[static_cast<size_t>(r)] == kd.subsort[i])) {
         continue;
       }
       idx[i] = r;

@@ -84,7 +84,8 @@ struct PreparedTable {
 
 class Evaluator {
  public:
-  Evaluator(const fenl::Plan& plan, std::vector<GroupingState>& groupings, std::vector<PreparedTable>& tables)
+  Evaluator(const fenl::Plan& plan, std::vector<GroupingState>& groupings,
+            std::vector<PreparedTable>& tables)
       : plan_(plan), groupings_(groupings), tables_(tables) {}
   Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
 

@@ -16,13 +16,20 @@ using fenl::Type;
 Column alloc_column(const TypePtr& t, int64_t n) {
   Column c(t);
   switch (storage_of(t->id)) {
-    case Storage::kInts: c.ints().assign(static_cast<size_t>(n), 0); break;
-    case Storage::kFloats: c.floats().assign(static_cast<size_t>(n), 0.0); break;
-    case Storage::kString: c.offsets().assign(static_cast<size_t>(n) + 1, 0); break;
+    case Storage::kInts:
+      c.ints().assign(static_cast<size_t>(n), 0);
+      break;
+    case Storage::kFloats:
+      c.floats().assign(static_cast<size_t>(n), 0.0);
+      break;
+    case Storage::kString:
+      c.offsets().assign(static_cast<size_t>(n) + 1, 0);
+      break;
     case Storage::kChildren:
       for (size_t f = 0; f < c.num_children(); ++f) c.child(f) = alloc_column(t->fields[f].type, n);
       break;
-    case Storage::kNone: break;
+    case Storage::kNone:
+      break;
   }
   c.set_size(n);
   return c;
@@ -30,9 +37,13 @@ Column alloc_column(const TypePtr& t, int64_t n) {
 
 namespace {
 
-inline bool valid(const Column& c, int64_t i) { return c.is_valid(i); }
+inline bool valid(const Column& c, int64_t i) {
+  return c.is_valid(i);
+}
 
-void null_out(Column& c, int64_t i) { c.set_valid(i, false); }
+void null_out(Column& c, int64_t i) {
+  c.set_valid(i, false);
+}
 
 }  // namespace
 
@@ -44,14 +55,20 @@ Column gather(const Column& src, const std::vector<int32_t>& idx) {
       auto& o = out.ints();
       o.resize(static_cast<size_t>(n));
       const auto& s = src.ints();
-      for (int64_t i = 0; i < n; ++i) o[static_cast<size_t>(i)] = idx[static_cast<size_t>(i)] >= 0 ? s[static_cast<size_t>(idx[static_cast<size_t>(i)])] : 0;
+      for (int64_t i = 0; i < n; ++i)
+        o[static_cast<size_t>(i)] = idx[static_cast<size_t>(i)] >= 0
+                                        ? s[static_cast<size_t>(idx[static_cast<size_t>(i)])]
+                                        : 0;
       break;
     }
     case Storage::kFloats: {
       auto& o = out.floats();
       o.resize(static_cast<size_t>(n));
       const auto& s = src.floats();
-      for (int64_t i = 0; i < n; ++i) o[static_cast<size_t>(i)] = idx[static_cast<size_t>(i)] >= 0 ? s[static_cast<size_t>(idx[static_cast<size_t>(i)])] : 0.0;
+      for (int64_t i = 0; i < n; ++i)
+        o[static_cast<size_t>(i)] = idx[static_cast<size_t>(i)] >= 0
+                                        ? s[static_cast<size_t>(idx[static_cast<size_t>(i)])]
+                                        : 0.0;
       break;
     }
     case Storage::kString: {
@@ -69,7 +86,8 @@ Column gather(const Column& src, const std::vector<int32_t>& idx) {
     case Storage::kChildren:
       for (size_t f = 0; f < src.num_children(); ++f) out.child(f) = gather(src.child(f), idx);
       break;
-    case Storage::kNone: break;
+    case Storage::kNone:
+      break;
   }
   out.set_size(n);
   bool any_null = false;
@@ -83,7 +101,8 @@ Column gather(const Column& src, const std::vector<int32_t>& idx) {
     v.assign(static_cast<size_t>((n + 63) / 64), 0);
     for (int64_t i = 0; i < n; ++i) {
       int32_t j = idx[static_cast<size_t>(i)];
-      if (j >= 0 && (src_all || src.is_valid(j))) v[static_cast<size_t>(i) >> 6] |= uint64_t{1} << (i & 63);
+      if (j >= 0 && (src_all || src.is_valid(j)))
+        v[static_cast<size_t>(i) >> 6] |= uint64_t{1} << (i & 63);
     }
   }
   return out;
@@ -130,19 +149,27 @@ namespace {
 
 int64_t wrap_int(int64_t v, Kind k) {
   switch (k) {
-    case Kind::kI32: return static_cast<int32_t>(v);
-    case Kind::kU32: return static_cast<uint32_t>(v);
-    default: return v;
+    case Kind::kI32:
+      return static_cast<int32_t>(v);
+    case Kind::kU32:
+      return static_cast<uint32_t>(v);
+    default:
+      return v;
   }
 }
 
 bool fits(Kind k, __int128 v) {
   switch (k) {
-    case Kind::kI32: return v >= INT32_MIN && v <= INT32_MAX;
-    case Kind::kU32: return v >= 0 && v <= UINT32_MAX;
-    case Kind::kI64: return v >= INT64_MIN && v <= INT64_MAX;
-    case Kind::kU64: return v >= 0 && v <= static_cast<__int128>(UINT64_MAX);
-    default: return true;
+    case Kind::kI32:
+      return v >= INT32_MIN && v <= INT32_MAX;
+    case Kind::kU32:
+      return v >= 0 && v <= UINT32_MAX;
+    case Kind::kI64:
+      return v >= INT64_MIN && v <= INT64_MAX;
+    case Kind::kU64:
+      return v >= 0 && v <= static_cast<__int128>(UINT64_MAX);
+    default:
+      return true;
   }
 }
 
@@ -190,8 +217,8 @@ Column cast_column(const Column& c, const Type& from, const Type& to) {
     Column out(pt);
     for (size_t i = 0; i < to.fields.size(); ++i) {
       int j = from.field_index(to.fields[i].name);
-      out.child(i) = cast_column(c.child(static_cast<size_t>(j)), *from.fields[static_cast<size_t>(j)].type,
-                                 *to.fields[i].type);
+      out.child(i) = cast_column(c.child(static_cast<size_t>(j)),
+                                 *from.fields[static_cast<size_t>(j)].type, *to.fields[i].type);
     }
     out.set_size(n);
     out.validity() = c.validity();
@@ -204,11 +231,16 @@ Column cast_column(const Column& c, const Type& from, const Type& to) {
         out.append_null();
         continue;
       }
-      if (f == Kind::kString || f == Kind::kJson) out.append_string(c.string_at(i));
-      else if (is_float_kind(f)) out.append_string(format_float(c.float_at(i)));
-      else if (f == Kind::kBool) out.append_string(c.int_at(i) ? "true" : "false");
-      else if (f == Kind::kTimestamp) out.append_string(format_timestamp(c.int_at(i)));
-      else out.append_string(format_int(c.int_at(i), f));
+      if (f == Kind::kString || f == Kind::kJson)
+        out.append_string(c.string_at(i));
+      else if (is_float_kind(f))
+        out.append_string(format_float(c.float_at(i)));
+      else if (f == Kind::kBool)
+        out.append_string(c.int_at(i) ? "true" : "false");
+      else if (f == Kind::kTimestamp)
+        out.append_string(format_timestamp(c.int_at(i)));
+      else
+        out.append_string(format_int(c.int_at(i), f));
     }
     return out;
   }
@@ -224,9 +256,12 @@ Column cast_column(const Column& c, const Type& from, const Type& to) {
         return true;
       }
       if (t == Kind::kBool) {
-        if (s == "true" || s == "TRUE" || s == "True") out.ints()[static_cast<size_t>(i)] = 1;
-        else if (s == "false" || s == "FALSE" || s == "False") out.ints()[static_cast<size_t>(i)] = 0;
-        else return false;
+        if (s == "true" || s == "TRUE" || s == "True")
+          out.ints()[static_cast<size_t>(i)] = 1;
+        else if (s == "false" || s == "FALSE" || s == "False")
+          out.ints()[static_cast<size_t>(i)] = 0;
+        else
+          return false;
         return true;
       }
       if (is_float_kind(t)) {
@@ -268,17 +303,20 @@ Column cast_column(const Column& c, const Type& from, const Type& to) {
       } else if (t == Kind::kBool) {
         out.ints()[static_cast<size_t>(i)] = d != 0.0;
       } else {
-        if (!std::isfinite(d) || d >= 1.8e19 || d <= -9.3e18 || !fits(t, static_cast<__int128>(std::trunc(d)))) {
+        if (!std::isfinite(d) || d >= 1.8e19 || d <= -9.3e18 ||
+            !fits(t, static_cast<__int128>(std::trunc(d)))) {
           null_out(out, i);
         } else {
-          out.ints()[static_cast<size_t>(i)] = static_cast<int64_t>(static_cast<__int128>(std::trunc(d)));
+          out.ints()[static_cast<size_t>(i)] =
+              static_cast<int64_t>(static_cast<__int128>(std::trunc(d)));
         }
       }
       continue;
     }
     int64_t raw = c.int_at(i);
     if (to_float) {
-      double d = f == Kind::kU64 ? static_cast<double>(static_cast<uint64_t>(raw)) : static_cast<double>(raw);
+      double d = f == Kind::kU64 ? static_cast<double>(static_cast<uint64_t>(raw))
+                                 : static_cast<double>(raw);
       out.floats()[static_cast<size_t>(i)] = t == Kind::kF32 ? static_cast<float>(d) : d;
       continue;
     }
@@ -300,12 +338,17 @@ uint64_t hash_value_at(const Column& c, const Type& t, int64_t i) {
   if (!c.is_valid(i)) return 0;
   switch (t.kind) {
     case Kind::kString:
-    case Kind::kJson: return fenl::hash_string(c.string_at(i));
-    case Kind::kBool: return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 8);
+    case Kind::kJson:
+      return fenl::hash_string(c.string_at(i));
+    case Kind::kBool:
+      return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 8);
     case Kind::kI32:
-    case Kind::kU32: return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 32);
-    case Kind::kF32: return fenl::hash_float(c.float_at(i), true);
-    case Kind::kF64: return fenl::hash_float(c.float_at(i), false);
+    case Kind::kU32:
+      return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 32);
+    case Kind::kF32:
+      return fenl::hash_float(c.float_at(i), true);
+    case Kind::kF64:
+      return fenl::hash_float(c.float_at(i), false);
     case Kind::kRecord: {
       uint64_t h = 0;
       for (size_t f = 0; f < t.fields.size(); ++f) {
@@ -313,8 +356,10 @@ uint64_t hash_value_at(const Column& c, const Type& t, int64_t i) {
       }
       return h;
     }
-    case Kind::kNull: return 0;
-    default: return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 64);
+    case Kind::kNull:
+      return 0;
+    default:
+      return fenl::hash_int(static_cast<uint64_t>(c.int_at(i)), 64);
   }
 }
 
@@ -353,7 +398,8 @@ Column arith(const Ctx& x, FI fi, FF ff) {
     auto& o = out.floats();
     const auto& av = a.floats();
     const auto& bv = b.floats();
-    for (int64_t i = 0; i < x.n; ++i) o[static_cast<size_t>(i)] = ff(av[static_cast<size_t>(i)], bv[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < x.n; ++i)
+      o[static_cast<size_t>(i)] = ff(av[static_cast<size_t>(i)], bv[static_cast<size_t>(i)]);
     if (k == Kind::kF32) {
       for (auto& v : o) v = static_cast<float>(v);
     }
@@ -362,7 +408,8 @@ Column arith(const Ctx& x, FI fi, FF ff) {
     const auto& av = a.ints();
     const auto& bv = b.ints();
     for (int64_t i = 0; i < x.n; ++i) {
-      o[static_cast<size_t>(i)] = wrap_int(fi(av[static_cast<size_t>(i)], bv[static_cast<size_t>(i)]), k);
+      o[static_cast<size_t>(i)] =
+          wrap_int(fi(av[static_cast<size_t>(i)], bv[static_cast<size_t>(i)]), k);
     }
   }
   return out;
@@ -390,7 +437,8 @@ int compare_at(const Column& a, const Column& b, Kind k, int64_t i) {
       auto x = a.string_at(i), y = b.string_at(i);
       return x < y ? -1 : x > y;
     }
-    case Kind::kNull: return 0;
+    case Kind::kNull:
+      return 0;
     default: {
       int64_t x = a.int_at(i), y = b.int_at(i);
       return x < y ? -1 : x > y;
@@ -434,7 +482,8 @@ Column unary_num(const Ctx& x, FI fi, FF ff) {
   if (fenl::is_float_kind(k)) {
     for (int64_t i = 0; i < x.n; ++i) out.floats()[static_cast<size_t>(i)] = ff(a.float_at(i));
   } else {
-    for (int64_t i = 0; i < x.n; ++i) out.ints()[static_cast<size_t>(i)] = wrap_int(fi(a.int_at(i)), k);
+    for (int64_t i = 0; i < x.n; ++i)
+      out.ints()[static_cast<size_t>(i)] = wrap_int(fi(a.int_at(i)), k);
   }
   return out;
 }
@@ -539,7 +588,8 @@ void convert_case(std::string_view s, bool up, std::string& out) {
   while (i < s.size()) {
     unsigned char b = static_cast<unsigned char>(s[i]);
     if (b < 0x80) {
-      out += static_cast<char>(up ? (b >= 'a' && b <= 'z' ? b - 32 : b) : (b >= 'A' && b <= 'Z' ? b + 32 : b));
+      out += static_cast<char>(up ? (b >= 'a' && b <= 'z' ? b - 32 : b)
+                                  : (b >= 'A' && b <= 'Z' ? b + 32 : b));
       ++i;
       continue;
     }
@@ -585,12 +635,23 @@ struct JsonScan {
         char e = s[p + 1];
         if (out) {
           switch (e) {
-            case 'n': *out += '\n'; break;
-            case 't': *out += '\t'; break;
-            case 'r': *out += '\r'; break;
-            case 'b': *out += '\b'; break;
-            case 'f': *out += '\f'; break;
-            default: *out += e;
+            case 'n':
+              *out += '\n';
+              break;
+            case 't':
+              *out += '\t';
+              break;
+            case 'r':
+              *out += '\r';
+              break;
+            case 'b':
+              *out += '\b';
+              break;
+            case 'f':
+              *out += '\f';
+              break;
+            default:
+              *out += e;
           }
         }
         p += 2;
@@ -639,7 +700,8 @@ struct JsonScan {
       }
     }
     size_t b = p;
-    while (p < s.size() && s[p] != ',' && s[p] != '}' && s[p] != ']' && s[p] != ' ' && s[p] != '\n') ++p;
+    while (p < s.size() && s[p] != ',' && s[p] != '}' && s[p] != ']' && s[p] != ' ' && s[p] != '\n')
+      ++p;
     std::string_view tok = s.substr(b, p - b);
     if (tok == "true" || tok == "false" || tok == "null") return true;
     if (tok.empty()) return false;
@@ -702,16 +764,19 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
   Kind rk = result.kind;
   auto as_u = [](int64_t v) { return static_cast<uint64_t>(v); };
   if (fn == "add") {
-    return arith(x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) + as_u(b)); },
-                 [](double a, double b) { return a + b; });
+    return arith(
+        x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) + as_u(b)); },
+        [](double a, double b) { return a + b; });
   }
   if (fn == "sub") {
-    return arith(x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) - as_u(b)); },
-                 [](double a, double b) { return a - b; });
+    return arith(
+        x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) - as_u(b)); },
+        [](double a, double b) { return a - b; });
   }
   if (fn == "mul") {
-    return arith(x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) * as_u(b)); },
-                 [](double a, double b) { return a * b; });
+    return arith(
+        x, [&](int64_t a, int64_t b) { return static_cast<int64_t>(as_u(a) * as_u(b)); },
+        [](double a, double b) { return a * b; });
   }
   if (fn == "div") {
     Column out = arith(
@@ -731,24 +796,36 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
     return out;
   }
   if (fn == "neg") {
-    return unary_num(x, [](int64_t a) { return static_cast<int64_t>(0 - static_cast<uint64_t>(a)); },
-                     [](double a) { return -a; });
+    return unary_num(
+        x, [](int64_t a) { return static_cast<int64_t>(0 - static_cast<uint64_t>(a)); },
+        [](double a) { return -a; });
   }
-  if (fn == "ceil") return unary_num(x, [](int64_t a) { return a; }, [](double a) { return std::ceil(a); });
-  if (fn == "floor") return unary_num(x, [](int64_t a) { return a; }, [](double a) { return std::floor(a); });
-  if (fn == "round") return unary_num(x, [](int64_t a) { return a; }, [](double a) { return std::round(a); });
-  if (fn == "exp") return unary_num(x, [](int64_t a) { return a; }, [](double a) { return std::exp(a); });
+  if (fn == "ceil")
+    return unary_num(
+        x, [](int64_t a) { return a; }, [](double a) { return std::ceil(a); });
+  if (fn == "floor")
+    return unary_num(
+        x, [](int64_t a) { return a; }, [](double a) { return std::floor(a); });
+  if (fn == "round")
+    return unary_num(
+        x, [](int64_t a) { return a; }, [](double a) { return std::round(a); });
+  if (fn == "exp")
+    return unary_num(
+        x, [](int64_t a) { return a; }, [](double a) { return std::exp(a); });
   if (fn == "sqrt") {
     Column out = result_column(x, {0});
     for (int64_t i = 0; i < n; ++i) {
       double v = fenl::is_float_kind(types[0]->kind) ? args[0].float_at(i)
-                 : types[0]->kind == Kind::kU64     ? static_cast<double>(static_cast<uint64_t>(args[0].int_at(i)))
-                                                    : static_cast<double>(args[0].int_at(i));
+                 : types[0]->kind == Kind::kU64
+                     ? static_cast<double>(static_cast<uint64_t>(args[0].int_at(i)))
+                     : static_cast<double>(args[0].int_at(i));
       out.floats()[static_cast<size_t>(i)] = std::pow(v, 0.5);
     }
     return out;
   }
-  if (fn == "powf") return arith(x, [](int64_t a, int64_t) { return a; }, [](double a, double b) { return std::pow(a, b); });
+  if (fn == "powf")
+    return arith(
+        x, [](int64_t a, int64_t) { return a; }, [](double a, double b) { return std::pow(a, b); });
   if (fn == "clamp") {
     Column out = result_column(x, {0});
     bool fl = fenl::is_float_kind(rk);
@@ -762,8 +839,10 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
       const Column* pick = &args[0];
       if (has_min && compare_at(args[0], args[1], rk, i) < 0) pick = &args[1];
       if (has_max && compare_at(*pick, args[2], rk, i) > 0) pick = &args[2];
-      if (fl) out.floats()[static_cast<size_t>(i)] = pick->float_at(i);
-      else out.ints()[static_cast<size_t>(i)] = pick->int_at(i);
+      if (fl)
+        out.floats()[static_cast<size_t>(i)] = pick->float_at(i);
+      else
+        out.ints()[static_cast<size_t>(i)] = pick->int_at(i);
     }
     return out;
   }
@@ -792,7 +871,9 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
   if (fn == "lte") return compare(x, [](int c) { return c <= 0; });
   if (fn == "gt") return compare(x, [](int c) { return c > 0; });
   if (fn == "gte") return compare(x, [](int c) { return c >= 0; });
-  if (fn == "not") return unary_num(x, [](int64_t a) { return static_cast<int64_t>(a == 0); }, [](double a) { return a; });
+  if (fn == "not")
+    return unary_num(
+        x, [](int64_t a) { return static_cast<int64_t>(a == 0); }, [](double a) { return a; });
   if (fn == "logical_and" || fn == "logical_or") {
     bool is_and = fn == "logical_and";
     Column out = alloc_column(DataType::of(TypeId::kBool), n);
@@ -824,8 +905,10 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
   if (fn == "else" || fn == "coalesce") {
     // else(default, value) == coalesce(value, default)
     std::vector<const Column*> order;
-    if (fn == "else") order = {&args[1], &args[0]};
-    else for (const auto& a : args) order.push_back(&a);
+    if (fn == "else")
+      order = {&args[1], &args[0]};
+    else
+      for (const auto& a : args) order.push_back(&a);
     Column out(fenl::physical_type(result));
     for (int64_t i = 0; i < n; ++i) {
       const Column* pick = nullptr;
@@ -835,11 +918,13 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
           break;
         }
       }
-      if (pick) out.append_from(*pick, i);
+      if (pick)
+        out.append_from(*pick, i);
       else if (result.kind == Kind::kRecord) {
         for (size_t f = 0; f < out.num_children(); ++f) out.child(f).append_null();
         out.append_record_row(false);
-      } else out.append_null();
+      } else
+        out.append_null();
     }
     return out;
   }
@@ -850,15 +935,20 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
   }
   if (fn == "hash") {
     Column out = alloc_column(DataType::of(TypeId::kU64), n);
-    for (int64_t i = 0; i < n; ++i) out.ints()[static_cast<size_t>(i)] = static_cast<int64_t>(hash_value_at(args[0], *types[0], i));
+    for (int64_t i = 0; i < n; ++i)
+      out.ints()[static_cast<size_t>(i)] =
+          static_cast<int64_t>(hash_value_at(args[0], *types[0], i));
     return out;
   }
   // Time.
   if (fn == "year") return time_part(x, [](const CivilDate& c, int64_t) { return c.year; });
-  if (fn == "month_of_year") return time_part(x, [](const CivilDate& c, int64_t) { return c.month; });
-  if (fn == "month_of_year0") return time_part(x, [](const CivilDate& c, int64_t) { return c.month - 1; });
+  if (fn == "month_of_year")
+    return time_part(x, [](const CivilDate& c, int64_t) { return c.month; });
+  if (fn == "month_of_year0")
+    return time_part(x, [](const CivilDate& c, int64_t) { return c.month - 1; });
   if (fn == "day_of_month") return time_part(x, [](const CivilDate& c, int64_t) { return c.day; });
-  if (fn == "day_of_month0") return time_part(x, [](const CivilDate& c, int64_t) { return c.day - 1; });
+  if (fn == "day_of_month0")
+    return time_part(x, [](const CivilDate& c, int64_t) { return c.day - 1; });
   if (fn == "day_of_year" || fn == "day_of_year0") {
     int64_t base = fn == "day_of_year" ? 1 : 0;
     return time_part(x, [base](const CivilDate& c, int64_t days) {
@@ -887,9 +977,12 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
       if (!out.is_valid(i)) continue;
       int64_t d = args[0].int_at(i), t = args[1].int_at(i);
       int64_t r;
-      if (dk == Kind::kIntervalMonths) r = add_months(t, d);
-      else if (dk == Kind::kIntervalDays) r = t + d * kNanosPerDay;
-      else r = t + d * fenl::duration_unit_ns(dk);
+      if (dk == Kind::kIntervalMonths)
+        r = add_months(t, d);
+      else if (dk == Kind::kIntervalDays)
+        r = t + d * kNanosPerDay;
+      else
+        r = t + d * fenl::duration_unit_ns(dk);
       out.ints()[static_cast<size_t>(i)] = r;
     }
     return out;
@@ -899,12 +992,15 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
     for (int64_t i = 0; i < n; ++i) {
       int64_t a = args[0].int_at(i), b = args[1].int_at(i);
       int64_t r;
-      if (fn == "seconds_between") r = (b - a) / kNanosPerSecond;
-      else if (fn == "days_between") r = (b - a) / kNanosPerDay;
+      if (fn == "seconds_between")
+        r = (b - a) / kNanosPerSecond;
+      else if (fn == "days_between")
+        r = (b - a) / kNanosPerDay;
       else {
         CivilDate ca = civil_from_days(floor_div(a, kNanosPerDay));
         CivilDate cb = civil_from_days(floor_div(b, kNanosPerDay));
-        r = (cb.year - ca.year) * 12 + (static_cast<int64_t>(cb.month) - static_cast<int64_t>(ca.month));
+        r = (cb.year - ca.year) * 12 +
+            (static_cast<int64_t>(cb.month) - static_cast<int64_t>(ca.month));
       }
       out.ints()[static_cast<size_t>(i)] = r;
     }
@@ -913,7 +1009,8 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
   // Strings.
   if (fn == "len") {
     Column out = result_column(x, {0});
-    for (int64_t i = 0; i < n; ++i) out.ints()[static_cast<size_t>(i)] = static_cast<int64_t>(args[0].string_at(i).size());
+    for (int64_t i = 0; i < n; ++i)
+      out.ints()[static_cast<size_t>(i)] = static_cast<int64_t>(args[0].string_at(i).size());
     return out;
   }
   if (fn == "upper" || fn == "lower" || fn == "substring") {
@@ -968,8 +1065,10 @@ Column json_field(const Column& c, std::string_view name) {
     JsonScan js{c.string_at(i)};
     std::string v;
     bool is_null = false;
-    if (js.field(name, &v, &is_null) && !is_null) out.append_string(v);
-    else out.append_null();
+    if (js.field(name, &v, &is_null) && !is_null)
+      out.append_string(v);
+    else
+      out.append_null();
   }
   return out;
 }

@@ -34,12 +34,24 @@ class CompiledQueryImpl : public CompiledQuery {
   static void explain_node(const fenl::Node& n, int depth, std::string& s) {
     s += std::string(static_cast<size_t>(depth) * 2, ' ');
     switch (n.op) {
-      case fenl::Op::kLiteral: s += "literal " + value_to_string(n.literal); break;
-      case fenl::Op::kTable: s += "table #" + std::to_string(n.table); break;
-      case fenl::Op::kField: s += "field ." + n.names[0]; break;
-      case fenl::Op::kRecord: s += "record"; break;
-      case fenl::Op::kCast: s += "cast"; break;
-      case fenl::Op::kCall: s += n.fn; break;
+      case fenl::Op::kLiteral:
+        s += "literal " + value_to_string(n.literal);
+        break;
+      case fenl::Op::kTable:
+        s += "table #" + std::to_string(n.table);
+        break;
+      case fenl::Op::kField:
+        s += "field ." + n.names[0];
+        break;
+      case fenl::Op::kRecord:
+        s += "record";
+        break;
+      case fenl::Op::kCast:
+        s += "cast";
+        break;
+      case fenl::Op::kCall:
+        s += n.fn;
+        break;
     }
     s += " : " + n.type->to_string() + (n.continuous ? " (continuous)" : " (discrete)") + "\n";
     for (const auto& a : n.args) explain_node(*a, depth + 1, s);
@@ -51,20 +63,24 @@ void append_column(Column& dst, const Column& src) {
   const int64_t base = dst.size(), n = src.size();
   if (n == 0) return;
   switch (storage_of(dst.type_id())) {
-    case Storage::kInts: dst.ints().insert(dst.ints().end(), src.ints().begin(), src.ints().begin() + n); break;
+    case Storage::kInts:
+      dst.ints().insert(dst.ints().end(), src.ints().begin(), src.ints().begin() + n);
+      break;
     case Storage::kFloats:
       dst.floats().insert(dst.floats().end(), src.floats().begin(), src.floats().begin() + n);
       break;
     case Storage::kString: {
       uint32_t off = static_cast<uint32_t>(dst.chars().size());
       dst.chars().append(src.chars());
-      for (int64_t i = 1; i <= n; ++i) dst.offsets().push_back(src.offsets()[static_cast<size_t>(i)] + off);
+      for (int64_t i = 1; i <= n; ++i)
+        dst.offsets().push_back(src.offsets()[static_cast<size_t>(i)] + off);
       break;
     }
     case Storage::kChildren:
       for (size_t f = 0; f < dst.num_children(); ++f) append_column(dst.child(f), src.child(f));
       break;
-    case Storage::kNone: break;
+    case Storage::kNone:
+      break;
   }
   bool need_bits = !dst.validity().empty() || !src.all_valid();
   dst.set_size(base + n);
@@ -74,7 +90,8 @@ void append_column(Column& dst, const Column& src) {
     v.resize(static_cast<size_t>((base + n + 63) / 64), 0);
     if (base % 64) v[static_cast<size_t>(base / 64)] &= (uint64_t{1} << (base % 64)) - 1;
     for (int64_t i = 0; i < n; ++i) {
-      if (src.is_valid(i)) v[static_cast<size_t>((base + i) >> 6)] |= uint64_t{1} << ((base + i) & 63);
+      if (src.is_valid(i))
+        v[static_cast<size_t>((base + i) >> 6)] |= uint64_t{1} << ((base + i) & 63);
     }
   }
 }
@@ -99,13 +116,15 @@ class SessionImpl : public Session {
       }
       for (size_t f = 0; f < batch.columns.size(); ++f) {
         if (batch.columns[f].type_id() != schema.fields[f].type->id) {
-          return invalid_argument("column '" + schema.fields[f].name + "' of table '" + std::string(table) +
-                                  "' has type " + std::string(type_id_name(batch.columns[f].type_id())) +
-                                  ", expected " + std::string(type_id_name(schema.fields[f].type->id)));
+          return invalid_argument(
+              "column '" + schema.fields[f].name + "' of table '" + std::string(table) +
+              "' has type " + std::string(type_id_name(batch.columns[f].type_id())) +
+              ", expected " + std::string(type_id_name(schema.fields[f].type->id)));
         }
       }
       Column& acc = inputs_[i];
-      for (size_t f = 0; f < batch.columns.size(); ++f) append_column(acc.child(f), batch.columns[f]);
+      for (size_t f = 0; f < batch.columns.size(); ++f)
+        append_column(acc.child(f), batch.columns[f]);
       acc.set_size(acc.size() + batch.num_rows);
       return {};
     }
@@ -137,7 +156,8 @@ class SessionImpl : public Session {
     const Column& in = inputs_[ti];
     const int64_t n = in.size();
     if (n > INT32_MAX) {
-      return error(StatusCode::kInvalidArgument, "table '" + info.name + "' has more than 2^31-1 rows");
+      return error(StatusCode::kInvalidArgument,
+                   "table '" + info.name + "' has more than 2^31-1 rows");
     }
     const auto& type = *info.type;
     const Column& tcol = in.child(static_cast<size_t>(type.field_index(info.time_column)));
@@ -151,15 +171,22 @@ class SessionImpl : public Session {
         continue;
       }
       switch (storage_of(tcol.type_id())) {
-        case Storage::kInts: times[static_cast<size_t>(i)] = tcol.int_at(i); break;
-        case Storage::kFloats: times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i)); break;
+        case Storage::kInts:
+          times[static_cast<size_t>(i)] = tcol.int_at(i);
+          break;
+        case Storage::kFloats:
+          times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i));
+          break;
         case Storage::kString: {
           auto t = parse_timestamp(tcol.string_at(i));
-          if (t) times[static_cast<size_t>(i)] = *t;
-          else ok[static_cast<size_t>(i)] = 0;
+          if (t)
+            times[static_cast<size_t>(i)] = *t;
+          else
+            ok[static_cast<size_t>(i)] = 0;
           break;
         }
-        default: ok[static_cast<size_t>(i)] = 0;
+        default:
+          ok[static_cast<size_t>(i)] = 0;
       }
     }
     std::vector<uint64_t> hashes = hash_column(kcol, ktype);
@@ -168,7 +195,7 @@ class SessionImpl : public Session {
       const Column& sc = in.child(static_cast<size_t>(type.field_index(info.subsort_column)));
       for (int64_t i = 0; i < n; ++i) {
         subsort[static_cast<size_t>(i)] =
-            !sc.is_valid(i) ? 0
+            !sc.is_valid(i)                                ? 0
             : storage_of(sc.type_id()) == Storage::kFloats ? static_cast<uint64_t>(sc.float_at(i))
             : storage_of(sc.type_id()) == Storage::kInts   ? static_cast<uint64_t>(sc.int_at(i))
                                                            : 0;
@@ -181,7 +208,8 @@ class SessionImpl : public Session {
         h = (h ^ static_cast<uint64_t>(times[static_cast<size_t>(i)])) * 0x9E3779B97F4A7C15ULL;
       }
       uint64_t base = h >> 2;
-      for (int64_t i = 0; i < n; ++i) subsort[static_cast<size_t>(i)] = base + static_cast<uint64_t>(i);
+      for (int64_t i = 0; i < n; ++i)
+        subsort[static_cast<size_t>(i)] = base + static_cast<uint64_t>(i);
     }
     std::vector<int32_t> order;
     order.reserve(static_cast<size_t>(n));
@@ -194,7 +222,8 @@ class SessionImpl : public Session {
       if (subsort[x] != subsort[y]) return subsort[x] < subsort[y];
       return hashes[x] < hashes[y];
     };
-    if (!std::is_sorted(order.begin(), order.end(), less)) std::stable_sort(order.begin(), order.end(), less);
+    if (!std::is_sorted(order.begin(), order.end(), less))
+      std::stable_sort(order.begin(), order.end(), less);
     auto dom = std::make_shared<Domain>();
     dom->grouping = info.grouping;
     GroupingState& g = groupings[static_cast<size_t>(info.grouping)];
@@ -211,7 +240,8 @@ class SessionImpl : public Session {
     }
     PreparedTable p;
     p.domain = dom;
-    bool identity = order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
+    bool identity =
+        order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
     // Sorted input without dropped rows needs no reordering: take the accumulated columns.
     Column rec = identity ? std::move(inputs_[ti]) : gather(in, order);
     rec.validity().clear();
@@ -226,8 +256,8 @@ class SessionImpl : public Session {
     if (!r.domain || r.domain->grouping < 0) return out;
     const Domain& d = *r.domain;
     const GroupingState& g = groupings[static_cast<size_t>(d.grouping)];
-    std::vector<int32_t> rows;        // rows of r to output
-    std::vector<int64_t> times;       // their output times
+    std::vector<int32_t> rows;   // rows of r to output
+    std::vector<int64_t> times;  // their output times
     std::vector<uint32_t> entities;
     if (opt.results == ResultBehavior::kHistory) {
       int64_t since = opt.changed_since.value_or(0);
@@ -251,7 +281,8 @@ class SessionImpl : public Session {
       std::vector<std::pair<uint64_t, uint32_t>> ents;
       for (uint32_t e = 0; e < last.size(); ++e) {
         if (last[e] < 0) continue;
-        if (opt.changed_since && d.time[static_cast<size_t>(last[e])] < *opt.changed_since) continue;
+        if (opt.changed_since && d.time[static_cast<size_t>(last[e])] < *opt.changed_since)
+          continue;
         ents.emplace_back(g.hashes[e], e);
       }
       std::sort(ents.begin(), ents.end());
@@ -288,7 +319,8 @@ class SessionImpl : public Session {
 
 }  // namespace
 
-Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query, const std::vector<TableSpec>& tables,
+Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
+                                                     const std::vector<TableSpec>& tables,
                                                      const std::vector<ViewSpec>& views,
                                                      const QueryOptions& options) {
   std::vector<fenl::TableDecl> decls;
@@ -296,7 +328,8 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query, con
     if (!t.schema || t.schema->id != TypeId::kRecord) {
       return error(StatusCode::kInvalidArgument, "table '" + t.name + "' needs a record schema");
     }
-    decls.push_back({t.name, fenl::logical_type(*t.schema), t.time_column, t.key_column, t.subsort_column, t.grouping});
+    decls.push_back({t.name, fenl::logical_type(*t.schema), t.time_column, t.key_column,
+                     t.subsort_column, t.grouping});
   }
   std::vector<fenl::ViewDecl> vdecls;
   for (const auto& v : views) vdecls.push_back({v.name, v.expression});
@@ -307,9 +340,12 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query, con
   std::vector<Field> fields;
   fields.push_back({"_time", DataType::of(TypeId::kTimestamp)});
   TypePtr key_type = DataType::of(TypeId::kNull);
-  if (plan.root->grouping >= 0) key_type = fenl::physical_type(*plan.groupings[static_cast<size_t>(plan.root->grouping)].key_type);
+  if (plan.root->grouping >= 0)
+    key_type =
+        fenl::physical_type(*plan.groupings[static_cast<size_t>(plan.root->grouping)].key_type);
   fields.push_back({"_key", key_type});
-  for (const auto& f : plan.root->type->fields) fields.push_back({f.name, fenl::physical_type(*f.type)});
+  for (const auto& f : plan.root->type->fields)
+    fields.push_back({f.name, fenl::physical_type(*f.type)});
   q->out_type = DataType::record(std::move(fields));
   q->plan = std::move(plan);
   return std::shared_ptr<const CompiledQuery>(q);
@@ -317,7 +353,8 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query, con
 
 Result<std::unique_ptr<Session>> start_session(std::shared_ptr<const CompiledQuery> query) {
   auto impl = std::dynamic_pointer_cast<const CompiledQueryImpl>(query);
-  if (!impl) return error(StatusCode::kInvalidArgument, "query was not compiled by engine::compile");
+  if (!impl)
+    return error(StatusCode::kInvalidArgument, "query was not compiled by engine::compile");
   return std::unique_ptr<Session>(new SessionImpl(std::move(impl)));
 }
 

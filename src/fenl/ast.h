@@ -20,18 +20,18 @@ struct Expr;
 using ExprPtr = std::shared_ptr<const Expr>;
 
 enum class ExprKind : uint8_t {
-  kNumber,   // text = digits (with '.'), suffix = type suffix or empty
-  kString,   // text = unescaped value
-  kBool,     // text = "true"/"false"
+  kNumber,  // text = digits (with '.'), suffix = type suffix or empty
+  kString,  // text = unescaped value
+  kBool,    // text = "true"/"false"
   kNull,
-  kName,     // text = identifier
-  kInput,    // $input
-  kField,    // base.text
-  kCall,     // text = function name, args
-  kRecord,   // args: each named
-  kLet,      // bindings then base = body
-  kPipe,     // base | rhs
-  kCast,     // base as text
+  kName,    // text = identifier
+  kInput,   // $input
+  kField,   // base.text
+  kCall,    // text = function name, args
+  kRecord,  // args: each named
+  kLet,     // bindings then base = body
+  kPipe,    // base | rhs
+  kCast,    // base as text
 };
 
 struct Arg {

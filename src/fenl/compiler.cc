@@ -172,7 +172,8 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   for (size_t i = 1; i <= a.size(); ++i) {
     cur[0] = i;
     for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
     }
     std::swap(prev, cur);
   }
@@ -220,7 +221,8 @@ struct Binding {
 
 class Compiler {
  public:
-  Compiler(std::string_view text, const std::vector<TableDecl>& tables, const std::vector<ViewDecl>& views)
+  Compiler(std::string_view text, const std::vector<TableDecl>& tables,
+           const std::vector<ViewDecl>& views)
       : text_(text), views_(views) {
     for (size_t i = 0; i < tables.size(); ++i) {
       const auto& t = tables[i];
@@ -232,7 +234,8 @@ class Compiler {
       info.subsort_column = t.subsort_column;
       std::string g = t.grouping.empty() ? t.name : t.grouping;
       int ki = t.type->field_index(t.key_column);
-      TypeRef key_type = ki >= 0 ? t.type->fields[static_cast<size_t>(ki)].type : Type::of(Kind::kNull);
+      TypeRef key_type =
+          ki >= 0 ? t.type->fields[static_cast<size_t>(ki)].type : Type::of(Kind::kNull);
       info.grouping = grouping_id(g, key_type);
       plan_.tables.push_back(info);
     }
@@ -245,7 +248,8 @@ class Compiler {
       auto check_col = [&](const std::string& col, const char* what) -> Status {
         if (col.empty()) return {};
         if (decl_type->field_index(col) < 0) {
-          return invalid_argument("table '" + t.name + "' has no " + what + " column '" + col + "'");
+          return invalid_argument("table '" + t.name + "' has no " + what + " column '" + col +
+                                  "'");
         }
         return {};
       };
@@ -253,7 +257,8 @@ class Compiler {
       TL_RETURN_IF_ERROR(check_col(t.key_column, "key"));
       TL_RETURN_IF_ERROR(check_col(t.subsort_column, "subsort"));
       if (t.time_column.empty() || t.key_column.empty()) {
-        return error(StatusCode::kInvalidArgument, "table '" + t.name + "' needs a time and a key column");
+        return error(StatusCode::kInvalidArgument,
+                     "table '" + t.name + "' needs a time and a key column");
       }
     }
     if (!grouping_errors_.empty()) return error(StatusCode::kTypeError, grouping_errors_);
@@ -272,12 +277,13 @@ class Compiler {
         root = rec;
       }
       if (root->type->kind != Kind::kRecord) {
-        error_at((*parsed)->span, "the query must produce a record, but it produces '" + root->type->to_string() +
-                                      "' (wrap it as `{ name: ... }`)");
+        error_at((*parsed)->span, "the query must produce a record, but it produces '" +
+                                      root->type->to_string() + "' (wrap it as `{ name: ... }`)");
       } else {
         for (const auto& f : root->type->fields) {
           if (is_timedelta(f.type->kind) || f.type->kind == Kind::kWindow) {
-            error_at((*parsed)->span, "output field '" + f.name + "' has type '" + f.type->to_string() +
+            error_at((*parsed)->span, "output field '" + f.name + "' has type '" +
+                                          f.type->to_string() +
                                           "' which cannot be written; try `as i64`");
           }
         }
@@ -297,7 +303,8 @@ class Compiler {
       if (plan_.groupings[i].name == name) {
         if (!same_type(*plan_.groupings[i].key_type, *key_type)) {
           grouping_errors_ += "grouping '" + name + "' is used with key types '" +
-                              plan_.groupings[i].key_type->to_string() + "' and '" + key_type->to_string() + "'\n";
+                              plan_.groupings[i].key_type->to_string() + "' and '" +
+                              key_type->to_string() + "'\n";
         }
         return static_cast<int>(i);
       }
@@ -338,7 +345,8 @@ class Compiler {
         n->continuous = true;
         return n;
       }
-      default: break;
+      default:
+        break;
     }
     bool frac = e.text.find('.') != std::string::npos;
     Kind k = frac ? Kind::kF64 : Kind::kI64;
@@ -355,8 +363,10 @@ class Compiler {
       uint64_t v = 0;
       auto r = std::from_chars(e.text.data(), e.text.data() + e.text.size(), v);
       if (r.ec != std::errc() || (k == Kind::kI64 && v > static_cast<uint64_t>(INT64_MAX)) ||
-          ((k == Kind::kI32) && v > static_cast<uint64_t>(INT32_MAX)) || (k == Kind::kU32 && v > UINT32_MAX)) {
-        return error_at(e.span, "number '" + e.text + "' is out of range for " + Type::of(k)->to_string());
+          ((k == Kind::kI32) && v > static_cast<uint64_t>(INT32_MAX)) ||
+          (k == Kind::kU32 && v > UINT32_MAX)) {
+        return error_at(e.span,
+                        "number '" + e.text + "' is out of range for " + Type::of(k)->to_string());
       }
       n->literal = static_cast<int64_t>(v);
     }
@@ -368,14 +378,16 @@ class Compiler {
       case ExprKind::kNumber:
       case ExprKind::kString:
       case ExprKind::kBool:
-      case ExprKind::kNull: return literal(e);
+      case ExprKind::kNull:
+        return literal(e);
       case ExprKind::kInput: {
         for (auto it = scope.rbegin(); it != scope.rend(); ++it) {
           if (it->name == "$input") return it->node;
         }
         return error_at(e.span, "'$input' is only defined on the right side of a pipe '|'");
       }
-      case ExprKind::kName: return resolve_name(e, scope);
+      case ExprKind::kName:
+        return resolve_name(e, scope);
       case ExprKind::kField: {
         NodePtr base = compile(*e.base, scope);
         if (!base) return nullptr;
@@ -399,7 +411,8 @@ class Compiler {
             continue;
           }
           if (v->type->kind == Kind::kWindow) {
-            error_at(a.value->span, "a window can only be passed to an aggregation's 'window' argument");
+            error_at(a.value->span,
+                     "a window can only be passed to an aggregation's 'window' argument");
             ok = false;
             continue;
           }
@@ -440,11 +453,13 @@ class Compiler {
         auto t = parse_type_name(e.text);
         if (!t) return error_at(e.span, "unknown type '" + e.text + "' after 'as'");
         if (!explicitly_castable(*base->type, *t)) {
-          return error_at(e.span, "cannot cast '" + base->type->to_string() + "' to '" + t->to_string() + "'");
+          return error_at(
+              e.span, "cannot cast '" + base->type->to_string() + "' to '" + t->to_string() + "'");
         }
         return cast(base, t);
       }
-      case ExprKind::kCall: return call(e, scope);
+      case ExprKind::kCall:
+        return call(e, scope);
     }
     return nullptr;
   }
@@ -468,8 +483,8 @@ class Compiler {
       return n;
     }
     if (base->type->kind != Kind::kRecord) {
-      return error_at(span, "cannot access field '" + name + "' of a value of type '" + base->type->to_string() +
-                                "' (only records have fields)");
+      return error_at(span, "cannot access field '" + name + "' of a value of type '" +
+                                base->type->to_string() + "' (only records have fields)");
     }
     int idx = base->type->field_index(name);
     if (idx < 0) {
@@ -510,7 +525,8 @@ class Compiler {
     for (const auto& v : views_) cands.push_back(v.name);
     for (const auto& t : plan_.tables) cands.push_back(t.name);
     std::string near = nearest(e.text, cands);
-    return error_at(e.span, "unbound reference '" + e.text + "'" + (near.empty() ? "" : "; nearest matches: " + near));
+    return error_at(e.span, "unbound reference '" + e.text + "'" +
+                                (near.empty() ? "" : "; nearest matches: " + near));
   }
 
   // Returns the compiled view, nullopt if `name` is not a view, or nullptr on error.
@@ -521,7 +537,8 @@ class Compiler {
     }
     if (!decl) return std::nullopt;
     if (auto it = view_nodes_.find(name); it != view_nodes_.end()) return it->second;
-    if (in_progress_.count(name)) return error_at(use, "circular dependency through view '" + name + "'");
+    if (in_progress_.count(name))
+      return error_at(use, "circular dependency through view '" + name + "'");
     in_progress_.insert(name);
     Compiler sub(decl->expression, {}, views_);
     sub.plan_ = plan_;
@@ -536,7 +553,8 @@ class Compiler {
       std::vector<Binding> scope;
       node = sub.compile(**parsed, scope);
       if (!node) {
-        view_error_ = "in view '" + name + "': " + to_status(sub.diags_, decl->expression).message();
+        view_error_ =
+            "in view '" + name + "': " + to_status(sub.diags_, decl->expression).message();
         if (!sub.view_error_.empty()) view_error_ = sub.view_error_;
       } else {
         plan_.groupings = sub.plan_.groupings;
@@ -553,7 +571,8 @@ class Compiler {
     for (const auto& a : n.args) {
       if (a->grouping < 0) continue;
       if (g >= 0 && g != a->grouping) {
-        error_at(span, "cannot combine values of grouping '" + plan_.groupings[static_cast<size_t>(g)].name +
+        error_at(span, "cannot combine values of grouping '" +
+                           plan_.groupings[static_cast<size_t>(g)].name +
                            "' with values of grouping '" +
                            plan_.groupings[static_cast<size_t>(a->grouping)].name +
                            "'; use lookup() or with_key() to move values between groupings");
@@ -574,7 +593,8 @@ class Compiler {
       std::vector<std::string> names;
       for (const auto& [k, v] : catalog()) names.push_back(k);
       std::string near = nearest(e.text, names);
-      return error_at(e.span, "undefined function '" + e.text + "'" + (near.empty() ? "" : "; nearest matches: " + near));
+      return error_at(e.span, "undefined function '" + e.text + "'" +
+                                  (near.empty() ? "" : "; nearest matches: " + near));
     }
     const Signature& sig = it->second;
     // Bind arguments (SEMANTICS §1.5).
@@ -582,7 +602,8 @@ class Compiler {
     std::vector<const Arg*> keyword;
     for (const auto& a : e.args) {
       if (a.name.empty()) {
-        if (!keyword.empty()) return error_at(a.value->span, "positional arguments must come before keyword arguments");
+        if (!keyword.empty())
+          return error_at(a.value->span, "positional arguments must come before keyword arguments");
         positional.push_back(&a);
       } else {
         keyword.push_back(&a);
@@ -600,7 +621,7 @@ class Compiler {
     size_t next_pos = 0;
     struct Bound {
       const Expr* expr = nullptr;
-      NodePtr implicit;  // $input or default null
+      NodePtr implicit;               // $input or default null
       std::vector<const Expr*> rest;  // variadic
     };
     std::vector<Bound> bound(sig.params.size());
@@ -614,10 +635,11 @@ class Compiler {
       if (kw >= 0) {
         if (next_pos < positional.size()) {
           return error_at(keyword[static_cast<size_t>(kw)]->name_span,
-                          "keyword argument '" + ps.name + "' given while positional arguments remain unbound in " +
-                              sig.text);
+                          "keyword argument '" + ps.name +
+                              "' given while positional arguments remain unbound in " + sig.text);
         }
-        if (kw_used[static_cast<size_t>(kw)]) return error_at(e.span, "argument '" + ps.name + "' given twice");
+        if (kw_used[static_cast<size_t>(kw)])
+          return error_at(e.span, "argument '" + ps.name + "' given twice");
         kw_used[static_cast<size_t>(kw)] = true;
         bound[p].expr = keyword[static_cast<size_t>(kw)]->value.get();
         continue;
@@ -625,8 +647,8 @@ class Compiler {
       if (ps.has_default) {
         if (next_pos < positional.size()) {
           return error_at(positional[next_pos]->value->span,
-                          "optional parameter '" + ps.name + "' must be passed by keyword (" + ps.name + " = ...) in " +
-                              sig.text);
+                          "optional parameter '" + ps.name + "' must be passed by keyword (" +
+                              ps.name + " = ...) in " + sig.text);
         }
         auto n = make(Op::kLiteral, Type::of(Kind::kNull), e.span);
         n->continuous = true;
@@ -634,8 +656,11 @@ class Compiler {
         continue;
       }
       if (ps.variadic) {
-        while (next_pos < positional.size()) bound[p].rest.push_back(positional[next_pos++]->value.get());
-        if (bound[p].rest.empty()) return error_at(e.span, "'" + sig.name + "' needs at least one '" + ps.name + "' argument: " + sig.text);
+        while (next_pos < positional.size())
+          bound[p].rest.push_back(positional[next_pos++]->value.get());
+        if (bound[p].rest.empty())
+          return error_at(e.span, "'" + sig.name + "' needs at least one '" + ps.name +
+                                      "' argument: " + sig.text);
         continue;
       }
       if (next_pos < positional.size()) {
@@ -654,7 +679,8 @@ class Compiler {
     }
     for (size_t k = 0; k < keyword.size(); ++k) {
       if (!kw_used[k]) {
-        return error_at(keyword[k]->name_span, "'" + sig.name + "' has no parameter named '" + keyword[k]->name + "': " + sig.text);
+        return error_at(keyword[k]->name_span, "'" + sig.name + "' has no parameter named '" +
+                                                   keyword[k]->name + "': " + sig.text);
       }
     }
 
@@ -682,23 +708,26 @@ class Compiler {
             neg = true;
             lit = lit->args[0].value.get();
           }
-          bool is_lit = lit->kind == ExprKind::kNumber || lit->kind == ExprKind::kString || lit->kind == ExprKind::kNull ||
-                        lit->kind == ExprKind::kBool;
+          bool is_lit = lit->kind == ExprKind::kNumber || lit->kind == ExprKind::kString ||
+                        lit->kind == ExprKind::kNull || lit->kind == ExprKind::kBool;
           if (!is_lit) {
-            error_at(x->span, "argument '" + ps.name + "' of '" + sig.name + "' must be a constant literal");
+            error_at(x->span,
+                     "argument '" + ps.name + "' of '" + sig.name + "' must be a constant literal");
             ok = false;
             continue;
           }
           if (ps.type == "string") {
             if (lit->kind != ExprKind::kString && lit->kind != ExprKind::kNull) {
-              error_at(x->span, "argument '" + ps.name + "' of '" + sig.name + "' must be a string literal");
+              error_at(x->span,
+                       "argument '" + ps.name + "' of '" + sig.name + "' must be a string literal");
               ok = false;
               continue;
             }
             const_strings.push_back(lit->text);
           } else if (ps.type == "i64") {
             if (lit->kind != ExprKind::kNumber || lit->text.find('.') != std::string::npos) {
-              error_at(x->span, "argument '" + ps.name + "' of '" + sig.name + "' must be an integer literal");
+              error_at(x->span, "argument '" + ps.name + "' of '" + sig.name +
+                                    "' must be an integer literal");
               ok = false;
               continue;
             }
@@ -718,7 +747,8 @@ class Compiler {
     return type_call(sig, e, std::move(args), param_of, const_strings, const_int);
   }
 
-  NodePtr type_call(const Signature& sig, const Expr& e, std::vector<NodePtr> args, const std::vector<size_t>& param_of,
+  NodePtr type_call(const Signature& sig, const Expr& e, std::vector<NodePtr> args,
+                    const std::vector<size_t>& param_of,
                     const std::vector<std::string>& const_strings, int64_t const_int) {
     const std::string& fn = sig.name;
     auto n = make(Op::kCall, nullptr, e.span);
@@ -730,7 +760,8 @@ class Compiler {
         const auto& a = args[i];
         if (sig.params[param_of[i]].type != "record") continue;
         if (a->type->kind != Kind::kRecord && a->type->kind != Kind::kNull) {
-          return error_at(a->span, "'" + fn + "' expects a record but got '" + a->type->to_string() + "'");
+          return error_at(a->span,
+                          "'" + fn + "' expects a record but got '" + a->type->to_string() + "'");
         }
       }
       if (fn == "extend") {
@@ -744,11 +775,13 @@ class Compiler {
       } else {
         const Type& rt = *args[0]->type;
         for (const auto& name : const_strings) {
-          if (rt.field_index(name) < 0) return error_at(e.span, "record has no field '" + name + "'");
+          if (rt.field_index(name) < 0)
+            return error_at(e.span, "record has no field '" + name + "'");
         }
         std::vector<TypeField> fs;
         for (const auto& f : rt.fields) {
-          bool listed = std::find(const_strings.begin(), const_strings.end(), f.name) != const_strings.end();
+          bool listed =
+              std::find(const_strings.begin(), const_strings.end(), f.name) != const_strings.end();
           if (listed == (fn == "select_fields")) fs.push_back(f);
         }
         if (fs.empty()) return error_at(e.span, "'" + fn + "' leaves no fields");
@@ -765,7 +798,8 @@ class Compiler {
     for (size_t i = 0; i < args.size(); ++i) {
       const ParamSig& ps = sig.params[param_of[i]];
       if (args[i]->type->kind == Kind::kWindow && ps.type != "window") {
-        return error_at(args[i]->span, "a window can only be passed to an aggregation's 'window' argument");
+        return error_at(args[i]->span,
+                        "a window can only be passed to an aggregation's 'window' argument");
       }
       auto v = sig.vars.find(ps.type);
       if (v == sig.vars.end()) continue;
@@ -788,8 +822,8 @@ class Compiler {
         for (size_t i = 0; i < args.size(); ++i) {
           if (sig.params[param_of[i]].type == var) where = args[i]->span;
         }
-        return error_at(where, "'" + fn + "' expects '" + cls + "' for " + var + " but got '" + t->to_string() +
-                                   "': " + sig.text);
+        return error_at(where, "'" + fn + "' expects '" + cls + "' for " + var + " but got '" +
+                                   t->to_string() + "': " + sig.text);
       }
       t = class_promote(cls, t);
     }
@@ -808,8 +842,9 @@ class Compiler {
         want = parse_type_name(ps.type);
         if (!want) continue;
         if (!implicitly_castable(*args[i]->type, *want)) {
-          return error_at(args[i]->span, "argument '" + ps.name + "' of '" + fn + "' expects '" + want->to_string() +
-                                             "' but got '" + args[i]->type->to_string() + "'");
+          return error_at(args[i]->span, "argument '" + ps.name + "' of '" + fn + "' expects '" +
+                                             want->to_string() + "' but got '" +
+                                             args[i]->type->to_string() + "'");
         }
       }
       if (args[i]->type->kind != Kind::kNull) args[i] = cast(args[i], want);
@@ -848,9 +883,10 @@ class Compiler {
       if (val->grouping >= 0) {
         const auto& kt = plan_.groupings[static_cast<size_t>(val->grouping)].key_type;
         if (!same_type(*kt, *key->type) && key->type->kind != Kind::kNull) {
-          return error_at(key->span, "lookup key has type '" + key->type->to_string() + "' but grouping '" +
-                                         plan_.groupings[static_cast<size_t>(val->grouping)].name + "' is keyed by '" +
-                                         kt->to_string() + "'");
+          return error_at(key->span, "lookup key has type '" + key->type->to_string() +
+                                         "' but grouping '" +
+                                         plan_.groupings[static_cast<size_t>(val->grouping)].name +
+                                         "' is keyed by '" + kt->to_string() + "'");
         }
       }
       n->grouping = key->grouping;
@@ -858,7 +894,8 @@ class Compiler {
       return n;
     }
     if (fn == "with_key") {
-      std::string gname = n->names.empty() || n->names[0].empty() ? n->args[0]->type->to_string() : n->names[0];
+      std::string gname =
+          n->names.empty() || n->names[0].empty() ? n->args[0]->type->to_string() : n->names[0];
       if (!combine_groupings(*n, e.span)) return nullptr;
       n->grouping = grouping_id(gname, n->args[0]->type);
       if (!grouping_errors_.empty()) {
@@ -872,10 +909,12 @@ class Compiler {
     if (!combine_groupings(*n, e.span)) return nullptr;
     if (is_aggregation(fn) || fn == "lag") {
       n->continuous = true;
-    } else if (fn == "time_of" || fn == "when" || fn == "shift_to" || fn == "shift_until" || is_tick(fn)) {
+    } else if (fn == "time_of" || fn == "when" || fn == "shift_to" || fn == "shift_until" ||
+               is_tick(fn)) {
       n->continuous = false;
     }
-    if (fn == "sliding" && const_int <= 0) return error_at(e.span, "sliding() needs a positive number of segments");
+    if (fn == "sliding" && const_int <= 0)
+      return error_at(e.span, "sliding() needs a positive number of segments");
     if (fn == "lag" && const_int < 0) return error_at(e.span, "lag() needs a non-negative n");
     if ((fn == "first" || fn == "last") && n->args.size() > 1 && n->args[1]->op == Op::kCall &&
         n->args[1]->fn == "sliding") {
@@ -897,8 +936,8 @@ class Compiler {
 }  // namespace
 
 bool is_aggregation(std::string_view fn) {
-  return fn == "count" || fn == "count_if" || fn == "sum" || fn == "min" || fn == "max" || fn == "mean" ||
-         fn == "variance" || fn == "stddev" || fn == "first" || fn == "last";
+  return fn == "count" || fn == "count_if" || fn == "sum" || fn == "min" || fn == "max" ||
+         fn == "mean" || fn == "variance" || fn == "stddev" || fn == "first" || fn == "last";
 }
 
 bool is_tick(std::string_view fn) {
@@ -909,8 +948,10 @@ Result<Plan> compile_plan(std::string_view query, const std::vector<TableDecl>& 
                           const std::vector<ViewDecl>& views) {
   std::unordered_set<std::string> names;
   for (const auto& v : views) {
-    if (!names.insert(v.name).second) return error(StatusCode::kTypeError, "view '" + v.name + "' is defined twice");
-    bool ok = !v.name.empty() && (std::isalpha(static_cast<unsigned char>(v.name[0])) || v.name[0] == '_');
+    if (!names.insert(v.name).second)
+      return error(StatusCode::kTypeError, "view '" + v.name + "' is defined twice");
+    bool ok = !v.name.empty() &&
+              (std::isalpha(static_cast<unsigned char>(v.name[0])) || v.name[0] == '_');
     for (char c : v.name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
     if (!ok) return error(StatusCode::kTypeError, "invalid view name '" + v.name + "'");
   }

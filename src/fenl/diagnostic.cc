@@ -23,7 +23,8 @@ std::string render(const Diagnostic& d, std::string_view text) {
   std::string out = d.stage == Stage::kParse ? "Parse error at " : "Type error at ";
   if (!d.source_name.empty()) out += d.source_name + ":";
   out += std::to_string(line) + ":" + std::to_string(col) + ": " + d.message + "\n";
-  size_t b = static_cast<size_t>(std::min<int32_t>(d.span.begin, static_cast<int32_t>(text.size())));
+  size_t b =
+      static_cast<size_t>(std::min<int32_t>(d.span.begin, static_cast<int32_t>(text.size())));
   size_t ls = text.rfind('\n', b == 0 ? std::string_view::npos : b - 1);
   ls = (b == 0 || ls == std::string_view::npos) ? 0 : ls + 1;
   if (b > 0 && b <= text.size() && text[b - 1] == '\n') ls = b;
@@ -34,8 +35,8 @@ std::string render(const Diagnostic& d, std::string_view text) {
   for (char c : src_line) out += (c == '\t' || c == '\r') ? ' ' : c;
   out += "\n  ";
   out += std::string(static_cast<size_t>(col - 1), ' ');
-  int32_t width = std::max<int32_t>(1, std::min<int32_t>(d.span.end, static_cast<int32_t>(ls + src_line.size())) -
-                                           d.span.begin);
+  int32_t width = std::max<int32_t>(
+      1, std::min<int32_t>(d.span.end, static_cast<int32_t>(ls + src_line.size())) - d.span.begin);
   out += std::string(static_cast<size_t>(width), '^');
   out += "\n";
   return out;
@@ -46,7 +47,7 @@ Status to_status(const std::vector<Diagnostic>& ds, std::string_view text) {
   for (const auto& d : ds) msg += render(d, text);
   if (!msg.empty() && msg.back() == '\n') msg.pop_back();
   StatusCode code = (!ds.empty() && ds[0].stage == Stage::kParse) ? StatusCode::kParseError
-                                                                   : StatusCode::kTypeError;
+                                                                  : StatusCode::kTypeError;
   return Status(code, std::move(msg));
 }
 

@@ -10,7 +10,9 @@ namespace tideline::fenl {
 // Hash of an integer-like value zero-extended from `width_bits` (32 or 64).
 uint64_t hash_int(uint64_t value, int width_bits = 64);
 uint64_t hash_string(std::string_view s);
-inline uint64_t hash_bool(bool b) { return hash_int(b ? 1 : 0, 8); }
+inline uint64_t hash_bool(bool b) {
+  return hash_int(b ? 1 : 0, 8);
+}
 uint64_t hash_float(double v, bool is_f32);
 
 }  // namespace tideline::fenl

@@ -8,29 +8,42 @@ namespace {
 
 std::string describe(const Token& t) {
   switch (t.kind) {
-    case TokenKind::kEnd: return "end of input";
-    case TokenKind::kIdent: return "identifier '" + t.text + "'";
-    case TokenKind::kNumber: return "number '" + t.text + t.suffix + "'";
-    case TokenKind::kString: return "string literal";
-    default: return "'" + t.text + "'";
+    case TokenKind::kEnd:
+      return "end of input";
+    case TokenKind::kIdent:
+      return "identifier '" + t.text + "'";
+    case TokenKind::kNumber:
+      return "number '" + t.text + t.suffix + "'";
+    case TokenKind::kString:
+      return "string literal";
+    default:
+      return "'" + t.text + "'";
   }
 }
 
-bool is_ident_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-bool is_ident_char(char c) { return is_ident_start(c) || is_digit(c); }
+bool is_ident_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool is_ident_char(char c) {
+  return is_ident_start(c) || is_digit(c);
+}
 
 }  // namespace
 
 bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
   static const std::unordered_map<std::string_view, TokenKind> kKeywords = {
-      {"let", TokenKind::kLet},     {"in", TokenKind::kIn},       {"and", TokenKind::kAnd},
-      {"or", TokenKind::kOr},       {"as", TokenKind::kAs},       {"const", TokenKind::kConst},
-      {"true", TokenKind::kTrue},   {"false", TokenKind::kFalse}, {"null", TokenKind::kNull},
+      {"let", TokenKind::kLet},   {"in", TokenKind::kIn},       {"and", TokenKind::kAnd},
+      {"or", TokenKind::kOr},     {"as", TokenKind::kAs},       {"const", TokenKind::kConst},
+      {"true", TokenKind::kTrue}, {"false", TokenKind::kFalse}, {"null", TokenKind::kNull},
   };
   auto fail = [&](size_t pos, size_t len, std::string msg) {
-    diag = Diagnostic{Stage::kParse, {static_cast<int32_t>(pos), static_cast<int32_t>(pos + len)},
-                      std::move(msg), ""};
+    diag = Diagnostic{Stage::kParse,
+                      {static_cast<int32_t>(pos), static_cast<int32_t>(pos + len)},
+                      std::move(msg),
+                      ""};
     return false;
   };
   size_t i = 0;
@@ -55,7 +68,8 @@ bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
       ++i;
       while (i < s.size() && is_ident_char(s[i])) ++i;
       t.text = std::string(s.substr(start, i - start));
-      if (t.text != "$input") return fail(start, i - start, "unknown token '" + t.text + "' (only $input is allowed)");
+      if (t.text != "$input")
+        return fail(start, i - start, "unknown token '" + t.text + "' (only $input is allowed)");
       t.kind = TokenKind::kInput;
     } else if (is_digit(c)) {
       while (i < s.size() && is_digit(s[i])) ++i;
@@ -71,12 +85,14 @@ bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
       while (i < s.size() && is_ident_char(s[i])) ++i;
       t.suffix = std::string(s.substr(suf, i - suf));
       if (!t.suffix.empty()) {
-        static const char* kSuffixes[] = {"i8", "u8", "i16", "u16", "i32", "u32", "f32", "i64", "u64", "f64"};
+        static const char* kSuffixes[] = {"i8",  "u8",  "i16", "u16", "i32",
+                                          "u32", "f32", "i64", "u64", "f64"};
         bool ok = false;
         for (const char* k : kSuffixes) ok = ok || t.suffix == k;
         if (!ok) return fail(suf, i - suf, "invalid number suffix '" + t.suffix + "'");
         if (t.text.find('.') != std::string::npos && t.suffix[0] != 'f') {
-          return fail(start, i - start, "a number with a fraction needs a float suffix (f32 or f64)");
+          return fail(start, i - start,
+                      "a number with a fraction needs a float suffix (f32 or f64)");
         }
       }
       t.kind = TokenKind::kNumber;
@@ -95,13 +111,26 @@ bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
           if (i + 1 >= s.size()) break;
           char e = s[i + 1];
           switch (e) {
-            case '"': v += '"'; break;
-            case '\'': v += '\''; break;
-            case '\\': v += '\\'; break;
-            case 'n': v += '\n'; break;
-            case 'r': v += '\r'; break;
-            case 't': v += '\t'; break;
-            default: return fail(i, 2, std::string("invalid escape '\\") + e + "' in string");
+            case '"':
+              v += '"';
+              break;
+            case '\'':
+              v += '\'';
+              break;
+            case '\\':
+              v += '\\';
+              break;
+            case 'n':
+              v += '\n';
+              break;
+            case 'r':
+              v += '\r';
+              break;
+            case 't':
+              v += '\t';
+              break;
+            default:
+              return fail(i, 2, std::string("invalid escape '\\") + e + "' in string");
           }
           i += 2;
           continue;
@@ -119,18 +148,19 @@ bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
         TokenKind kind;
       };
       static constexpr Sym kSyms[] = {
-          {"<=", TokenKind::kLe}, {">=", TokenKind::kGe}, {"==", TokenKind::kEqEq},
-          {"!=", TokenKind::kNe}, {"<>", TokenKind::kNe}, {"->", TokenKind::kArrow},
-          {"+", TokenKind::kPlus}, {"-", TokenKind::kMinus}, {"*", TokenKind::kStar},
-          {"/", TokenKind::kSlash}, {"|", TokenKind::kPipe}, {".", TokenKind::kDot},
-          {",", TokenKind::kComma}, {"(", TokenKind::kLParen}, {")", TokenKind::kRParen},
-          {"{", TokenKind::kLBrace}, {"}", TokenKind::kRBrace}, {"[", TokenKind::kLBracket},
-          {"]", TokenKind::kRBracket}, {"<", TokenKind::kLt}, {">", TokenKind::kGt},
-          {"!", TokenKind::kBang}, {"=", TokenKind::kAssign}, {":", TokenKind::kColon},
+          {"<=", TokenKind::kLe},      {">=", TokenKind::kGe},    {"==", TokenKind::kEqEq},
+          {"!=", TokenKind::kNe},      {"<>", TokenKind::kNe},    {"->", TokenKind::kArrow},
+          {"+", TokenKind::kPlus},     {"-", TokenKind::kMinus},  {"*", TokenKind::kStar},
+          {"/", TokenKind::kSlash},    {"|", TokenKind::kPipe},   {".", TokenKind::kDot},
+          {",", TokenKind::kComma},    {"(", TokenKind::kLParen}, {")", TokenKind::kRParen},
+          {"{", TokenKind::kLBrace},   {"}", TokenKind::kRBrace}, {"[", TokenKind::kLBracket},
+          {"]", TokenKind::kRBracket}, {"<", TokenKind::kLt},     {">", TokenKind::kGt},
+          {"!", TokenKind::kBang},     {"=", TokenKind::kAssign}, {":", TokenKind::kColon},
       };
       bool found = false;
       for (const auto& sym : kSyms) {
-        if ((sym.text.size() == 2 && two == sym.text) || (sym.text.size() == 1 && c == sym.text[0])) {
+        if ((sym.text.size() == 2 && two == sym.text) ||
+            (sym.text.size() == 1 && c == sym.text[0])) {
           t.kind = sym.kind;
           t.text = std::string(sym.text);
           i += sym.text.size();
@@ -140,7 +170,8 @@ bool tokenize(std::string_view s, std::vector<Token>& out, Diagnostic& diag) {
       }
       if (!found) {
         if (c == '\r') return fail(i, 1, "unexpected carriage return (use LF line endings)");
-        std::string shown = (static_cast<unsigned char>(c) < 32) ? "\\x" + std::to_string(+c) : std::string(1, c);
+        std::string shown =
+            (static_cast<unsigned char>(c) < 32) ? "\\x" + std::to_string(+c) : std::string(1, c);
         return fail(i, 1, "unexpected character '" + shown + "'");
       }
     }
@@ -235,7 +266,8 @@ class Parser {
       auto let = make(ExprKind::kLet, peek().span);
       while (accept(TokenKind::kLet)) {
         const Token& n = peek();
-        if (n.kind != TokenKind::kIdent) return fail(n, "expected a name after 'let' but found " + describe(n));
+        if (n.kind != TokenKind::kIdent)
+          return fail(n, "expected a name after 'let' but found " + describe(n));
         next();
         if (!expect(TokenKind::kAssign, "'='")) return nullptr;
         auto v = pipe();
@@ -284,8 +316,10 @@ class Parser {
     return binary(&Parser::comparison, {{TokenKind::kEqEq, "eq"}, {TokenKind::kNe, "neq"}});
   }
   ExprPtr comparison() {
-    return binary(&Parser::additive, {{TokenKind::kLt, "lt"}, {TokenKind::kGt, "gt"},
-                                      {TokenKind::kLe, "lte"}, {TokenKind::kGe, "gte"}});
+    return binary(&Parser::additive, {{TokenKind::kLt, "lt"},
+                                      {TokenKind::kGt, "gt"},
+                                      {TokenKind::kLe, "lte"},
+                                      {TokenKind::kGe, "gte"}});
   }
   ExprPtr additive() {
     return binary(&Parser::multiplicative, {{TokenKind::kPlus, "add"}, {TokenKind::kMinus, "sub"}});
@@ -302,7 +336,8 @@ class Parser {
       auto operand = unary();
       --depth_;
       if (!operand) return nullptr;
-      return call(t.kind == TokenKind::kMinus ? "neg" : "not", {t.span.begin, operand->span.end}, {operand});
+      return call(t.kind == TokenKind::kMinus ? "neg" : "not", {t.span.begin, operand->span.end},
+                  {operand});
     }
     return postfix();
   }
@@ -312,7 +347,8 @@ class Parser {
     while (e) {
       if (accept(TokenKind::kDot)) {
         const Token& f = peek();
-        if (f.kind != TokenKind::kIdent) return fail(f, "expected a field name after '.' but found " + describe(f));
+        if (f.kind != TokenKind::kIdent)
+          return fail(f, "expected a field name after '.' but found " + describe(f));
         next();
         auto fe = make(ExprKind::kField, {e->span.begin, f.span.end});
         fe->base = e;
@@ -355,8 +391,12 @@ class Parser {
         e->text = t.text;
         return e;
       }
-      case TokenKind::kNull: next(); return make(ExprKind::kNull, t.span);
-      case TokenKind::kInput: next(); return make(ExprKind::kInput, t.span);
+      case TokenKind::kNull:
+        next();
+        return make(ExprKind::kNull, t.span);
+      case TokenKind::kInput:
+        next();
+        return make(ExprKind::kInput, t.span);
       case TokenKind::kLParen: {
         next();
         auto e = expr();
@@ -364,7 +404,8 @@ class Parser {
         if (!expect(TokenKind::kRParen, "')'")) return nullptr;
         return e;
       }
-      case TokenKind::kLBrace: return record();
+      case TokenKind::kLBrace:
+        return record();
       case TokenKind::kIdent: {
         next();
         if (peek().kind == TokenKind::kLParen) return call_args(t);
@@ -405,7 +446,8 @@ class Parser {
     auto e = make(ExprKind::kRecord, open.span);
     while (peek().kind != TokenKind::kRBrace) {
       const Token& n = peek();
-      if (n.kind != TokenKind::kIdent) return fail(n, "expected a field name but found " + describe(n));
+      if (n.kind != TokenKind::kIdent)
+        return fail(n, "expected a field name but found " + describe(n));
       next();
       Arg a;
       a.name = n.text;
@@ -455,19 +497,30 @@ namespace tideline::fenl {
 
 std::string debug_string(const Expr& e) {
   switch (e.kind) {
-    case ExprKind::kNumber: return e.text + e.suffix;
-    case ExprKind::kString: return "\"" + e.text + "\"";
-    case ExprKind::kBool: return e.text;
-    case ExprKind::kNull: return "null";
-    case ExprKind::kName: return e.text;
-    case ExprKind::kInput: return "$input";
-    case ExprKind::kField: return "(. " + debug_string(*e.base) + " " + e.text + ")";
-    case ExprKind::kCast: return "(as " + debug_string(*e.base) + " " + e.text + ")";
-    case ExprKind::kPipe: return "(| " + debug_string(*e.base) + " " + debug_string(*e.rhs) + ")";
+    case ExprKind::kNumber:
+      return e.text + e.suffix;
+    case ExprKind::kString:
+      return "\"" + e.text + "\"";
+    case ExprKind::kBool:
+      return e.text;
+    case ExprKind::kNull:
+      return "null";
+    case ExprKind::kName:
+      return e.text;
+    case ExprKind::kInput:
+      return "$input";
+    case ExprKind::kField:
+      return "(. " + debug_string(*e.base) + " " + e.text + ")";
+    case ExprKind::kCast:
+      return "(as " + debug_string(*e.base) + " " + e.text + ")";
+    case ExprKind::kPipe:
+      return "(| " + debug_string(*e.base) + " " + debug_string(*e.rhs) + ")";
     case ExprKind::kCall:
     case ExprKind::kRecord:
     case ExprKind::kLet: {
-      std::string s = e.kind == ExprKind::kCall ? "(" + e.text : e.kind == ExprKind::kRecord ? "{" : "(let";
+      std::string s = e.kind == ExprKind::kCall     ? "(" + e.text
+                      : e.kind == ExprKind::kRecord ? "{"
+                                                    : "(let";
       for (const auto& a : e.args) {
         s += " ";
         if (!a.name.empty()) s += a.name + (e.kind == ExprKind::kRecord ? ":" : "=");

@@ -15,12 +15,12 @@
 namespace tideline::fenl {
 
 enum class Op : uint8_t {
-  kLiteral,   // literal value (continuous, no rows of its own)
-  kTable,     // table `table` as a record of all its columns
-  kField,     // args[0].field
-  kRecord,    // {names[i]: args[i]}
-  kCast,      // args[0] as type
-  kCall,      // catalog function `fn` with bound, implicitly cast args (defaults filled)
+  kLiteral,  // literal value (continuous, no rows of its own)
+  kTable,    // table `table` as a record of all its columns
+  kField,    // args[0].field
+  kRecord,   // {names[i]: args[i]}
+  kCast,     // args[0] as type
+  kCall,     // catalog function `fn` with bound, implicitly cast args (defaults filled)
 };
 
 struct Node;
@@ -36,7 +36,7 @@ struct Node {
   int table = -1;                  // kTable: index into the table list
   int grouping = -1;               // -1: no grouping (literal-only)
   bool continuous = false;
-  int64_t const_int = 0;           // lag n, sliding n
+  int64_t const_int = 0;  // lag n, sliding n
   Span span;
 };
 

@@ -33,24 +33,42 @@ int Type::field_index(std::string_view name) const {
 
 std::string Type::to_string() const {
   switch (kind) {
-    case Kind::kNull: return "null";
-    case Kind::kBool: return "bool";
-    case Kind::kI32: return "i32";
-    case Kind::kI64: return "i64";
-    case Kind::kU32: return "u32";
-    case Kind::kU64: return "u64";
-    case Kind::kF32: return "f32";
-    case Kind::kF64: return "f64";
-    case Kind::kString: return "string";
-    case Kind::kTimestamp: return "timestamp_ns";
-    case Kind::kDurationS: return "duration_s";
-    case Kind::kDurationMs: return "duration_ms";
-    case Kind::kDurationUs: return "duration_us";
-    case Kind::kDurationNs: return "duration_ns";
-    case Kind::kIntervalDays: return "interval_days";
-    case Kind::kIntervalMonths: return "interval_months";
-    case Kind::kJson: return "json";
-    case Kind::kWindow: return "window";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBool:
+      return "bool";
+    case Kind::kI32:
+      return "i32";
+    case Kind::kI64:
+      return "i64";
+    case Kind::kU32:
+      return "u32";
+    case Kind::kU64:
+      return "u64";
+    case Kind::kF32:
+      return "f32";
+    case Kind::kF64:
+      return "f64";
+    case Kind::kString:
+      return "string";
+    case Kind::kTimestamp:
+      return "timestamp_ns";
+    case Kind::kDurationS:
+      return "duration_s";
+    case Kind::kDurationMs:
+      return "duration_ms";
+    case Kind::kDurationUs:
+      return "duration_us";
+    case Kind::kDurationNs:
+      return "duration_ns";
+    case Kind::kIntervalDays:
+      return "interval_days";
+    case Kind::kIntervalMonths:
+      return "interval_months";
+    case Kind::kJson:
+      return "json";
+    case Kind::kWindow:
+      return "window";
     case Kind::kRecord: {
       std::string s = "{";
       for (size_t i = 0; i < fields.size(); ++i) {
@@ -88,33 +106,49 @@ bool is_key_type(const Type& t) {
 
 int64_t duration_unit_ns(Kind k) {
   switch (k) {
-    case Kind::kDurationS: return 1'000'000'000;
-    case Kind::kDurationMs: return 1'000'000;
-    case Kind::kDurationUs: return 1'000;
-    default: return 1;
+    case Kind::kDurationS:
+      return 1'000'000'000;
+    case Kind::kDurationMs:
+      return 1'000'000;
+    case Kind::kDurationUs:
+      return 1'000;
+    default:
+      return 1;
   }
 }
 
 TypePtr physical_type(const Type& t) {
   switch (t.kind) {
-    case Kind::kNull: return DataType::of(TypeId::kNull);
-    case Kind::kBool: return DataType::of(TypeId::kBool);
-    case Kind::kI32: return DataType::of(TypeId::kI32);
-    case Kind::kI64: return DataType::of(TypeId::kI64);
-    case Kind::kU32: return DataType::of(TypeId::kU32);
-    case Kind::kU64: return DataType::of(TypeId::kU64);
-    case Kind::kF32: return DataType::of(TypeId::kF32);
-    case Kind::kF64: return DataType::of(TypeId::kF64);
+    case Kind::kNull:
+      return DataType::of(TypeId::kNull);
+    case Kind::kBool:
+      return DataType::of(TypeId::kBool);
+    case Kind::kI32:
+      return DataType::of(TypeId::kI32);
+    case Kind::kI64:
+      return DataType::of(TypeId::kI64);
+    case Kind::kU32:
+      return DataType::of(TypeId::kU32);
+    case Kind::kU64:
+      return DataType::of(TypeId::kU64);
+    case Kind::kF32:
+      return DataType::of(TypeId::kF32);
+    case Kind::kF64:
+      return DataType::of(TypeId::kF64);
     case Kind::kString:
-    case Kind::kJson: return DataType::of(TypeId::kString);
-    case Kind::kTimestamp: return DataType::of(TypeId::kTimestamp);
+    case Kind::kJson:
+      return DataType::of(TypeId::kString);
+    case Kind::kTimestamp:
+      return DataType::of(TypeId::kTimestamp);
     case Kind::kDurationS:
     case Kind::kDurationMs:
     case Kind::kDurationUs:
-    case Kind::kDurationNs: return DataType::of(TypeId::kDuration);
+    case Kind::kDurationNs:
+      return DataType::of(TypeId::kDuration);
     case Kind::kIntervalDays:
     case Kind::kIntervalMonths:
-    case Kind::kWindow: return DataType::of(TypeId::kI64);
+    case Kind::kWindow:
+      return DataType::of(TypeId::kI64);
     case Kind::kRecord: {
       std::vector<Field> fs;
       fs.reserve(t.fields.size());
@@ -127,17 +161,28 @@ TypePtr physical_type(const Type& t) {
 
 TypeRef logical_type(const DataType& t) {
   switch (t.id) {
-    case TypeId::kNull: return Type::of(Kind::kNull);
-    case TypeId::kBool: return Type::of(Kind::kBool);
-    case TypeId::kI32: return Type::of(Kind::kI32);
-    case TypeId::kI64: return Type::of(Kind::kI64);
-    case TypeId::kU32: return Type::of(Kind::kU32);
-    case TypeId::kU64: return Type::of(Kind::kU64);
-    case TypeId::kF32: return Type::of(Kind::kF32);
-    case TypeId::kF64: return Type::of(Kind::kF64);
-    case TypeId::kString: return Type::of(Kind::kString);
-    case TypeId::kTimestamp: return Type::of(Kind::kTimestamp);
-    case TypeId::kDuration: return Type::of(Kind::kDurationNs);
+    case TypeId::kNull:
+      return Type::of(Kind::kNull);
+    case TypeId::kBool:
+      return Type::of(Kind::kBool);
+    case TypeId::kI32:
+      return Type::of(Kind::kI32);
+    case TypeId::kI64:
+      return Type::of(Kind::kI64);
+    case TypeId::kU32:
+      return Type::of(Kind::kU32);
+    case TypeId::kU64:
+      return Type::of(Kind::kU64);
+    case TypeId::kF32:
+      return Type::of(Kind::kF32);
+    case TypeId::kF64:
+      return Type::of(Kind::kF64);
+    case TypeId::kString:
+      return Type::of(Kind::kString);
+    case TypeId::kTimestamp:
+      return Type::of(Kind::kTimestamp);
+    case TypeId::kDuration:
+      return Type::of(Kind::kDurationNs);
     case TypeId::kRecord: {
       std::vector<TypeField> fs;
       for (const auto& f : t.fields) fs.push_back({f.name, logical_type(*f.type)});
@@ -153,15 +198,24 @@ TypeRef parse_type_name(std::string_view n) {
     Kind kind;
   };
   static constexpr Entry kNames[] = {
-      {"bool", Kind::kBool},          {"i32", Kind::kI32},
-      {"i64", Kind::kI64},            {"u32", Kind::kU32},
-      {"u64", Kind::kU64},            {"f32", Kind::kF32},
-      {"f64", Kind::kF64},            {"string", Kind::kString},
-      {"large_string", Kind::kString}, {"timestamp_s", Kind::kTimestamp},
-      {"timestamp_ms", Kind::kTimestamp}, {"timestamp_us", Kind::kTimestamp},
-      {"timestamp_ns", Kind::kTimestamp}, {"duration_s", Kind::kDurationS},
-      {"duration_ms", Kind::kDurationMs}, {"duration_us", Kind::kDurationUs},
-      {"duration_ns", Kind::kDurationNs}, {"interval_days", Kind::kIntervalDays},
+      {"bool", Kind::kBool},
+      {"i32", Kind::kI32},
+      {"i64", Kind::kI64},
+      {"u32", Kind::kU32},
+      {"u64", Kind::kU64},
+      {"f32", Kind::kF32},
+      {"f64", Kind::kF64},
+      {"string", Kind::kString},
+      {"large_string", Kind::kString},
+      {"timestamp_s", Kind::kTimestamp},
+      {"timestamp_ms", Kind::kTimestamp},
+      {"timestamp_us", Kind::kTimestamp},
+      {"timestamp_ns", Kind::kTimestamp},
+      {"duration_s", Kind::kDurationS},
+      {"duration_ms", Kind::kDurationMs},
+      {"duration_us", Kind::kDurationUs},
+      {"duration_ns", Kind::kDurationNs},
+      {"interval_days", Kind::kIntervalDays},
       {"interval_months", Kind::kIntervalMonths},
   };
   for (const auto& e : kNames) {
@@ -172,7 +226,9 @@ TypeRef parse_type_name(std::string_view n) {
 
 namespace {
 
-int int_width(Kind k) { return (k == Kind::kI32 || k == Kind::kU32) ? 32 : 64; }
+int int_width(Kind k) {
+  return (k == Kind::kI32 || k == Kind::kU32) ? 32 : 64;
+}
 
 }  // namespace
 
@@ -211,7 +267,8 @@ TypeRef least_upper_bound(const TypeRef& a, const TypeRef& b) {
 bool implicitly_castable(const Type& from, const Type& to) {
   if (same_type(from, to) || from.kind == Kind::kNull) return true;
   Kind f = from.kind, t = to.kind;
-  if (is_signed_int(f)) return (is_signed_int(t) && int_width(t) >= int_width(f)) || t == Kind::kF64;
+  if (is_signed_int(f))
+    return (is_signed_int(t) && int_width(t) >= int_width(f)) || t == Kind::kF64;
   if (is_unsigned_int(f)) {
     return (is_unsigned_int(t) && int_width(t) >= int_width(f)) ||
            (is_signed_int(t) && int_width(t) > int_width(f)) || t == Kind::kF64;
@@ -229,7 +286,8 @@ bool explicitly_castable(const Type& from, const Type& to) {
   if (is_number(f) && (is_number(t) || t == Kind::kBool || t == Kind::kTimestamp)) return true;
   if (f == Kind::kBool && is_number(t)) return true;
   if (f == Kind::kString && (is_number(t) || t == Kind::kBool)) return true;
-  if (f == Kind::kTimestamp && (t == Kind::kI64 || t == Kind::kU64 || is_float_kind(t))) return true;
+  if (f == Kind::kTimestamp && (t == Kind::kI64 || t == Kind::kU64 || is_float_kind(t)))
+    return true;
   if (is_timedelta(f) && (is_number(t) || is_duration(t))) return true;
   if (is_int(f) && is_duration(t)) return true;
   if (f == Kind::kJson && t == Kind::kString) return true;

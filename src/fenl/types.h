@@ -54,15 +54,33 @@ struct Type {
 
 bool same_type(const Type& a, const Type& b);
 
-inline bool is_int(Kind k) { return k == Kind::kI32 || k == Kind::kI64 || k == Kind::kU32 || k == Kind::kU64; }
-inline bool is_signed_int(Kind k) { return k == Kind::kI32 || k == Kind::kI64; }
-inline bool is_unsigned_int(Kind k) { return k == Kind::kU32 || k == Kind::kU64; }
-inline bool is_float_kind(Kind k) { return k == Kind::kF32 || k == Kind::kF64; }
-inline bool is_number(Kind k) { return is_int(k) || is_float_kind(k); }
-inline bool is_duration(Kind k) { return k >= Kind::kDurationS && k <= Kind::kDurationNs; }
-inline bool is_interval(Kind k) { return k == Kind::kIntervalDays || k == Kind::kIntervalMonths; }
-inline bool is_timedelta(Kind k) { return is_duration(k) || is_interval(k); }
-inline bool is_ordered(Kind k) { return is_number(k) || k == Kind::kTimestamp || is_timedelta(k); }
+inline bool is_int(Kind k) {
+  return k == Kind::kI32 || k == Kind::kI64 || k == Kind::kU32 || k == Kind::kU64;
+}
+inline bool is_signed_int(Kind k) {
+  return k == Kind::kI32 || k == Kind::kI64;
+}
+inline bool is_unsigned_int(Kind k) {
+  return k == Kind::kU32 || k == Kind::kU64;
+}
+inline bool is_float_kind(Kind k) {
+  return k == Kind::kF32 || k == Kind::kF64;
+}
+inline bool is_number(Kind k) {
+  return is_int(k) || is_float_kind(k);
+}
+inline bool is_duration(Kind k) {
+  return k >= Kind::kDurationS && k <= Kind::kDurationNs;
+}
+inline bool is_interval(Kind k) {
+  return k == Kind::kIntervalDays || k == Kind::kIntervalMonths;
+}
+inline bool is_timedelta(Kind k) {
+  return is_duration(k) || is_interval(k);
+}
+inline bool is_ordered(Kind k) {
+  return is_number(k) || k == Kind::kTimestamp || is_timedelta(k);
+}
 bool is_key_type(const Type& t);
 // Nanoseconds per unit of a duration kind.
 int64_t duration_unit_ns(Kind k);

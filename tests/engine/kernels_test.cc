@@ -1,8 +1,8 @@
 #include "engine/kernels.h"
 
-#include <cmath>
-
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 namespace tideline::engine {
 namespace {
@@ -13,24 +13,30 @@ using fenl::Type;
 Column ints(TypeId t, std::vector<std::optional<int64_t>> v) {
   Column c(DataType::of(t));
   for (auto x : v) {
-    if (x) c.append_int(*x);
-    else c.append_null();
+    if (x)
+      c.append_int(*x);
+    else
+      c.append_null();
   }
   return c;
 }
 Column floats(std::vector<std::optional<double>> v) {
   Column c(DataType::of(TypeId::kF64));
   for (auto x : v) {
-    if (x) c.append_float(*x);
-    else c.append_null();
+    if (x)
+      c.append_float(*x);
+    else
+      c.append_null();
   }
   return c;
 }
 Column strings(std::vector<std::optional<std::string>> v) {
   Column c(DataType::of(TypeId::kString));
   for (auto& x : v) {
-    if (x) c.append_string(*x);
-    else c.append_null();
+    if (x)
+      c.append_string(*x);
+    else
+      c.append_null();
   }
   return c;
 }
@@ -42,7 +48,8 @@ std::string show(const Column& c) {
   }
   return s;
 }
-Column call(std::string_view fn, std::vector<Column> args, std::vector<Kind> arg_kinds, Kind result) {
+Column call(std::string_view fn, std::vector<Column> args, std::vector<Kind> arg_kinds,
+            Kind result) {
   std::vector<fenl::TypeRef> types;
   for (Kind k : arg_kinds) types.push_back(Type::of(k));
   auto r = call_kernel(fn, args, types, *Type::of(result));
@@ -60,7 +67,8 @@ TEST(FenlKernels, IntegerArithmeticWrapsPerWidth) {
 }
 
 TEST(FenlKernels, FloatDivisionFollowsIeee) {
-  auto r = call("div", {floats({1.0, 0.0}), floats({0.0, 0.0})}, {Kind::kF64, Kind::kF64}, Kind::kF64);
+  auto r =
+      call("div", {floats({1.0, 0.0}), floats({0.0, 0.0})}, {Kind::kF64, Kind::kF64}, Kind::kF64);
   EXPECT_TRUE(std::isinf(r.float_at(0)));
   EXPECT_TRUE(std::isnan(r.float_at(1)));
 }
@@ -68,31 +76,40 @@ TEST(FenlKernels, FloatDivisionFollowsIeee) {
 TEST(FenlKernels, KleeneLogic) {
   auto t = ints(TypeId::kBool, {1, 0, std::nullopt, std::nullopt, 1});
   auto u = ints(TypeId::kBool, {std::nullopt, std::nullopt, 0, 1, 1});
-  EXPECT_EQ(show(call("logical_and", {t, u}, {Kind::kBool, Kind::kBool}, Kind::kBool)), "null,false,false,null,true");
-  EXPECT_EQ(show(call("logical_or", {t, u}, {Kind::kBool, Kind::kBool}, Kind::kBool)), "true,null,null,true,true");
+  EXPECT_EQ(show(call("logical_and", {t, u}, {Kind::kBool, Kind::kBool}, Kind::kBool)),
+            "null,false,false,null,true");
+  EXPECT_EQ(show(call("logical_or", {t, u}, {Kind::kBool, Kind::kBool}, Kind::kBool)),
+            "true,null,null,true,true");
 }
 
 TEST(FenlKernels, ComparisonsUseTotalOrderForFloats) {
   auto a = floats({NAN, -0.0, 1.0, std::nullopt});
   auto b = floats({1.0, 0.0, 1.0, 1.0});
-  EXPECT_EQ(show(call("gt", {a, b}, {Kind::kF64, Kind::kF64}, Kind::kBool)), "true,false,false,null");
-  EXPECT_EQ(show(call("lt", {a, b}, {Kind::kF64, Kind::kF64}, Kind::kBool)), "false,true,false,null");
+  EXPECT_EQ(show(call("gt", {a, b}, {Kind::kF64, Kind::kF64}, Kind::kBool)),
+            "true,false,false,null");
+  EXPECT_EQ(show(call("lt", {a, b}, {Kind::kF64, Kind::kF64}, Kind::kBool)),
+            "false,true,false,null");
 }
 
 TEST(FenlKernels, Strings) {
   auto s = strings({"Hello World", "", std::nullopt});
   auto none = ints(TypeId::kI64, {std::nullopt, std::nullopt, std::nullopt});
   EXPECT_EQ(show(call("len", {s}, {Kind::kString}, Kind::kI32)), "11,0,null");
-  EXPECT_EQ(show(call("substring", {s, ints(TypeId::kI64, {3, 0, 0}), ints(TypeId::kI64, {-3, 1, 1})},
-                      {Kind::kString, Kind::kI64, Kind::kI64}, Kind::kString)),
-            "lo Wo,,null");
-  EXPECT_EQ(show(call("substring", {strings({"hi"}), ints(TypeId::kI64, {-3}), ints(TypeId::kI64, {std::nullopt})},
-                      {Kind::kString, Kind::kI64, Kind::kI64}, Kind::kString)),
-            "");
+  EXPECT_EQ(
+      show(call("substring", {s, ints(TypeId::kI64, {3, 0, 0}), ints(TypeId::kI64, {-3, 1, 1})},
+                {Kind::kString, Kind::kI64, Kind::kI64}, Kind::kString)),
+      "lo Wo,,null");
+  EXPECT_EQ(
+      show(call("substring",
+                {strings({"hi"}), ints(TypeId::kI64, {-3}), ints(TypeId::kI64, {std::nullopt})},
+                {Kind::kString, Kind::kI64, Kind::kI64}, Kind::kString)),
+      "");
   EXPECT_EQ(show(call("upper", {s}, {Kind::kString}, Kind::kString)), "HELLO WORLD,,null");
   auto u = strings({"héllo straße", "ΣΊΣΥΦΟΣ Ωmega", "Ärger ÿ"});
-  EXPECT_EQ(show(call("upper", {u}, {Kind::kString}, Kind::kString)), "HÉLLO STRASSE,ΣΊΣΥΦΟΣ ΩMEGA,ÄRGER Ÿ");
-  EXPECT_EQ(show(call("lower", {u}, {Kind::kString}, Kind::kString)), "héllo straße,σίσυφοσ ωmega,ärger ÿ");
+  EXPECT_EQ(show(call("upper", {u}, {Kind::kString}, Kind::kString)),
+            "HÉLLO STRASSE,ΣΊΣΥΦΟΣ ΩMEGA,ÄRGER Ÿ");
+  EXPECT_EQ(show(call("lower", {u}, {Kind::kString}, Kind::kString)),
+            "héllo straße,σίσυφοσ ωmega,ärger ÿ");
 }
 
 TEST(FenlKernels, TimeParts) {
@@ -103,9 +120,11 @@ TEST(FenlKernels, TimeParts) {
   EXPECT_EQ(show(call("month_of_year0", {t}, {Kind::kTimestamp}, Kind::kU32)), "2,11");
   // add_time with months clamps to the end of the month: Jan 31 + 1 month = Feb 28.
   auto jan31 = ints(TypeId::kTimestamp, {1612051200LL * 1'000'000'000});
-  auto r = call("add_time", {ints(TypeId::kI64, {1}), jan31}, {Kind::kIntervalMonths, Kind::kTimestamp}, Kind::kTimestamp);
+  auto r = call("add_time", {ints(TypeId::kI64, {1}), jan31},
+                {Kind::kIntervalMonths, Kind::kTimestamp}, Kind::kTimestamp);
   EXPECT_EQ(r.int_at(0), 1614470400LL * 1'000'000'000);
-  EXPECT_EQ(show(call("days", {ints(TypeId::kI64, {-1, 3})}, {Kind::kI64}, Kind::kIntervalDays)), "null,3");
+  EXPECT_EQ(show(call("days", {ints(TypeId::kI64, {-1, 3})}, {Kind::kI64}, Kind::kIntervalDays)),
+            "null,3");
 }
 
 TEST(FenlKernels, CastsAreSafe) {
@@ -120,7 +139,8 @@ TEST(FenlKernels, CastsAreSafe) {
 TEST(FenlKernels, GatherAndCoalesce) {
   auto s = strings({"a", std::nullopt, "c"});
   EXPECT_EQ(show(gather(s, {2, -1, 1, 0})), "c,null,null,a");
-  auto r = call("coalesce", {strings({std::nullopt, "x", std::nullopt}), strings({"d", "y", std::nullopt})},
+  auto r = call("coalesce",
+                {strings({std::nullopt, "x", std::nullopt}), strings({"d", "y", std::nullopt})},
                 {Kind::kString, Kind::kString}, Kind::kString);
   EXPECT_EQ(show(r), "d,x,null");
 }

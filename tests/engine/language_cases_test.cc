@@ -21,14 +21,14 @@
 // RFC 3339 with 9 digits and Z, floats shortest round-trip (with ".0" when integral),
 // nulls empty.
 
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
 #include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <gtest/gtest.h>
 
 #include "common/time.h"
 #include "engine/query.h"
@@ -45,9 +45,12 @@ struct CaseTable {
 std::string cell(const Column& c, int64_t r) {
   if (!c.is_valid(r)) return "";
   switch (c.type_id()) {
-    case TypeId::kBool: return c.int_at(r) ? "true" : "false";
-    case TypeId::kTimestamp: return format_timestamp(c.int_at(r));
-    case TypeId::kU64: return std::to_string(static_cast<uint64_t>(c.int_at(r)));
+    case TypeId::kBool:
+      return c.int_at(r) ? "true" : "false";
+    case TypeId::kTimestamp:
+      return format_timestamp(c.int_at(r));
+    case TypeId::kU64:
+      return std::to_string(static_cast<uint64_t>(c.int_at(r)));
     case TypeId::kF32:
     case TypeId::kF64: {
       double d = c.float_at(r);
@@ -64,15 +67,19 @@ std::string cell(const Column& c, int64_t r) {
       for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
       return q + "\"";
     }
-    case TypeId::kRecord: return "<record>";
-    case TypeId::kNull: return "";
-    default: return std::to_string(c.int_at(r));
+    case TypeId::kRecord:
+      return "<record>";
+    case TypeId::kNull:
+      return "";
+    default:
+      return std::to_string(c.int_at(r));
   }
 }
 
 std::string render(const Batch& b) {
   std::string s;
-  for (size_t c = 0; c < b.schema->fields.size(); ++c) s += (c ? "," : "") + b.schema->fields[c].name;
+  for (size_t c = 0; c < b.schema->fields.size(); ++c)
+    s += (c ? "," : "") + b.schema->fields[c].name;
   s += "\n";
   for (int64_t r = 0; r < b.num_rows; ++r) {
     for (size_t c = 0; c < b.columns.size(); ++c) s += (c ? "," : "") + cell(b.columns[c], r);
@@ -102,7 +109,8 @@ void run_file(const std::filesystem::path& path) {
   int cases = 0;
   auto block = [&](bool stop_at_dashes) {
     std::string text;
-    while (i < lines.size() && !(stop_at_dashes ? lines[i] == "----" : lines[i].empty())) text += lines[i++] + "\n";
+    while (i < lines.size() && !(stop_at_dashes ? lines[i] == "----" : lines[i].empty()))
+      text += lines[i++] + "\n";
     if (i < lines.size()) ++i;
     return text;
   };
@@ -125,7 +133,8 @@ void run_file(const std::filesystem::path& path) {
       t.spec.key_column = o["key"];
       t.spec.subsort_column = o["subsort"];
       t.spec.grouping = o["grouping"];
-      auto reader = csv::CsvReader::from_string(block(false), path.filename().string() + ":" + t.spec.name);
+      auto reader =
+          csv::CsvReader::from_string(block(false), path.filename().string() + ":" + t.spec.name);
       auto b = csv::load_inferred(*reader, {t.spec.time_column});
       ASSERT_TRUE(b) << b.error().message();
       t.spec.schema = b->schema;
@@ -171,7 +180,9 @@ void run_file(const std::filesystem::path& path) {
 
 class LanguageCases : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(LanguageCases, Run) { run_file(GetParam()); }
+TEST_P(LanguageCases, Run) {
+  run_file(GetParam());
+}
 
 std::vector<std::string> case_files() {
   std::vector<std::string> out;

@@ -70,7 +70,8 @@ TEST(EngineFacade, CompileErrorsNamePosition) {
   auto q = compile("{ total: sum(P.amont) }", {{"P", schema(), "time", "user", "", ""}}, {}, {});
   ASSERT_FALSE(q);
   EXPECT_EQ(q.error().code(), StatusCode::kTypeError);
-  EXPECT_NE(q.error().message().find("Type error at 1:14: no field named 'amont'"), std::string::npos);
+  EXPECT_NE(q.error().message().find("Type error at 1:14: no field named 'amont'"),
+            std::string::npos);
   EXPECT_NE(q.error().message().find("nearest matches: 'amount'"), std::string::npos);
   auto bad_table = compile("{ x: 1 }", {{"P", schema(), "ts", "user", "", ""}}, {}, {});
   ASSERT_FALSE(bad_table);

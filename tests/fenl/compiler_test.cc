@@ -14,7 +14,9 @@ std::vector<TableDecl> tables() {
                          {"qty", Type::of(Kind::kI32)},
                          {"big", Type::of(Kind::kU64)},
                          {"ok", Type::of(Kind::kBool)}});
-  auto r = Type::record({{"ts", Type::of(Kind::kTimestamp)}, {"item", Type::of(Kind::kString)}, {"stars", Type::of(Kind::kI64)}});
+  auto r = Type::record({{"ts", Type::of(Kind::kTimestamp)},
+                         {"item", Type::of(Kind::kString)},
+                         {"stars", Type::of(Kind::kI64)}});
   return {{"P", p, "ts", "user", "", ""}, {"R", r, "ts", "item", "", "items"}};
 }
 
@@ -29,11 +31,11 @@ std::string type_of(std::string_view expr, std::vector<ViewDecl> views = {}) {
 TEST(FenlTypes, LiteralsAndArithmetic) {
   EXPECT_EQ(type_of("1"), "i64");
   EXPECT_EQ(type_of("1.5"), "f64");
-  EXPECT_EQ(type_of("P.qty + 1"), "i64");        // literals are not narrowed
+  EXPECT_EQ(type_of("P.qty + 1"), "i64");  // literals are not narrowed
   EXPECT_EQ(type_of("P.qty + P.qty"), "i32");
   EXPECT_EQ(type_of("P.amount * 2.0"), "f64");
-  EXPECT_EQ(type_of("P.big + 1"), "i64");         // (u64, i64) -> i64
-  EXPECT_EQ(type_of("1 + P.big"), "f64");         // (i64, u64) -> f64
+  EXPECT_EQ(type_of("P.big + 1"), "i64");  // (u64, i64) -> i64
+  EXPECT_EQ(type_of("1 + P.big"), "f64");  // (i64, u64) -> f64
   EXPECT_EQ(type_of("-P.big"), "f64");
   EXPECT_EQ(type_of("P.amount / P.price"), "f64");
   EXPECT_EQ(type_of("P.amount > 1"), "bool");
@@ -50,7 +52,8 @@ TEST(FenlTypes, Functions) {
   EXPECT_EQ(type_of("P.amount | lag(1)"), "i64");
   EXPECT_EQ(type_of("P.price | clamp(min = 0.5)"), "f64");
   EXPECT_EQ(type_of("P | select_fields($input, 'amount', 'user')"), "{user: string, amount: i64}");
-  EXPECT_EQ(type_of("P | remove_fields($input, 'ts', 'user', 'price', 'qty', 'big')"), "{amount: i64, ok: bool}");
+  EXPECT_EQ(type_of("P | remove_fields($input, 'ts', 'user', 'price', 'qty', 'big')"),
+            "{amount: i64, ok: bool}");
   EXPECT_EQ(type_of("{a: 1} | extend({b: 'x'})"), "{b: string, a: i64}");
   EXPECT_EQ(type_of("json(P.user).a"), "string");
   EXPECT_EQ(type_of("coalesce(P.amount, 0)"), "i64");
@@ -68,17 +71,22 @@ TEST(FenlTypes, PipeBindsFirstUnfilledRequiredParameter) {
 
 TEST(FenlTypes, Errors) {
   EXPECT_EQ(type_of("P.nope"),
-            "ERROR: Type error at 1:6: no field named 'nope' in record with fields [ts, user, amount, price, qty, big, "
+            "ERROR: Type error at 1:6: no field named 'nope' in record with fields [ts, user, "
+            "amount, price, qty, big, "
             "ok]\n  { x: P.nope }\n       ^^^^^^");
-  EXPECT_NE(type_of("Q.amount").find("unbound reference 'Q'; nearest matches: 'P'"), std::string::npos);
+  EXPECT_NE(type_of("Q.amount").find("unbound reference 'Q'; nearest matches: 'P'"),
+            std::string::npos);
   EXPECT_NE(type_of("summ(P.amount)").find("undefined function 'summ'"), std::string::npos);
-  EXPECT_NE(type_of("P.user + 1").find("incompatible argument types 'string' and 'i64'"), std::string::npos);
+  EXPECT_NE(type_of("P.user + 1").find("incompatible argument types 'string' and 'i64'"),
+            std::string::npos);
   EXPECT_NE(type_of("P.user < P.user").find("expects 'ordered'"), std::string::npos);
   EXPECT_NE(type_of("$input").find("'$input' is only defined"), std::string::npos);
-  EXPECT_NE(type_of("P.amount + sum(R.stars)").find("cannot combine values of grouping"), std::string::npos);
+  EXPECT_NE(type_of("P.amount + sum(R.stars)").find("cannot combine values of grouping"),
+            std::string::npos);
   EXPECT_NE(type_of("lag(P.amount, P.amount)").find("constant literal"), std::string::npos);
   EXPECT_NE(type_of("clamp(P.amount, 1)").find("must be passed by keyword"), std::string::npos);
-  EXPECT_NE(type_of("sum(P.amount, P.amount, P.amount)").find("must be passed by keyword"), std::string::npos);
+  EXPECT_NE(type_of("sum(P.amount, P.amount, P.amount)").find("must be passed by keyword"),
+            std::string::npos);
   EXPECT_NE(type_of("len(P.user, P.user)").find("too many arguments"), std::string::npos);
   EXPECT_NE(type_of("sum()").find("missing argument 'input'"), std::string::npos);
   EXPECT_NE(type_of("sum(P.amount, foo = 1)").find("no parameter named 'foo'"), std::string::npos);
@@ -87,13 +95,15 @@ TEST(FenlTypes, Errors) {
   EXPECT_NE(type_of("{a: 1, a: 2}").find("duplicate record field 'a'"), std::string::npos);
   EXPECT_NE(type_of("seconds(1)").find("cannot be written; try `as i64`"), std::string::npos);
   EXPECT_NE(type_of("P | select_fields($input, 'zzz')").find("no field 'zzz'"), std::string::npos);
-  EXPECT_NE(type_of("P.amount | first(window = sliding(2, daily()))").find("does not support sliding"),
-            std::string::npos);
+  EXPECT_NE(
+      type_of("P.amount | first(window = sliding(2, daily()))").find("does not support sliding"),
+      std::string::npos);
 }
 
 TEST(FenlTypes, Views) {
   EXPECT_EQ(type_of("total * 2", {{"total", "sum(P.amount)"}}), "i64");
-  EXPECT_NE(type_of("a", {{"a", "b + 1"}, {"b", "a + 1"}}).find("circular dependency"), std::string::npos);
+  EXPECT_NE(type_of("a", {{"a", "b + 1"}, {"b", "a + 1"}}).find("circular dependency"),
+            std::string::npos);
   EXPECT_NE(type_of("a", {{"a", "P.nope"}}).find("in view 'a'"), std::string::npos);
 }
 
