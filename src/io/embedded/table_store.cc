@@ -242,10 +242,9 @@ class SqliteTableStore final : public io::TableStore {
 
   Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
     TL_ASSIGN_OR_RETURN_S(const TableSchema* s, schema(keyspace, table));
+    Status valid = rows.validate();
+    if (!valid.ok()) return valid.with_context(fmt::format("upsert into {}.{}", keyspace, table));
     const auto& fields = rows.schema->fields;
-    if (fields.size() != rows.columns.size()) {
-      return invalid_argument("upsert: batch schema and columns disagree");
-    }
     // Map batch columns to table columns and check the key is complete.
     std::vector<int> table_col(fields.size());
     std::vector<bool> provided(s->columns.size(), false);
