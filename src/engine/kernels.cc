@@ -760,6 +760,11 @@ struct JsonScan {
 Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
                            const std::vector<fenl::TypeRef>& types, const Type& result) {
   int64_t n = args.empty() ? 0 : args[0].size();
+  if (result.kind == Kind::kNull) {  // every input was the null literal
+    Column out(DataType::of(TypeId::kNull));
+    out.set_size(n);
+    return out;
+  }
   Ctx x{args, types, result, n};
   Kind rk = result.kind;
   auto as_u = [](int64_t v) { return static_cast<uint64_t>(v); };

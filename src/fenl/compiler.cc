@@ -847,7 +847,7 @@ class Compiler {
                                              args[i]->type->to_string() + "'");
         }
       }
-      if (args[i]->type->kind != Kind::kNull) args[i] = cast(args[i], want);
+      args[i] = cast(args[i], want);  // null arguments become typed all-null columns
     }
     // Result type.
     if (auto v = var_types.find(sig.result); v != var_types.end()) {

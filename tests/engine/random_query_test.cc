@@ -1,0 +1,173 @@
+// Property test: randomly generated, mostly well-typed queries over a small table either
+// fail to compile with a diagnostic or run to completion with a well-formed result (run
+// under ASan/UBSan in the sanitizer build, this exercises every operator's edge cases).
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "engine/query.h"
+
+namespace tideline::engine {
+namespace {
+
+constexpr uint32_t kFirstSeed = 0;
+constexpr int64_t kDay = 86'400'000'000'000LL;
+
+TypePtr schema() {
+  return DataType::record({{"time", DataType::of(TypeId::kTimestamp)},
+                           {"key", DataType::of(TypeId::kString)},
+                           {"n", DataType::of(TypeId::kI64)},
+                           {"x", DataType::of(TypeId::kF64)},
+                           {"flag", DataType::of(TypeId::kBool)},
+                           {"s", DataType::of(TypeId::kString)}});
+}
+
+Batch table(std::mt19937& rng) {
+  Batch b = Batch::empty(schema());
+  const char* keys[] = {"a", "b", "c", ""};
+  const char* strs[] = {"hello", "", "Wörld", "{\"a\": 1}"};
+  int64_t t = 1'600'000'000'000'000'000LL;
+  for (int i = 0; i < 40; ++i) {
+    t += static_cast<int64_t>(rng() % 3) * kDay / 4;
+    b.columns[0].append_int(t);
+    b.columns[1].append_string(keys[rng() % 4]);
+    if (rng() % 5)
+      b.columns[2].append_int(static_cast<int64_t>(rng() % 21) - 10);
+    else
+      b.columns[2].append_null();
+    if (rng() % 5)
+      b.columns[3].append_float(static_cast<double>(rng() % 100) / 8.0 - 3.0);
+    else
+      b.columns[3].append_null();
+    if (rng() % 4)
+      b.columns[4].append_int(rng() % 2);
+    else
+      b.columns[4].append_null();
+    b.columns[5].append_string(strs[rng() % 4]);
+  }
+  b.num_rows = 40;
+  return b;
+}
+
+class Gen {
+ public:
+  explicit Gen(uint32_t seed) : rng_(seed) {}
+  std::string pick(std::initializer_list<const char*> xs) {
+    auto it = xs.begin();
+    std::advance(it, rng_() % xs.size());
+    return *it;
+  }
+  std::string num(int d) {
+    if (d <= 0 || rng_() % 3 == 0) return pick({"T.n", "T.x", "1", "2.5", "-3", "null"});
+    std::string a = num(d - 1), b = num(d - 1);
+    switch (rng_() % 12) {
+      case 0:
+        return "(" + a + " + " + b + ")";
+      case 1:
+        return "(" + a + " - " + b + ")";
+      case 2:
+        return "(" + a + " * " + b + ")";
+      case 3:
+        return "(" + a + " / " + b + ")";
+      case 4:
+        return pick({"sum", "min", "max", "first", "last"}) + "(" + a + window(d) + ")";
+      case 5:
+        return pick({"mean", "variance", "stddev"}) + "(" + a + ")";
+      case 6:
+        return "(" + a + " | lag(" + pick({"0", "1", "2"}) + "))";
+      case 7:
+        return "(" + a + " | if(" + cond(d - 1) + "))";
+      case 8:
+        return "(" + a + " | when(" + cond(d - 1) + "))";
+      case 9:
+        return "coalesce(" + a + ", " + b + ")";
+      case 10:
+        return "(" + a + " | clamp(min = " + b + "))";
+      default:
+        return pick({"count", "count_if"}) == "count" ? "count(" + a + ")" : "len(T.s)";
+    }
+  }
+  std::string window(int d) {
+    switch (rng_() % 5) {
+      case 0:
+        return ", window = since(" + cond(d - 1) + ")";
+      case 1:
+        return ", window = since(" + pick({"daily()", "hourly()", "monthly()"}) + ")";
+      default:
+        return "";
+    }
+  }
+  std::string cond(int d) {
+    if (d <= 0 || rng_() % 3 == 0) return pick({"T.flag", "true", "is_valid(T.n)", "null"});
+    std::string a = num(d - 1), b = num(d - 1);
+    switch (rng_() % 5) {
+      case 0:
+        return "(" + a + " > " + b + ")";
+      case 1:
+        return "(" + a + " == " + b + ")";
+      case 2:
+        return "(" + cond(d - 1) + " and " + cond(d - 1) + ")";
+      case 3:
+        return "!" + cond(d - 1);
+      default:
+        return "(" + cond(d - 1) + " or " + cond(d - 1) + ")";
+    }
+  }
+  std::string query() {
+    std::string body = "{ a: " + num(3) + ", b: " + cond(2) + " }";
+    switch (rng_() % 8) {
+      case 0:
+        return body + " | shift_by(seconds(" + pick({"1", "3600", "0"}) + "))";
+      case 1:
+        return body + " | shift_until(T.flag)";
+      case 2:
+        return body + " | with_key(T.s) | extend({ c: count($input) })";
+      case 3:
+        return body + " | extend({ t: time_of($input), k: first(T.key) })";
+      case 4:
+        return "T | last() | when(daily()) | extend({ z: " + num(2) + " })";
+      case 5:
+        return body + " | shift_to(T.time | add_time(days(1)))";
+      default:
+        return body;
+    }
+  }
+
+ private:
+  std::mt19937 rng_;
+};
+
+TEST(EngineRandomQueries, CompileOrRunCleanly) {
+  std::mt19937 data_rng(7);
+  Batch t = table(data_rng);
+  int compiled = 0, ran = 0;
+  for (uint32_t seed = kFirstSeed; seed < kFirstSeed + 400; ++seed) {
+    Gen g(seed);
+    std::string q = g.query();
+    SCOPED_TRACE(q);
+    QueryOptions opts;
+    if (seed % 3 == 1) opts.results = ResultBehavior::kFinal;
+    auto cq = compile(q, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
+    if (!cq) {
+      EXPECT_FALSE(cq.error().message().empty());
+      continue;
+    }
+    ++compiled;
+    auto s = start_session(*cq);
+    ASSERT_TRUE(s);
+    ASSERT_TRUE((*s)->add_input("T", t).ok());
+    auto r = (*s)->finish();
+    if (!r) continue;
+    ++ran;
+    ASSERT_TRUE(r->validate().ok()) << r->validate().message();
+    ASSERT_EQ(r->columns.size(), (*cq)->output_type()->fields.size());
+    for (int64_t i = 1; i < r->num_rows; ++i)
+      ASSERT_LE(r->columns[0].int_at(i - 1), r->columns[0].int_at(i));
+  }
+  EXPECT_GT(compiled, 200);
+  EXPECT_GT(ran, 150);
+}
+
+}  // namespace
+}  // namespace tideline::engine
