@@ -179,6 +179,13 @@ def header(raw: dict) -> list[str]:
            f"- Versions: Tideline {v.get('tideline', '?')} ({v.get('compiler', '')}); "
            f"Kaskada {v.get('kaskada')}; DuckDB {v.get('duckdb')}; pyarrow {v.get('pyarrow')}; "
            f"pandas {v.get('pandas')}; Python {m['python']}"]
+    loads = [r["load_avg_1m"] for size in raw["sizes"] for w in size["workloads"]
+             for r in w["engines"].values() if "load_avg_1m" in r]
+    if loads and max(loads) > 1.0:
+        out.append(f"- **Shared machine**: the 1-minute load average before the runs was "
+                   f"{min(loads):.1f}–{max(loads):.1f} on {m['cores']} cores (other work, "
+                   "e.g. compiles, competed with the engines), so the times are noisy; "
+                   "process CPU times are less affected.")
     if raw.get("tideline_note"):
         out.append(f"- Tideline: {esc(raw['tideline_note'])}")
     for eng, why in raw.get("unavailable", {}).items():
