@@ -94,6 +94,7 @@ def run_measured(cmd: list[str], stdout_path: Path | None, err_path: Path, timeo
         captured = b""
         if out_f is subprocess.PIPE:
             captured = proc.stdout.read()  # type: ignore[union-attr]
+            proc.stdout.close()  # type: ignore[union-attr]
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
         timer.cancel()

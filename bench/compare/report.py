@@ -287,7 +287,11 @@ def write_benchmarks(raw: dict, run_dir: Path, root: Path) -> None:
 
 
 if __name__ == "__main__":
-    # Re-render a report from an existing raw.json: report.py results/<stamp>
+    # Re-render a run's report (and with --benchmarks BENCHMARKS.md) from its raw.json:
+    #   python report.py results/<stamp> [--benchmarks]
     d = Path(sys.argv[1])
-    write_run(json.loads((d / "raw.json").read_text()), d)
+    raw = json.loads((d / "raw.json").read_text())
+    write_run(raw, d)
+    if "--benchmarks" in sys.argv[2:]:
+        write_benchmarks(raw, d, Path(__file__).resolve().parent.parent.parent)
     print((d / "report.md").read_text())
