@@ -4,8 +4,10 @@
 // (formats in docs/formats/embedded_tables.md and docs/formats/embedded_log.md).
 // Several processes may open the same directory at once (SQLite WAL mode, busy timeout).
 // Do not carry open stores, services, producers or consumers across fork() into the child.
-// The topic log allows one active consumer per subscription (any subscription type); a second
-// one gets Unavailable naming the subscription until the first closes or its process dies.
+// The topic log has one active consumer per subscription (any subscription type): while a
+// live consumer holds it, a second Exclusive subscribe gets Unavailable naming the
+// subscription; Failover/Shared/Key_Shared ones become standbys that take over when the holder
+// closes or its process dies.
 // Thread-safety: a TableStore is used by one thread at a time; a TopicService may be shared by
 // threads (each producer/consumer owns its own SQLite connection and is used by one thread).
 

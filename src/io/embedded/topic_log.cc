@@ -271,111 +271,41 @@ class LogConsumer final : public io::Consumer {
 
   ~LogConsumer() override { (void)close(); }
 
-  // Takes the subscription (creating it if needed) and loads its cursors.
+  // Creates the subscription if needed and tries to become its active consumer. Exclusive:
+  // fails while another live consumer holds it. Other types: becomes a standby that takes
+  // over (in receive()) once the holder closes or dies.
   Status attach() {
     std::random_device rd;
     token_ = static_cast<int64_t>((uint64_t(rd()) << 31) ^ rd()) & 0x7fffffffffffffff;
-    auto self_start = process_start_time(getpid());
-    TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
-    TL_ASSIGN_OR_RETURN_S(Statement find,
-                          db_->prepare("SELECT sub_id, holder_pid, holder_start FROM subscriptions "
-                                       "WHERE topic_id = ? AND name = ?"));
-    find.bind_int(1, info_.topic_id);
-    find.bind_text(2, options_.subscription);
-    TL_ASSIGN_OR_RETURN_S(bool exists, find.step());
-    if (!exists) {
+    self_start_ = process_start_time(getpid()).value_or(0);
+    {
+      TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
       TL_ASSIGN_OR_RETURN_S(
-          Statement ins,
-          db_->prepare("INSERT INTO subscriptions (topic_id, name, type) VALUES (?, ?, ?)"));
-      ins.bind_int(1, info_.topic_id);
-      ins.bind_text(2, options_.subscription);
-      ins.bind_text(3, subscription_type_name(options_.type));
-      TL_RETURN_STATUS_IF_ERROR(ins.run());
-      sub_id_ = sqlite3_last_insert_rowid(db_->handle());
-    } else {
-      sub_id_ = find.col_int(0);
-      const bool held = !find.is_null(1);
-      if (held && holder_alive(find.col_int(1), find.col_int(2))) {
-        return Status(StatusCode::kUnavailable,
-                      fmt::format("subscription '{}' on {} already has an active consumer "
-                                  "(pid {}); the embedded log allows one consumer per "
-                                  "subscription",
-                                  options_.subscription, topic_, find.col_int(1)));
+          Statement find,
+          db_->prepare("SELECT sub_id FROM subscriptions WHERE topic_id = ? AND name = ?"));
+      find.bind_int(1, info_.topic_id);
+      find.bind_text(2, options_.subscription);
+      TL_ASSIGN_OR_RETURN_S(bool exists, find.step());
+      if (exists) {
+        sub_id_ = find.col_int(0);
+      } else {
+        TL_ASSIGN_OR_RETURN_S(
+            Statement ins,
+            db_->prepare("INSERT INTO subscriptions (topic_id, name, type) VALUES (?, ?, ?)"));
+        ins.bind_int(1, info_.topic_id);
+        ins.bind_text(2, options_.subscription);
+        ins.bind_text(3, subscription_type_name(options_.type));
+        TL_RETURN_STATUS_IF_ERROR(ins.run());
+        sub_id_ = sqlite3_last_insert_rowid(db_->handle());
+        const bool latest = options_.initial_position == io::InitialPosition::kLatest;
+        TL_RETURN_STATUS_IF_ERROR(db_->exec(
+            fmt::format("INSERT INTO cursors SELECT {0}, partition, {1}, {1}, 0 FROM partitions "
+                        "WHERE topic_id = {2}",
+                        sub_id_, latest ? "next_entry_id - 1" : "-1", info_.topic_id)));
       }
-      if (held) {
-        spdlog::info("subscription '{}' on {}: taking over from exited process {}",
-                     options_.subscription, topic_, find.col_int(1));
-      }
+      find.reset();
+      TL_RETURN_STATUS_IF_ERROR(txn.commit());
     }
-    find.reset();
-    if (!exists) {
-      const bool latest = options_.initial_position == io::InitialPosition::kLatest;
-      TL_RETURN_STATUS_IF_ERROR(db_->exec(
-          fmt::format("INSERT INTO cursors SELECT {0}, partition, {1}, {1}, 0 FROM partitions "
-                      "WHERE topic_id = {2}",
-                      sub_id_, latest ? "next_entry_id - 1" : "-1", info_.topic_id)));
-    }
-    TL_ASSIGN_OR_RETURN_S(Statement hold,
-                          db_->prepare("UPDATE subscriptions SET holder_pid = ?, holder_start = ?, "
-                                       "holder_token = ? WHERE sub_id = ?"));
-    hold.bind_int(1, getpid());
-    hold.bind_int(2, self_start.value_or(0));
-    hold.bind_int(3, token_);
-    hold.bind_int(4, sub_id_);
-    TL_RETURN_STATUS_IF_ERROR(hold.run());
-
-    TL_ASSIGN_OR_RETURN_S(Statement load,
-                          db_->prepare("SELECT partition, mark_delete, delivered_through, "
-                                       "redeliveries FROM cursors WHERE sub_id = ?"));
-    TL_ASSIGN_OR_RETURN_S(Statement bump,
-                          db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
-                                       "partition = ?"));
-    load.bind_int(1, sub_id_);
-    int loaded = 0;
-    while (true) {
-      TL_ASSIGN_OR_RETURN_S(bool row, load.step());
-      if (!row) break;
-      int64_t p = load.col_int(0);
-      if (p < 0 || p >= info_.partitions) {
-        return corruption(fmt::format("{}: cursor for partition {} of {} ({} partitions)",
-                                      db_->path(), p, topic_, info_.partitions));
-      }
-      Cursor& c = cursors_[static_cast<size_t>(p)];
-      c.mark_delete = load.col_int(1);
-      c.delivered_through = load.col_int(2);
-      c.redeliveries = static_cast<int32_t>(load.col_int(3));
-      c.read_next = c.mark_delete + 1;
-      if (c.delivered_through > c.mark_delete) {
-        ++c.redeliveries;
-        c.redelivered_through = c.delivered_through;
-        bump.bind_int(1, c.redeliveries);
-        bump.bind_int(2, sub_id_);
-        bump.bind_int(3, p);
-        TL_RETURN_STATUS_IF_ERROR(bump.run());
-      }
-      ++loaded;
-    }
-    load.reset();
-    if (loaded != info_.partitions) {
-      return corruption(fmt::format("{}: subscription '{}' of {} has {} cursors, expected {}",
-                                    db_->path(), options_.subscription, topic_, loaded,
-                                    info_.partitions));
-    }
-    TL_ASSIGN_OR_RETURN_S(
-        Statement acks,
-        db_->prepare("SELECT partition, entry_id FROM individual_acks WHERE sub_id = ?"));
-    acks.bind_int(1, sub_id_);
-    while (true) {
-      TL_ASSIGN_OR_RETURN_S(bool row, acks.step());
-      if (!row) break;
-      int64_t p = acks.col_int(0);
-      if (p >= 0 && p < info_.partitions)
-        cursors_[static_cast<size_t>(p)].acked.insert(acks.col_int(1));
-    }
-    acks.reset();
-    TL_RETURN_STATUS_IF_ERROR(txn.commit());
-    attached_ = true;
-
     TL_ASSIGN_OR_RETURN_S(
         fetch_, db_->prepare("SELECT entry_id, key, payload, event_time_ms, publish_time_ms "
                              "FROM messages WHERE topic_id = ? AND partition = ? AND "
@@ -395,7 +325,123 @@ class LogConsumer final : public io::Consumer {
     TL_ASSIGN_OR_RETURN_S(
         select_next_,
         db_->prepare("SELECT partition, next_entry_id FROM partitions WHERE topic_id = ?"));
+    TL_ASSIGN_OR_RETURN_S(holder_,
+                          db_->prepare("SELECT holder_pid, holder_start FROM subscriptions "
+                                       "WHERE sub_id = ?"));
+    attached_ = true;
+    TL_ASSIGN_OR_RETURN_S(bool active, try_acquire());
+    if (!active) {
+      if (options_.type == io::SubscriptionType::kExclusive) {
+        attached_ = false;
+        return Status(StatusCode::kUnavailable,
+                      fmt::format("subscription '{}' on {} already has an active consumer "
+                                  "(pid {}); the embedded log allows one active consumer per "
+                                  "subscription",
+                                  options_.subscription, topic_, holder_pid_));
+      }
+      spdlog::info("subscription '{}' on {}: standby until process {} releases it",
+                   options_.subscription, topic_, holder_pid_);
+    }
     return {};
+  }
+
+  // Becomes the active consumer when the subscription is free or its holder is dead, loading
+  // the cursors; false (and holder_pid_ set) while another live consumer holds it.
+  Result<bool> try_acquire() {
+    auto held_by_other = [&]() -> Result<bool> {
+      holder_.bind_int(1, sub_id_);
+      TL_ASSIGN_OR_RETURN(bool row, holder_.step());
+      bool held = row && !holder_.is_null(0);
+      holder_pid_ = held ? holder_.col_int(0) : 0;
+      const int64_t start = held ? holder_.col_int(1) : 0;
+      holder_.reset();
+      if (!row) {
+        return error(StatusCode::kNotFound, fmt::format("subscription '{}' on {} vanished",
+                                                        options_.subscription, topic_));
+      }
+      if (held && holder_alive(holder_pid_, start)) return true;
+      if (held) {
+        spdlog::info("subscription '{}' on {}: taking over from exited process {}",
+                     options_.subscription, topic_, holder_pid_);
+      }
+      return false;
+    };
+    // Check without the write lock first: a standby polls this.
+    TL_ASSIGN_OR_RETURN(bool busy, held_by_other());
+    if (busy) return false;
+    TL_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(*db_));
+    TL_ASSIGN_OR_RETURN(busy, held_by_other());
+    if (busy) return false;
+    TL_ASSIGN_OR_RETURN(Statement hold,
+                        db_->prepare("UPDATE subscriptions SET holder_pid = ?, holder_start = ?, "
+                                     "holder_token = ? WHERE sub_id = ?"));
+    hold.bind_int(1, getpid());
+    hold.bind_int(2, self_start_);
+    hold.bind_int(3, token_);
+    hold.bind_int(4, sub_id_);
+    TL_RETURN_IF_ERROR(hold.run());
+
+    cursors_.assign(static_cast<size_t>(info_.partitions), Cursor{});
+    TL_ASSIGN_OR_RETURN(Statement load,
+                        db_->prepare("SELECT partition, mark_delete, delivered_through, "
+                                     "redeliveries FROM cursors WHERE sub_id = ?"));
+    TL_ASSIGN_OR_RETURN(Statement bump,
+                        db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
+                                     "partition = ?"));
+    load.bind_int(1, sub_id_);
+    int loaded = 0;
+    while (true) {
+      TL_ASSIGN_OR_RETURN(bool row, load.step());
+      if (!row) break;
+      int64_t p = load.col_int(0);
+      if (p < 0 || p >= info_.partitions) {
+        return error(corruption(fmt::format("{}: cursor for partition {} of {} ({} partitions)",
+                                            db_->path(), p, topic_, info_.partitions)));
+      }
+      Cursor& c = cursors_[static_cast<size_t>(p)];
+      c.mark_delete = load.col_int(1);
+      c.delivered_through = load.col_int(2);
+      c.redeliveries = static_cast<int32_t>(load.col_int(3));
+      c.read_next = c.mark_delete + 1;
+      if (c.delivered_through > c.mark_delete) {
+        ++c.redeliveries;
+        c.redelivered_through = c.delivered_through;
+        bump.bind_int(1, c.redeliveries);
+        bump.bind_int(2, sub_id_);
+        bump.bind_int(3, p);
+        TL_RETURN_IF_ERROR(bump.run());
+      }
+      ++loaded;
+    }
+    load.reset();
+    if (loaded != info_.partitions) {
+      return error(corruption(fmt::format("{}: subscription '{}' of {} has {} cursors, expected {}",
+                                          db_->path(), options_.subscription, topic_, loaded,
+                                          info_.partitions)));
+    }
+    TL_ASSIGN_OR_RETURN(
+        Statement acks,
+        db_->prepare("SELECT partition, entry_id FROM individual_acks WHERE sub_id = ?"));
+    acks.bind_int(1, sub_id_);
+    while (true) {
+      TL_ASSIGN_OR_RETURN(bool row, acks.step());
+      if (!row) break;
+      int64_t p = acks.col_int(0);
+      if (p >= 0 && p < info_.partitions) {
+        cursors_[static_cast<size_t>(p)].acked.insert(acks.col_int(1));
+      }
+    }
+    acks.reset();
+    TL_RETURN_IF_ERROR(txn.commit());
+    active_ = true;
+    return true;
+  }
+
+  Status standby_error() const {
+    return Status(StatusCode::kUnavailable,
+                  fmt::format("consumer of subscription '{}' on {} is a standby (process {} "
+                              "is the active consumer)",
+                              options_.subscription, topic_, holder_pid_));
   }
 
   Result<std::vector<Message>> receive(size_t max_messages,
@@ -407,6 +453,14 @@ class LogConsumer final : public io::Consumer {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto sleep = std::chrono::milliseconds(1);
     int64_t seen_version = -1;
+    while (!active_) {  // standby: poll for the holder to go away
+      TL_ASSIGN_OR_RETURN(bool acquired, try_acquire());
+      if (acquired) break;
+      auto now = std::chrono::steady_clock::now();
+      if (now >= deadline) return out;
+      std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
+          std::chrono::milliseconds(50), deadline - now));
+    }
     while (true) {
       TL_ASSIGN_OR_RETURN(bool v, data_version_.step());
       int64_t version = v ? data_version_.col_int(0) : 0;
@@ -430,6 +484,7 @@ class LogConsumer final : public io::Consumer {
 
   Status acknowledge(std::span<const MessageId> ids) override {
     if (!attached_) return closed_error();
+    if (!active_) return standby_error();
     std::vector<bool> touched(cursors_.size(), false);
     std::vector<bool> had_acks(cursors_.size(), false);
     std::vector<int64_t> old_mark(cursors_.size());
@@ -520,6 +575,18 @@ class LogConsumer final : public io::Consumer {
 
   Result<int64_t> backlog() override {
     if (!attached_) return error(closed_error());
+    if (!active_) {  // read the holder's persisted state
+      TL_ASSIGN_OR_RETURN(
+          Statement st,
+          db_->prepare("SELECT (SELECT coalesce(sum(p.next_entry_id - c.mark_delete - 1), 0) "
+                       "FROM cursors c JOIN partitions p ON p.topic_id = ?1 AND "
+                       "p.partition = c.partition WHERE c.sub_id = ?2) - "
+                       "(SELECT count(*) FROM individual_acks WHERE sub_id = ?2)"));
+      st.bind_int(1, info_.topic_id);
+      st.bind_int(2, sub_id_);
+      TL_RETURN_IF_ERROR(st.step());
+      return st.col_int(0);
+    }
     select_next_.bind_int(1, info_.topic_id);
     int64_t total = 0;
     while (true) {
@@ -538,8 +605,10 @@ class LogConsumer final : public io::Consumer {
 
   Status close() override {
     if (!attached_) return {};
-    Status synced = needs_full_sync_ ? sync_all_acks() : Status();
+    Status synced = active_ && needs_full_sync_ ? sync_all_acks() : Status();
     attached_ = false;
+    active_ = false;
+    holder_ = Statement();
     fetch_ = Statement();
     data_version_ = Statement();
     set_delivered_ = Statement();
@@ -637,11 +706,14 @@ class LogConsumer final : public io::Consumer {
   std::vector<Cursor> cursors_;
   int64_t sub_id_ = 0;
   int64_t token_ = 0;
-  bool attached_ = false;
+  bool attached_ = false;  // between a successful attach() and close()
+  bool active_ = false;    // holds the subscription (else a standby)
+  int64_t self_start_ = 0;
+  int64_t holder_pid_ = 0;  // the other holder, while a standby
   bool needs_full_sync_ = false;
   size_t rr_start_ = 0;
-  Statement fetch_, data_version_, set_delivered_, set_mark_delete_, delete_acks_, insert_ack_,
-      select_next_;
+  Statement holder_, fetch_, data_version_, set_delivered_, set_mark_delete_, delete_acks_,
+      insert_ack_, select_next_;
 };
 
 class LogService final : public io::TopicService {

@@ -232,10 +232,39 @@ TEST(EmbeddedTopicLog, OneActiveConsumerPerSubscription) {
   ASSERT_FALSE(second);
   EXPECT_EQ(second.error().code(), StatusCode::kUnavailable);
   EXPECT_NE(second.error().message().find("orders-sub"), std::string::npos);
-  auto shared = svc->subscribe(kTopic, sub("orders-sub", io::SubscriptionType::kShared));
-  EXPECT_FALSE(shared);
   ASSERT_TRUE((*first)->close().ok());
   EXPECT_TRUE(svc->subscribe(kTopic, sub("orders-sub")));
+}
+
+// Non-exclusive consumers of a held subscription wait as standbys and take over, with the
+// unacknowledged messages, when the active consumer closes.
+TEST(EmbeddedTopicLog, StandbyTakesOverWhenActiveCloses) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 2).ok());
+  ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(10, 3)).ok());
+  auto active = *svc->subscribe(kTopic, sub("fo", io::SubscriptionType::kFailover));
+  auto standby = svc->subscribe(kTopic, sub("fo", io::SubscriptionType::kShared));
+  ASSERT_TRUE(standby) << standby.error().to_string();
+  auto exclusive = svc->subscribe(kTopic, sub("fo"));
+  ASSERT_FALSE(exclusive);
+  EXPECT_NE(exclusive.error().message().find("'fo'"), std::string::npos);
+
+  auto got = receive_n(*active, 10);
+  ASSERT_EQ(got.size(), 10u);
+  ASSERT_TRUE(active->acknowledge(ids_of({got.begin(), got.begin() + 4})).ok());
+  auto nothing = (*standby)->receive(10, 80ms);
+  ASSERT_TRUE(nothing);
+  EXPECT_TRUE(nothing->empty());
+  EXPECT_EQ((*standby)->acknowledge(ids_of(got)).code(), StatusCode::kUnavailable);
+  EXPECT_EQ(*(*standby)->backlog(), 6);
+
+  ASSERT_TRUE(active->close().ok());
+  auto rest = receive_n(**standby, 6);
+  ASSERT_EQ(rest.size(), 6u);
+  for (const auto& m : rest) EXPECT_EQ(m.redelivery_count, 1);
+  ASSERT_TRUE((*standby)->acknowledge(ids_of(rest)).ok());
+  EXPECT_EQ(*(*standby)->backlog(), 0);
 }
 
 TEST(EmbeddedTopicLog, ReceiveTimesOut) {
