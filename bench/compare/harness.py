@@ -154,7 +154,7 @@ def run_engine(engine: str, w, data: Path, out_dir: Path, args) -> dict:
         out = out_dir / f"{w.name}.{engine}.parquet"
         script = HERE / f"run_{engine}.py"
         cmd = [sys.executable, str(script), "--workload", w.name, "--data", str(data),
-               "--out", str(out)]
+               "--out", str(out), "--input", args.baseline_input]
         m = run_measured(cmd, None, out_dir / f"{w.name}.{engine}.stderr", args.timeout)
     rec.update(wall_s=m.wall, cpu_s=m.cpu_s, peak_rss_mb=m.peak_rss_mb, output=str(out))
     if m.timed_out:
@@ -353,6 +353,8 @@ def main() -> int:
     p.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS))
     p.add_argument("--repeat", type=int, default=1, help="runs per engine; the best counts")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine run")
+    p.add_argument("--baseline-input", choices=("parquet", "csv"), default="parquet",
+                   help="what Kaskada and DuckDB read (Tideline always reads the CSV files)")
     p.add_argument("--tideline", help="tideline binary (default: build-release/, built first)")
     p.add_argument("--no-build", action="store_true", help="do not build tideline first")
     p.add_argument("--data-dir", type=Path, help="data cache (default $TIDELINE_CACHE/bench-data)")
@@ -392,6 +394,7 @@ def main() -> int:
         "command": "bench/compare/run.sh " + shlex.join(sys.argv[1:]),
         "machine": machine_info(), "versions": versions(args),
         "engines": engines, "seed": args.seed, "repeat": args.repeat,
+        "baseline_input": args.baseline_input,
         "tideline_note": args.tideline_build_note or args.tideline_missing,
         "unavailable": args.unavailable, "sizes": [],
     }

@@ -144,7 +144,7 @@ def method_section() -> list[str]:
         "views `time, user, item`; reviews `time, user, item, rating`; 4:2:1 split; random "
         "UUID users and items; times over 2022), deterministic for the seed, unique "
         "timestamps, none on a month boundary. Tideline reads the CSV files, Kaskada and "
-        "DuckDB the same data as Parquet.",
+        "DuckDB the same data as Parquet (or, with `--baseline-input csv`, the CSV files).",
         "- Each engine runs each workload in a fresh process. *Time* is what counts: for "
         "Tideline the process wall time (start-up, CSV parsing, query, CSV output to a file); "
         "for Kaskada and DuckDB the time inside their Python process after the interpreter "
@@ -179,6 +179,10 @@ def header(raw: dict) -> list[str]:
            f"- Versions: Tideline {v.get('tideline', '?')} ({v.get('compiler', '')}); "
            f"Kaskada {v.get('kaskada')}; DuckDB {v.get('duckdb')}; pyarrow {v.get('pyarrow')}; "
            f"pandas {v.get('pandas')}; Python {m['python']}"]
+    fmt = raw.get("baseline_input", "parquet")
+    out.append(f"- Inputs: Tideline reads the CSV files; Kaskada and DuckDB read "
+               f"{'the same CSV files' if fmt == 'csv' else 'the same data as Parquet'}"
+               f"; best of {raw.get('repeat', 1)} run(s) per engine and workload")
     loads = [r["load_avg_1m"] for size in raw["sizes"] for w in size["workloads"]
              for r in w["engines"].values() if "load_avg_1m" in r]
     if loads and max(loads) > 1.0:
