@@ -362,6 +362,7 @@ int run_query(const QueryArgs& a) {
     return usage("a query is required (--expr TEXT or --expr-file PATH)");
   }
   engine::QueryOptions opts;
+  opts.require_record = true;  // as Fenl: the query must produce a record
   if (a.results == "final")
     opts.results = engine::ResultBehavior::kFinal;
   else if (a.results != "history")

@@ -277,6 +277,9 @@ class SessionImpl : public Session {
         if (d.entity[i] >= last.size()) last.resize(d.entity[i] + 1, -1);
         last[d.entity[i]] = static_cast<int32_t>(i);
       }
+      // The final tick follows the last row of every input and of the result itself
+      // (shifted rows may lie beyond the inputs).
+      if (d.size()) t_last = std::max(t_last, d.time.back());
       int64_t stamp = (opt.final_at ? *opt.final_at : t_last) + 1;
       std::vector<std::pair<uint64_t, uint32_t>> ents;
       for (uint32_t e = 0; e < last.size(); ++e) {
@@ -333,7 +336,8 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
   }
   std::vector<fenl::ViewDecl> vdecls;
   for (const auto& v : views) vdecls.push_back({v.name, v.expression});
-  TL_ASSIGN_OR_RETURN(fenl::Plan plan, fenl::compile_plan(query, decls, vdecls));
+  TL_ASSIGN_OR_RETURN(fenl::Plan plan,
+                      fenl::compile_plan(query, decls, vdecls, options.require_record));
   auto q = std::make_shared<CompiledQueryImpl>();
   q->tables = tables;
   q->options = options;

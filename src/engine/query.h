@@ -47,6 +47,9 @@ struct QueryOptions {
   ResultBehavior results = ResultBehavior::kHistory;
   std::optional<TimestampNs> final_at;       // final results as of this time
   std::optional<TimestampNs> changed_since;  // history: rows at/after; final: changed entities
+  // Fenl requires the query to produce a record (diagnostic E0013). When false, a
+  // non-record result becomes one field named `result` instead of an error.
+  bool require_record = false;
 };
 
 class CompiledQuery {

@@ -222,8 +222,8 @@ struct Binding {
 class Compiler {
  public:
   Compiler(std::string_view text, const std::vector<TableDecl>& tables,
-           const std::vector<ViewDecl>& views)
-      : text_(text), views_(views) {
+           const std::vector<ViewDecl>& views, bool require_record = false)
+      : text_(text), views_(views), require_record_(require_record) {
     for (size_t i = 0; i < tables.size(); ++i) {
       const auto& t = tables[i];
       TableInfo info;
@@ -267,7 +267,8 @@ class Compiler {
     std::vector<Binding> scope;
     NodePtr root = compile(**parsed, scope);
     if (root && diags_.empty()) {
-      if (root->type->kind != Kind::kRecord && root->type->kind != Kind::kWindow) {
+      if (!require_record_ && root->type->kind != Kind::kRecord &&
+          root->type->kind != Kind::kWindow) {
         // The engine facade's contract: a non-record result becomes one field `result`.
         auto rec = make(Op::kRecord, Type::record({{"result", root->type}}), root->span);
         rec->names = {"result"};
@@ -925,6 +926,7 @@ class Compiler {
 
   std::string_view text_;
   const std::vector<ViewDecl>& views_;
+  bool require_record_ = false;
   Plan plan_;
   std::vector<Diagnostic> diags_;
   std::string grouping_errors_;
@@ -945,7 +947,7 @@ bool is_tick(std::string_view fn) {
 }
 
 Result<Plan> compile_plan(std::string_view query, const std::vector<TableDecl>& tables,
-                          const std::vector<ViewDecl>& views) {
+                          const std::vector<ViewDecl>& views, bool require_record) {
   std::unordered_set<std::string> names;
   for (const auto& v : views) {
     if (!names.insert(v.name).second)
@@ -955,7 +957,7 @@ Result<Plan> compile_plan(std::string_view query, const std::vector<TableDecl>& 
     for (char c : v.name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
     if (!ok) return error(StatusCode::kTypeError, "invalid view name '" + v.name + "'");
   }
-  return Compiler(query, tables, views).run();
+  return Compiler(query, tables, views, require_record).run();
 }
 
 }  // namespace tideline::fenl

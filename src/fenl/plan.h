@@ -77,8 +77,10 @@ struct ViewDecl {
 
 // Parses, resolves and type-checks `query`. Errors: Status with kParseError or kTypeError
 // whose message holds every diagnostic rendered with line:column and caret.
+// With `require_record` a non-record result is an error (E0013); otherwise it becomes the
+// single field `result`.
 Result<Plan> compile_plan(std::string_view query, const std::vector<TableDecl>& tables,
-                          const std::vector<ViewDecl>& views);
+                          const std::vector<ViewDecl>& views, bool require_record = false);
 
 // Whether `fn` is an aggregation (takes a `window` parameter).
 bool is_aggregation(std::string_view fn);

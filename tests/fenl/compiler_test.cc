@@ -114,6 +114,12 @@ TEST(FenlTypes, NonRecordResultBecomesResultField) {
   EXPECT_EQ(plan->root->type->fields[0].name, "result");
 }
 
+TEST(FenlTypes, RequireRecordRejectsOtherResults) {
+  auto plan = compile_plan("sum(P.amount)", tables(), {}, /*require_record=*/true);
+  ASSERT_FALSE(plan);
+  EXPECT_NE(plan.error().message().find("the query must produce a record"), std::string::npos);
+}
+
 TEST(FenlTypes, LeastUpperBound) {
   auto lub = [](Kind a, Kind b) {
     auto t = least_upper_bound(Type::of(a), Type::of(b));
