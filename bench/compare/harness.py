@@ -290,7 +290,11 @@ def versions(args) -> dict:
     dirty = sh(["git", "status", "--porcelain", "--", "src", "CMakeLists.txt", "cmake"], ROOT)
     v["tideline"] = f"git {commit}" + (" (+ uncommitted changes)" if dirty else "")
     if args.tideline_bin:
-        v["tideline_binary"] = str(args.tideline_bin)
+        built = dt.datetime.fromtimestamp(args.tideline_bin.stat().st_mtime, dt.timezone.utc)
+        shown = args.tideline_bin
+        if shown.is_relative_to(ROOT):
+            shown = shown.relative_to(ROOT)
+        v["tideline_binary"] = f"{shown} (built {built:%Y-%m-%d %H:%M} UTC)"
     v["compiler"] = sh(["c++", "--version"]).splitlines()[0] if sh(["c++", "--version"]) else ""
     return v
 

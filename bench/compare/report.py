@@ -163,7 +163,9 @@ def method_section() -> list[str]:
         "A speed-up is only reported when the two answers agree; Tideline's own answer "
         "counts as confirmed when at least one baseline agrees with it.",
         "- Kaskada 0.6 has no Fenl text API: its queries are built with its Python API to "
-        "match queries/*.fenl (see run_kaskada.py). DuckDB runs queries/*.sql with window "
+        "match queries/*.fenl (see run_kaskada.py). Its inputs are read with pyarrow and "
+        "added as one Arrow batch per table, its fastest way in (its own Parquet reader was "
+        "about 1.6x slower). DuckDB runs queries/*.sql with window "
         "functions and an ASOF join; history results are ordered by time like the Fenl "
         "output.",
         "",
@@ -176,7 +178,8 @@ def header(raw: dict) -> list[str]:
            f"- Command: `{raw['command']}`",
            f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GB RAM, {m['os']}; "
            f"load average at start {', '.join(f'{x:.2f}' for x in m['load_avg_at_start'])}",
-           f"- Versions: Tideline {v.get('tideline', '?')} ({v.get('compiler', '')}); "
+           f"- Versions: Tideline {v.get('tideline', '?')}, binary "
+           f"{v.get('tideline_binary', '?')} ({v.get('compiler', '')}); "
            f"Kaskada {v.get('kaskada')}; DuckDB {v.get('duckdb')}; pyarrow {v.get('pyarrow')}; "
            f"pandas {v.get('pandas')}; Python {m['python']}"]
     fmt = raw.get("baseline_input", "parquet")
