@@ -106,6 +106,7 @@ class SessionImpl : public Session {
   }
 
   Status add_input(std::string_view table, const Batch& batch) override {
+    if (finished_) return invalid_argument("add_input() after finish()");
     for (size_t i = 0; i < q_->tables.size(); ++i) {
       if (q_->tables[i].name != table) continue;
       const auto& schema = *q_->tables[i].schema;
@@ -132,6 +133,9 @@ class SessionImpl : public Session {
   }
 
   Result<Batch> finish() override {
+    if (finished_)
+      return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
+    finished_ = true;
     const fenl::Plan& plan = q_->plan;
     std::vector<GroupingState> groupings(plan.groupings.size());
     for (size_t g = 0; g < plan.groupings.size(); ++g) {
@@ -318,6 +322,7 @@ class SessionImpl : public Session {
 
   std::shared_ptr<const CompiledQueryImpl> q_;
   std::vector<Column> inputs_;  // one record column per table, accumulated
+  bool finished_ = false;
 };
 
 }  // namespace

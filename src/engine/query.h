@@ -9,6 +9,8 @@
 //  - A Session executes one compiled query. Inputs may arrive in any order across calls to
 //    add_input(); the session orders rows by (time, subsort, arrival) itself.
 //  - finish() returns every result row (history: one per change; final: one per entity).
+//    It consumes the session's inputs: call it once (later calls, and add_input after it,
+//    fail with kInvalidArgument).
 //    Output schema: `_time` (timestamp), `_key` (the entity key's type), then the fields of
 //    the result record in order (a non-record result becomes one field named `result`).
 //  - All execution state lives in operator state objects owned by the session (no state on

@@ -55,6 +55,8 @@ TEST(EngineFacade, FinalResultsOnePerEntity) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->num_rows, 2);
   EXPECT_EQ(r->columns[0].int_at(0), 31);  // stamped t_last + 1ns
+  EXPECT_FALSE((*s)->finish());
+  EXPECT_FALSE((*s)->add_input("P", batch({})).ok());
 }
 
 TEST(EngineFacade, RejectsMismatchedBatchesAndUnknownTables) {
