@@ -486,10 +486,18 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   }
   const size_t rows = u->size();
   std::vector<uint8_t> x_new, c_new;
-  Column xs = spread(x, u, &x_new);
+  // The input usually lives in the aggregation's domain already: read it in place.
+  Column xs_spread;
+  if (x.domain != u) xs_spread = spread(x, u, &x_new);
+  const Column& xs = x.domain == u ? x.values : xs_spread;
+  const std::vector<uint8_t>& xn = x.domain == u ? x.is_new : x_new;
   std::vector<uint8_t> consume(rows), reset;
-  for (size_t i = 0; i < rows; ++i) consume[i] = x_new[i] && xs.is_valid(static_cast<int64_t>(i));
-  out.is_new = x_new;
+  if (xs.all_valid()) {
+    for (size_t i = 0; i < rows; ++i) consume[i] = xn[i];
+  } else {
+    for (size_t i = 0; i < rows; ++i) consume[i] = xn[i] && xs.is_valid(static_cast<int64_t>(i));
+  }
+  out.is_new = xn;
   if (has_window) {
     Column cs = spread(cond, u, &c_new);
     reset.resize(rows);
