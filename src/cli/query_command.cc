@@ -413,6 +413,7 @@ int run_query(const QueryArgs& a) {
     std::fprintf(stderr, "%s\n", compiled.error().message().c_str());
     return kExitUsage;
   }
+  for (const auto& w : (*compiled)->warnings()) std::fprintf(stderr, "%s\n", w.c_str());
   if (a.explain) {
     std::fprintf(stdout, "%s", (*compiled)->explain().c_str());
     return kExitOk;

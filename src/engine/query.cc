@@ -24,6 +24,7 @@ class CompiledQueryImpl : public CompiledQuery {
   TypePtr out_type;
 
   const TypePtr& output_type() const override { return out_type; }
+  std::vector<std::string> warnings() const override { return plan.warnings; }
   std::string explain() const override {
     std::string s;
     explain_node(*plan.root, 0, s);

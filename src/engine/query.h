@@ -61,6 +61,8 @@ class CompiledQuery {
   virtual const TypePtr& output_type() const = 0;
   // A human-readable plan (for --explain and debugging).
   virtual std::string explain() const = 0;
+  // Compile warnings (unused bindings, ...), each rendered with line:column and caret.
+  virtual std::vector<std::string> warnings() const { return {}; }
 };
 
 class Session {

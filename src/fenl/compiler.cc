@@ -217,6 +217,8 @@ TypeRef class_promote(std::string_view cls, const TypeRef& t) {
 struct Binding {
   std::string name;
   NodePtr node;
+  Span span;
+  bool used = false;
 };
 
 class Compiler {
@@ -295,6 +297,11 @@ class Compiler {
       return std::unexpected(to_status(diags_, text_));
     }
     plan_.root = root;
+    for (const auto& w : warnings_) {
+      std::string r = render(w, text_);
+      if (!r.empty() && r.back() == '\n') r.pop_back();
+      plan_.warnings.push_back(std::move(r));
+    }
     return std::move(plan_);
   }
 
@@ -312,6 +319,10 @@ class Compiler {
     }
     plan_.groupings.push_back({name, key_type});
     return static_cast<int>(plan_.groupings.size() - 1);
+  }
+
+  void warn_at(Span s, std::string msg) {
+    warnings_.push_back(Diagnostic{Stage::kWarning, s, std::move(msg), ""});
   }
 
   std::nullptr_t error_at(Span s, std::string msg) {
@@ -383,7 +394,10 @@ class Compiler {
         return literal(e);
       case ExprKind::kInput: {
         for (auto it = scope.rbegin(); it != scope.rend(); ++it) {
-          if (it->name == "$input") return it->node;
+          if (it->name == "$input") {
+            it->used = true;
+            return it->node;
+          }
         }
         return error_at(e.span, "'$input' is only defined on the right side of a pipe '|'");
       }
@@ -434,17 +448,24 @@ class Compiler {
             scope.resize(mark);
             return nullptr;
           }
-          scope.push_back({b.name, v});
+          scope.push_back({b.name, v, b.name_span});
         }
         NodePtr body = compile(*e.base, scope);
+        for (size_t i = mark; i < scope.size(); ++i) {
+          if (!scope[i].used) warn_at(scope[i].span, "unused binding '" + scope[i].name + "'");
+        }
         scope.resize(mark);
         return body;
       }
       case ExprKind::kPipe: {
         NodePtr lhs = compile(*e.base, scope);
         if (!lhs) return nullptr;
-        scope.push_back({"$input", lhs});
+        scope.push_back({"$input", lhs, e.base->span});
         NodePtr rhs = compile(*e.rhs, scope);
+        if (rhs && !scope.back().used) {
+          warn_at(e.base->span,
+                  "the value left of '|' is not used: the right side never refers to $input");
+        }
         scope.pop_back();
         return rhs;
       }
@@ -507,7 +528,10 @@ class Compiler {
 
   NodePtr resolve_name(const Expr& e, std::vector<Binding>& scope) {
     for (auto it = scope.rbegin(); it != scope.rend(); ++it) {
-      if (it->name == e.text) return it->node;
+      if (it->name == e.text) {
+        it->used = true;
+        return it->node;
+      }
     }
     if (auto v = resolve_view(e.text, e.span)) return *v;
     for (size_t i = 0; i < plan_.tables.size(); ++i) {
@@ -610,7 +634,7 @@ class Compiler {
         keyword.push_back(&a);
       }
     }
-    const Binding* input = nullptr;
+    Binding* input = nullptr;
     for (auto s = scope.rbegin(); s != scope.rend(); ++s) {
       if (s->name == "$input") {
         input = &*s;
@@ -670,6 +694,7 @@ class Compiler {
       }
       if (!variadic && !used_input && input) {
         used_input = true;
+        input->used = true;
         bound[p].implicit = input->node;
         continue;
       }
@@ -929,6 +954,7 @@ class Compiler {
   bool require_record_ = false;
   Plan plan_;
   std::vector<Diagnostic> diags_;
+  std::vector<Diagnostic> warnings_;
   std::string grouping_errors_;
   std::string view_error_;
   std::unordered_set<std::string> in_progress_;

@@ -20,7 +20,9 @@ std::pair<int, int> line_column(std::string_view text, int32_t offset) {
 
 std::string render(const Diagnostic& d, std::string_view text) {
   auto [line, col] = line_column(text, d.span.begin);
-  std::string out = d.stage == Stage::kParse ? "Parse error at " : "Type error at ";
+  std::string out = d.stage == Stage::kParse  ? "Parse error at "
+                    : d.stage == Stage::kType ? "Type error at "
+                                              : "Warning at ";
   if (!d.source_name.empty()) out += d.source_name + ":";
   out += std::to_string(line) + ":" + std::to_string(col) + ": " + d.message + "\n";
   size_t b =

@@ -14,7 +14,7 @@
 
 namespace tideline::fenl {
 
-enum class Stage { kParse, kType };
+enum class Stage { kParse, kType, kWarning };
 
 struct Diagnostic {
   Stage stage = Stage::kParse;

@@ -120,6 +120,19 @@ TEST(FenlTypes, RequireRecordRejectsOtherResults) {
   EXPECT_NE(plan.error().message().find("the query must produce a record"), std::string::npos);
 }
 
+TEST(FenlTypes, WarnsAboutUnusedBindings) {
+  auto plan =
+      compile_plan("let a = 1\nlet b = P.amount\nin { b } | { c: P.amount | sum() }", tables(), {});
+  ASSERT_TRUE(plan) << plan.error().message();
+  ASSERT_EQ(plan->warnings.size(), 2u);
+  EXPECT_EQ(
+      plan->warnings[0],
+      "Warning at 3:4: the value left of '|' is not used: the right side never refers to $input\n"
+      "  in { b } | { c: P.amount | sum() }\n"
+      "     ^^^^^");
+  EXPECT_EQ(plan->warnings[1], "Warning at 1:5: unused binding 'a'\n  let a = 1\n      ^");
+}
+
 TEST(FenlTypes, LeastUpperBound) {
   auto lub = [](Kind a, Kind b) {
     auto t = least_upper_bound(Type::of(a), Type::of(b));
