@@ -158,16 +158,21 @@ Column Evaluator::spread(const Stream& s, const DomainPtr& u, std::vector<uint8_
   return gather(s.values, idx);
 }
 
-Result<DomainPtr> Evaluator::align(const std::vector<const Stream*>& streams,
-                                   std::vector<Column>& cols, std::vector<uint8_t>& is_new) {
+Result<DomainPtr> Evaluator::align(const std::vector<const Stream*>& streams, ColumnList& cols,
+                                   std::vector<uint8_t>& is_new) {
   DomainPtr u;
   for (const Stream* s : streams) u = unite(u, s->domain);
   size_t n = u ? u->size() : 1;
   is_new.assign(u ? n : 0, 0);
-  cols.clear();
+  cols = ColumnList();
   std::vector<uint8_t> nw;
   for (const Stream* s : streams) {
-    cols.push_back(spread(*s, u, u ? &nw : nullptr));
+    if (u && s->domain == u) {
+      cols.borrow(s->values);  // already in the union domain: no copy
+      for (size_t i = 0; i < n; ++i) is_new[i] |= s->is_new[i];
+      continue;
+    }
+    cols.own(spread(*s, u, u ? &nw : nullptr));
     if (u) {
       for (size_t i = 0; i < n; ++i) is_new[i] |= nw[i];
     }
@@ -251,12 +256,12 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
       }
       std::vector<const Stream*> ptrs;
       for (const auto& a : args) ptrs.push_back(a.get());
-      std::vector<Column> cols;
+      ColumnList cols;
       Stream s;
       TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
       Column rec(fenl::physical_type(*n.type));
       int64_t rows = cols.empty() ? 0 : cols[0].size();
-      for (size_t f = 0; f < cols.size(); ++f) rec.child(f) = std::move(cols[f]);
+      for (size_t f = 0; f < cols.size(); ++f) rec.child(f) = cols.take(f);
       rec.set_size(rows);
       s.values = std::move(rec);
       s.continuous = n.continuous;
@@ -316,7 +321,7 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
     }
     std::vector<const Stream*> ptrs;
     for (const auto& a : args) ptrs.push_back(a.get());
-    std::vector<Column> cols;
+    ColumnList cols;
     Stream s;
     TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
     int64_t rows = cols[0].size();
@@ -355,7 +360,7 @@ Result<Stream> Evaluator::eval_call(const Node& n, const DomainPtr& ctx) {
     ptrs.push_back(args[i].get());
     types.push_back(n.args[i]->type);
   }
-  std::vector<Column> cols;
+  ColumnList cols;
   Stream s;
   TL_ASSIGN_OR_RETURN(s.domain, align(ptrs, cols, s.is_new));
   TL_ASSIGN_OR_RETURN(s.values, call_kernel(fn, cols, types, *n.type));
@@ -778,7 +783,7 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
   const Stream& v = *v_p;
   TL_ASSIGN_OR_RETURN(StreamPtr c_p, eval(n.args[0], v.domain ? v.domain : ctx));
   const Stream& c = *c_p;
-  std::vector<Column> cols;
+  ColumnList cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&c, &v}, cols, is_new));
   if (n.fn != "when") {
@@ -819,7 +824,7 @@ Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
   const Stream& t = *t_p;
   TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
   const Stream& v = *v_p;
-  std::vector<Column> cols;
+  ColumnList cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&t, &v}, cols, is_new));
   Stream s;
@@ -858,7 +863,7 @@ Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) 
   const Stream& p = *p_p;
   TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
   const Stream& v = *v_p;
-  std::vector<Column> cols;
+  ColumnList cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&p, &v}, cols, is_new));
   Stream s;
@@ -979,7 +984,7 @@ Result<Stream> Evaluator::eval_with_key(const Node& n, const DomainPtr& ctx) {
   const Stream& k = *k_p;
   TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
   const Stream& v = *v_p;
-  std::vector<Column> cols;
+  ColumnList cols;
   std::vector<uint8_t> is_new;
   TL_ASSIGN_OR_RETURN(DomainPtr u, align({&k, &v}, cols, is_new));
   Stream s;

@@ -16,6 +16,7 @@
 
 #include "common/batch.h"
 #include "common/status.h"
+#include "engine/kernels.h"
 #include "fenl/plan.h"
 
 namespace tideline::engine {
@@ -101,7 +102,7 @@ class Evaluator {
   Result<Stream> eval_lookup(const fenl::Node& node, const DomainPtr& ctx);
   Result<Stream> eval_with_key(const fenl::Node& node, const DomainPtr& ctx);
   // Evaluates args and spreads them into their union domain.
-  Result<DomainPtr> align(const std::vector<const Stream*>& streams, std::vector<Column>& cols,
+  Result<DomainPtr> align(const std::vector<const Stream*>& streams, ColumnList& cols,
                           std::vector<uint8_t>& is_new);
   DomainPtr unite(const DomainPtr& a, const DomainPtr& b);
   const std::vector<int32_t>& mapping(const DomainPtr& sub, const DomainPtr& sup);

@@ -374,7 +374,7 @@ namespace {
 // ---- helpers for call_kernel ----
 
 struct Ctx {
-  const std::vector<Column>& args;
+  const ColumnList& args;
   const std::vector<fenl::TypeRef>& types;
   const Type& result;
   int64_t n;
@@ -757,7 +757,7 @@ struct JsonScan {
 
 }  // namespace
 
-Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
+Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
                            const std::vector<fenl::TypeRef>& types, const Type& result) {
   int64_t n = args.empty() ? 0 : args[0].size();
   if (result.kind == Kind::kNull) {  // every input was the null literal
@@ -913,7 +913,7 @@ Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
     if (fn == "else")
       order = {&args[1], &args[0]};
     else
-      for (const auto& a : args) order.push_back(&a);
+      for (size_t a = 0; a < args.size(); ++a) order.push_back(&args[a]);
     Column out(fenl::physical_type(result));
     for (int64_t i = 0; i < n; ++i) {
       const Column* pick = nullptr;

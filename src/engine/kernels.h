@@ -4,6 +4,7 @@
 // SEMANTICS §5 (null in -> null out unless the function says otherwise).
 
 #include <cstdint>
+#include <deque>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,39 @@
 #include "fenl/types.h"
 
 namespace tideline::engine {
+
+// Argument columns of a kernel: each either borrowed (pointing into a stream that outlives
+// the list) or owned by the list. Lets aligned arguments that are already in the target
+// domain be passed without copying.
+class ColumnList {
+ public:
+  ColumnList() = default;
+  // Borrows every column of `cols` (which must outlive the list).
+  explicit ColumnList(const std::vector<Column>& cols) {
+    for (const auto& c : cols) borrow(c);
+  }
+  void borrow(const Column& c) {
+    ptrs_.push_back(&c);
+    owned_.emplace_back(false);
+  }
+  void own(Column c) {
+    store_.push_back(std::move(c));
+    ptrs_.push_back(&store_.back());
+    owned_.emplace_back(true);
+  }
+  const Column& operator[](size_t i) const { return *ptrs_[i]; }
+  size_t size() const { return ptrs_.size(); }
+  bool empty() const { return ptrs_.empty(); }
+  // Column i as a value: moved out when owned, copied when borrowed.
+  Column take(size_t i) {
+    return owned_[i] ? std::move(const_cast<Column&>(*ptrs_[i])) : *ptrs_[i];
+  }
+
+ private:
+  std::deque<Column> store_;  // stable addresses
+  std::vector<const Column*> ptrs_;
+  std::vector<bool> owned_;
+};
 
 // A column of `n` rows of physical type `t`, every row valid, fixed-width buffers sized.
 Column alloc_column(const TypePtr& t, int64_t n);
@@ -27,8 +61,13 @@ Column cast_column(const Column& c, const fenl::Type& from, const fenl::Type& to
 void and_validity(Column& out, const std::vector<const Column*>& ins);
 // Element-wise function `fn` of the catalog over aligned argument columns. `arg_types` and
 // `result` are the logical types after implicit casts.
-Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
+Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
                            const std::vector<fenl::TypeRef>& arg_types, const fenl::Type& result);
+inline Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,
+                                  const std::vector<fenl::TypeRef>& arg_types,
+                                  const fenl::Type& result) {
+  return call_kernel(fn, ColumnList(args), arg_types, result);
+}
 // Entity-key hash of every row (null -> 0), as used for key_hash.
 std::vector<uint64_t> hash_column(const Column& c, const fenl::Type& t);
 uint64_t hash_value_at(const Column& c, const fenl::Type& t, int64_t i);
