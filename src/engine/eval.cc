@@ -96,23 +96,40 @@ DomainPtr Evaluator::unite(const DomainPtr& a, const DomainPtr& b) {
   if (auto it = unions_.find(key); it != unions_.end()) return it->second;
   auto u = std::make_shared<Domain>();
   u->grouping = a->grouping;
-  u->time.reserve(a->size() + b->size());
-  u->subsort.reserve(a->size() + b->size());
-  u->key_hash.reserve(a->size() + b->size());
-  u->entity.reserve(a->size() + b->size());
+  const size_t cap = a->size() + b->size();
+  u->time.reserve(cap);
+  u->subsort.reserve(cap);
+  u->key_hash.reserve(cap);
+  u->entity.reserve(cap);
+  // The merge also yields where each side's rows land, so spreading either side into the
+  // union needs no second walk.
+  std::vector<int32_t> map_a, map_b;
+  map_a.reserve(cap);
+  map_b.reserve(cap);
   size_t i = 0, j = 0;
   while (i < a->size() || j < b->size()) {
     if (j >= b->size() || (i < a->size() && triple_less(*a, i, *b, j))) {
+      map_a.push_back(static_cast<int32_t>(i));
+      map_b.push_back(-1);
       push_row(*u, *a, i++);
     } else if (i >= a->size() || triple_less(*b, j, *a, i)) {
+      map_a.push_back(-1);
+      map_b.push_back(static_cast<int32_t>(j));
       push_row(*u, *b, j++);
     } else {
+      map_a.push_back(static_cast<int32_t>(i));
+      map_b.push_back(static_cast<int32_t>(j));
       push_row(*u, *a, i++);
       ++j;
     }
   }
   DomainPtr up = u;
   unions_[key] = up;
+  // A union absorbs its parts: uniting it with either again is the union itself.
+  unions_[std::make_pair(std::min(up.get(), a.get()), std::max(up.get(), a.get()))] = up;
+  unions_[std::make_pair(std::min(up.get(), b.get()), std::max(up.get(), b.get()))] = up;
+  maps_[std::make_pair(a.get(), up.get())] = std::move(map_a);
+  maps_[std::make_pair(b.get(), up.get())] = std::move(map_b);
   keep_alive_.push_back(up);
   return up;
 }
