@@ -195,7 +195,8 @@ class Parser {
     auto e = expr();
     if (!e) return std::unexpected(diag_);
     if (peek().kind != TokenKind::kEnd) {
-      fail(peek(), "expected an operator or end of input but found " + describe(peek()));
+      std::string hint = peek().kind == TokenKind::kAssign ? " (use '==' to compare values)" : "";
+      fail(peek(), "expected an operator or end of input but found " + describe(peek()) + hint);
       return std::unexpected(diag_);
     }
     return e;
@@ -221,7 +222,8 @@ class Parser {
   }
   bool expect(TokenKind k, const char* what) {
     if (accept(k)) return true;
-    fail(peek(), std::string("expected ") + what + " but found " + describe(peek()));
+    std::string hint = peek().kind == TokenKind::kAssign ? " (use '==' to compare values)" : "";
+    fail(peek(), std::string("expected ") + what + " but found " + describe(peek()) + hint);
     return false;
   }
   static std::shared_ptr<Expr> make(ExprKind k, Span s) {

@@ -72,6 +72,8 @@ TEST(FenlParser, LexErrors) {
   EXPECT_NE(p("$foo").find("$input"), std::string::npos);
   EXPECT_NE(p("a b").find("expected an operator or end of input"), std::string::npos);
   EXPECT_NE(p("").find("found end of input"), std::string::npos);
+  EXPECT_NE(p("{ a: x = 1 }").find("use '==' to compare"), std::string::npos);
+  EXPECT_NE(p("x = 1").find("use '==' to compare"), std::string::npos);
 }
 
 TEST(FenlParser, DeepNestingIsAnErrorNotACrash) {
