@@ -355,7 +355,9 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--engines", default=",".join(ENGINES))
     p.add_argument("--workloads", default=",".join(w.name for w in WORKLOADS))
-    p.add_argument("--repeat", type=int, default=1, help="runs per engine; the best counts")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="runs per engine and workload; the fastest counts (default 3: the "
+                        "machine is shared, single runs are noisy)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine run")
     p.add_argument("--baseline-input", choices=("parquet", "csv"), default="parquet",
                    help="what Kaskada and DuckDB read (Tideline always reads the CSV files)")

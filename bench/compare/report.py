@@ -95,7 +95,9 @@ def size_section(size: dict, engines: list[str]) -> list[str]:
             name = wrec["title"] if first else ""
             first = False
             if rec["status"] == "ok":
-                cells = [f"{rec['engine_s']:.2f}", f"{rec['wall_s']:.2f}",
+                runs = rec.get("runs_engine_s", [])
+                spread = (f" ({min(runs):.2f}–{max(runs):.2f})" if len(runs) > 1 else "")
+                cells = [f"{rec['engine_s']:.2f}{spread}", f"{rec['wall_s']:.2f}",
                          f"{rec['cpu_s']:.2f}" if "cpu_s" in rec else "",
                          fmt_rate(rec["events_per_s"]), f"{rec['peak_rss_mb']:.0f}",
                          f"{rec['load_avg_1m']:.1f}" if "load_avg_1m" in rec else "",
@@ -145,7 +147,9 @@ def method_section() -> list[str]:
         "UUID users and items; times over 2022), deterministic for the seed, unique "
         "timestamps, none on a month boundary. Tideline reads the CSV files, Kaskada and "
         "DuckDB the same data as Parquet (or, with `--baseline-input csv`, the CSV files).",
-        "- Each engine runs each workload in a fresh process. *Time* is what counts: for "
+        "- Each engine runs each workload in a fresh process, `--repeat` times (default 3) "
+        "in a row; the fastest run counts, the range of all runs is in parentheses. "
+        "*Time* is what counts: for "
         "Tideline the process wall time (start-up, CSV parsing, query, CSV output to a file); "
         "for Kaskada and DuckDB the time inside their Python process after the interpreter "
         "and imports are up (loading the Parquet sources, query, writing the result to "
