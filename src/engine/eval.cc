@@ -530,6 +530,11 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   }
   AggPlan p{u.get(), groupings_[static_cast<size_t>(u->grouping)].size(), &consume, &reset,
             segments};
+  if (segments > 1 && p.entities * segments > 100'000'000) {
+    return error(StatusCode::kInvalidArgument,
+                 "sliding window state too large: " + std::to_string(p.entities) + " entities x " +
+                     std::to_string(segments) + " segments");
+  }
   const std::string& fn = n.fn;
   Kind ik = n.args[0]->type->kind;
   Kind rk = n.type->kind;
@@ -766,8 +771,8 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
   };
   std::vector<std::pair<uint64_t, uint32_t>> active;  // sorted by hash
   size_t next_entity = 0;
-  const size_t kMaxRows = 200'000'000;
-  for (int64_t t = next_tick(t_min); t <= t_max; t = next_tick(t + 1)) {
+  const size_t kMaxRows = 100'000'000;
+  for (int64_t t = next_tick(t_min); t <= t_max; t = t >= t_max ? INT64_MAX : next_tick(t + 1)) {
     size_t before = active.size();
     while (next_entity < order.size() && first[order[next_entity]] <= t) {
       uint32_t e = order[next_entity++];
@@ -931,6 +936,11 @@ Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
   }
   const size_t cap = static_cast<size_t>(n.const_int) + 1;
   const size_t ents = groupings_[static_cast<size_t>(x.domain->grouping)].size();
+  if (ents * cap > 100'000'000) {
+    return error(StatusCode::kInvalidArgument, "lag state too large: " + std::to_string(ents) +
+                                                   " entities x " + std::to_string(cap) +
+                                                   " values");
+  }
   std::vector<int32_t> ring(ents * cap, -1);
   std::vector<uint64_t> count(ents, 0);
   std::vector<int32_t> idx(x.domain->size(), -1);

@@ -981,13 +981,21 @@ Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
     for (int64_t i = 0; i < n; ++i) {
       if (!out.is_valid(i)) continue;
       int64_t d = args[0].int_at(i), t = args[1].int_at(i);
-      int64_t r;
-      if (dk == Kind::kIntervalMonths)
-        r = add_months(t, d);
-      else if (dk == Kind::kIntervalDays)
-        r = t + d * kNanosPerDay;
-      else
-        r = t + d * fenl::duration_unit_ns(dk);
+      int64_t r = 0;
+      bool overflow = false;
+      if (dk == Kind::kIntervalMonths) {
+        // Beyond ±100000 years the civil arithmetic below is out of range anyway.
+        overflow = d > 1'200'000 || d < -1'200'000;
+        if (!overflow) r = add_months(t, d);
+      } else {
+        int64_t unit = dk == Kind::kIntervalDays ? kNanosPerDay : fenl::duration_unit_ns(dk);
+        int64_t delta;
+        overflow = __builtin_mul_overflow(d, unit, &delta) || __builtin_add_overflow(t, delta, &r);
+      }
+      if (overflow) {
+        null_out(out, i);
+        continue;
+      }
       out.ints()[static_cast<size_t>(i)] = r;
     }
     return out;
@@ -997,10 +1005,15 @@ Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
     for (int64_t i = 0; i < n; ++i) {
       int64_t a = args[0].int_at(i), b = args[1].int_at(i);
       int64_t r;
+      int64_t diff;
+      if (fn != "months_between" && __builtin_sub_overflow(b, a, &diff)) {
+        null_out(out, i);
+        continue;
+      }
       if (fn == "seconds_between")
-        r = (b - a) / kNanosPerSecond;
+        r = diff / kNanosPerSecond;
       else if (fn == "days_between")
-        r = (b - a) / kNanosPerDay;
+        r = diff / kNanosPerDay;
       else {
         CivilDate ca = civil_from_days(floor_div(a, kNanosPerDay));
         CivilDate cb = civil_from_days(floor_div(b, kNanosPerDay));

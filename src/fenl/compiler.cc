@@ -941,7 +941,11 @@ class Compiler {
     }
     if (fn == "sliding" && const_int <= 0)
       return error_at(e.span, "sliding() needs a positive number of segments");
-    if (fn == "lag" && const_int < 0) return error_at(e.span, "lag() needs a non-negative n");
+    if (fn == "lag" && (const_int < 0 || const_int > 100'000)) {
+      return error_at(e.span, "lag() needs 0 <= n <= 100000");
+    }
+    if (fn == "sliding" && const_int > 100'000)
+      return error_at(e.span, "sliding() allows at most 100000 segments");
     if ((fn == "first" || fn == "last") && n->args.size() > 1 && n->args[1]->op == Op::kCall &&
         n->args[1]->fn == "sliding") {
       return error_at(e.span, "'" + fn + "' does not support sliding windows");

@@ -32,7 +32,9 @@ Batch table(std::mt19937& rng) {
     t += static_cast<int64_t>(rng() % 3) * kDay / 4;
     b.columns[0].append_int(t);
     b.columns[1].append_string(keys[rng() % 4]);
-    if (rng() % 5)
+    if (rng() % 17 == 0)
+      b.columns[2].append_int(rng() % 2 ? INT64_MAX : INT64_MIN);
+    else if (rng() % 5)
       b.columns[2].append_int(static_cast<int64_t>(rng() % 21) - 10);
     else
       b.columns[2].append_null();
@@ -118,7 +120,7 @@ class Gen {
     std::string body = "{ a: " + num(3) + ", b: " + cond(2) + " }";
     switch (rng_() % 8) {
       case 0:
-        return body + " | shift_by(seconds(" + pick({"1", "3600", "0"}) + "))";
+        return body + " | shift_by(seconds(" + pick({"1", "3600", "0", "T.n"}) + "))";
       case 1:
         return body + " | shift_until(T.flag)";
       case 2:
