@@ -400,11 +400,25 @@ struct AggPlan {
 
 // Drives per-entity accumulators over the union domain. Acc must be default-constructible
 // as the empty state; add(acc, row), merge(into, from) (from is newer), emit(row, acc).
+// Accumulators of one aggregation: one per entity and window segment. Sliding windows keep
+// `segments` accumulators per entity; `open_segment` is the one receiving input.
+template <typename Acc>
+struct AccumulatorState : OperatorState {
+  size_t segments = 1;
+  std::vector<Acc> accumulators;
+  std::vector<uint32_t> open_segment;
+};
+
+// Drives per-entity accumulators over the union domain. Acc must be default-constructible
+// as the empty state; add(acc, row), merge(into, from) (from is newer), emit(row, acc).
 template <typename Acc, typename Add, typename Merge, typename Emit>
-void drive(const AggPlan& p, Add add, Merge merge, Emit emit) {
+void drive(AccumulatorState<Acc>& st, const AggPlan& p, Add add, Merge merge, Emit emit) {
   const size_t segs = p.segments;
-  std::vector<Acc> state(p.entities * segs);
-  std::vector<uint32_t> cur(segs > 1 ? p.entities : 0, 0);
+  st.segments = segs;
+  st.accumulators.assign(p.entities * segs, Acc{});
+  st.open_segment.assign(segs > 1 ? p.entities : 0, 0);
+  std::vector<Acc>& state = st.accumulators;
+  std::vector<uint32_t>& cur = st.open_segment;
   const bool has_reset = !p.reset->empty();
   for (size_t i = 0; i < p.u->size(); ++i) {
     size_t e = p.u->entity[i];
@@ -449,6 +463,28 @@ struct VarAcc {
 };
 struct IdxAcc {
   int32_t idx = -1;
+};
+
+// first/last: while running, the chosen row of the input per entity; afterwards `values`
+// holds those rows' values (null where the window is empty).
+struct FirstLastState : AccumulatorState<IdxAcc> {
+  Column values;
+};
+
+// lag: the last n+1 consumed inputs per entity (a ring of rows while running, `values`
+// afterwards, entity-major, oldest slot first per `count`).
+struct LagState : OperatorState {
+  size_t capacity = 0;
+  std::vector<int32_t> ring;
+  std::vector<uint64_t> count;
+  Column values;
+};
+
+// shift_until: rows waiting for their entity's predicate, in arrival order.
+struct ShiftUntilState : OperatorState {
+  std::vector<std::vector<int32_t>> pending;  // per entity, rows while running
+  std::vector<uint32_t> entities;             // afterwards: owner of each pending value
+  Column values;                              // afterwards: the pending values
 };
 
 int64_t saturating_add(int64_t a, int64_t b, Kind k) {
@@ -542,16 +578,16 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   auto null_at = [&](size_t i) { res.set_valid(static_cast<int64_t>(i), false); };
   if (fn == "count" || fn == "count_if") {
     bool is_if = fn == "count_if";
-    drive<CountAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<CountAcc>>(n, ctx.get()), p,
         [&](CountAcc& a, size_t i) {
           if (!is_if || xs.int_at(static_cast<int64_t>(i)) != 0) ++a.c;
         },
         [](CountAcc& t, const CountAcc& f) { t.c += f.c; },
         [&](size_t i, const CountAcc& a) { res.ints()[i] = static_cast<int64_t>(a.c); });
   } else if (fn == "sum" && !fenl::is_float_kind(rk)) {
-    drive<IntAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<IntAcc>>(n, ctx.get()), p,
         [&](IntAcc& a, size_t i) {
           a.v = a.has ? saturating_add(a.v, xs.int_at(static_cast<int64_t>(i)), rk)
                       : xs.int_at(static_cast<int64_t>(i));
@@ -569,8 +605,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
             null_at(i);
         });
   } else if (fn == "sum") {
-    drive<FloatAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<FloatAcc>>(n, ctx.get()), p,
         [&](FloatAcc& a, size_t i) {
           a.v = a.has ? a.v + xs.float_at(static_cast<int64_t>(i))
                       : xs.float_at(static_cast<int64_t>(i));
@@ -590,8 +626,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   } else if ((fn == "min" || fn == "max") && fenl::is_float_kind(rk)) {
     bool is_min = fn == "min";
     auto pick = [is_min](double a, double b) { return is_min ? std::fmin(a, b) : std::fmax(a, b); };
-    drive<FloatAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<FloatAcc>>(n, ctx.get()), p,
         [&](FloatAcc& a, size_t i) {
           double v = xs.float_at(static_cast<int64_t>(i));
           a.v = a.has ? pick(a.v, v) : v;
@@ -616,8 +652,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
       bool gt = uns ? static_cast<uint64_t>(b) > static_cast<uint64_t>(a) : b > a;
       return is_min ? lt : gt;
     };
-    drive<IntAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<IntAcc>>(n, ctx.get()), p,
         [&](IntAcc& a, size_t i) {
           int64_t v = xs.int_at(static_cast<int64_t>(i));
           if (!a.has || better(a.v, v)) a.v = v;
@@ -635,8 +671,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
             null_at(i);
         });
   } else if (fn == "mean") {
-    drive<MeanAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<MeanAcc>>(n, ctx.get()), p,
         [&](MeanAcc& a, size_t i) {
           double v = as_double(xs, ik, i);
           ++a.c;
@@ -660,8 +696,8 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         });
   } else if (fn == "variance" || fn == "stddev") {
     bool sd = fn == "stddev";
-    drive<VarAcc>(
-        p,
+    drive(
+        state_.state_for<AccumulatorState<VarAcc>>(n, ctx.get()), p,
         [&](VarAcc& a, size_t i) {
           double v = as_double(xs, ik, i);
           ++a.c;
@@ -693,8 +729,9 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   } else if (fn == "first" || fn == "last") {
     bool is_first = fn == "first";
     std::vector<int32_t> idx(rows, -1);
-    drive<IdxAcc>(
-        p,
+    auto& st = state_.state_for<FirstLastState>(n, ctx.get());
+    drive(
+        st, p,
         [&](IdxAcc& a, size_t i) {
           if (!is_first || a.idx < 0) a.idx = static_cast<int32_t>(i);
         },
@@ -704,6 +741,9 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         },
         [&](size_t i, const IdxAcc& a) { idx[i] = a.idx; });
     res = gather(xs, idx);
+    std::vector<int32_t> chosen(st.accumulators.size());
+    for (size_t e = 0; e < chosen.size(); ++e) chosen[e] = st.accumulators[e].idx;
+    st.values = gather(xs, chosen);
   } else {
     return error(StatusCode::kUnimplemented, "aggregation '" + fn + "' is not implemented");
   }
@@ -894,7 +934,9 @@ Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) 
     s.values = literal_column(Value{}, *n.type);
     return s;
   }
-  std::vector<std::vector<int32_t>> pending(groupings_[static_cast<size_t>(u->grouping)].size());
+  auto& st = state_.state_for<ShiftUntilState>(n, ctx.get());
+  st.pending.assign(groupings_[static_cast<size_t>(u->grouping)].size(), {});
+  std::vector<std::vector<int32_t>>& pending = st.pending;
   auto dom = std::make_shared<Domain>();
   dom->grouping = u->grouping;
   std::vector<int32_t> idx;
@@ -917,6 +959,15 @@ Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) 
   s.domain = dom;
   s.values = gather(cols[1], idx);
   s.is_new.assign(dom->size(), 1);
+  std::vector<int32_t> waiting;
+  st.entities.clear();
+  for (uint32_t e = 0; e < pending.size(); ++e) {
+    for (int32_t r : pending[e]) {
+      waiting.push_back(r);
+      st.entities.push_back(e);
+    }
+  }
+  st.values = gather(cols[1], waiting);
   return s;
 }
 
@@ -941,8 +992,12 @@ Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
                                                    " entities x " + std::to_string(cap) +
                                                    " values");
   }
-  std::vector<int32_t> ring(ents * cap, -1);
-  std::vector<uint64_t> count(ents, 0);
+  auto& st = state_.state_for<LagState>(n, ctx.get());
+  st.capacity = cap;
+  st.ring.assign(ents * cap, -1);
+  st.count.assign(ents, 0);
+  std::vector<int32_t>& ring = st.ring;
+  std::vector<uint64_t>& count = st.count;
   std::vector<int32_t> idx(x.domain->size(), -1);
   for (size_t i = 0; i < x.domain->size(); ++i) {
     size_t e = x.domain->entity[i];
@@ -953,6 +1008,7 @@ Result<Stream> Evaluator::eval_lag(const Node& n, const DomainPtr& ctx) {
     if (count[e] >= cap) idx[i] = ring[e * cap + count[e] % cap];
   }
   s.values = gather(x.values, idx);
+  st.values = gather(x.values, ring);
   return s;
 }
 

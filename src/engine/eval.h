@@ -5,8 +5,9 @@
 // key_hash) with dense entity indices) plus one value column and a `new` flag per row.
 // Operators combine streams by merging domains and "spreading" each argument into the
 // merged domain (discrete values are null off their own rows, continuous values carry
-// forward per entity). Per-entity state (aggregations, lag, shift_until buffers) lives in
-// flat arrays indexed by entity, owned by the Evaluator for the duration of one run.
+// forward per entity). Stateful operators (aggregations, lag, shift_until) keep their
+// per-entity state in OperatorState objects held by an ExecState that the session owns:
+// flat arrays indexed by entity, left describing each operator as of the last input row.
 
 #include <cstdint>
 #include <map>
@@ -83,11 +84,33 @@ struct PreparedTable {
   Column record;  // all columns, as the table's record type
 };
 
+// Per-entity state of one stateful operator: one plan node, in one tick context. Concrete
+// kinds (accumulators per window segment, lag rings, shift_until buffers) are defined next
+// to their operators in eval.cc; after a run, row references are resolved to values.
+struct OperatorState {
+  virtual ~OperatorState() = default;
+};
+
+// Everything an evaluation reads and leaves behind. Owned by the session; the Evaluator
+// that fills it must live as long (operator keys refer to its tick-context domains).
+struct ExecState {
+  std::vector<GroupingState> groupings;
+  std::vector<PreparedTable> tables;
+  std::map<std::pair<const fenl::Node*, const Domain*>, std::unique_ptr<OperatorState>> operators;
+
+  // The state of `node` in context `ctx`, created on first use.
+  template <typename S>
+  S& state_for(const fenl::Node& node, const Domain* ctx) {
+    auto& slot = operators[{&node, ctx}];
+    if (!slot) slot = std::make_unique<S>();
+    return static_cast<S&>(*slot);
+  }
+};
+
 class Evaluator {
  public:
-  Evaluator(const fenl::Plan& plan, std::vector<GroupingState>& groupings,
-            std::vector<PreparedTable>& tables)
-      : plan_(plan), groupings_(groupings), tables_(tables) {}
+  Evaluator(const fenl::Plan& plan, ExecState& state)
+      : plan_(plan), state_(state), groupings_(state.groupings), tables_(state.tables) {}
   Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
 
  private:
@@ -110,6 +133,7 @@ class Evaluator {
   bool needs_context(const fenl::Node& n);
 
   const fenl::Plan& plan_;
+  ExecState& state_;
   std::vector<GroupingState>& groupings_;
   std::vector<PreparedTable>& tables_;
   std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> memo_;

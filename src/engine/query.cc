@@ -138,20 +138,21 @@ class SessionImpl : public Session {
       return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
     finished_ = true;
     const fenl::Plan& plan = q_->plan;
-    std::vector<GroupingState> groupings(plan.groupings.size());
+    std::vector<GroupingState>& groupings = state_.groupings;
+    groupings.resize(plan.groupings.size());
     for (size_t g = 0; g < plan.groupings.size(); ++g) {
       groupings[g].key_type = plan.groupings[g].key_type;
       groupings[g].keys = Column(fenl::physical_type(*plan.groupings[g].key_type));
     }
-    std::vector<PreparedTable> prepared;
+    std::vector<PreparedTable>& prepared = state_.tables;
     int64_t t_last = std::numeric_limits<int64_t>::min();
     for (size_t i = 0; i < plan.tables.size(); ++i) {
       TL_ASSIGN_OR_RETURN(PreparedTable p, prepare(i, groupings));
       if (p.domain->size()) t_last = std::max(t_last, p.domain->time.back());
       prepared.push_back(std::move(p));
     }
-    Evaluator ev(plan, groupings, prepared);
-    TL_ASSIGN_OR_RETURN(StreamPtr r, ev.eval(plan.root));
+    evaluator_ = std::make_unique<Evaluator>(plan, state_);
+    TL_ASSIGN_OR_RETURN(StreamPtr r, evaluator_->eval(plan.root));
     return emit(*r, groupings, t_last);
   }
 
@@ -324,6 +325,10 @@ class SessionImpl : public Session {
   std::shared_ptr<const CompiledQueryImpl> q_;
   std::vector<Column> inputs_;  // one record column per table, accumulated
   bool finished_ = false;
+  // Entity spaces, prepared tables and every operator's per-entity state; kept after
+  // finish() together with the evaluator whose domains key the operator states.
+  ExecState state_;
+  std::unique_ptr<Evaluator> evaluator_;
 };
 
 }  // namespace
