@@ -27,13 +27,24 @@ class CompiledQueryImpl : public CompiledQuery {
   std::vector<std::string> warnings() const override { return plan.warnings; }
   std::string explain() const override {
     std::string s;
-    explain_node(*plan.root, 0, s);
+    std::unordered_map<const fenl::Node*, int> ids;
+    explain_node(*plan.root, 0, ids, s);
     return s;
   }
 
  private:
-  static void explain_node(const fenl::Node& n, int depth, std::string& s) {
+  // One line per node, indented by depth; a node reached again (a shared let binding) is
+  // printed as a reference to its first occurrence, so the output stays linear.
+  static void explain_node(const fenl::Node& n, int depth,
+                           std::unordered_map<const fenl::Node*, int>& ids, std::string& s) {
     s += std::string(static_cast<size_t>(depth) * 2, ' ');
+    if (auto it = ids.find(&n); it != ids.end()) {
+      s += "@" + std::to_string(it->second) + " (shared)\n";
+      return;
+    }
+    int id = static_cast<int>(ids.size()) + 1;
+    ids[&n] = id;
+    s += "@" + std::to_string(id) + " ";
     switch (n.op) {
       case fenl::Op::kLiteral:
         s += "literal " + value_to_string(n.literal);
@@ -55,7 +66,7 @@ class CompiledQueryImpl : public CompiledQuery {
         break;
     }
     s += " : " + n.type->to_string() + (n.continuous ? " (continuous)" : " (discrete)") + "\n";
-    for (const auto& a : n.args) explain_node(*a, depth + 1, s);
+    for (const auto& a : n.args) explain_node(*a, depth + 1, ids, s);
   }
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -292,6 +293,7 @@ class Compiler {
         }
       }
     }
+    if (root && diags_.empty()) check_ticks(*root, false);
     if (!diags_.empty()) {
       if (!view_error_.empty()) return error(StatusCode::kTypeError, view_error_);
       return std::unexpected(to_status(diags_, text_));
@@ -319,6 +321,25 @@ class Compiler {
     }
     plan_.groupings.push_back({name, key_type});
     return static_cast<int>(plan_.groupings.size() - 1);
+  }
+
+  // Tick functions take their rows from an input: they may only appear inside a window's
+  // condition or the condition of when/if/null_if (SEMANTICS §4.4).
+  void check_ticks(const Node& n, bool has_input) {
+    if (!tick_checked_.insert({&n, has_input}).second) return;  // shared subtrees once
+    if (n.op == Op::kCall && is_tick(n.fn) && !has_input) {
+      error_at(n.span,
+               "'" + n.fn +
+                   "()' needs an input: use it inside an aggregation's window (since/sliding) "
+                   "or as the condition of when/if");
+      return;
+    }
+    for (size_t i = 0; i < n.args.size(); ++i) {
+      bool in_condition = n.op == Op::kCall &&
+                          (((n.fn == "since" || n.fn == "sliding") && i == n.args.size() - 1) ||
+                           ((n.fn == "when" || n.fn == "if" || n.fn == "null_if") && i == 0));
+      check_ticks(*n.args[i], has_input || in_condition);
+    }
   }
 
   void warn_at(Span s, std::string msg) {
@@ -959,6 +980,7 @@ class Compiler {
   Plan plan_;
   std::vector<Diagnostic> diags_;
   std::vector<Diagnostic> warnings_;
+  std::set<std::pair<const Node*, bool>> tick_checked_;
   std::string grouping_errors_;
   std::string view_error_;
   std::unordered_set<std::string> in_progress_;

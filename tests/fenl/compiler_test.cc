@@ -100,6 +100,26 @@ TEST(FenlTypes, Errors) {
       std::string::npos);
 }
 
+TEST(FenlTypes, TicksNeedAnInput) {
+  EXPECT_EQ(type_of("count(P, window = since(daily()))"), "u32");
+  EXPECT_EQ(type_of("P.amount | when(hourly() or P.ok)"), "i64");
+  EXPECT_NE(type_of("daily()").find("Type error at 1:6: 'daily()' needs an input"),
+            std::string::npos);
+  EXPECT_NE(
+      type_of("let t = monthly() in count(P, window = since(t)) + count(t)").find("needs an input"),
+      std::string::npos);
+}
+
+TEST(FenlTypes, SharedSubexpressionsCompileQuickly) {
+  std::string q = "let a0 = P.amount\n";
+  for (int i = 1; i < 60; ++i)
+    q += "let a" + std::to_string(i) + " = a" + std::to_string(i - 1) + " + a" +
+         std::to_string(i - 1) + "\n";
+  q += "in { x: a59 }";
+  auto plan = compile_plan(q, tables(), {});
+  EXPECT_TRUE(plan) << plan.error().message();
+}
+
 TEST(FenlTypes, Views) {
   EXPECT_EQ(type_of("total * 2", {{"total", "sum(P.amount)"}}), "i64");
   EXPECT_NE(type_of("a", {{"a", "b + 1"}, {"b", "a + 1"}}).find("circular dependency"),
