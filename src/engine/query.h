@@ -12,9 +12,12 @@
 //    It consumes the session's inputs: call it once (later calls, and add_input after it,
 //    fail with kInvalidArgument).
 //    Output schema: `_time` (timestamp), `_key` (the entity key's type), then the fields of
-//    the result record in order (a non-record result becomes one field named `result`).
+//    the result record in order (a non-record result becomes one field named `result`,
+//    unless QueryOptions::require_record makes it a compile error as in Fenl).
 //  - All execution state lives in operator state objects owned by the session (no state on
 //    the call stack between calls), so a later streaming mode can snapshot it.
+//  - Thread-safety: a CompiledQuery is immutable and may be shared by threads and
+//    sessions; a Session must be used by one thread at a time.
 
 #include <cstdint>
 #include <memory>
