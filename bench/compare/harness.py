@@ -95,7 +95,12 @@ def run_measured(cmd: list[str], stdout_path: Path | None, err_path: Path, timeo
         if out_f is subprocess.PIPE:
             captured = proc.stdout.read()  # type: ignore[union-attr]
             proc.stdout.close()  # type: ignore[union-attr]
-        _, status, usage = os.wait4(proc.pid, 0)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted harness: do not leave the engine running
+            kill()
+            os.wait4(proc.pid, 0)
+            raise
         wall = time.perf_counter() - started
         timer.cancel()
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -405,6 +410,32 @@ def main() -> int:
         "unavailable": args.unavailable, "sizes": [],
     }
 
+    def on_term(signum, frame):  # SIGTERM cleans up like Ctrl-C
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        run_sizes(args, sizes, engines, workloads, data_root, run_dir, raw)
+    except KeyboardInterrupt:
+        done = (run_dir / "raw.json").exists()
+        print("harness: interrupted" + ("; completed sizes are in " + str(run_dir / "raw.json")
+                                        if done else ""), file=sys.stderr)
+        return 130
+    finally:
+        if not args.keep_outputs:  # engine outputs are large (GBs at 10M events)
+            for d in run_dir.glob("out-*"):
+                subprocess.run(["rm", "-rf", str(d)])
+
+    report.write_run(raw, run_dir)
+    print(f"harness: report in {run_dir}/report.md", file=sys.stderr)
+    if args.update_benchmarks:
+        report.write_benchmarks(raw, run_dir, ROOT)
+        print("harness: BENCHMARKS.md updated", file=sys.stderr)
+    print((run_dir / "report.md").read_text())
+    return 0
+
+
+def run_sizes(args, sizes, engines, workloads, data_root: Path, run_dir: Path,
+              raw: dict) -> None:
     for n in sizes:
         data = data_root / f"events{n}-seed{args.seed}"
         print(f"harness: data set of {n} events in {data}", file=sys.stderr)
@@ -459,14 +490,6 @@ def main() -> int:
         # Written after each size so a long run leaves usable partial results.
         raw["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         (run_dir / "raw.json").write_text(json.dumps(raw, indent=1) + "\n")
-
-    report.write_run(raw, run_dir)
-    print(f"harness: report in {run_dir}/report.md", file=sys.stderr)
-    if args.update_benchmarks:
-        report.write_benchmarks(raw, run_dir, ROOT)
-        print("harness: BENCHMARKS.md updated", file=sys.stderr)
-    print((run_dir / "report.md").read_text())
-    return 0
 
 
 if __name__ == "__main__":
