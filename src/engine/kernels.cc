@@ -1005,7 +1005,7 @@ Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
     for (int64_t i = 0; i < n; ++i) {
       int64_t a = args[0].int_at(i), b = args[1].int_at(i);
       int64_t r;
-      int64_t diff;
+      int64_t diff = 0;
       if (fn != "months_between" && __builtin_sub_overflow(b, a, &diff)) {
         null_out(out, i);
         continue;
