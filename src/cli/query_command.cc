@@ -1,20 +1,24 @@
 // `tideline query`: runs a Fenl query over CSV / JSON-lines files and prints the results.
 //
-// Tables come from a TableSource: the built-in one reads local files (.csv via
-// csv::load_inferred, .jsonl with per-column type inference). Other sources (e.g. the
-// pipeline's table store) can be added by implementing TableSource and registering a
-// scheme prefix in make_table_source().
+// Tables come from a TableSource: local files (.csv via csv::load_inferred, .jsonl with
+// per-column type inference), or, for paths `store:[KEYSPACE.]TABLE`, the table store of the
+// pipeline config given with -cf/--config (cli/store_table_source.h). Other sources can be
+// added by implementing TableSource and registering a scheme prefix in make_table_source().
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/store_table_source.h"
 #include "common/time.h"
 #include "engine/query.h"
 #include "io/csv/csv.h"
@@ -42,6 +46,7 @@ struct QueryArgs {
   std::string changed_since;
   std::string format = "csv";
   bool explain = false;
+  std::string config;  // pipeline config for store: tables
 };
 
 // Where a table's rows come from. Implementations return the whole table as one batch.
@@ -159,7 +164,23 @@ class FileTableSource : public TableSource {
   }
 };
 
-std::unique_ptr<TableSource> make_table_source(const TableArg&) {
+class StoreTableSource : public TableSource {
+ public:
+  explicit StoreTableSource(const pipeline::PipelineConfig& config) : config_(config) {}
+  Result<Batch> load(const TableArg& t) override {
+    return load_store_table(config_, std::string_view(t.path).substr(kStorePrefix.size()));
+  }
+
+ private:
+  const pipeline::PipelineConfig& config_;  // outlives the source
+};
+
+bool is_store_path(const std::string& path) { return path.starts_with(kStorePrefix); }
+
+// `config` is loaded when some table is a store: table (else null).
+std::unique_ptr<TableSource> make_table_source(const TableArg& t,
+                                               const pipeline::PipelineConfig* config) {
+  if (config && is_store_path(t.path)) return std::make_unique<StoreTableSource>(*config);
   return std::make_unique<FileTableSource>();
 }
 
@@ -395,11 +416,16 @@ int run_query(const QueryArgs& a) {
     if (!text) return usage("--view: " + text.error().message());
     views.push_back({spec.substr(0, eq), *text});
   }
+  std::optional<pipeline::PipelineConfig> config;
+  if (std::any_of(targs.begin(), targs.end(), [](const TableArg& t) { return is_store_path(t.path); })) {
+    config = load_config_or_report(a.config.empty() ? default_config_path() : a.config);
+    if (!config) return kExitUsage;
+  }
   // Load tables (their schemas are needed to type-check the query).
   std::vector<Batch> batches;
   std::vector<engine::TableSpec> specs;
   for (const auto& t : targs) {
-    auto src = make_table_source(t);
+    auto src = make_table_source(t, config ? &*config : nullptr);
     auto b = src->load(t);
     if (!b) {
       std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), b.error().message().c_str());
@@ -449,7 +475,12 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
   sub->add_option("--expr", args->expr, "the query text");
   sub->add_option("--expr-file", args->expr_file, "file holding the query");
   sub->add_option("--table", args->tables,
-                  "NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G] (.csv or .jsonl)");
+                  "NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G]; PATH is a .csv or "
+                  ".jsonl file, or store:[KEYSPACE.]TABLE (a table of the -cf config's store; "
+                  "TABLE may be 'input' or 'output')");
+  sub->add_option("--cfile,--config", args->config,
+                  "(-cf) pipeline configuration for store: tables")
+      ->default_str(default_config_path());
   sub->add_option("--view", args->views, "NAME=PATH: a named expression usable in the query");
   sub->add_option("--results", args->results, "history|final")->capture_default_str();
   sub->add_option("--final-at", args->final_at, "final results as of this RFC 3339 time");
@@ -459,7 +490,10 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
   sub->add_flag("--explain", args->explain, "print the compiled plan instead of running it");
   sub->footer(
       "Example:\n  tideline query --expr '{ total: sum(P.amount) }' \\\n"
-      "      --table P=purchases.csv,time=ts,key=user --results final --format table");
+      "      --table P=purchases.csv,time=ts,key=user --results final --format table\n"
+      "  tideline query -cf examples/eshop/embedded.properties \\\n"
+      "      --expr-file examples/eshop/session_features.fenl \\\n"
+      "      --table kasTblInput=store:input,time=event_time,key=so_key");
   sub->callback([&ctx, args] { ctx.exit_code = run_query(*args); });
 }
 

@@ -95,7 +95,9 @@ constexpr const char* kSignatures[] = {
     "shift_to<T: any>(time: timestamp_ns, value: T) -> T",
     "shift_by<D: timedelta, T: any>(delta: D, value: T) -> T",
     "shift_until<T: any>(predicate: bool, value: T) -> T",
-    "lag<O: ordered>(const n: i64, input: O) -> O",
+    // Extension: the reference limits lag to ordered types; Tideline also lags strings and
+    // booleans (class 'lagged'), e.g. the previous page a visitor viewed (docs/fenl.md).
+    "lag<O: lagged>(const n: i64, input: O) -> O",
     "lookup<K: key, T: any>(key: K, value: T) -> T",
     "with_key<K: key, T: any>(key: K, value: T, const grouping: string = null) -> T",
     "extend(extension: record, base: record) -> record",
@@ -201,6 +203,7 @@ bool class_accepts(std::string_view cls, const Type& t) {
   if (cls == "signed") return is_number(k);
   if (cls == "float") return is_number(k);
   if (cls == "ordered") return is_ordered(k);
+  if (cls == "lagged") return is_ordered(k) || k == Kind::kString || k == Kind::kBool;
   if (cls == "timedelta") return is_timedelta(k);
   if (cls == "key") return is_key_type(t);
   return false;

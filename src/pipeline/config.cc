@@ -23,7 +23,8 @@ const std::set<std::string, std::less<>>& known_keys() {
       "kaskada.recreate_table",
       "tideline.backend", "tideline.data.dir", "tideline.processor.query",
       "tideline.processor.table", "tideline.processor.time.column",
-      "tideline.processor.key.column", "tideline.cql.input.stmt", "tideline.cql.output.stmt",
+      "tideline.processor.key.column", "tideline.processor.subscription",
+      "tideline.consumer.subscription", "tideline.cql.input.stmt", "tideline.cql.output.stmt",
       "tideline.schema.input", "tideline.schema.output", "tideline.topic.partitions",
       "tideline.cassandra.contact.points", "tideline.cassandra.local.dc",
       "tideline.cassandra.username", "tideline.cassandra.password"};
@@ -115,6 +116,18 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
   optional("tideline.processor.table", c.query_table);
   optional("tideline.processor.time.column", c.time_column);
   optional("tideline.processor.key.column", c.key_column);
+  optional("tideline.processor.subscription", c.processor_subscription);
+  optional("tideline.consumer.subscription", c.consumer_subscription);
+  for (auto [key, value] : {std::pair<std::string_view, const std::string*>{
+                                "tideline.processor.subscription", &c.processor_subscription},
+                            {"tideline.consumer.subscription", &c.consumer_subscription}}) {
+    if (value->empty() || value->find_first_of(" \t/") != std::string::npos) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key '{}' in {}: expected a subscription name without spaces or "
+                               "'/', got '{}'",
+                               key, path, *value));
+    }
+  }
   c.input_stmt = resolve(base, props.get_or("tideline.cql.input.stmt", "cql/input_tbl.stmt"));
   c.output_stmt = resolve(base, props.get_or("tideline.cql.output.stmt", "cql/output_tbl.stmt"));
   c.input_schema =
@@ -197,6 +210,8 @@ std::string PipelineConfig::describe() const {
   line("input topic", topic_url(topic_input));
   line("output topic", topic_url(topic_output));
   line("query", query_file);
+  line("processor subscription", processor_subscription);
+  line("consumer subscription", consumer_subscription);
   if (!ad_client_id.empty()) line("ad.client.id", ad_client_id);
   if (!ad_client_secret.empty()) line("ad.client.secret", redact(ad_client_secret));
   if (backend == Backend::kClusters) {

@@ -60,6 +60,11 @@ struct PipelineConfig {
   std::string query_table = "kasTblInput";  // tideline.processor.table
   std::string time_column = "event_time";   // tideline.processor.time.column
   std::string key_column = "so_key";        // tideline.processor.key.column
+  // Subscriptions of the processor (on the input topic) and the consumer (on the output
+  // topic). Two pipelines reading one topic need distinct subscriptions, else the first one
+  // to acknowledge a message takes it from the other.
+  std::string processor_subscription = "tideline-processor";  // tideline.processor.subscription
+  std::string consumer_subscription = "tideline-consumer";    // tideline.consumer.subscription
   std::string input_stmt;          // tideline.cql.input.stmt
   std::string output_stmt;         // tideline.cql.output.stmt
   std::string input_schema;        // tideline.schema.input (Pulsar envelope JSON)

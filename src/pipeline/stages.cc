@@ -184,7 +184,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     auto q = engine::compile(query_text, {table}, {}, {});
     if (!q) return error(q.error().with_context(c.query_file));
   }
-  const std::string sub = "tideline-processor";
+  const std::string& sub = c.processor_subscription;
   TL_ASSIGN_OR_RETURN(auto consumer,
                       topics->subscribe(in_topic, {.subscription = sub,
                                                    .type = io::SubscriptionType::kExclusive}));
@@ -254,7 +254,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
   TypePtr table_type = schema.batch_type();
   // Table columns missing from the topic's records are written as null; record fields the
   // table lacks (e.g. _time, _key) are not stored.
-  const std::string sub = "tideline-consumer";
+  const std::string& sub = c.consumer_subscription;
   TL_ASSIGN_OR_RETURN(auto consumer,
                       topics->subscribe(topic, {.subscription = sub,
                                                 .type = io::SubscriptionType::kExclusive}));
