@@ -471,7 +471,8 @@ int run_query(const QueryArgs& a) {
 
 void register_query_command(CLI::App& app, CommandContext& ctx) {
   auto args = std::make_shared<QueryArgs>();
-  auto* sub = app.add_subcommand("query", "Run a Fenl query over CSV or JSON-lines tables");
+  auto* sub = app.add_subcommand(
+      "query", "Run a Fenl query over CSV or JSON-lines files or the configured store's tables");
   sub->add_option("--expr", args->expr, "the query text");
   sub->add_option("--expr-file", args->expr_file, "file holding the query");
   sub->add_option("--table", args->tables,
