@@ -33,9 +33,8 @@ Result<Batch> load_store_table(const pipeline::PipelineConfig& config, std::stri
     table = config.table_output;
   }
   if (keyspace.empty() || table.empty()) {
-    return error(StatusCode::kInvalidArgument,
-                 fmt::format("'{}{}': expected {}[KEYSPACE.]TABLE", kStorePrefix, name,
-                             kStorePrefix));
+    return error(StatusCode::kInvalidArgument, fmt::format("'{}{}': expected {}[KEYSPACE.]TABLE",
+                                                           kStorePrefix, name, kStorePrefix));
   }
   const std::string where = fmt::format("{}.{} ({})", keyspace, table, config.source);
   TL_ASSIGN_OR_RETURN(auto store, pipeline::open_table_store(config));

@@ -39,7 +39,8 @@ std::vector<std::map<std::string, std::string>> as_records(const std::string& te
   std::vector<std::map<std::string, std::string>> out;
   for (size_t i = 1; i < rows.size(); ++i) {
     std::map<std::string, std::string> r;
-    for (size_t c = 0; c < rows[0].size(); ++c) r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
+    for (size_t c = 0; c < rows[0].size(); ++c)
+      r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
     out.push_back(std::move(r));
   }
   return out;
@@ -100,26 +101,37 @@ class SessionFeaturesPipeline : public ::testing::Test {
         "ad.keyspace=shop\nad.table.input=clicks_in\n"
         "as.tenant=public\nas.namespace=sf\nas.topic.input=clicks_in\nas.topic.schema=true\n"
         "tideline.backend=embedded\ntideline.data.dir=data\n"
-        "tideline.cql.input.stmt=" + src + "/conf/cql/input_tbl.stmt\n"
-        "tideline.schema.input=" + src + "/conf/pulsar-schema/input_topic.json\n";
+        "tideline.cql.input.stmt=" +
+        src +
+        "/conf/cql/input_tbl.stmt\n"
+        "tideline.schema.input=" +
+        src + "/conf/pulsar-schema/input_topic.json\n";
     projection_ = (dir_ / "projection.properties").string();
     std::ofstream(projection_) << common
                                << "ad.table.output=clicks_out\nas.topic.output=clicks_out\n"
-                                  "tideline.processor.query=" + src + "/conf/fenl/eshop_output.fenl\n"
-                                  "tideline.cql.output.stmt=" + src + "/conf/cql/output_tbl.stmt\n"
-                                  "tideline.schema.output=" + src +
-                                      "/conf/pulsar-schema/output_topic.json\n";
+                                  "tideline.processor.query=" +
+                                      src +
+                                      "/conf/fenl/eshop_output.fenl\n"
+                                      "tideline.cql.output.stmt=" +
+                                      src +
+                                      "/conf/cql/output_tbl.stmt\n"
+                                      "tideline.schema.output=" +
+                                      src + "/conf/pulsar-schema/output_topic.json\n";
     // As examples/eshop/session_features.properties, with this test's names.
     features_ = (dir_ / "features.properties").string();
     std::ofstream(features_)
         << common
         << "ad.table.output=session_features\nas.topic.output=session_features\n"
-           "tideline.processor.query=" + src + "/examples/eshop/session_features.fenl\n"
-           "tideline.processor.subscription=sf-processor\n"
-           "tideline.consumer.subscription=sf-consumer\n"
-           "tideline.cql.output.stmt=" + src + "/examples/eshop/cql/session_features_tbl.stmt\n"
-           "tideline.schema.output=" + src +
-               "/examples/eshop/pulsar-schema/session_features_topic.json\n";
+           "tideline.processor.query=" +
+               src +
+               "/examples/eshop/session_features.fenl\n"
+               "tideline.processor.subscription=sf-processor\n"
+               "tideline.consumer.subscription=sf-consumer\n"
+               "tideline.cql.output.stmt=" +
+               src +
+               "/examples/eshop/cql/session_features_tbl.stmt\n"
+               "tideline.schema.output=" +
+               src + "/examples/eshop/pulsar-schema/session_features_topic.json\n";
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -131,8 +143,8 @@ class SessionFeaturesPipeline : public ::testing::Test {
   // its own subscription) + prep-env of the features pipeline; returns the CSV's text.
   std::string prepare(int64_t rows) {
     std::string csv = (dir_ / "eshop.csv").string();
-    auto gen = run({"gen-eshop", "--rows", std::to_string(rows), "--seed", "11", "--header",
-                    "--out", csv});
+    auto gen = run(
+        {"gen-eshop", "--rows", std::to_string(rows), "--seed", "11", "--header", "--out", csv});
     EXPECT_EQ(gen.exit_code, 0) << gen.err;
     auto prep = run({"prep-env", "-cf", projection_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
     EXPECT_EQ(prep.exit_code, 0) << prep.err;
@@ -140,7 +152,8 @@ class SessionFeaturesPipeline : public ::testing::Test {
       auto r = run({"main-proc", "-cf", projection_, "-wt", wt, "--idle-ms", "200"});
       EXPECT_EQ(r.exit_code, 0) << wt << ": " << r.err;
     }
-    auto prep2 = run({"prep-env", "-cf", features_, "-cdt", "true", "-cpt", "true", "-ldr", "false"});
+    auto prep2 =
+        run({"prep-env", "-cf", features_, "-cdt", "true", "-cpt", "true", "-ldr", "false"});
     EXPECT_EQ(prep2.exit_code, 0) << prep2.err;
     EXPECT_NE(prep2.out.find("session_features ready"), std::string::npos) << prep2.out;
     return testing::slurp(csv);
@@ -187,14 +200,15 @@ TEST_F(SessionFeaturesPipeline, OutputTableMatchesFeaturesComputedFromTheCsv) {
   for (const char* wt : {"processor", "consumer"}) {
     auto r = run({"main-proc", "-cf", features_, "-wt", wt, "--idle-ms", "200"});
     ASSERT_EQ(r.exit_code, 0) << wt << ": " << r.err;
-    EXPECT_NE(r.out.find(std::to_string(kRows) + " rows in"), std::string::npos) << wt << ": " << r.out;
+    EXPECT_NE(r.out.find(std::to_string(kRows) + " rows in"), std::string::npos)
+        << wt << ": " << r.out;
   }
   auto dump = run({"table", "dump", "-cf", features_, "output"});
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   auto header = parse_csv_lines(dump.out).at(0);
-  EXPECT_EQ(header, (std::vector<std::string>{"session", "event_time", "so_key", "model", "category",
-                                              "price", "clicks", "mean_price", "sale_clicks",
-                                              "seconds_since_first", "prev_model"}));
+  EXPECT_EQ(header, (std::vector<std::string>{"session", "event_time", "so_key", "model",
+                                              "category", "price", "clicks", "mean_price",
+                                              "sale_clicks", "seconds_since_first", "prev_model"}));
   expect_features(as_records(dump.out), expected, "output table");
 
   // Rows are keyed by session: the output table's primary key ((session), event_time) keeps
@@ -222,9 +236,9 @@ TEST_F(SessionFeaturesPipeline, QueryReadsTheStoresTables) {
   expect_features(rows, expected_features(csv_text), "query over store:input");
 
   // --config and a KEYSPACE.TABLE name; keyed by year, so one entity counts every click.
-  auto n = run({"query", "--config", projection_, "--expr",
-                "{ n: count(C), price: C.price }", "--results", "final", "--table",
-                "C=store:shop.clicks_in,time=event_time,key=year", "--format", "jsonl"});
+  auto n = run({"query", "--config", projection_, "--expr", "{ n: count(C), price: C.price }",
+                "--results", "final", "--table", "C=store:shop.clicks_in,time=event_time,key=year",
+                "--format", "jsonl"});
   ASSERT_EQ(n.exit_code, 0) << n.err;
   EXPECT_NE(n.out.find("\"n\":" + std::to_string(kRows)), std::string::npos) << n.out;
 

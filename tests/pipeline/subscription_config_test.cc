@@ -35,8 +35,9 @@ TEST(SubscriptionConfig, DefaultsAreTheOriginalNames) {
 }
 
 TEST(SubscriptionConfig, KeysOverrideWithoutWarnings) {
-  auto c = load_with("tideline.processor.subscription=sf-proc\n"
-                     "tideline.consumer.subscription=sf-cons\n");
+  auto c = load_with(
+      "tideline.processor.subscription=sf-proc\n"
+      "tideline.consumer.subscription=sf-cons\n");
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->processor_subscription, "sf-proc");
   EXPECT_EQ(c->consumer_subscription, "sf-cons");
@@ -45,8 +46,9 @@ TEST(SubscriptionConfig, KeysOverrideWithoutWarnings) {
 }
 
 TEST(SubscriptionConfig, EmptyOrSlashedNamesAreRejectedNamingTheKey) {
-  for (const char* bad : {"tideline.processor.subscription=\n", "tideline.consumer.subscription=a/b\n",
-                          "tideline.consumer.subscription=a b\n"}) {
+  for (const char* bad :
+       {"tideline.processor.subscription=\n", "tideline.consumer.subscription=a/b\n",
+        "tideline.consumer.subscription=a b\n"}) {
     auto c = load_with(bad);
     ASSERT_FALSE(c) << bad;
     EXPECT_EQ(c.error().code(), StatusCode::kInvalidArgument);
