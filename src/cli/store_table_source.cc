@@ -21,7 +21,8 @@ void append_batch(Batch& out, const Batch& b) {
 
 }  // namespace
 
-Result<Batch> load_store_table(const pipeline::PipelineConfig& config, std::string_view name) {
+Result<Batch> load_store_table(const pipeline::PipelineConfig& config, std::string_view name,
+                               int64_t batch_rows) {
   std::string keyspace = config.keyspace;
   std::string table(name);
   if (size_t dot = table.find('.'); dot != std::string::npos) {
@@ -42,9 +43,9 @@ Result<Batch> load_store_table(const pipeline::PipelineConfig& config, std::stri
   if (!schema) return error(schema.error().with_context(where));
   Batch out = Batch::empty(schema->batch_type());
   bool first = true;
-  // One large batch is the common case (the embedded store does not split); a store that
-  // pages (Cassandra) hands several, which are concatenated.
-  Status s = store->scan(keyspace, table, -1, int64_t{1} << 40, [&](Batch&& b) -> Status {
+  // One large batch is the common case (the embedded store splits only at batch_rows); a
+  // store that pages (Cassandra) hands several, which are concatenated.
+  Status s = store->scan(keyspace, table, -1, batch_rows, [&](Batch&& b) -> Status {
     if (first) {
       out = std::move(b);
       first = false;
