@@ -62,6 +62,7 @@ int run(int argc, char** argv) {
   register_gen_eshop_command(app, ctx);
   register_table_command(app, ctx);
   register_query_command(app, ctx);
+  register_prepare_command(app, ctx);
 
   try {
     app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());

@@ -15,5 +15,6 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx);
 void register_gen_eshop_command(CLI::App& app, CommandContext& ctx);
 void register_table_command(CLI::App& app, CommandContext& ctx);
 void register_query_command(CLI::App& app, CommandContext& ctx);
+void register_prepare_command(CLI::App& app, CommandContext& ctx);
 
 }  // namespace tideline::cli

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -21,6 +22,8 @@
 #include "cli/store_table_source.h"
 #include "common/time.h"
 #include "engine/query.h"
+#include "cli/query_output.h"
+#include "io/columnar_file.h"
 #include "io/csv/csv.h"
 
 namespace tideline::cli {
@@ -151,7 +154,13 @@ Result<Batch> load_jsonl(const TableArg& t) {
 
 class FileTableSource : public TableSource {
  public:
+  // `threads`: cores a .tlc read may use (it copies columns in parallel).
+  explicit FileTableSource(int threads = 1) : threads_(threads) {}
   Result<Batch> load(const TableArg& t) override {
+    if (t.path.ends_with(".tlc")) {
+      TL_ASSIGN_OR_RETURN(io::ColumnarTable table, io::read_columnar_file(t.path, threads_));
+      return std::move(table.batch);
+    }
     if (t.path.size() >= 6 && t.path.ends_with(".jsonl")) {
       try {
         return load_jsonl(t);
@@ -162,6 +171,9 @@ class FileTableSource : public TableSource {
     TL_ASSIGN_OR_RETURN(auto reader, csv::CsvReader::open_file(t.path));
     return csv::load_inferred(*reader, {t.time_column});
   }
+
+ private:
+  int threads_;
 };
 
 class StoreTableSource : public TableSource {
@@ -178,10 +190,12 @@ class StoreTableSource : public TableSource {
 bool is_store_path(const std::string& path) { return path.starts_with(kStorePrefix); }
 
 // `config` is loaded when some table is a store: table (else null).
+// `threads`: cores the source may use for this table.
 std::unique_ptr<TableSource> make_table_source(const TableArg& t,
-                                               const pipeline::PipelineConfig* config) {
+                                               const pipeline::PipelineConfig* config,
+                                               int threads = 1) {
   if (config && is_store_path(t.path)) return std::make_unique<StoreTableSource>(*config);
-  return std::make_unique<FileTableSource>();
+  return std::make_unique<FileTableSource>(threads);
 }
 
 Result<TableArg> parse_table_arg(const std::string& spec) {
@@ -399,8 +413,8 @@ int run_query(const QueryArgs& a) {
     if (!t) return usage("--changed-since: " + t.error().message());
     opts.changed_since = *t;
   }
-  if (a.format != "csv" && a.format != "jsonl" && a.format != "table") {
-    return usage("--format must be csv, jsonl or table");
+  if (a.format != "csv" && a.format != "jsonl" && a.format != "table" && a.format != "tlc") {
+    return usage("--format must be csv, jsonl, table or tlc");
   }
   std::vector<TableArg> targs;
   for (const auto& spec : a.tables) {
@@ -421,23 +435,110 @@ int run_query(const QueryArgs& a) {
     config = load_config_or_report(a.config.empty() ? default_config_path() : a.config);
     if (!config) return kExitUsage;
   }
-  // Load tables (their schemas are needed to type-check the query).
-  std::vector<Batch> batches;
+  // Load tables (their schemas are needed to type-check the query). A .tlc table's schema
+  // comes from its header; its data is read after compiling, and only the columns the query
+  // uses (see CompiledQuery::used_columns).
+  auto is_tlc = [](const TableArg& t) { return t.path.ends_with(".tlc"); };
+  std::vector<Batch> batches(targs.size());
   std::vector<engine::TableSpec> specs;
-  for (const auto& t : targs) {
-    auto src = make_table_source(t, config ? &*config : nullptr);
-    auto b = src->load(t);
-    if (!b) {
-      std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), b.error().message().c_str());
-      return kExitFailure;
+  // Local files load in parallel (one thread per table; a single .tlc table copies its
+  // columns on two threads instead). Store tables load on this thread.
+  std::vector<std::optional<Result<Batch>>> loaded(targs.size());
+  auto load_parallel = [&](auto&& load_one) {
+    std::vector<std::thread> loaders;
+    for (size_t i = 0; i < targs.size(); ++i) {
+      if (!loaded[i]) loaders.emplace_back([&, i] { loaded[i] = load_one(i); });
     }
-    specs.push_back({t.name, b->schema, t.time_column, t.key_column, t.subsort_column, t.grouping});
-    batches.push_back(std::move(*b));
+    for (auto& th : loaders) th.join();
+  };
+  if (targs.size() > 1 && !config) {
+    load_parallel([&](size_t i) -> std::optional<Result<Batch>> {
+      if (is_tlc(targs[i])) return std::nullopt;
+      return make_table_source(targs[i], nullptr)->load(targs[i]);
+    });
+  }
+  const std::vector<std::string> header_only;
+  for (size_t ti = 0; ti < targs.size(); ++ti) {
+    const TableArg& t = targs[ti];
+    TypePtr schema;
+    if (is_tlc(t)) {
+      auto h = io::read_columnar_file(t.path, 1, &header_only);
+      if (!h) {
+        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), h.error().message().c_str());
+        return kExitFailure;
+      }
+      schema = h->file_schema;
+    } else {
+      if (!loaded[ti]) loaded[ti] = make_table_source(t, config ? &*config : nullptr, 2)->load(t);
+      auto& b = *loaded[ti];
+      if (!b) {
+        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), b.error().message().c_str());
+        return kExitFailure;
+      }
+      schema = b->schema;
+      batches[ti] = std::move(*b);
+      loaded[ti].reset();
+    }
+    specs.push_back({t.name, schema, t.time_column, t.key_column, t.subsort_column, t.grouping});
   }
   auto compiled = engine::compile(query, specs, views, opts);
   if (!compiled) {
     std::fprintf(stderr, "%s\n", compiled.error().message().c_str());
     return kExitUsage;
+  }
+  // Compile again when it pays: .tlc tables restricted to the used columns, and string keys
+  // as indexes into the key dictionary for the csv/tlc writers (no per-row key copies).
+  {
+    bool again = false;
+    std::vector<std::vector<std::string>> used(targs.size());
+    for (size_t ti = 0; ti < targs.size(); ++ti) {
+      if (!is_tlc(targs[ti])) continue;
+      used[ti] = (*compiled)->used_columns(targs[ti].name);
+      if (used[ti].empty() || used[ti].size() == specs[ti].schema->fields.size()) continue;
+      std::vector<Field> fields;
+      for (const auto& f : specs[ti].schema->fields)
+        if (std::find(used[ti].begin(), used[ti].end(), f.name) != used[ti].end()) fields.push_back(f);
+      specs[ti].schema = DataType::record(std::move(fields));
+      again = true;
+    }
+    const auto& out_fields = (*compiled)->output_type()->fields;
+    bool flat = std::all_of(out_fields.begin(), out_fields.end(),
+                            [](const Field& f) { return f.type->id != TypeId::kRecord; });
+    if ((a.format == "tlc" || (a.format == "csv" && flat)) && out_fields.size() > 1 &&
+        out_fields[1].type->id == TypeId::kString) {
+      opts.key_indices = true;
+      again = true;
+    }
+    if (again) {
+      compiled = engine::compile(query, specs, views, opts);
+      if (!compiled) {
+        std::fprintf(stderr, "%s\n", compiled.error().message().c_str());
+        return kExitUsage;
+      }
+    }
+    auto load_tlc = [&](size_t ti, int threads) -> std::optional<Result<Batch>> {
+      if (!is_tlc(targs[ti])) return std::nullopt;
+      std::vector<std::string> names;
+      for (const auto& f : specs[ti].schema->fields) names.push_back(f.name);
+      auto r = io::read_columnar_file(targs[ti].path, threads, &names);
+      if (!r) return Result<Batch>(std::unexpected(r.error()));
+      return Result<Batch>(std::move(r->batch));
+    };
+    if (!a.explain) {
+      if (std::count_if(targs.begin(), targs.end(), is_tlc) > 1)
+        load_parallel([&](size_t i) { return load_tlc(i, 1); });
+      for (size_t ti = 0; ti < targs.size(); ++ti) {
+        if (!is_tlc(targs[ti])) continue;
+        if (!loaded[ti]) loaded[ti] = load_tlc(ti, 2);
+        auto& b = *loaded[ti];
+        if (!b) {
+          std::fprintf(stderr, "query: table '%s': %s\n", targs[ti].name.c_str(),
+                       b.error().message().c_str());
+          return kExitFailure;
+        }
+        batches[ti] = std::move(*b);
+      }
+    }
   }
   for (const auto& w : (*compiled)->warnings()) std::fprintf(stderr, "%s\n", w.c_str());
   if (a.explain) {
@@ -450,7 +551,7 @@ int run_query(const QueryArgs& a) {
     return kExitFailure;
   }
   for (size_t i = 0; i < specs.size(); ++i) {
-    Status st = (*session)->add_input(specs[i].name, batches[i]);
+    Status st = (*session)->add_input(specs[i].name, std::move(batches[i]));
     if (!st.ok()) {
       std::fprintf(stderr, "query: %s\n", st.message().c_str());
       return kExitFailure;
@@ -461,6 +562,28 @@ int run_query(const QueryArgs& a) {
   if (!result) {
     std::fprintf(stderr, "query: %s\n", result.error().message().c_str());
     return result.error().code() == StatusCode::kTypeError ? kExitUsage : kExitFailure;
+  }
+  // With key indexes, `_key` prints the session's key dictionary entries.
+  std::vector<const Column*> dicts(result->columns.size(), nullptr);
+  if (opts.key_indices && dicts.size() > 1) dicts[1] = (*session)->key_dictionary();
+  if (opts.key_indices && !dicts[1]) dicts.clear();
+  if (a.format == "tlc") {
+    io::ColumnarMeta meta{"_time", "_key", "", opts.results == engine::ResultBehavior::kHistory};
+    Status st = io::write_columnar(stdout, *result, meta, "<stdout>", dicts);
+    if (!st.ok()) {
+      std::fprintf(stderr, "query: %s\n", st.message().c_str());
+      return kExitFailure;
+    }
+    return kExitOk;
+  }
+  if (a.format == "csv" && (opts.key_indices || csv_fast_supported(*result))) {
+    Status st = write_csv_fast(*result, stdout, 2, dicts);
+    if (!st.ok()) {
+      std::fprintf(stderr, "query: %s\n", st.message().c_str());
+      return kExitFailure;
+    }
+    std::fflush(stdout);
+    return kExitOk;
   }
   write_output(*result, a.format, stdout);
   std::fflush(stdout);
@@ -487,7 +610,7 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
   sub->add_option("--final-at", args->final_at, "final results as of this RFC 3339 time");
   sub->add_option("--changed-since", args->changed_since,
                   "history: rows at or after this time; final: entities changed since");
-  sub->add_option("--format", args->format, "csv|jsonl|table")->capture_default_str();
+  sub->add_option("--format", args->format, "csv|jsonl|table|tlc (Tideline columnar, docs/formats/columnar.md)")->capture_default_str();
   sub->add_flag("--explain", args->explain, "print the compiled plan instead of running it");
   sub->footer(
       "Example:\n  tideline query --expr '{ total: sum(P.amount) }' \\\n"

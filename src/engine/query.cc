@@ -4,6 +4,7 @@
 #include <limits>
 #include <numeric>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "engine/eval.h"
 #include "engine/kernels.h"
@@ -25,6 +26,40 @@ class CompiledQueryImpl : public CompiledQuery {
 
   const TypePtr& output_type() const override { return out_type; }
   std::vector<std::string> warnings() const override { return plan.warnings; }
+  std::vector<std::string> used_columns(std::string_view table) const override {
+    int ti = -1;
+    for (size_t i = 0; i < plan.tables.size(); ++i)
+      if (plan.tables[i].name == table) ti = static_cast<int>(i);
+    if (ti < 0) return {};
+    const fenl::TableInfo& info = plan.tables[static_cast<size_t>(ti)];
+    std::unordered_set<std::string> used{info.time_column, info.key_column};
+    if (!info.subsort_column.empty()) used.insert(info.subsort_column);
+    bool all = plan.root->op == fenl::Op::kTable && plan.root->table == ti;
+    std::unordered_set<const fenl::Node*> seen;
+    std::vector<const fenl::Node*> todo{plan.root.get()};
+    while (!todo.empty() && !all) {
+      const fenl::Node* n = todo.back();
+      todo.pop_back();
+      if (!seen.insert(n).second) continue;
+      for (const auto& a : n->args) {
+        if (a->op == fenl::Op::kTable && a->table == ti) {
+          if (n->op == fenl::Op::kField && !n->names.empty()) {
+            used.insert(n->names[0]);
+          } else if (n->op == fenl::Op::kCall &&
+                     (n->fn == "is_valid" || n->fn == "is_null" || n->fn == "count")) {
+            // Only row presence: a table's record is valid at each of its rows.
+          } else {
+            all = true;
+          }
+        }
+        todo.push_back(a.get());
+      }
+    }
+    std::vector<std::string> out;
+    for (const auto& f : info.type->fields)
+      if (all || used.count(f.name)) out.push_back(f.name);
+    return out;
+  }
   std::string explain() const override {
     std::string s;
     std::unordered_map<const fenl::Node*, int> ids;
@@ -117,7 +152,39 @@ class SessionImpl : public Session {
     }
   }
 
+  Status add_input(std::string_view table, Batch&& batch) override {
+    TL_RETURN_IF_ERROR(check_input(table, batch));
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      if (q_->tables[i].name != table) continue;
+      Column& acc = inputs_[i];
+      if (acc.size() != 0) break;
+      bool same_lengths = true;
+      for (const auto& c : batch.columns) same_lengths = same_lengths && c.size() == batch.num_rows;
+      if (!same_lengths) break;
+      // First batch of the table: adopt its buffers (no copy).
+      for (size_t f = 0; f < batch.columns.size(); ++f)
+        acc.child(f) = std::move(batch.columns[f]);
+      acc.set_size(batch.num_rows);
+      return {};
+    }
+    return add_input(table, static_cast<const Batch&>(batch));
+  }
+
   Status add_input(std::string_view table, const Batch& batch) override {
+    TL_RETURN_IF_ERROR(check_input(table, batch));
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      if (q_->tables[i].name != table) continue;
+      Column& acc = inputs_[i];
+      for (size_t f = 0; f < batch.columns.size(); ++f)
+        append_column(acc.child(f), batch.columns[f]);
+      acc.set_size(acc.size() + batch.num_rows);
+      return {};
+    }
+    return invalid_argument("unknown table '" + std::string(table) + "'");
+  }
+
+ private:
+  Status check_input(std::string_view table, const Batch& batch) const {
     if (finished_) return invalid_argument("add_input() after finish()");
     for (size_t i = 0; i < q_->tables.size(); ++i) {
       if (q_->tables[i].name != table) continue;
@@ -135,15 +202,12 @@ class SessionImpl : public Session {
               ", expected " + std::string(type_id_name(schema.fields[f].type->id)));
         }
       }
-      Column& acc = inputs_[i];
-      for (size_t f = 0; f < batch.columns.size(); ++f)
-        append_column(acc.child(f), batch.columns[f]);
-      acc.set_size(acc.size() + batch.num_rows);
       return {};
     }
     return invalid_argument("unknown table '" + std::string(table) + "'");
   }
 
+ public:
   Result<Batch> finish() override {
     if (finished_)
       return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
@@ -267,6 +331,11 @@ class SessionImpl : public Session {
     return p;
   }
 
+  const Column* key_dictionary() const override {
+    if (!finished_ || !q_->options.key_indices || emitted_grouping_ < 0) return nullptr;
+    return &state_.groupings[static_cast<size_t>(emitted_grouping_)].keys;
+  }
+
   Result<Batch> emit(const Stream& r, const std::vector<GroupingState>& groupings, int64_t t_last) {
     const QueryOptions& opt = q_->options;
     Batch out = Batch::empty(q_->out_type);
@@ -315,9 +384,21 @@ class SessionImpl : public Session {
     const int64_t n = static_cast<int64_t>(rows.size());
     Column tc = alloc_column(DataType::of(TypeId::kTimestamp), n);
     std::copy(times.begin(), times.end(), tc.ints().begin());
-    std::vector<int32_t> eidx(entities.begin(), entities.end());
     out.columns[0] = std::move(tc);
-    out.columns[1] = gather(g.keys, eidx);
+    if (opt.key_indices) {
+      // Entity indexes into key_dictionary(); an entity whose key is null stays null.
+      emitted_grouping_ = d.grouping;
+      Column kc = alloc_column(DataType::of(TypeId::kU32), n);
+      std::copy(entities.begin(), entities.end(), kc.ints().begin());
+      if (!g.keys.all_valid()) {
+        for (int64_t i = 0; i < n; ++i)
+          if (!g.keys.is_valid(entities[static_cast<size_t>(i)])) kc.set_valid(i, false);
+      }
+      out.columns[1] = std::move(kc);
+    } else {
+      std::vector<int32_t> eidx(entities.begin(), entities.end());
+      out.columns[1] = gather(g.keys, eidx);
+    }
     if (out.columns[1].type_id() != q_->out_type->fields[1].type->id) {
       out.columns[1] = Column(q_->out_type->fields[1].type);
       for (int64_t i = 0; i < n; ++i) out.columns[1].append_null();
@@ -336,6 +417,7 @@ class SessionImpl : public Session {
   std::shared_ptr<const CompiledQueryImpl> q_;
   std::vector<Column> inputs_;  // one record column per table, accumulated
   bool finished_ = false;
+  int emitted_grouping_ = -1;  // grouping whose keys the result's `_key` indexes
   // Entity spaces, prepared tables and every operator's per-entity state; kept after
   // finish() together with the evaluator whose domains key the operator states.
   ExecState state_;
@@ -369,6 +451,7 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
   if (plan.root->grouping >= 0)
     key_type =
         fenl::physical_type(*plan.groupings[static_cast<size_t>(plan.root->grouping)].key_type);
+  if (options.key_indices && key_type->id != TypeId::kNull) key_type = DataType::of(TypeId::kU32);
   fields.push_back({"_key", key_type});
   for (const auto& f : plan.root->type->fields)
     fields.push_back({f.name, fenl::physical_type(*f.type)});

@@ -55,6 +55,10 @@ struct QueryOptions {
   // Fenl requires the query to produce a record (diagnostic E0013). When false, a
   // non-record result becomes one field named `result` instead of an error.
   bool require_record = false;
+  // When set, the result's `_key` column is u32: the index of the row's entity in
+  // Session::key_dictionary() (the distinct keys), so large results need not repeat every
+  // key's bytes (writers dictionary-encode or look the key up). Null keys stay null.
+  bool key_indices = false;
 };
 
 class CompiledQuery {
@@ -66,6 +70,11 @@ class CompiledQuery {
   virtual std::string explain() const = 0;
   // Compile warnings (unused bindings, ...), each rendered with line:column and caret.
   virtual std::vector<std::string> warnings() const { return {}; }
+  // Names of the columns of `table` the query can read (always its time, key and subsort
+  // columns), in schema order; empty for an unknown table. A table referenced as a whole
+  // record (other than by `is_valid`, `is_null` or `count`) reads every column. A caller may
+  // compile again with only these columns and feed only them: the result is the same.
+  virtual std::vector<std::string> used_columns(std::string_view table) const { (void)table; return {}; }
 };
 
 class Session {
@@ -73,7 +82,16 @@ class Session {
   virtual ~Session() = default;
   // `batch` must have the schema given for `table` at compile time.
   virtual Status add_input(std::string_view table, const Batch& batch) = 0;
+  // Same, but the session may take over the batch's buffers instead of copying them (the
+  // batch is left valid but unspecified). The default copies.
+  virtual Status add_input(std::string_view table, Batch&& batch) {
+    return add_input(table, static_cast<const Batch&>(batch));
+  }
   virtual Result<Batch> finish() = 0;
+  // After finish() with QueryOptions::key_indices: the distinct entity keys `_key` indexes
+  // (owned by the session, valid until it is destroyed). Null before finish() or without
+  // the option.
+  virtual const Column* key_dictionary() const { return nullptr; }
 };
 
 Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
