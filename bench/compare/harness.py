@@ -29,6 +29,7 @@ sys.path.insert(0, str(HERE))
 import compare  # noqa: E402
 import gen_data  # noqa: E402
 import report  # noqa: E402
+import tlc  # noqa: E402
 from workloads import BY_NAME, TABLE_FILES, WORKLOADS  # noqa: E402
 
 ENGINES = ("tideline", "kaskada", "duckdb")
@@ -131,10 +132,12 @@ def tail(text: str, lines: int = 12, chars: int = 1500) -> str:
 # Engines
 
 
-def tideline_cmd(binary: Path, w, data: Path) -> list[str]:
-    cmd = [str(binary), "query", "--expr-file", str(w.fenl_path), "--format", "csv"]
+def tideline_cmd(binary: Path, w, data: Path, io: str = "tlc") -> list[str]:
+    """`io` = "tlc": read the prepared .tlc files (tideline prepare, like the baselines'
+    Parquet) and write the result as .tlc; "csv": CSV in and out."""
+    cmd = [str(binary), "query", "--expr-file", str(w.fenl_path), "--format", io]
     for t in w.tables:
-        path = (data / f"{TABLE_FILES[t]}.csv").resolve()
+        path = (data / f"{TABLE_FILES[t]}.{io}").resolve()
         cmd += ["--table", f"{t}={path},time=time,key=user,grouping=user"]
     if w.results == "final":
         cmd += ["--results", "final"]
@@ -149,8 +152,8 @@ def run_engine(engine: str, w, data: Path, out_dir: Path, args) -> dict:
     if engine == "tideline":
         if not args.tideline_bin:
             return rec | {"status": "unavailable", "error": args.tideline_missing}
-        out = out_dir / f"{w.name}.tideline.csv"
-        cmd = tideline_cmd(args.tideline_bin, w, data)
+        out = out_dir / f"{w.name}.tideline.{args.tideline_io}"
+        cmd = tideline_cmd(args.tideline_bin, w, data, args.tideline_io)
         m = run_measured(cmd, out, out_dir / f"{w.name}.{engine}.stderr", args.timeout)
         rec["command"] = shlex.join(cmd)
     else:
@@ -207,7 +210,9 @@ def check_results(w, recs: dict[str, dict], sample: set[str]) -> None:
             continue
         path = Path(rec["output"])
         try:
-            if eng == "tideline":
+            if eng == "tideline" and path.suffix == ".tlc":
+                loaded[eng] = compare._normalise(tlc.read_tlc(path), w.field, history, sample)
+            elif eng == "tideline":
                 loaded[eng] = compare.load_csv(path, w.field, history, sample)
             else:
                 loaded[eng] = compare.load_parquet(path, w.field, history, sample)
@@ -365,7 +370,10 @@ def main() -> int:
                         "machine is shared, single runs are noisy)")
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per engine run")
     p.add_argument("--baseline-input", choices=("parquet", "csv"), default="parquet",
-                   help="what Kaskada and DuckDB read (Tideline always reads the CSV files)")
+                   help="what Kaskada and DuckDB read")
+    p.add_argument("--tideline-io", choices=("tlc", "csv"), default="tlc",
+                   help="Tideline reads .tlc files prepared from the CSV (untimed, like the "
+                        "baselines' Parquet) and writes .tlc (default), or CSV in and out")
     p.add_argument("--tideline", help="tideline binary (default: build-release/, built first)")
     p.add_argument("--no-build", action="store_true", help="do not build tideline first")
     p.add_argument("--data-dir", type=Path, help="data cache (default $TIDELINE_CACHE/bench-data)")
@@ -405,7 +413,7 @@ def main() -> int:
         "command": "bench/compare/run.sh " + shlex.join(sys.argv[1:]),
         "machine": machine_info(), "versions": versions(args),
         "engines": engines, "seed": args.seed, "repeat": args.repeat,
-        "baseline_input": args.baseline_input,
+        "baseline_input": args.baseline_input, "tideline_io": args.tideline_io,
         "tideline_note": args.tideline_build_note or args.tideline_missing,
         "unavailable": args.unavailable, "sizes": [],
     }
@@ -442,6 +450,12 @@ def run_sizes(args, sizes, engines, workloads, data_root: Path, run_dir: Path,
         t0 = time.perf_counter()
         meta = gen_data.generate(data, n, args.seed)
         print(f"harness: data ready ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        if "tideline" in engines and args.tideline_bin and args.tideline_io == "tlc":
+            t0 = time.perf_counter()
+            tlc.prepare_inputs(args.tideline_bin, data,
+                               {t: TABLE_FILES[t] for w in workloads for t in w.tables})
+            print(f"harness: tideline prepare ({time.perf_counter() - t0:.1f} s, untimed)",
+                  file=sys.stderr)
         sample = set((data / "sample_users.txt").read_text().split())
         out_dir = run_dir / f"out-{n}"
         out_dir.mkdir(exist_ok=True)

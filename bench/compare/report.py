@@ -145,12 +145,16 @@ def method_section() -> list[str]:
         "- Data: Kaskada's SQL benchmark shape (purchases `time, user, amount, item`; page "
         "views `time, user, item`; reviews `time, user, item, rating`; 4:2:1 split; random "
         "UUID users and items; times over 2022), deterministic for the seed, unique "
-        "timestamps, none on a month boundary. Tideline reads the CSV files, Kaskada and "
-        "DuckDB the same data as Parquet (or, with `--baseline-input csv`, the CSV files).",
+        "timestamps, none on a month boundary. Each engine reads its own prepared columnar "
+        "format, converted from the CSV files before the runs (untimed): Tideline reads "
+        "`.tlc` files written by `tideline prepare` (docs/formats/columnar.md; with "
+        "`--tideline-io csv` the CSV files), Kaskada and DuckDB the same data as Parquet "
+        "(or, with `--baseline-input csv`, the CSV files).",
         "- Each engine runs each workload in a fresh process, `--repeat` times (default 3) "
         "in a row; the fastest run counts, the range of all runs is in parentheses. "
         "*Time* is what counts: for "
-        "Tideline the process wall time (start-up, CSV parsing, query, CSV output to a file); "
+        "Tideline the process wall time (start-up, reading the input, query, writing the result "
+        "to a file: `.tlc`, or CSV with `--tideline-io csv`); "
         "for Kaskada and DuckDB the time inside their Python process after the interpreter "
         "and imports are up (loading the Parquet sources, query, writing the result to "
         "Parquet) — so the baselines are not charged for Python start-up. *Process wall* is "
@@ -187,7 +191,10 @@ def header(raw: dict) -> list[str]:
            f"Kaskada {v.get('kaskada')}; DuckDB {v.get('duckdb')}; pyarrow {v.get('pyarrow')}; "
            f"pandas {v.get('pandas')}; Python {m['python']}"]
     fmt = raw.get("baseline_input", "parquet")
-    out.append(f"- Inputs: Tideline reads the CSV files; Kaskada and DuckDB read "
+    tio = raw.get("tideline_io", "csv")
+    tin = ("the `.tlc` files prepared from the CSV (untimed) and writes `.tlc`" if tio == "tlc"
+           else "the CSV files and writes CSV")
+    out.append(f"- Inputs: Tideline reads {tin}; Kaskada and DuckDB read "
                f"{'the same CSV files' if fmt == 'csv' else 'the same data as Parquet'}"
                f"; best of {raw.get('repeat', 1)} run(s) per engine and workload")
     loads = [r["load_avg_1m"] for size in raw["sizes"] for w in size["workloads"]
