@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <thread>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -244,33 +245,48 @@ class SessionImpl : public Session {
     const Column& tcol = in.child(static_cast<size_t>(type.field_index(info.time_column)));
     const Column& kcol = in.child(static_cast<size_t>(type.field_index(info.key_column)));
     const auto& ktype = *type.fields[static_cast<size_t>(type.field_index(info.key_column))].type;
-    std::vector<int64_t> times(static_cast<size_t>(n));
-    std::vector<uint8_t> ok(static_cast<size_t>(n), 1);
-    for (int64_t i = 0; i < n; ++i) {
-      if (!tcol.is_valid(i)) {
-        ok[static_cast<size_t>(i)] = 0;
-        continue;
-      }
-      switch (storage_of(tcol.type_id())) {
-        case Storage::kInts:
-          times[static_cast<size_t>(i)] = tcol.int_at(i);
-          break;
-        case Storage::kFloats:
-          times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i));
-          break;
-        case Storage::kString: {
-          auto t = parse_timestamp(tcol.string_at(i));
-          if (t)
-            times[static_cast<size_t>(i)] = *t;
-          else
-            ok[static_cast<size_t>(i)] = 0;
-          break;
-        }
-        default:
+    // Key hashes are independent of the rest: a helper thread hashes the first half of a
+    // large table while this thread extracts times and subsorts, then hashes the rest.
+    std::vector<uint64_t> hashes(static_cast<size_t>(n));
+    auto hash_range = [&](int64_t from, int64_t to) {
+      for (int64_t i = from; i < to; ++i)
+        hashes[static_cast<size_t>(i)] = hash_value_at(kcol, ktype, i);
+    };
+    const int64_t split = n >= (1 << 18) ? n / 2 : 0;
+    std::thread hasher;
+    if (split > 0) hasher = std::thread([&] { hash_range(0, split); });
+    std::vector<int64_t> times;
+    std::vector<uint8_t> ok;  // empty: every row has a time
+    if (tcol.all_valid() && storage_of(tcol.type_id()) == Storage::kInts) {
+      times.assign(tcol.ints().begin(), tcol.ints().begin() + n);
+    } else {
+      times.assign(static_cast<size_t>(n), 0);
+      ok.assign(static_cast<size_t>(n), 1);
+      for (int64_t i = 0; i < n; ++i) {
+        if (!tcol.is_valid(i)) {
           ok[static_cast<size_t>(i)] = 0;
+          continue;
+        }
+        switch (storage_of(tcol.type_id())) {
+          case Storage::kInts:
+            times[static_cast<size_t>(i)] = tcol.int_at(i);
+            break;
+          case Storage::kFloats:
+            times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i));
+            break;
+          case Storage::kString: {
+            auto t = parse_timestamp(tcol.string_at(i));
+            if (t)
+              times[static_cast<size_t>(i)] = *t;
+            else
+              ok[static_cast<size_t>(i)] = 0;
+            break;
+          }
+          default:
+            ok[static_cast<size_t>(i)] = 0;
+        }
       }
     }
-    std::vector<uint64_t> hashes = hash_column(kcol, ktype);
     std::vector<uint64_t> subsort(static_cast<size_t>(n));
     if (!info.subsort_column.empty()) {
       const Column& sc = in.child(static_cast<size_t>(type.field_index(info.subsort_column)));
@@ -292,39 +308,65 @@ class SessionImpl : public Session {
       for (int64_t i = 0; i < n; ++i)
         subsort[static_cast<size_t>(i)] = base + static_cast<uint64_t>(i);
     }
-    std::vector<int32_t> order;
-    order.reserve(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      if (ok[static_cast<size_t>(i)]) order.push_back(static_cast<int32_t>(i));
-    }
-    auto less = [&](int32_t a, int32_t b) {
-      size_t x = static_cast<size_t>(a), y = static_cast<size_t>(b);
+    hash_range(split, n);
+    if (hasher.joinable()) hasher.join();
+    auto less_rows = [&](size_t x, size_t y) {
       if (times[x] != times[y]) return times[x] < times[y];
       if (subsort[x] != subsort[y]) return subsort[x] < subsort[y];
       return hashes[x] < hashes[y];
     };
-    if (!std::is_sorted(order.begin(), order.end(), less))
-      std::stable_sort(order.begin(), order.end(), less);
+    bool all_ok = std::find(ok.begin(), ok.end(), 0) == ok.end();
+    bool in_order = all_ok;
+    for (size_t i = 1; in_order && i < static_cast<size_t>(n); ++i)
+      in_order = !less_rows(i, i - 1);
     auto dom = std::make_shared<Domain>();
     dom->grouping = info.grouping;
     GroupingState& g = groupings[static_cast<size_t>(info.grouping)];
-    dom->time.reserve(order.size());
-    dom->subsort.reserve(order.size());
-    dom->key_hash.reserve(order.size());
-    dom->entity.reserve(order.size());
-    for (int32_t r : order) {
-      size_t i = static_cast<size_t>(r);
-      dom->time.push_back(times[i]);
-      dom->subsort.push_back(subsort[i]);
-      dom->key_hash.push_back(hashes[i]);
-      dom->entity.push_back(g.intern(hashes[i], kcol, r));
+    if (in_order) {
+      // Already ordered, nothing dropped: the row vectors become the domain as they are.
+      dom->time = std::move(times);
+      dom->subsort = std::move(subsort);
+      dom->key_hash = std::move(hashes);
+      dom->entity.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i)
+        dom->entity[static_cast<size_t>(i)] = g.intern(dom->key_hash[static_cast<size_t>(i)], kcol, i);
+    } else {
+      std::vector<int32_t> order;
+      order.reserve(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) {
+        if (all_ok || ok[static_cast<size_t>(i)]) order.push_back(static_cast<int32_t>(i));
+      }
+      auto less = [&](int32_t a, int32_t b) {
+        return less_rows(static_cast<size_t>(a), static_cast<size_t>(b));
+      };
+      if (!std::is_sorted(order.begin(), order.end(), less))
+        std::stable_sort(order.begin(), order.end(), less);
+      dom->time.reserve(order.size());
+      dom->subsort.reserve(order.size());
+      dom->key_hash.reserve(order.size());
+      dom->entity.reserve(order.size());
+      for (int32_t r : order) {
+        size_t i = static_cast<size_t>(r);
+        dom->time.push_back(times[i]);
+        dom->subsort.push_back(subsort[i]);
+        dom->key_hash.push_back(hashes[i]);
+        dom->entity.push_back(g.intern(hashes[i], kcol, r));
+      }
+      bool identity =
+          order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
+      if (!identity) {
+        PreparedTable p;
+        p.domain = dom;
+        Column rec = gather(in, order);
+        rec.validity().clear();
+        p.record = std::move(rec);
+        return p;
+      }
     }
     PreparedTable p;
     p.domain = dom;
-    bool identity =
-        order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
     // Sorted input without dropped rows needs no reordering: take the accumulated columns.
-    Column rec = identity ? std::move(inputs_[ti]) : gather(in, order);
+    Column rec = std::move(inputs_[ti]);
     rec.validity().clear();
     // The record's physical type follows the logical table type.
     p.record = std::move(rec);

@@ -348,11 +348,30 @@ void copy_into(std::vector<T>& dst, const uint8_t* src, uint64_t count) {
   }
 }
 
+// Pre-faults a mapped range in one call (instead of a page fault per few pages).
+void populate(const uint8_t* p, uint64_t len) {
+#ifdef MADV_POPULATE_READ
+  if (len == 0) return;
+  const uintptr_t page = 4096;
+  uintptr_t from = reinterpret_cast<uintptr_t>(p) & ~(page - 1);
+  uintptr_t to = reinterpret_cast<uintptr_t>(p) + len;
+  ::madvise(reinterpret_cast<void*>(from), to - from, MADV_POPULATE_READ);  // best effort
+#else
+  (void)p;
+  (void)len;
+#endif
+}
+
 // Copies one column's buffers (already bounds-checked) and checks value invariants.
+// `mapped`: `data` is a file mapping worth pre-faulting.
 Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
-                   const std::string& name, Column& out) {
+                   const std::string& name, bool mapped, Column& out) {
   Column col(DataType::of(d.type));
   const uint8_t* base = data.data();
+  if (mapped) {
+    for (const BufRef* b : {&d.validity, &d.values, &d.chars, &d.dict_offsets})
+      populate(base + b->offset, b->size);
+  }
   if (d.has_validity) {
     copy_into(col.validity(), base + d.validity.offset, d.validity.size / 8);
   }
@@ -439,8 +458,19 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
 
 }  // namespace
 
+namespace {
+Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
+                                int threads, const std::vector<std::string>* only, bool mapped);
+}  // namespace
+
 Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::string& name,
                                     int threads, const std::vector<std::string>* only) {
+  return read_impl(data, name, threads, only, false);
+}
+
+namespace {
+Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
+                                int threads, const std::vector<std::string>* only, bool mapped) {
   const size_t size = data.size();
   Cursor head(data, 0, size, name);
   if (size < kHeaderBytes) {
@@ -566,7 +596,7 @@ Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::st
   std::vector<Status> status(cols.size());
   auto run = [&](size_t from, size_t step) {
     for (size_t i = from; i < cols.size(); i += step)
-      status[i] = load_column(data, cols[i], n, name, out.batch.columns[i]);
+      status[i] = load_column(data, cols[i], n, name, mapped, out.batch.columns[i]);
   };
   if (threads > 1 && cols.size() > 1 && n >= 100000) {
     std::thread t([&] { run(1, 2); });
@@ -578,6 +608,7 @@ Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::st
   for (auto& s : status) TL_RETURN_IF_ERROR(s);
   return out;
 }
+}  // namespace
 
 Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
                                          const std::vector<std::string>* only) {
@@ -594,15 +625,14 @@ Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
     ::close(fd);
     return read_columnar({}, path, threads, only);
   }
-  // Pre-fault the mapping only when column data will be read.
-  const bool header_only = only && only->empty();
-  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE | (header_only ? 0 : MAP_POPULATE), fd, 0);
+  // Not MAP_POPULATE: only the buffers of the loaded columns are pre-faulted.
+  void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   int e = errno;
   ::close(fd);
   if (p == MAP_FAILED) return error(StatusCode::kIoError, "cannot map '" + path + "': " + std::strerror(e));
   ::madvise(p, size, MADV_SEQUENTIAL);
-  auto r = read_columnar(std::span<const uint8_t>(static_cast<const uint8_t*>(p), size), path,
-                         threads, only);
+  auto r = read_impl(std::span<const uint8_t>(static_cast<const uint8_t*>(p), size), path,
+                     threads, only, true);
   ::munmap(p, size);
   return r;
 }
