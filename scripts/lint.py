@@ -36,7 +36,10 @@ for path in sources():
         if first.strip() != "#pragma once":
             problems.append(f"{rel}:1: header must start with #pragma once")
     for i, line in enumerate(lines, 1):
-        code = line.split("//")[0]
+        # Drop string literals (raw strings on one line too), then comments.
+        code = re.sub(r'R"\((.*?)\)"', '""', line)
+        code = re.sub(r'"(?:\\.|[^"\\])*"', '""', code)
+        code = code.split("//")[0]
         if re.search(r"\benum\s+(?!class\b|struct\b)[A-Za-z_]", code):
             problems.append(f"{rel}:{i}: use enum class")
         if name.endswith(".h") and re.search(r"^\s*using\s+namespace\b", code):

@@ -163,17 +163,16 @@ void append_cell(Column& col, TypeId id, const Cell& cell) {
 // ---------------------------------------------------------------------------------------------
 // load_inferred: classification per SEMANTICS.md section 8 (Arrow's CSV inference).
 
-enum KindBit : uint32_t {
-  kBoolBit = 1u << 0,
-  kIntBit = 1u << 1,
-  kFloatBit = 1u << 2,
-  kDateBit = 1u << 3,
-  kTsSecBit = 1u << 4,
-  kTsMsBit = 1u << 5,
-  kTsUsBit = 1u << 6,
-  kTsNsBit = 1u << 7,
-  kOtherBit = 1u << 8,
-};
+// Cell kinds as bits, so a column's kinds combine with `|`.
+constexpr uint32_t kBoolBit = 1u << 0;
+constexpr uint32_t kIntBit = 1u << 1;
+constexpr uint32_t kFloatBit = 1u << 2;
+constexpr uint32_t kDateBit = 1u << 3;
+constexpr uint32_t kTsSecBit = 1u << 4;
+constexpr uint32_t kTsMsBit = 1u << 5;
+constexpr uint32_t kTsUsBit = 1u << 6;
+constexpr uint32_t kTsNsBit = 1u << 7;
+constexpr uint32_t kOtherBit = 1u << 8;
 
 size_t count_digits(std::string_view s, size_t p) {
   size_t n = 0;
