@@ -130,6 +130,8 @@ DomainPtr Evaluator::unite(const DomainPtr& a, const DomainPtr& b) {
   unions_[std::make_pair(std::min(up.get(), b.get()), std::max(up.get(), b.get()))] = up;
   maps_[std::make_pair(a.get(), up.get())] = std::move(map_a);
   maps_[std::make_pair(b.get(), up.get())] = std::move(map_b);
+  union_sides_[a.get()] = a;
+  union_sides_[b.get()] = b;
   keep_alive_.push_back(up);
   return up;
 }
@@ -863,19 +865,45 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
     s.values = literal_column(Value{}, *n.type);
     return s;
   }
-  auto dom = std::make_shared<Domain>();
-  dom->grouping = u->grouping;
   std::vector<int32_t> keep;
+  keep.reserve(u->size());
   for (size_t i = 0; i < u->size(); ++i) {
-    if (cols[0].is_valid(static_cast<int64_t>(i)) && cols[0].int_at(static_cast<int64_t>(i)) != 0) {
+    if (cols[0].is_valid(static_cast<int64_t>(i)) && cols[0].int_at(static_cast<int64_t>(i)) != 0)
       keep.push_back(static_cast<int32_t>(i));
-      push_row(*dom, *u, i);
-      s.is_new.push_back(is_new[i]);
-    }
   }
-  s.domain = dom;
+  s.is_new.resize(keep.size());
+  for (size_t k = 0; k < keep.size(); ++k) s.is_new[k] = is_new[static_cast<size_t>(keep[k])];
+  // `when(is_valid(T), ...)` over a union typically keeps exactly T's rows: reuse T's domain
+  // (same rows, same order), so operators after it need no new union with T.
+  if (DomainPtr side = side_with_rows(u, keep)) {
+    s.domain = side;
+  } else {
+    auto dom = std::make_shared<Domain>();
+    dom->grouping = u->grouping;
+    dom->time.reserve(keep.size());
+    dom->subsort.reserve(keep.size());
+    dom->key_hash.reserve(keep.size());
+    dom->entity.reserve(keep.size());
+    for (int32_t i : keep) push_row(*dom, *u, static_cast<size_t>(i));
+    s.domain = dom;
+  }
   s.values = gather(cols[1], keep);
   return s;
+}
+
+DomainPtr Evaluator::side_with_rows(const DomainPtr& u, const std::vector<int32_t>& rows) const {
+  for (const auto& [key, m] : maps_) {
+    if (key.second != u.get() || m.size() != u->size()) continue;
+    auto side = union_sides_.find(key.first);
+    if (side == union_sides_.end() || side->second->size() != rows.size()) continue;
+    // m[i] = row of the side that lands at union row i, or -1. Equal counts and every kept
+    // row mapping to the next side row in order means the kept rows are exactly the side.
+    bool same = true;
+    for (size_t k = 0; k < rows.size() && same; ++k)
+      same = m[static_cast<size_t>(rows[k])] == static_cast<int32_t>(k);
+    if (same) return side->second;
+  }
+  return nullptr;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -142,6 +142,10 @@ class Evaluator {
   std::map<std::pair<const Domain*, const Domain*>, std::vector<int32_t>> maps_;
   std::unordered_map<const fenl::Node*, bool> needs_ctx_;
   std::vector<DomainPtr> keep_alive_;
+  // Every domain that is a side of a union, by address: `when` reuses one when its kept
+  // rows are exactly that side's rows (so later operators see the original domain).
+  std::map<const Domain*, DomainPtr> union_sides_;
+  DomainPtr side_with_rows(const DomainPtr& u, const std::vector<int32_t>& rows) const;
 };
 
 }  // namespace tideline::engine
