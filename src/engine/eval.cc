@@ -548,7 +548,19 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   std::vector<uint8_t> x_new, c_new;
   // The input usually lives in the aggregation's domain already: read it in place.
   Column xs_spread;
-  if (x.domain != u) xs_spread = spread(x, u, &x_new);
+  if (x.domain != u && n.fn == "count" && x.values.type_id() != TypeId::kNull) {
+    // count reads only validity: spread a bool column with x's validity instead of x's
+    // values (often a whole table record, strings included).
+    Stream proxy;
+    proxy.domain = x.domain;
+    proxy.is_new = x.is_new;
+    proxy.continuous = x.continuous;
+    proxy.values = alloc_column(DataType::of(TypeId::kBool), x.values.size());
+    if (!x.values.all_valid()) proxy.values.validity() = x.values.validity();
+    xs_spread = spread(proxy, u, &x_new);
+  } else if (x.domain != u) {
+    xs_spread = spread(x, u, &x_new);
+  }
   const Column& xs = x.domain == u ? x.values : xs_spread;
   const std::vector<uint8_t>& xn = x.domain == u ? x.is_new : x_new;
   std::vector<uint8_t> consume(rows), reset;
