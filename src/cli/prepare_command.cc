@@ -10,6 +10,8 @@
 #include <memory>
 #include <numeric>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -89,7 +91,34 @@ Status prepare(const PrepareTable& t, const std::string& out) {
     for (auto& c : b.columns) c = engine::gather(c, order);
   }
   io::ColumnarMeta meta{t.time_column, t.key_column, t.subsort_column, true};
-  return io::write_columnar_file(out, b, meta);
+  // A string key is written dictionary-encoded (codes in first-seen order): the query then
+  // hashes and interns each distinct key once (engine::Session::add_input_dictionary_key).
+  const size_t kidx = static_cast<size_t>(b.schema->field_index(t.key_column));
+  const Column& key = b.columns[kidx];
+  if (key.type_id() != TypeId::kString) return io::write_columnar_file(out, b, meta);
+  Column values(DataType::of(TypeId::kString));
+  Column codes(DataType::of(TypeId::kU32));
+  codes.reserve(b.num_rows);
+  std::unordered_map<std::string_view, uint32_t> seen;
+  for (int64_t i = 0; i < b.num_rows; ++i) {
+    if (!key.is_valid(i)) {
+      codes.append_null();
+      continue;
+    }
+    auto [it, added] = seen.try_emplace(key.string_at(i), static_cast<uint32_t>(seen.size()));
+    if (added) values.append_string(it->first);
+    codes.append_int(it->second);
+  }
+  Batch encoded = b;
+  encoded.columns[kidx] = std::move(codes);
+  std::vector<const Column*> dicts(b.columns.size(), nullptr);
+  dicts[kidx] = &values;
+  std::FILE* f = std::fopen(out.c_str(), "wb");
+  if (!f) return io_error("cannot create '" + out + "'");
+  Status st = io::write_columnar(f, encoded, meta, out, dicts);
+  if (std::fclose(f) != 0 && st.ok()) st = io_error(out + ": close failed");
+  if (!st.ok()) std::remove(out.c_str());
+  return st;
 }
 
 }  // namespace

@@ -440,6 +440,7 @@ int run_query(const QueryArgs& a) {
   // uses (see CompiledQuery::used_columns).
   auto is_tlc = [](const TableArg& t) { return t.path.ends_with(".tlc"); };
   std::vector<Batch> batches(targs.size());
+  std::vector<std::optional<Column>> key_dicts(targs.size());
   std::vector<engine::TableSpec> specs;
   // Local files load in parallel (one thread per table; a single .tlc table copies its
   // columns on two threads instead). Store tables load on this thread.
@@ -516,12 +517,14 @@ int run_query(const QueryArgs& a) {
         return kExitUsage;
       }
     }
+    // A dictionary-encoded key stays encoded (key_dicts) for add_input_dictionary_key.
     auto load_tlc = [&](size_t ti, int threads) -> std::optional<Result<Batch>> {
       if (!is_tlc(targs[ti])) return std::nullopt;
       std::vector<std::string> names;
       for (const auto& f : specs[ti].schema->fields) names.push_back(f.name);
-      auto r = io::read_columnar_file(targs[ti].path, threads, &names);
+      auto r = io::read_columnar_file(targs[ti].path, threads, &names, &targs[ti].key_column);
       if (!r) return Result<Batch>(std::unexpected(r.error()));
+      key_dicts[ti] = std::move(r->dictionary_values);
       return Result<Batch>(std::move(r->batch));
     };
     if (!a.explain) {
@@ -551,7 +554,9 @@ int run_query(const QueryArgs& a) {
     return kExitFailure;
   }
   for (size_t i = 0; i < specs.size(); ++i) {
-    Status st = (*session)->add_input(specs[i].name, std::move(batches[i]));
+    Status st = key_dicts[i] ? (*session)->add_input_dictionary_key(
+                                   specs[i].name, std::move(batches[i]), std::move(*key_dicts[i]))
+                             : (*session)->add_input(specs[i].name, std::move(batches[i]));
     if (!st.ok()) {
       std::fprintf(stderr, "query: %s\n", st.message().c_str());
       return kExitFailure;

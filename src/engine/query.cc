@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <unordered_set>
@@ -35,6 +36,21 @@ class CompiledQueryImpl : public CompiledQuery {
     const fenl::TableInfo& info = plan.tables[static_cast<size_t>(ti)];
     std::unordered_set<std::string> used{info.time_column, info.key_column};
     if (!info.subsort_column.empty()) used.insert(info.subsort_column);
+    auto [all, fields] = value_use(ti);
+    for (const auto& f : fields) used.insert(f);
+    std::vector<std::string> out;
+    for (const auto& f : info.type->fields)
+      if (all || used.count(f.name)) out.push_back(f.name);
+    return out;
+  }
+  // Whether the query reads table `ti`'s column `name` as a value (not only as time/key).
+  bool reads_value(int ti, const std::string& name) const {
+    auto [all, fields] = value_use(ti);
+    return all || fields.count(name) > 0;
+  }
+  // (every column read as a value, the columns read as values) for table `ti`.
+  std::pair<bool, std::unordered_set<std::string>> value_use(int ti) const {
+    std::unordered_set<std::string> used;
     bool all = plan.root->op == fenl::Op::kTable && plan.root->table == ti;
     std::unordered_set<const fenl::Node*> seen;
     std::vector<const fenl::Node*> todo{plan.root.get()};
@@ -56,10 +72,7 @@ class CompiledQueryImpl : public CompiledQuery {
         todo.push_back(a.get());
       }
     }
-    std::vector<std::string> out;
-    for (const auto& f : info.type->fields)
-      if (all || used.count(f.name)) out.push_back(f.name);
-    return out;
+    return {all, std::move(used)};
   }
   std::string explain() const override {
     std::string s;
@@ -171,6 +184,54 @@ class SessionImpl : public Session {
     return add_input(table, static_cast<const Batch&>(batch));
   }
 
+  Status add_input_dictionary_key(std::string_view table, Batch&& batch,
+                                  Column&& key_values) override {
+    if (finished_) return invalid_argument("add_input() after finish()");
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      if (q_->tables[i].name != table) continue;
+      const TableSpec& spec = q_->tables[i];
+      const auto& schema = *spec.schema;
+      int k = schema.field_index(spec.key_column);
+      if (k < 0 || batch.columns.size() != schema.fields.size())
+        return invalid_argument("batch for table '" + std::string(table) + "' does not match its schema");
+      Column& codes = batch.columns[static_cast<size_t>(k)];
+      if (codes.type_id() != TypeId::kU32 ||
+          key_values.type_id() != schema.fields[static_cast<size_t>(k)].type->id)
+        return invalid_argument("dictionary key of table '" + std::string(table) +
+                                "': codes must be u32 and values of the key's type");
+      if (inputs_[i].size() != 0)
+        return invalid_argument("dictionary key input for table '" + std::string(table) +
+                                "' must be its only input");
+      const int64_t nv = key_values.size();
+      for (int64_t r = 0; r < codes.size(); ++r) {
+        if (codes.is_valid(r) && (codes.int_at(r) < 0 || codes.int_at(r) >= nv))
+          return invalid_argument("dictionary key of table '" + std::string(table) + "': code " +
+                                  std::to_string(codes.int_at(r)) + " outside the dictionary");
+      }
+      // Check the other columns with a placeholder of the key's type in the key slot.
+      Column held = std::move(codes);
+      codes = Column(schema.fields[static_cast<size_t>(k)].type);
+      Batch probe;
+      probe.schema = batch.schema;
+      probe.num_rows = 0;
+      for (const auto& c : batch.columns) probe.columns.push_back(Column(c.type()));
+      Status st = check_input(table, probe);
+      codes = std::move(held);
+      TL_RETURN_IF_ERROR(st);
+      for (const auto& c : batch.columns)
+        if (c.size() != batch.num_rows)
+          return invalid_argument("batch for table '" + std::string(table) +
+                                  "' has columns of different lengths");
+      Column& acc = inputs_[i];
+      for (size_t f = 0; f < batch.columns.size(); ++f) acc.child(f) = std::move(batch.columns[f]);
+      acc.set_size(batch.num_rows);
+      key_dicts_.resize(q_->tables.size());
+      key_dicts_[i] = std::move(key_values);
+      return {};
+    }
+    return invalid_argument("unknown table '" + std::string(table) + "'");
+  }
+
   Status add_input(std::string_view table, const Batch& batch) override {
     TL_RETURN_IF_ERROR(check_input(table, batch));
     for (size_t i = 0; i < q_->tables.size(); ++i) {
@@ -242,13 +303,57 @@ class SessionImpl : public Session {
                    "table '" + info.name + "' has more than 2^31-1 rows");
     }
     const auto& type = *info.type;
+    const size_t kidx = static_cast<size_t>(type.field_index(info.key_column));
+    const auto& ktype = *type.fields[kidx].type;
+    // A dictionary-encoded key: remember the codes, and put the key column the record needs
+    // in place (decoded if the query reads it as a value, else an empty placeholder).
+    std::optional<Column> dict;
+    std::vector<int32_t> codes;
+    std::vector<uint64_t> dict_hash;
+    Column null_key(fenl::physical_type(ktype));
+    null_key.append_null();
+    const uint64_t null_hash = hash_value_at(null_key, ktype, 0);
+    if (ti < key_dicts_.size() && key_dicts_[ti]) {
+      dict = std::move(*key_dicts_[ti]);
+      key_dicts_[ti].reset();
+      Column& kc = inputs_[ti].child(kidx);
+      codes.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i)
+        codes[static_cast<size_t>(i)] = kc.is_valid(i) ? static_cast<int32_t>(kc.int_at(i)) : -1;
+      TypePtr kt = q_->tables[ti].schema->fields[kidx].type;
+      kc = q_->reads_value(static_cast<int>(ti), info.key_column) ? gather(*dict, codes)
+                                                                  : alloc_column(kt, n);
+      dict_hash.resize(static_cast<size_t>(dict->size()));
+      for (int64_t j = 0; j < dict->size(); ++j)
+        dict_hash[static_cast<size_t>(j)] = hash_value_at(*dict, ktype, j);
+    }
     const Column& tcol = in.child(static_cast<size_t>(type.field_index(info.time_column)));
-    const Column& kcol = in.child(static_cast<size_t>(type.field_index(info.key_column)));
-    const auto& ktype = *type.fields[static_cast<size_t>(type.field_index(info.key_column))].type;
+    const Column& kcol = in.child(kidx);
+    // Entity of row i (interning on first sight, in the order rows are visited).
+    std::vector<uint32_t> code_entity(dict ? dict_hash.size() : 0, UINT32_MAX);
+    uint32_t null_entity = UINT32_MAX;
+    auto intern_row = [&](GroupingState& g, uint64_t hash, int64_t i) -> uint32_t {
+      if (!dict) return g.intern(hash, kcol, i);
+      int32_t c = codes[static_cast<size_t>(i)];
+      if (c < 0) {
+        if (null_entity == UINT32_MAX) null_entity = g.intern(null_hash, null_key, 0);
+        return null_entity;
+      }
+      uint32_t& e = code_entity[static_cast<size_t>(c)];
+      if (e == UINT32_MAX) e = g.intern(hash, *dict, c);
+      return e;
+    };
     // Key hashes are independent of the rest: a helper thread hashes the first half of a
     // large table while this thread extracts times and subsorts, then hashes the rest.
     std::vector<uint64_t> hashes(static_cast<size_t>(n));
     auto hash_range = [&](int64_t from, int64_t to) {
+      if (dict) {
+        for (int64_t i = from; i < to; ++i) {
+          int32_t c = codes[static_cast<size_t>(i)];
+          hashes[static_cast<size_t>(i)] = c < 0 ? null_hash : dict_hash[static_cast<size_t>(c)];
+        }
+        return;
+      }
       for (int64_t i = from; i < to; ++i)
         hashes[static_cast<size_t>(i)] = hash_value_at(kcol, ktype, i);
     };
@@ -329,7 +434,7 @@ class SessionImpl : public Session {
       dom->key_hash = std::move(hashes);
       dom->entity.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i)
-        dom->entity[static_cast<size_t>(i)] = g.intern(dom->key_hash[static_cast<size_t>(i)], kcol, i);
+        dom->entity[static_cast<size_t>(i)] = intern_row(g, dom->key_hash[static_cast<size_t>(i)], i);
     } else {
       std::vector<int32_t> order;
       order.reserve(static_cast<size_t>(n));
@@ -350,7 +455,7 @@ class SessionImpl : public Session {
         dom->time.push_back(times[i]);
         dom->subsort.push_back(subsort[i]);
         dom->key_hash.push_back(hashes[i]);
-        dom->entity.push_back(g.intern(hashes[i], kcol, r));
+        dom->entity.push_back(intern_row(g, hashes[i], r));
       }
       bool identity =
           order.size() == static_cast<size_t>(n) && std::is_sorted(order.begin(), order.end());
@@ -459,6 +564,9 @@ class SessionImpl : public Session {
   std::shared_ptr<const CompiledQueryImpl> q_;
   std::vector<Column> inputs_;  // one record column per table, accumulated
   bool finished_ = false;
+  // Per table: the distinct keys when its key column arrived dictionary-encoded (the input's
+  // key column then holds u32 codes until prepare()).
+  std::vector<std::optional<Column>> key_dicts_;
   int emitted_grouping_ = -1;  // grouping whose keys the result's `_key` indexes
   // Entity spaces, prepared tables and every operator's per-entity state; kept after
   // finish() together with the evaluator whose domains key the operator states.
@@ -467,6 +575,14 @@ class SessionImpl : public Session {
 };
 
 }  // namespace
+
+Status Session::add_input_dictionary_key(std::string_view table, Batch&& batch,
+                                         Column&& key_values) {
+  (void)table;
+  (void)batch;
+  (void)key_values;
+  return unimplemented("this session does not take dictionary-encoded keys");
+}
 
 Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
                                                      const std::vector<TableSpec>& tables,

@@ -87,6 +87,13 @@ class Session {
   virtual Status add_input(std::string_view table, Batch&& batch) {
     return add_input(table, static_cast<const Batch&>(batch));
   }
+  // The whole input of `table` with a dictionary-encoded key column: `batch`'s key column
+  // holds u32 codes (null = null key) into `key_values` (the distinct keys, of the key
+  // column's type). Keys are hashed and interned once per distinct value instead of once
+  // per row; the key column is decoded only if the query reads it as a value. Only for a
+  // table without other input (else kInvalidArgument). The default is kUnimplemented.
+  virtual Status add_input_dictionary_key(std::string_view table, Batch&& batch,
+                                          Column&& key_values);
   virtual Result<Batch> finish() = 0;
   // After finish() with QueryOptions::key_indices: the distinct entity keys `_key` indexes
   // (owned by the session, valid until it is destroyed). Null before finish() or without

@@ -365,7 +365,8 @@ void populate(const uint8_t* p, uint64_t len) {
 // Copies one column's buffers (already bounds-checked) and checks value invariants.
 // `mapped`: `data` is a file mapping worth pre-faulting.
 Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
-                   const std::string& name, bool mapped, Column& out) {
+                   const std::string& name, bool mapped, Column& out,
+                   std::optional<Column>* keep_dict) {
   Column col(DataType::of(d.type));
   const uint8_t* base = data.data();
   if (mapped) {
@@ -392,6 +393,28 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
       return fail(d.dict_offsets.offset + 4 * k,
                   "last dictionary offset differs from the chars length");
     const char* chars = reinterpret_cast<const char*>(base + d.chars.offset);
+    if (keep_dict) {
+      // Codes and distinct values as they are (indexes of valid rows checked below).
+      Column codes(DataType::of(TypeId::kU32));
+      codes.validity() = std::move(col.validity());
+      auto& ints = codes.ints();
+      ints.resize(n);
+      for (uint64_t i = 0; i < n; ++i) {
+        bool valid = !d.has_validity || ((codes.validity()[i >> 6] >> (i & 63)) & 1);
+        if (valid && idx[i] >= k)
+          return fail(d.values.offset + 4 * i,
+                      fmt::format("index {} outside the {}-entry dictionary", idx[i], k));
+        ints[i] = valid ? idx[i] : 0;
+      }
+      codes.set_size(static_cast<int64_t>(n));
+      Column values(DataType::of(TypeId::kString));
+      values.offsets() = std::move(doff);
+      values.chars().assign(chars, d.chars.size);
+      values.set_size(static_cast<int64_t>(k));
+      out = std::move(codes);
+      *keep_dict = std::move(values);
+      return {};
+    }
     auto& off = col.offsets();
     off.resize(n + 1);
     uint64_t total = 0;
@@ -460,17 +483,20 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
 
 namespace {
 Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
-                                int threads, const std::vector<std::string>* only, bool mapped);
+                                int threads, const std::vector<std::string>* only, bool mapped,
+                                const std::string* keep_dictionary);
 }  // namespace
 
 Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::string& name,
-                                    int threads, const std::vector<std::string>* only) {
-  return read_impl(data, name, threads, only, false);
+                                    int threads, const std::vector<std::string>* only,
+                                    const std::string* keep_dictionary) {
+  return read_impl(data, name, threads, only, false, keep_dictionary);
 }
 
 namespace {
 Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
-                                int threads, const std::vector<std::string>* only, bool mapped) {
+                                int threads, const std::vector<std::string>* only, bool mapped,
+                                const std::string* keep_dictionary) {
   const size_t size = data.size();
   Cursor head(data, 0, size, name);
   if (size < kHeaderBytes) {
@@ -590,13 +616,20 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
     cols = std::move(keep);
   }
   std::vector<Field> fields;
-  for (const auto& d : cols) fields.push_back({d.name, DataType::of(d.type)});
+  for (const auto& d : cols) {
+    bool keep = keep_dictionary && d.dictionary && d.name == *keep_dictionary;
+    fields.push_back({d.name, DataType::of(keep ? TypeId::kU32 : d.type)});
+  }
   out.batch = Batch::empty(DataType::record(std::move(fields)));
   out.batch.num_rows = static_cast<int64_t>(n);
   std::vector<Status> status(cols.size());
   auto run = [&](size_t from, size_t step) {
     for (size_t i = from; i < cols.size(); i += step)
-      status[i] = load_column(data, cols[i], n, name, mapped, out.batch.columns[i]);
+      status[i] = load_column(data, cols[i], n, name, mapped, out.batch.columns[i],
+                              keep_dictionary && cols[i].dictionary &&
+                                      cols[i].name == *keep_dictionary
+                                  ? &out.dictionary_values
+                                  : nullptr);
   };
   if (threads > 1 && cols.size() > 1 && n >= 100000) {
     std::thread t([&] { run(1, 2); });
@@ -611,7 +644,8 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
 }  // namespace
 
 Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
-                                         const std::vector<std::string>* only) {
+                                         const std::vector<std::string>* only,
+                                         const std::string* keep_dictionary) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return error(StatusCode::kIoError, "cannot open '" + path + "': " + std::strerror(errno));
   struct stat st {};
@@ -623,7 +657,7 @@ Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
   const size_t size = static_cast<size_t>(st.st_size);
   if (size == 0) {
     ::close(fd);
-    return read_columnar({}, path, threads, only);
+    return read_columnar({}, path, threads, only, keep_dictionary);
   }
   // Not MAP_POPULATE: only the buffers of the loaded columns are pre-faulted.
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -632,7 +666,7 @@ Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
   if (p == MAP_FAILED) return error(StatusCode::kIoError, "cannot map '" + path + "': " + std::strerror(e));
   ::madvise(p, size, MADV_SEQUENTIAL);
   auto r = read_impl(std::span<const uint8_t>(static_cast<const uint8_t*>(p), size), path,
-                     threads, only, true);
+                     threads, only, true, keep_dictionary);
   ::munmap(p, size);
   return r;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -27,6 +28,9 @@ struct ColumnarTable {
   Batch batch;         // the loaded columns
   TypePtr file_schema;  // every column of the file
   ColumnarMeta meta;
+  // With `keep_dictionary` naming a dictionary-encoded column: that batch column holds the
+  // u32 codes (type u32) and this the distinct values.
+  std::optional<Column> dictionary_values;
 };
 
 // Writes `batch` (flat record of bool/int/float/string/timestamp/duration columns) to `out`
@@ -44,12 +48,15 @@ Status write_columnar_file(const std::string& path, const Batch& batch, const Co
 // `threads` > 1 copies columns in parallel. With `only`, just those columns are loaded (in
 // file order; an unknown name is an error) and the others are only bounds-checked; an empty
 // list reads the header alone (file_schema, meta).
+// `keep_dictionary`: a column to return still dictionary-encoded (see dictionary_values).
 Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::string& name,
                                     int threads = 1,
-                                    const std::vector<std::string>* only = nullptr);
-// Maps `path` read-only and parses it (threads and only as above).
+                                    const std::vector<std::string>* only = nullptr,
+                                    const std::string* keep_dictionary = nullptr);
+// Maps `path` read-only and parses it (threads, only and keep_dictionary as above).
 Result<ColumnarTable> read_columnar_file(const std::string& path, int threads = 1,
-                                         const std::vector<std::string>* only = nullptr);
+                                         const std::vector<std::string>* only = nullptr,
+                                         const std::string* keep_dictionary = nullptr);
 
 // True when the first bytes are the .tlc magic (format sniffing).
 bool is_columnar_magic(std::span<const uint8_t> head);

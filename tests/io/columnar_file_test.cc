@@ -133,6 +133,23 @@ TEST(ColumnarFile, DictionaryColumnReadsAsStrings) {
       EXPECT_EQ(k.string_at(i), dict.string_at(i % 3)) << i;
     }
   }
+  // Kept encoded on request: u32 codes (nulls kept) and the distinct values.
+  const std::string key = "_key";
+  auto kept = read_columnar(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
+      "t.tlc", 1, nullptr, &key);
+  ASSERT_TRUE(kept.has_value()) << kept.error().message();
+  ASSERT_TRUE(kept->dictionary_values.has_value());
+  EXPECT_EQ(kept->dictionary_values->size(), 3);
+  EXPECT_EQ(kept->dictionary_values->string_at(2), "gamma,\"q\"");
+  const Column& codes = kept->batch.columns[1];
+  ASSERT_EQ(codes.type_id(), TypeId::kU32);
+  for (int64_t i = 0; i < 200; ++i) {
+    ASSERT_EQ(codes.is_valid(i), i % 9 != 4) << i;
+    if (codes.is_valid(i)) {
+      EXPECT_EQ(codes.int_at(i), i % 3) << i;
+    }
+  }
   // An index outside the dictionary is refused when writing.
   b.columns[1].ints()[0] = 7;
   std::FILE* f = std::tmpfile();
