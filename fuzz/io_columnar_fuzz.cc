@@ -2,7 +2,8 @@
 // Properties checked beyond "no crash / no sanitizer report":
 //  * a rejected file is a kCorruption error naming a byte offset ("<name>: byte N: ...");
 //  * an accepted file gives a valid batch; reading on two threads gives the same batch;
-//  * writing the batch and reading it back gives the same values (round trip).
+//  * writing the batch and reading it back gives the same values (round trip);
+//  * a dictionary column kept encoded decodes to the same strings.
 
 #include <cstddef>
 #include <cstdint>
@@ -52,6 +53,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!r->batch.validate().ok()) std::abort();
   auto r2 = io::read_columnar(in, "fuzz", 2);
   if (!r2 || !same(r->batch, r2->batch)) std::abort();
+  // Keeping a column dictionary-encoded must not fail where decoding succeeded, and the
+  // codes must index the kept values.
+  for (const auto& f : r->file_schema->fields) {
+    auto k = io::read_columnar(in, "fuzz", 1, nullptr, &f.name);
+    if (!k) std::abort();
+    if (!k->dictionary_values) continue;
+    int c = k->batch.schema->field_index(f.name);
+    const Column& codes = k->batch.columns[static_cast<size_t>(c)];
+    for (int64_t i = 0; i < codes.size(); ++i) {
+      if (!codes.is_valid(i)) continue;
+      if (codes.int_at(i) < 0 || codes.int_at(i) >= k->dictionary_values->size()) std::abort();
+      if (k->dictionary_values->string_at(codes.int_at(i)) !=
+          r->batch.columns[static_cast<size_t>(c)].string_at(i))
+        std::abort();
+    }
+  }
   char* buf = nullptr;
   size_t len = 0;
   std::FILE* f = open_memstream(&buf, &len);
