@@ -76,8 +76,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Status st = io::write_columnar(f, r->batch, r->meta, "fuzz");
   std::fclose(f);
   if (!st.ok()) std::abort();
-  auto back = io::read_columnar(std::span<const uint8_t>(reinterpret_cast<uint8_t*>(buf), len),
-                                "fuzz", 1);
+  auto back =
+      io::read_columnar(std::span<const uint8_t>(reinterpret_cast<uint8_t*>(buf), len), "fuzz", 1);
   if (!back || !same(r->batch, back->batch)) std::abort();
   std::free(buf);
   return 0;

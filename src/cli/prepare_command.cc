@@ -132,7 +132,8 @@ void register_prepare_command(CLI::App& app, CommandContext& ctx) {
   sub->add_option("--out", args->out, "the .tlc file to write")->required();
   sub->footer(
       "Example:\n  tideline prepare --table P=purchases.csv,time=ts,key=user --out purchases.tlc\n"
-      "  tideline query --expr '{ total: sum(P.amount) }' --table P=purchases.tlc,time=ts,key=user\n"
+      "  tideline query --expr '{ total: sum(P.amount) }' --table "
+      "P=purchases.tlc,time=ts,key=user\n"
       "Format: docs/formats/columnar.md");
   sub->callback([&ctx, args] {
     auto t = parse_prepare_table(args->table);

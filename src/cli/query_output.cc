@@ -2,8 +2,8 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -23,18 +23,33 @@ enum class CellKind : uint8_t { kBool, kInt, kUInt, kFloat, kString, kTimestamp,
 
 bool kind_of(TypeId id, CellKind& k) {
   switch (id) {
-    case TypeId::kBool: k = CellKind::kBool; return true;
+    case TypeId::kBool:
+      k = CellKind::kBool;
+      return true;
     case TypeId::kI32:
     case TypeId::kI64:
     case TypeId::kU32:
-    case TypeId::kDuration: k = CellKind::kInt; return true;
-    case TypeId::kU64: k = CellKind::kUInt; return true;
+    case TypeId::kDuration:
+      k = CellKind::kInt;
+      return true;
+    case TypeId::kU64:
+      k = CellKind::kUInt;
+      return true;
     case TypeId::kF32:
-    case TypeId::kF64: k = CellKind::kFloat; return true;
-    case TypeId::kString: k = CellKind::kString; return true;
-    case TypeId::kTimestamp: k = CellKind::kTimestamp; return true;
-    case TypeId::kNull: k = CellKind::kNull; return true;
-    default: return false;
+    case TypeId::kF64:
+      k = CellKind::kFloat;
+      return true;
+    case TypeId::kString:
+      k = CellKind::kString;
+      return true;
+    case TypeId::kTimestamp:
+      k = CellKind::kTimestamp;
+      return true;
+    case TypeId::kNull:
+      k = CellKind::kNull;
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -159,7 +174,8 @@ void format_rows(const std::vector<ColView>& cols, int64_t from, int64_t to, std
     } else if (c.kind == CellKind::kDict) {
       size_t longest = 0;
       const auto& off = c.dict->offsets();
-      for (size_t i = 0; i + 1 < off.size(); ++i) longest = std::max<size_t>(longest, off[i + 1] - off[i]);
+      for (size_t i = 0; i + 1 < off.size(); ++i)
+        longest = std::max<size_t>(longest, off[i + 1] - off[i]);
       bound += (2 * longest + 3) * static_cast<size_t>(to - from);
     } else {
       bound += 40 * static_cast<size_t>(to - from);
@@ -243,7 +259,8 @@ Status write_csv_fast(const Batch& b, std::FILE* out, int threads,
       continue;
     }
     CellKind k;
-    if (!kind_of(c.type_id(), k)) return invalid_argument("write_csv_fast: unsupported column type");
+    if (!kind_of(c.type_id(), k))
+      return invalid_argument("write_csv_fast: unsupported column type");
     cols.push_back({&c, k});
   }
   std::string head;

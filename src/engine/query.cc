@@ -176,8 +176,7 @@ class SessionImpl : public Session {
       for (const auto& c : batch.columns) same_lengths = same_lengths && c.size() == batch.num_rows;
       if (!same_lengths) break;
       // First batch of the table: adopt its buffers (no copy).
-      for (size_t f = 0; f < batch.columns.size(); ++f)
-        acc.child(f) = std::move(batch.columns[f]);
+      for (size_t f = 0; f < batch.columns.size(); ++f) acc.child(f) = std::move(batch.columns[f]);
       acc.set_size(batch.num_rows);
       return {};
     }
@@ -193,7 +192,8 @@ class SessionImpl : public Session {
       const auto& schema = *spec.schema;
       int k = schema.field_index(spec.key_column);
       if (k < 0 || batch.columns.size() != schema.fields.size())
-        return invalid_argument("batch for table '" + std::string(table) + "' does not match its schema");
+        return invalid_argument("batch for table '" + std::string(table) +
+                                "' does not match its schema");
       Column& codes = batch.columns[static_cast<size_t>(k)];
       if (codes.type_id() != TypeId::kU32 ||
           key_values.type_id() != schema.fields[static_cast<size_t>(k)].type->id)
@@ -422,8 +422,7 @@ class SessionImpl : public Session {
     };
     bool all_ok = std::find(ok.begin(), ok.end(), 0) == ok.end();
     bool in_order = all_ok;
-    for (size_t i = 1; in_order && i < static_cast<size_t>(n); ++i)
-      in_order = !less_rows(i, i - 1);
+    for (size_t i = 1; in_order && i < static_cast<size_t>(n); ++i) in_order = !less_rows(i, i - 1);
     auto dom = std::make_shared<Domain>();
     dom->grouping = info.grouping;
     GroupingState& g = groupings[static_cast<size_t>(info.grouping)];
@@ -434,7 +433,8 @@ class SessionImpl : public Session {
       dom->key_hash = std::move(hashes);
       dom->entity.resize(static_cast<size_t>(n));
       for (int64_t i = 0; i < n; ++i)
-        dom->entity[static_cast<size_t>(i)] = intern_row(g, dom->key_hash[static_cast<size_t>(i)], i);
+        dom->entity[static_cast<size_t>(i)] =
+            intern_row(g, dom->key_hash[static_cast<size_t>(i)], i);
     } else {
       std::vector<int32_t> order;
       order.reserve(static_cast<size_t>(n));

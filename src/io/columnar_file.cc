@@ -42,40 +42,88 @@ enum class FileType : uint8_t {
 
 bool to_file_type(TypeId id, FileType& out) {
   switch (id) {
-    case TypeId::kBool: out = FileType::kBool; return true;
-    case TypeId::kI32: out = FileType::kI32; return true;
-    case TypeId::kI64: out = FileType::kI64; return true;
-    case TypeId::kU32: out = FileType::kU32; return true;
-    case TypeId::kU64: out = FileType::kU64; return true;
-    case TypeId::kF32: out = FileType::kF32; return true;
-    case TypeId::kF64: out = FileType::kF64; return true;
-    case TypeId::kString: out = FileType::kString; return true;
-    case TypeId::kTimestamp: out = FileType::kTimestamp; return true;
-    case TypeId::kDuration: out = FileType::kDuration; return true;
-    default: return false;
+    case TypeId::kBool:
+      out = FileType::kBool;
+      return true;
+    case TypeId::kI32:
+      out = FileType::kI32;
+      return true;
+    case TypeId::kI64:
+      out = FileType::kI64;
+      return true;
+    case TypeId::kU32:
+      out = FileType::kU32;
+      return true;
+    case TypeId::kU64:
+      out = FileType::kU64;
+      return true;
+    case TypeId::kF32:
+      out = FileType::kF32;
+      return true;
+    case TypeId::kF64:
+      out = FileType::kF64;
+      return true;
+    case TypeId::kString:
+      out = FileType::kString;
+      return true;
+    case TypeId::kTimestamp:
+      out = FileType::kTimestamp;
+      return true;
+    case TypeId::kDuration:
+      out = FileType::kDuration;
+      return true;
+    default:
+      return false;
   }
 }
 
 bool from_file_type(uint8_t code, TypeId& out) {
   switch (code) {
-    case 1: out = TypeId::kBool; return true;
-    case 2: out = TypeId::kI32; return true;
-    case 3: out = TypeId::kI64; return true;
-    case 4: out = TypeId::kU32; return true;
-    case 5: out = TypeId::kU64; return true;
-    case 6: out = TypeId::kF32; return true;
-    case 7: out = TypeId::kF64; return true;
-    case 8: out = TypeId::kString; return true;
-    case 9: out = TypeId::kTimestamp; return true;
-    case 10: out = TypeId::kDuration; return true;
-    case 11: out = TypeId::kString; return true;  // dictionary-encoded
-    default: return false;
+    case 1:
+      out = TypeId::kBool;
+      return true;
+    case 2:
+      out = TypeId::kI32;
+      return true;
+    case 3:
+      out = TypeId::kI64;
+      return true;
+    case 4:
+      out = TypeId::kU32;
+      return true;
+    case 5:
+      out = TypeId::kU64;
+      return true;
+    case 6:
+      out = TypeId::kF32;
+      return true;
+    case 7:
+      out = TypeId::kF64;
+      return true;
+    case 8:
+      out = TypeId::kString;
+      return true;
+    case 9:
+      out = TypeId::kTimestamp;
+      return true;
+    case 10:
+      out = TypeId::kDuration;
+      return true;
+    case 11:
+      out = TypeId::kString;
+      return true;  // dictionary-encoded
+    default:
+      return false;
   }
 }
 
-uint64_t align_up(uint64_t v) { return (v + kAlign - 1) / kAlign * kAlign; }
+uint64_t align_up(uint64_t v) {
+  return (v + kAlign - 1) / kAlign * kAlign;
+}
 
-void put_u8(std::string& s, uint8_t v) { s.push_back(static_cast<char>(v)); }
+void put_u8(std::string& s, uint8_t v) {
+  s.push_back(static_cast<char>(v));
+}
 void put_u16(std::string& s, uint16_t v) {
   for (int i = 0; i < 2; ++i) s.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
@@ -158,9 +206,10 @@ Status write_columnar(std::FILE* out, const Batch& batch, const ColumnarMeta& me
         int64_t v = col.ints()[i];
         if (v < 0 || static_cast<uint64_t>(v) >= k) {
           if (col.is_valid(static_cast<int64_t>(i)))
-            return invalid_argument(fmt::format("{}: column '{}': index {} outside the {}-entry "
-                                                "dictionary",
-                                                name, batch.schema->fields[c].name, v, k));
+            return invalid_argument(
+                fmt::format("{}: column '{}': index {} outside the {}-entry "
+                            "dictionary",
+                            name, batch.schema->fields[c].name, v, k));
           v = 0;
         }
         w[i] = static_cast<uint32_t>(v);
@@ -283,7 +332,8 @@ Status write_columnar_file(const std::string& path, const Batch& batch, const Co
   if (!f) return io_error("cannot create '" + path + "': " + std::strerror(errno));
   std::setvbuf(f, nullptr, _IOFBF, 1 << 20);
   Status st = write_columnar(f, batch, meta, path);
-  if (std::fclose(f) != 0 && st.ok()) st = io_error(path + ": close failed: " + std::strerror(errno));
+  if (std::fclose(f) != 0 && st.ok())
+    st = io_error(path + ": close failed: " + std::strerror(errno));
   if (!st.ok()) std::remove(path.c_str());
   return st;
 }
@@ -315,8 +365,9 @@ class Cursor {
 
  private:
   std::unexpected<Status> truncated(const char* what) const {
-    return error(fail(pos_, fmt::format("descriptor ends inside the {} (descriptor ends at byte {})",
-                                        what, end_)));
+    return error(fail(
+        pos_,
+        fmt::format("descriptor ends inside the {} (descriptor ends at byte {})", what, end_)));
   }
   std::span<const uint8_t> data_;
   size_t pos_, end_;
@@ -334,7 +385,7 @@ struct ColDesc {
   bool has_validity = false;
   bool dictionary = false;
   BufRef validity, values, chars;  // values = offsets for strings, indexes for dictionaries
-  BufRef dict_offsets;              // dictionaries: offsets (values) then chars
+  BufRef dict_offsets;             // dictionaries: offsets (values) then chars
 };
 
 template <typename T>
@@ -460,9 +511,9 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
       if (off[0] != 0) return fail(d.values.offset, "string offsets do not start at 0");
       for (uint64_t i = 0; i < n; ++i) {
         if (off[i + 1] < off[i])
-          return fail(d.values.offset + 4 * (i + 1),
-                      fmt::format("string offset {} is below the previous one {}", off[i + 1],
-                                  off[i]));
+          return fail(
+              d.values.offset + 4 * (i + 1),
+              fmt::format("string offset {} is below the previous one {}", off[i + 1], off[i]));
       }
       if (off[n] != d.chars.size)
         return fail(d.values.offset + 4 * n,
@@ -482,8 +533,8 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
 }  // namespace
 
 namespace {
-Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
-                                int threads, const std::vector<std::string>* only, bool mapped,
+Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name, int threads,
+                                const std::vector<std::string>* only, bool mapped,
                                 const std::string* keep_dictionary);
 }  // namespace
 
@@ -494,21 +545,21 @@ Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::st
 }
 
 namespace {
-Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name,
-                                int threads, const std::vector<std::string>* only, bool mapped,
+Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string& name, int threads,
+                                const std::vector<std::string>* only, bool mapped,
                                 const std::string* keep_dictionary) {
   const size_t size = data.size();
   Cursor head(data, 0, size, name);
   if (size < kHeaderBytes) {
-    return error(head.fail(0, fmt::format("file is {} bytes, shorter than the {}-byte header",
-                                          size, kHeaderBytes)));
+    return error(head.fail(
+        0, fmt::format("file is {} bytes, shorter than the {}-byte header", size, kHeaderBytes)));
   }
   if (!is_columnar_magic(data)) return error(head.fail(0, "not a Tideline columnar file (magic)"));
   Cursor h(data, 8, kHeaderBytes, name);
   TL_ASSIGN_OR_RETURN(uint64_t version, h.uint(4, "version"));
   if (version != kVersion)
-    return error(head.fail(8, fmt::format("unsupported format version {} (expected {})", version,
-                                          kVersion)));
+    return error(head.fail(
+        8, fmt::format("unsupported format version {} (expected {})", version, kVersion)));
   TL_ASSIGN_OR_RETURN(uint64_t flags, h.uint(4, "flags"));
   if (flags & ~uint64_t{kFlagSorted})
     return error(head.fail(12, fmt::format("unknown file flags 0x{:x}", flags)));
@@ -521,7 +572,8 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
   const size_t dend = kHeaderBytes + dlen;
   Cursor c(data, kHeaderBytes, dend, name);
   TL_ASSIGN_OR_RETURN(uint64_t n, c.uint(8, "row count"));
-  if (n > kMaxRows) return error(c.fail(kHeaderBytes, fmt::format("row count {} exceeds 2^31-1", n)));
+  if (n > kMaxRows)
+    return error(c.fail(kHeaderBytes, fmt::format("row count {} exceeds 2^31-1", n)));
   size_t ncols_pos = c.pos();
   TL_ASSIGN_OR_RETURN(uint64_t ncols, c.uint(4, "column count"));
   if (ncols > kMaxColumns)
@@ -546,8 +598,8 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
     if (b.offset % kAlign) return bad(fmt::format("offset {} is not 64-byte aligned", b.offset));
     if (b.offset < dend) return bad(fmt::format("offset {} lies inside the header", b.offset));
     if (b.offset > size || b.size > size - b.offset)
-      return bad(fmt::format("[{}, +{}) runs past the end of the {}-byte file", b.offset, b.size,
-                             size));
+      return bad(
+          fmt::format("[{}, +{}) runs past the end of the {}-byte file", b.offset, b.size, size));
     if (exact && b.size != expect)
       return bad(fmt::format("is {} bytes, expected {} for {} rows", b.size, expect, n));
     return {};
@@ -556,20 +608,23 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
     ColDesc d;
     size_t name_pos = c.pos();
     TL_ASSIGN_OR_RETURN(d.name, c.name("column name"));
-    if (d.name.empty()) return error(c.fail(name_pos, fmt::format("column {} has an empty name", i)));
+    if (d.name.empty())
+      return error(c.fail(name_pos, fmt::format("column {} has an empty name", i)));
     if (!seen.insert(d.name).second)
       return error(c.fail(name_pos, fmt::format("duplicate column name '{}'", d.name)));
     size_t type_pos = c.pos();
     TL_ASSIGN_OR_RETURN(uint64_t code, c.uint(1, "type code"));
     if (!from_file_type(static_cast<uint8_t>(code), d.type))
-      return error(c.fail(type_pos, fmt::format("column '{}': unknown type code {}", d.name, code)));
+      return error(
+          c.fail(type_pos, fmt::format("column '{}': unknown type code {}", d.name, code)));
     TL_ASSIGN_OR_RETURN(uint64_t cflags, c.uint(1, "column flags"));
     if (cflags & ~uint64_t{kColHasValidity})
       return error(c.fail(type_pos + 1,
                           fmt::format("column '{}': unknown column flags 0x{:x}", d.name, cflags)));
     d.has_validity = (cflags & kColHasValidity) != 0;
     d.dictionary = code == static_cast<uint64_t>(FileType::kDictString);
-    if (d.has_validity) TL_RETURN_IF_ERROR(read_buf(d.validity, words * 8, true, d.name, "validity"));
+    if (d.has_validity)
+      TL_RETURN_IF_ERROR(read_buf(d.validity, words * 8, true, d.name, "validity"));
     if (d.dictionary) {
       TL_RETURN_IF_ERROR(read_buf(d.values, n * 4, true, d.name, "indexes"));
       TL_RETURN_IF_ERROR(read_buf(d.dict_offsets, 0, false, d.name, "dictionary offsets"));
@@ -592,10 +647,10 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
     cols.push_back(std::move(d));
   }
   if (c.pos() != dend)
-    return error(c.fail(c.pos(), fmt::format("{} unused bytes at the end of the descriptor",
-                                             dend - c.pos())));
-  for (const std::string* m : {&out.meta.time_column, &out.meta.key_column,
-                               &out.meta.subsort_column}) {
+    return error(c.fail(
+        c.pos(), fmt::format("{} unused bytes at the end of the descriptor", dend - c.pos())));
+  for (const std::string* m :
+       {&out.meta.time_column, &out.meta.key_column, &out.meta.subsort_column}) {
     if (!m->empty() && !seen.count(*m))
       return error(c.fail(meta_pos, fmt::format("metadata names column '{}', which the file "
                                                 "does not have",
@@ -611,7 +666,8 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
     }
     std::vector<ColDesc> keep;
     for (auto& d : cols) {
-      if (std::find(only->begin(), only->end(), d.name) != only->end()) keep.push_back(std::move(d));
+      if (std::find(only->begin(), only->end(), d.name) != only->end())
+        keep.push_back(std::move(d));
     }
     cols = std::move(keep);
   }
@@ -625,11 +681,11 @@ Result<ColumnarTable> read_impl(std::span<const uint8_t> data, const std::string
   std::vector<Status> status(cols.size());
   auto run = [&](size_t from, size_t step) {
     for (size_t i = from; i < cols.size(); i += step)
-      status[i] = load_column(data, cols[i], n, name, mapped, out.batch.columns[i],
-                              keep_dictionary && cols[i].dictionary &&
-                                      cols[i].name == *keep_dictionary
-                                  ? &out.dictionary_values
-                                  : nullptr);
+      status[i] =
+          load_column(data, cols[i], n, name, mapped, out.batch.columns[i],
+                      keep_dictionary && cols[i].dictionary && cols[i].name == *keep_dictionary
+                          ? &out.dictionary_values
+                          : nullptr);
   };
   if (threads > 1 && cols.size() > 1 && n >= 100000) {
     std::thread t([&] { run(1, 2); });
@@ -647,7 +703,8 @@ Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
                                          const std::vector<std::string>* only,
                                          const std::string* keep_dictionary) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return error(StatusCode::kIoError, "cannot open '" + path + "': " + std::strerror(errno));
+  if (fd < 0)
+    return error(StatusCode::kIoError, "cannot open '" + path + "': " + std::strerror(errno));
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int e = errno;
@@ -663,10 +720,11 @@ Result<ColumnarTable> read_columnar_file(const std::string& path, int threads,
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   int e = errno;
   ::close(fd);
-  if (p == MAP_FAILED) return error(StatusCode::kIoError, "cannot map '" + path + "': " + std::strerror(e));
+  if (p == MAP_FAILED)
+    return error(StatusCode::kIoError, "cannot map '" + path + "': " + std::strerror(e));
   ::madvise(p, size, MADV_SEQUENTIAL);
-  auto r = read_impl(std::span<const uint8_t>(static_cast<const uint8_t*>(p), size), path,
-                     threads, only, true, keep_dictionary);
+  auto r = read_impl(std::span<const uint8_t>(static_cast<const uint8_t*>(p), size), path, threads,
+                     only, true, keep_dictionary);
   ::munmap(p, size);
   return r;
 }

@@ -25,7 +25,7 @@ struct ColumnarMeta {
 };
 
 struct ColumnarTable {
-  Batch batch;         // the loaded columns
+  Batch batch;          // the loaded columns
   TypePtr file_schema;  // every column of the file
   ColumnarMeta meta;
   // With `keep_dictionary` naming a dictionary-encoded column: that batch column holds the
@@ -39,8 +39,7 @@ struct ColumnarTable {
 // column of distinct values, and the batch column must then be u32 indexes into it; it is
 // written as a dictionary-encoded string column (read back as a plain string column).
 Status write_columnar(std::FILE* out, const Batch& batch, const ColumnarMeta& meta,
-                      const std::string& name,
-                      std::span<const Column* const> dictionaries = {});
+                      const std::string& name, std::span<const Column* const> dictionaries = {});
 // Writes to a new file at `path` (replaced if it exists).
 Status write_columnar_file(const std::string& path, const Batch& batch, const ColumnarMeta& meta);
 
@@ -50,8 +49,7 @@ Status write_columnar_file(const std::string& path, const Batch& batch, const Co
 // list reads the header alone (file_schema, meta).
 // `keep_dictionary`: a column to return still dictionary-encoded (see dictionary_values).
 Result<ColumnarTable> read_columnar(std::span<const uint8_t> data, const std::string& name,
-                                    int threads = 1,
-                                    const std::vector<std::string>* only = nullptr,
+                                    int threads = 1, const std::vector<std::string>* only = nullptr,
                                     const std::string* keep_dictionary = nullptr);
 // Maps `path` read-only and parses it (threads, only and keep_dictionary as above).
 Result<ColumnarTable> read_columnar_file(const std::string& path, int threads = 1,

@@ -4,8 +4,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <limits>
 #include <fstream>
+#include <limits>
 
 #include "cli/query_output.h"
 #include "cli/run_binary.h"
@@ -47,8 +47,8 @@ class QueryTlc : public ::testing::Test {
   std::string query(const std::string& expr, const std::string& ext, const std::string& format,
                     const std::string& results = "history") {
     auto r = run_tideline({"query", "--expr", expr, "--format", format, "--results", results,
-                           "--table", "P=" + path("p." + ext) + ",time=time,key=user",
-                           "--table", "V=" + path("v." + ext) + ",time=time,key=user,grouping=P"});
+                           "--table", "P=" + path("p." + ext) + ",time=time,key=user", "--table",
+                           "V=" + path("v." + ext) + ",time=time,key=user,grouping=P"});
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return r.out;
   }
@@ -72,9 +72,10 @@ TEST_F(QueryTlc, SameAnswersAsCsvInEveryFormat) {
       }
       // --format tlc reads back as the CSV answer.
       std::string tlc_out = query(e, "tlc", "tlc", results);
-      auto t = io::read_columnar(
-          std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(tlc_out.data()), tlc_out.size()),
-          "out");
+      auto t =
+          io::read_columnar(std::span<const uint8_t>(
+                                reinterpret_cast<const uint8_t*>(tlc_out.data()), tlc_out.size()),
+                            "out");
       ASSERT_TRUE(t.has_value()) << e << ": " << t.error().message();
       char* buf = nullptr;
       size_t len = 0;
@@ -107,8 +108,8 @@ TEST_F(QueryTlc, CorruptAndMissingFilesAreClearErrors) {
                          "P=" + path("none.tlc") + ",time=time,key=user"});
   EXPECT_EQ(m.exit_code, 1);
   EXPECT_NE(m.err.find("cannot open"), std::string::npos) << m.err;
-  auto p = run_tideline({"prepare", "--table", "T=" + path("p.csv") + ",time=nope,key=user",
-                         "--out", path("x.tlc")});
+  auto p = run_tideline(
+      {"prepare", "--table", "T=" + path("p.csv") + ",time=nope,key=user", "--out", path("x.tlc")});
   EXPECT_NE(p.exit_code, 0);
   EXPECT_NE(p.err.find("nope"), std::string::npos) << p.err;
   EXPECT_FALSE(fs::exists(path("x.tlc")));
@@ -120,7 +121,9 @@ TEST(QueryCsvWriter, MatchesReferenceFormatting) {
                                            {"b", DataType::of(TypeId::kBool)},
                                            {"u", DataType::of(TypeId::kU64)},
                                            {"s", DataType::of(TypeId::kString)}}));
-  const double vals[] = {1.0, 0.0001, 1e20, -2.5, std::nan(""), -std::numeric_limits<double>::infinity(), 123456789.125};
+  const double vals[] = {1.0,          0.0001,       1e20,
+                         -2.5,         std::nan(""), -std::numeric_limits<double>::infinity(),
+                         123456789.125};
   int64_t t = -86'400'000'000'001;  // before the epoch, crossing a day
   for (double f : vals) {
     b.columns[0].append_int(t);

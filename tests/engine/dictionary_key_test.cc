@@ -17,7 +17,10 @@ Batch plain() {
   const char* keys[] = {"b", "a", "b", "c", "a"};
   for (int i = 0; i < 5; ++i) {
     b.columns[0].append_int(i * 10);
-    if (i == 3) b.columns[1].append_null(); else b.columns[1].append_string(keys[i]);
+    if (i == 3)
+      b.columns[1].append_null();
+    else
+      b.columns[1].append_string(keys[i]);
     b.columns[2].append_int(i + 1);
   }
   b.num_rows = 5;
@@ -29,7 +32,10 @@ std::pair<Batch, Column> encoded() {
   Batch b = plain();
   Column codes(DataType::of(TypeId::kU32));
   for (int64_t c : {0, 1, 0, -1, 1}) {
-    if (c < 0) codes.append_null(); else codes.append_int(c);
+    if (c < 0)
+      codes.append_null();
+    else
+      codes.append_int(c);
   }
   b.columns[1] = std::move(codes);
   Column values(DataType::of(TypeId::kString));
@@ -80,7 +86,8 @@ TEST(DictionaryKey, BadInputIsRefused) {
     b.columns[1].ints()[0] = 3;
     Status st = (*s)->add_input_dictionary_key("T", std::move(b), std::move(values));
     EXPECT_FALSE(st.ok());
-    EXPECT_NE(st.message().find("code 3 outside the dictionary"), std::string::npos) << st.message();
+    EXPECT_NE(st.message().find("code 3 outside the dictionary"), std::string::npos)
+        << st.message();
   }
   {
     auto s = start_session(*q);

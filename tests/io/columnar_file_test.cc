@@ -26,8 +26,9 @@ std::string write_to_string(const Batch& b, const ColumnarMeta& meta,
 
 Result<ColumnarTable> read_string(const std::string& s, int threads = 1,
                                   const std::vector<std::string>* only = nullptr) {
-  return read_columnar(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()),
-                       "t.tlc", threads, only);
+  return read_columnar(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()), s.size()), "t.tlc",
+      threads, only);
 }
 
 Batch sample_batch() {
@@ -40,10 +41,19 @@ Batch sample_batch() {
                                            {"d", DataType::of(TypeId::kDuration)}}));
   for (int i = 0; i < 130; ++i) {
     b.columns[0].append_int(1'000'000'000LL * i);
-    if (i % 7 == 3) b.columns[1].append_null(); else b.columns[1].append_string(i % 5 ? "u" + std::to_string(i) : "");
-    if (i % 11 == 0) b.columns[2].append_null(); else b.columns[2].append_float(i * 0.5);
+    if (i % 7 == 3)
+      b.columns[1].append_null();
+    else
+      b.columns[1].append_string(i % 5 ? "u" + std::to_string(i) : "");
+    if (i % 11 == 0)
+      b.columns[2].append_null();
+    else
+      b.columns[2].append_float(i * 0.5);
     b.columns[3].append_int(-i);
-    if (i % 3 == 0) b.columns[4].append_null(); else b.columns[4].append_int(i % 2);
+    if (i % 3 == 0)
+      b.columns[4].append_null();
+    else
+      b.columns[4].append_int(i % 2);
     b.columns[5].append_int(static_cast<int64_t>(~uint64_t{0} - static_cast<uint64_t>(i)));
     b.columns[6].append_int(i * 10);
   }
@@ -53,12 +63,14 @@ Batch sample_batch() {
 
 void expect_same(const Batch& a, const Batch& b) {
   ASSERT_EQ(a.num_rows, b.num_rows);
-  ASSERT_TRUE(type_equals(*a.schema, *b.schema)) << a.schema->to_string() << " vs " << b.schema->to_string();
+  ASSERT_TRUE(type_equals(*a.schema, *b.schema))
+      << a.schema->to_string() << " vs " << b.schema->to_string();
   for (size_t c = 0; c < a.columns.size(); ++c) {
     for (int64_t r = 0; r < a.num_rows; ++r) {
       ASSERT_EQ(a.columns[c].is_valid(r), b.columns[c].is_valid(r)) << "col " << c << " row " << r;
       if (!a.columns[c].is_valid(r)) continue;
-      EXPECT_EQ(value_to_string(value_at(a.columns[c], r)), value_to_string(value_at(b.columns[c], r)))
+      EXPECT_EQ(value_to_string(value_at(a.columns[c], r)),
+                value_to_string(value_at(b.columns[c], r)))
           << "col " << c << " row " << r;
     }
   }
@@ -80,8 +92,8 @@ TEST(ColumnarFile, RoundTripEveryTypeWithNulls) {
 }
 
 TEST(ColumnarFile, EmptyBatchAndFileRoundTrip) {
-  Batch b = Batch::empty(DataType::record({{"t", DataType::of(TypeId::kTimestamp)},
-                                           {"s", DataType::of(TypeId::kString)}}));
+  Batch b = Batch::empty(DataType::record(
+      {{"t", DataType::of(TypeId::kTimestamp)}, {"s", DataType::of(TypeId::kString)}}));
   std::string path = (std::filesystem::temp_directory_path() / "tl_columnar_empty.tlc").string();
   ASSERT_TRUE(write_columnar_file(path, b, {"t", "s", "", false}).ok());
   auto r = read_columnar_file(path, 2);
@@ -115,11 +127,14 @@ TEST(ColumnarFile, ProjectionAndHeaderOnly) {
 TEST(ColumnarFile, DictionaryColumnReadsAsStrings) {
   Column dict(DataType::of(TypeId::kString));
   for (const char* s : {"alpha", "", "gamma,\"q\""}) dict.append_string(s);
-  Batch b = Batch::empty(DataType::record({{"_time", DataType::of(TypeId::kTimestamp)},
-                                           {"_key", DataType::of(TypeId::kU32)}}));
+  Batch b = Batch::empty(DataType::record(
+      {{"_time", DataType::of(TypeId::kTimestamp)}, {"_key", DataType::of(TypeId::kU32)}}));
   for (int i = 0; i < 200; ++i) {
     b.columns[0].append_int(i);
-    if (i % 9 == 4) b.columns[1].append_null(); else b.columns[1].append_int(i % 3);
+    if (i % 9 == 4)
+      b.columns[1].append_null();
+    else
+      b.columns[1].append_int(i % 3);
   }
   b.num_rows = 200;
   std::string bytes = write_to_string(b, {"_time", "_key", "", true}, {nullptr, &dict});
@@ -206,7 +221,8 @@ TEST(ColumnarFile, CorruptFieldsNameTheirOffset) {
   bad = good;
   v = 5;
   std::memcpy(bad.data() + at, &v, 4);
-  expect_error(bad, "byte " + std::to_string(at) + ": column 's': string offsets do not start at 0");
+  expect_error(bad,
+               "byte " + std::to_string(at) + ": column 's': string offsets do not start at 0");
   // The bool column's values are three i64 ones after the chars; make one 2.
   const int64_t ones[3] = {1, 1, 1};
   size_t bat = good.find(std::string(reinterpret_cast<const char*>(ones), sizeof ones));
@@ -224,8 +240,8 @@ TEST(ColumnarFile, CorruptFieldsNameTheirOffset) {
 }
 
 TEST(ColumnarFile, RejectsRecords) {
-  Batch b = Batch::empty(DataType::record(
-      {{"r", DataType::record({{"x", DataType::of(TypeId::kI64)}})}}));
+  Batch b = Batch::empty(
+      DataType::record({{"r", DataType::record({{"x", DataType::of(TypeId::kI64)}})}}));
   std::FILE* f = std::tmpfile();
   Status st = write_columnar(f, b, {}, "mem");
   std::fclose(f);
