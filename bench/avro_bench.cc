@@ -58,7 +58,10 @@ const Batch& source_batch() {
       c[12].append_int(1 + static_cast<int64_t>(rng() % 2));
       c[13].append_int(1 + static_cast<int64_t>(rng() % 5));
       c[14].append_int((1'207'000'000'000 + i * 1000) * tideline::kNanosPerMilli);
-      if (i % 10 == 0) c[15].append_null(); else c[15].append_int((i / 7) * 1000 + i % 7);
+      if (i % 10 == 0)
+        c[15].append_null();
+      else
+        c[15].append_int((i / 7) * 1000 + i % 7);
       ++out.num_rows;
     }
     return out;

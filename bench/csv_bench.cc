@@ -26,19 +26,20 @@ const std::string& eshop_text() {
     std::mt19937_64 rng(42);
     std::string s;
     s.reserve(kRows * 80);
-    const char* colors[] = {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14"};
+    const char* colors[] = {"1", "2", "3",  "4",  "5",  "6",  "7",
+                            "8", "9", "10", "11", "12", "13", "14"};
     for (int64_t i = 0; i < kRows; ++i) {
       int64_t ms = 1'207'000'000'000 + i * 1000;
       char buf[256];
       int n = std::snprintf(
           buf, sizeof buf, "2008,%d,%d,%lld,%d,%lld,%d,%c%d,%s,%d,%d,%d,%d,%d,%lld,%lld\n",
-          static_cast<int>(4 + i % 5), static_cast<int>(1 + i % 28), static_cast<long long>(i % 40 + 1),
-          static_cast<int>(rng() % 47), static_cast<long long>(i / 7), static_cast<int>(1 + rng() % 4),
-          "ABCP"[rng() % 4], static_cast<int>(rng() % 60), colors[rng() % 14],
-          static_cast<int>(1 + rng() % 6), static_cast<int>(1 + rng() % 2),
-          static_cast<int>(18 + rng() % 70), static_cast<int>(1 + rng() % 2),
-          static_cast<int>(1 + rng() % 5), static_cast<long long>(ms),
-          static_cast<long long>((i / 7) * 1000 + i % 7));
+          static_cast<int>(4 + i % 5), static_cast<int>(1 + i % 28),
+          static_cast<long long>(i % 40 + 1), static_cast<int>(rng() % 47),
+          static_cast<long long>(i / 7), static_cast<int>(1 + rng() % 4), "ABCP"[rng() % 4],
+          static_cast<int>(rng() % 60), colors[rng() % 14], static_cast<int>(1 + rng() % 6),
+          static_cast<int>(1 + rng() % 2), static_cast<int>(18 + rng() % 70),
+          static_cast<int>(1 + rng() % 2), static_cast<int>(1 + rng() % 5),
+          static_cast<long long>(ms), static_cast<long long>((i / 7) * 1000 + i % 7));
       s.append(buf, static_cast<size_t>(n));
     }
     return s;

@@ -81,7 +81,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   size_t nul = rest.find('\0');
   std::string_view schema = rest.substr(0, nul);
-  std::string_view payload = nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
+  std::string_view payload =
+      nul == std::string_view::npos ? std::string_view() : rest.substr(nul + 1);
   auto codec = Codec::make(schema);
   if (!codec) {
     if (codec.error().code() != StatusCode::kInvalidArgument) std::abort();

@@ -16,18 +16,37 @@ std::string escape(const std::string& s, bool key) {
   for (size_t i = 0; i < s.size(); ++i) {
     char c = s[i];
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      case '\f': out += "\\f"; break;
-      case '=': case ':': case '#': case '!': out += '\\'; out += c; break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '=':
+      case ':':
+      case '#':
+      case '!':
+        out += '\\';
+        out += c;
+        break;
       case ' ':
         // Spaces separate keys and leading spaces of values are skipped: escape those.
-        if (key || i == 0) out += "\\ ";
-        else out += ' ';
+        if (key || i == 0)
+          out += "\\ ";
+        else
+          out += ' ';
         break;
-      default: out += c;
+      default:
+        out += c;
     }
   }
   return out;

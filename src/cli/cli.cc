@@ -15,8 +15,8 @@ namespace {
 // CLI11 only knows single-letter short flags, so they are rewritten to their long forms.
 std::vector<std::string> rewrite_legacy_flags(int argc, char** argv) {
   static const std::pair<std::string_view, std::string_view> kAliases[] = {
-      {"-cf", "--cfile"},         {"-cdt", "--createDbTbl"}, {"-cpt", "--createPulsarTopic"},
-      {"-ldr", "--loadRawSrc"},   {"-rsf", "--rawSrcFile"},  {"-ldn", "--loadRecNum"},
+      {"-cf", "--cfile"},       {"-cdt", "--createDbTbl"}, {"-cpt", "--createPulsarTopic"},
+      {"-ldr", "--loadRawSrc"}, {"-rsf", "--rawSrcFile"},  {"-ldn", "--loadRecNum"},
       {"-wt", "--workloadType"}};
   std::vector<std::string> out;
   for (int i = 0; i < argc; ++i) {
@@ -42,8 +42,9 @@ int run(int argc, char** argv) {
   std::vector<std::string> args = rewrite_legacy_flags(argc, argv);
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());
-  CLI::App app{"Tideline: real-time feature and event processing with Fenl over Cassandra and Pulsar",
-               "tideline"};
+  CLI::App app{
+      "Tideline: real-time feature and event processing with Fenl over Cassandra and Pulsar",
+      "tideline"};
   app.set_version_flag("--version", std::string("tideline ") + TIDELINE_VERSION);
   app.require_subcommand(1);
   app.fallthrough();
@@ -52,9 +53,8 @@ int run(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error|off")
       ->capture_default_str();
   app.add_option("--log-format", log_format, "text|json")->capture_default_str();
-  app.parse_complete_callback([&] {
-    init_logging(log_level, log_format == "json" ? LogFormat::kJson : LogFormat::kText);
-  });
+  app.parse_complete_callback(
+      [&] { init_logging(log_level, log_format == "json" ? LogFormat::kJson : LogFormat::kText); });
 
   CommandContext ctx;
   register_prep_env_command(app, ctx);

@@ -1,10 +1,10 @@
 #include "cli/common.h"
 
+#include <spdlog/spdlog.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-
-#include <spdlog/spdlog.h>
 
 #include "cli/cli.h"
 
@@ -13,7 +13,9 @@ namespace tideline::cli {
 std::atomic<bool> g_stop_requested{false};
 
 namespace {
-extern "C" void on_stop_signal(int) { g_stop_requested.store(true); }
+extern "C" void on_stop_signal(int) {
+  g_stop_requested.store(true);
+}
 }  // namespace
 
 void install_stop_handlers() {

@@ -23,7 +23,8 @@ void register_gen_eshop_command(CLI::App& app, CommandContext& ctx) {
     auto stats = pipeline::generate_eshop(*out, *o);
     if (!stats) {
       std::fprintf(stderr, "tideline gen-eshop: %s\n", stats.error().message().c_str());
-      ctx.exit_code = stats.error().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
+      ctx.exit_code =
+          stats.error().code() == StatusCode::kInvalidArgument ? kExitUsage : kExitFailure;
       return;
     }
     if (*out != "-") {

@@ -28,7 +28,8 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
       "Each stops cleanly on SIGINT/SIGTERM and, unless --follow, when its source is drained.");
   sub->add_option("--cfile", args->config, "(-cf) main configuration file")
       ->default_str(default_config_path());
-  sub->add_option("--workloadType", args->workload, "(-wt) producer|processor|consumer")->required();
+  sub->add_option("--workloadType", args->workload, "(-wt) producer|processor|consumer")
+      ->required();
   sub->add_option("--loadRecNum", args->load_count,
                   "(-ldn N) producer: rows to publish from the input table, -1 = all")
       ->capture_default_str();
@@ -39,9 +40,10 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
   sub->callback([&ctx, args] {
     const std::string& wt = args->workload;
     if (wt != "producer" && wt != "processor" && wt != "consumer") {
-      std::fprintf(stderr,
-                   "tideline main-proc: -wt must be one of producer, processor, consumer (got '%s')\n",
-                   wt.c_str());
+      std::fprintf(
+          stderr,
+          "tideline main-proc: -wt must be one of producer, processor, consumer (got '%s')\n",
+          wt.c_str());
       ctx.exit_code = kExitUsage;
       return;
     }

@@ -34,7 +34,8 @@ void register_prep_env_command(CLI::App& app, CommandContext& ctx) {
   sub->add_option("--createPulsarTopic", args->create_topics,
                   "(-cpt BOOL) create the namespace, topics and schemas")
       ->capture_default_str();
-  sub->add_option("--loadRawSrc", args->load_raw, "(-ldr BOOL) load the raw CSV into the input table")
+  sub->add_option("--loadRawSrc", args->load_raw,
+                  "(-ldr BOOL) load the raw CSV into the input table")
       ->capture_default_str();
   sub->add_option("--rawSrcFile", args->raw_file, "(-rsf FILE) the raw CSV file");
   sub->add_option("--loadRecNum", args->load_count, "(-ldn N) rows to load, -1 = all")
@@ -52,7 +53,8 @@ void register_prep_env_command(CLI::App& app, CommandContext& ctx) {
     o.load_count = args->load_count;
     o.strict = args->strict;
     if (o.load_raw && (o.load_count == 0 || o.load_count < -1)) {
-      std::fprintf(stderr, "tideline prep-env: -ldn must be -1 (all) or a positive number, got %lld\n",
+      std::fprintf(stderr,
+                   "tideline prep-env: -ldn must be -1 (all) or a positive number, got %lld\n",
                    static_cast<long long>(o.load_count));
       ctx.exit_code = kExitUsage;
       return;
@@ -74,10 +76,11 @@ void register_prep_env_command(CLI::App& app, CommandContext& ctx) {
     }
     for (const auto& a : rep->actions) std::printf("%s\n", a.c_str());
     if (o.load_raw) {
-      std::printf("loaded %lld, rejected %lld (%.2f s, %.0f rows/s)\n",
-                  static_cast<long long>(rep->rows_loaded), static_cast<long long>(rep->rows_rejected),
-                  rep->load_seconds,
-                  rep->load_seconds > 0 ? static_cast<double>(rep->rows_loaded) / rep->load_seconds : 0.0);
+      std::printf(
+          "loaded %lld, rejected %lld (%.2f s, %.0f rows/s)\n",
+          static_cast<long long>(rep->rows_loaded), static_cast<long long>(rep->rows_rejected),
+          rep->load_seconds,
+          rep->load_seconds > 0 ? static_cast<double>(rep->rows_loaded) / rep->load_seconds : 0.0);
     }
     ctx.exit_code = kExitOk;
   });

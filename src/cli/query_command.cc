@@ -19,10 +19,10 @@
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "cli/query_output.h"
 #include "cli/store_table_source.h"
 #include "common/time.h"
 #include "engine/query.h"
-#include "cli/query_output.h"
 #include "io/columnar_file.h"
 #include "io/csv/csv.h"
 
@@ -187,7 +187,9 @@ class StoreTableSource : public TableSource {
   const pipeline::PipelineConfig& config_;  // outlives the source
 };
 
-bool is_store_path(const std::string& path) { return path.starts_with(kStorePrefix); }
+bool is_store_path(const std::string& path) {
+  return path.starts_with(kStorePrefix);
+}
 
 // `config` is loaded when some table is a store: table (else null).
 // `threads`: cores the source may use for this table.
@@ -431,7 +433,8 @@ int run_query(const QueryArgs& a) {
     views.push_back({spec.substr(0, eq), *text});
   }
   std::optional<pipeline::PipelineConfig> config;
-  if (std::any_of(targs.begin(), targs.end(), [](const TableArg& t) { return is_store_path(t.path); })) {
+  if (std::any_of(targs.begin(), targs.end(),
+                  [](const TableArg& t) { return is_store_path(t.path); })) {
     config = load_config_or_report(a.config.empty() ? default_config_path() : a.config);
     if (!config) return kExitUsage;
   }
@@ -465,7 +468,8 @@ int run_query(const QueryArgs& a) {
     if (is_tlc(t)) {
       auto h = io::read_columnar_file(t.path, 1, &header_only);
       if (!h) {
-        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), h.error().message().c_str());
+        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(),
+                     h.error().message().c_str());
         return kExitFailure;
       }
       schema = h->file_schema;
@@ -473,7 +477,8 @@ int run_query(const QueryArgs& a) {
       if (!loaded[ti]) loaded[ti] = make_table_source(t, config ? &*config : nullptr, 2)->load(t);
       auto& b = *loaded[ti];
       if (!b) {
-        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(), b.error().message().c_str());
+        std::fprintf(stderr, "query: table '%s': %s\n", t.name.c_str(),
+                     b.error().message().c_str());
         return kExitFailure;
       }
       schema = b->schema;
@@ -498,7 +503,8 @@ int run_query(const QueryArgs& a) {
       if (used[ti].empty() || used[ti].size() == specs[ti].schema->fields.size()) continue;
       std::vector<Field> fields;
       for (const auto& f : specs[ti].schema->fields)
-        if (std::find(used[ti].begin(), used[ti].end(), f.name) != used[ti].end()) fields.push_back(f);
+        if (std::find(used[ti].begin(), used[ti].end(), f.name) != used[ti].end())
+          fields.push_back(f);
       specs[ti].schema = DataType::record(std::move(fields));
       again = true;
     }
@@ -615,7 +621,9 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
   sub->add_option("--final-at", args->final_at, "final results as of this RFC 3339 time");
   sub->add_option("--changed-since", args->changed_since,
                   "history: rows at or after this time; final: entities changed since");
-  sub->add_option("--format", args->format, "csv|jsonl|table|tlc (Tideline columnar, docs/formats/columnar.md)")->capture_default_str();
+  sub->add_option("--format", args->format,
+                  "csv|jsonl|table|tlc (Tideline columnar, docs/formats/columnar.md)")
+      ->capture_default_str();
   sub->add_flag("--explain", args->explain, "print the compiled plan instead of running it");
   sub->footer(
       "Example:\n  tideline query --expr '{ total: sum(P.amount) }' \\\n"

@@ -1,6 +1,6 @@
-#include <cstdio>
-
 #include <fmt/format.h>
+
+#include <cstdio>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
@@ -34,15 +34,28 @@ void append_csv_field(std::string& out, std::string_view v) {
 void append_cell(std::string& out, const Column& c, int64_t r) {
   if (!c.is_valid(r)) return;
   switch (c.type_id()) {
-    case TypeId::kBool: out += c.int_at(r) ? "true" : "false"; break;
-    case TypeId::kTimestamp: out += format_timestamp(c.int_at(r)); break;
-    case TypeId::kU64: out += std::to_string(static_cast<uint64_t>(c.int_at(r))); break;
+    case TypeId::kBool:
+      out += c.int_at(r) ? "true" : "false";
+      break;
+    case TypeId::kTimestamp:
+      out += format_timestamp(c.int_at(r));
+      break;
+    case TypeId::kU64:
+      out += std::to_string(static_cast<uint64_t>(c.int_at(r)));
+      break;
     case TypeId::kF32:
-    case TypeId::kF64: out += fmt::format("{}", c.float_at(r)); break;
-    case TypeId::kString: append_csv_field(out, c.string_at(r)); break;
+    case TypeId::kF64:
+      out += fmt::format("{}", c.float_at(r));
+      break;
+    case TypeId::kString:
+      append_csv_field(out, c.string_at(r));
+      break;
     case TypeId::kNull:
-    case TypeId::kRecord: break;
-    default: out += std::to_string(c.int_at(r)); break;
+    case TypeId::kRecord:
+      break;
+    default:
+      out += std::to_string(c.int_at(r));
+      break;
   }
 }
 
@@ -60,12 +73,14 @@ void register_table_command(CLI::App& app, CommandContext& ctx) {
   table->require_subcommand(1);
 
   auto* dump = table->add_subcommand(
-      "dump", "Print a table as CSV with a header, in primary-key order ('input' and 'output'\n"
-              "name the configured input and output tables)");
+      "dump",
+      "Print a table as CSV with a header, in primary-key order ('input' and 'output'\n"
+      "name the configured input and output tables)");
   dump->add_option("--cfile,-c", args->config, "(-cf) main configuration file")
       ->default_str(default_config_path());
   dump->add_option("TABLE", args->table, "input, output, or a table name")->required();
-  dump->add_option("--limit", args->limit, "at most this many rows (-1 = all)")->capture_default_str();
+  dump->add_option("--limit", args->limit, "at most this many rows (-1 = all)")
+      ->capture_default_str();
   dump->footer("Example:\n  tideline table dump -cf examples/eshop/embedded.properties output");
   dump->callback([&ctx, args] {
     auto cfg = load_config_or_report(args->config);

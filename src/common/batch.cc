@@ -1,37 +1,55 @@
 #include "common/batch.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <cassert>
-#include <fmt/format.h>
 
 namespace tideline {
 
 std::string_view type_id_name(TypeId id) {
   switch (id) {
-    case TypeId::kNull: return "null";
-    case TypeId::kBool: return "bool";
-    case TypeId::kI32: return "i32";
-    case TypeId::kI64: return "i64";
-    case TypeId::kU32: return "u32";
-    case TypeId::kU64: return "u64";
-    case TypeId::kF32: return "f32";
-    case TypeId::kF64: return "f64";
-    case TypeId::kString: return "string";
-    case TypeId::kTimestamp: return "timestamp_ns";
-    case TypeId::kDuration: return "duration_ns";
-    case TypeId::kRecord: return "record";
+    case TypeId::kNull:
+      return "null";
+    case TypeId::kBool:
+      return "bool";
+    case TypeId::kI32:
+      return "i32";
+    case TypeId::kI64:
+      return "i64";
+    case TypeId::kU32:
+      return "u32";
+    case TypeId::kU64:
+      return "u64";
+    case TypeId::kF32:
+      return "f32";
+    case TypeId::kF64:
+      return "f64";
+    case TypeId::kString:
+      return "string";
+    case TypeId::kTimestamp:
+      return "timestamp_ns";
+    case TypeId::kDuration:
+      return "duration_ns";
+    case TypeId::kRecord:
+      return "record";
   }
   return "?";
 }
 
 Storage storage_of(TypeId id) {
   switch (id) {
-    case TypeId::kNull: return Storage::kNone;
+    case TypeId::kNull:
+      return Storage::kNone;
     case TypeId::kF32:
-    case TypeId::kF64: return Storage::kFloats;
-    case TypeId::kString: return Storage::kString;
-    case TypeId::kRecord: return Storage::kChildren;
-    default: return Storage::kInts;
+    case TypeId::kF64:
+      return Storage::kFloats;
+    case TypeId::kString:
+      return Storage::kString;
+    case TypeId::kRecord:
+      return Storage::kChildren;
+    default:
+      return Storage::kInts;
   }
 }
 
@@ -105,13 +123,20 @@ int64_t Column::null_count() const {
 void Column::reserve(int64_t n) {
   auto un = static_cast<size_t>(n);
   switch (storage_of(type_->id)) {
-    case Storage::kInts: ints_.reserve(un); break;
-    case Storage::kFloats: floats_.reserve(un); break;
-    case Storage::kString: offsets_.reserve(un + 1); break;
+    case Storage::kInts:
+      ints_.reserve(un);
+      break;
+    case Storage::kFloats:
+      floats_.reserve(un);
+      break;
+    case Storage::kString:
+      offsets_.reserve(un + 1);
+      break;
     case Storage::kChildren:
       for (auto& c : children_) c.reserve(n);
       break;
-    case Storage::kNone: break;
+    case Storage::kNone:
+      break;
   }
 }
 
@@ -144,13 +169,21 @@ void Column::set_valid(int64_t i, bool valid) {
 
 void Column::append_null() {
   switch (storage_of(type_->id)) {
-    case Storage::kInts: ints_.push_back(0); break;
-    case Storage::kFloats: floats_.push_back(0); break;
-    case Storage::kString: offsets_.push_back(static_cast<uint32_t>(chars_.size())); break;
+    case Storage::kInts:
+      ints_.push_back(0);
+      break;
+    case Storage::kFloats:
+      floats_.push_back(0);
+      break;
+    case Storage::kString:
+      offsets_.push_back(static_cast<uint32_t>(chars_.size()));
+      break;
     case Storage::kChildren:
       for (auto& c : children_) c.append_null();
       break;
-    case Storage::kNone: ++length_; return;
+    case Storage::kNone:
+      ++length_;
+      return;
   }
   push_validity(false);
 }
@@ -185,14 +218,22 @@ void Column::append_from(const Column& o, int64_t i) {
     return;
   }
   switch (storage_of(type_->id)) {
-    case Storage::kInts: append_int(o.int_at(i)); break;
-    case Storage::kFloats: append_float(o.float_at(i)); break;
-    case Storage::kString: append_string(o.string_at(i)); break;
+    case Storage::kInts:
+      append_int(o.int_at(i));
+      break;
+    case Storage::kFloats:
+      append_float(o.float_at(i));
+      break;
+    case Storage::kString:
+      append_string(o.string_at(i));
+      break;
     case Storage::kChildren:
       for (size_t f = 0; f < children_.size(); ++f) children_[f].append_from(o.child(f), i);
       append_record_row(true);
       break;
-    case Storage::kNone: ++length_; break;
+    case Storage::kNone:
+      ++length_;
+      break;
   }
 }
 
@@ -204,7 +245,8 @@ Batch Batch::empty(TypePtr schema) {
 }
 
 Status Batch::validate() const {
-  if (!schema || schema->id != TypeId::kRecord) return internal_error("batch schema is not a record");
+  if (!schema || schema->id != TypeId::kRecord)
+    return internal_error("batch schema is not a record");
   if (columns.size() != schema->fields.size()) {
     return internal_error(fmt::format("batch has {} columns, schema {} fields", columns.size(),
                                       schema->fields.size()));
@@ -221,13 +263,18 @@ Status Batch::validate() const {
 Value value_at(const Column& c, int64_t i) {
   if (!c.is_valid(i)) return std::monostate{};
   switch (c.type_id()) {
-    case TypeId::kBool: return c.int_at(i) != 0;
+    case TypeId::kBool:
+      return c.int_at(i) != 0;
     case TypeId::kF32:
-    case TypeId::kF64: return c.float_at(i);
-    case TypeId::kString: return std::string(c.string_at(i));
+    case TypeId::kF64:
+      return c.float_at(i);
+    case TypeId::kString:
+      return std::string(c.string_at(i));
     case TypeId::kRecord:
-    case TypeId::kNull: return std::monostate{};
-    default: return c.int_at(i);
+    case TypeId::kNull:
+      return std::monostate{};
+    default:
+      return c.int_at(i);
   }
 }
 
@@ -264,7 +311,9 @@ void append_value(Column& c, const Value& v) {
         c.append_string(value_to_string(v));
       }
       break;
-    default: c.append_null(); break;
+    default:
+      c.append_null();
+      break;
   }
 }
 

@@ -41,8 +41,12 @@ std::string_view type_id_name(TypeId id);
 inline bool is_integer(TypeId t) {
   return t == TypeId::kI32 || t == TypeId::kI64 || t == TypeId::kU32 || t == TypeId::kU64;
 }
-inline bool is_float(TypeId t) { return t == TypeId::kF32 || t == TypeId::kF64; }
-inline bool is_numeric(TypeId t) { return is_integer(t) || is_float(t); }
+inline bool is_float(TypeId t) {
+  return t == TypeId::kF32 || t == TypeId::kF64;
+}
+inline bool is_numeric(TypeId t) {
+  return is_integer(t) || is_float(t);
+}
 // Which physical buffer a type uses.
 enum class Storage : uint8_t { kNone, kInts, kFloats, kString, kChildren };
 Storage storage_of(TypeId id);
@@ -153,8 +157,10 @@ struct Batch {
 // A single dynamically typed value, for row-at-a-time edges (stores, CLI printing).
 // Timestamps and durations travel as int64 nanoseconds with their TypeId known from context.
 using Value = std::variant<std::monostate, bool, int64_t, double, std::string>;
-inline bool is_null(const Value& v) { return std::holds_alternative<std::monostate>(v); }
-Value value_at(const Column& c, int64_t i);   // records are not supported here
+inline bool is_null(const Value& v) {
+  return std::holds_alternative<std::monostate>(v);
+}
+Value value_at(const Column& c, int64_t i);    // records are not supported here
 void append_value(Column& c, const Value& v);  // converts ints/floats/bools per column type
 std::string value_to_string(const Value& v);
 

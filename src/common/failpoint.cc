@@ -1,10 +1,10 @@
 #include "common/failpoint.h"
 
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <string_view>
-
-#include <unistd.h>
 
 namespace tideline {
 

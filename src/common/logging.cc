@@ -13,13 +13,14 @@ void init_logging(std::string_view level, LogFormat format) {
   }
   logger->set_level(spdlog::level::from_str(std::string(level)));
   if (format == LogFormat::kJson) {
-    logger->set_pattern(
-        R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%v"})");
+    logger->set_pattern(R"({"ts":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","logger":"%n","msg":"%v"})");
   } else {
     logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
   }
 }
 
-std::string redact(std::string_view secret) { return secret.empty() ? "" : "****"; }
+std::string redact(std::string_view secret) {
+  return secret.empty() ? "" : "****";
+}
 
 }  // namespace tideline

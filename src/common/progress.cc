@@ -15,7 +15,9 @@ ProgressBar::ProgressBar(std::string label, int64_t total)
   enabled_ = isatty(STDERR_FILENO) && !(ci && *ci);
 }
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(int64_t done) {
   done_ = done;
@@ -51,7 +53,7 @@ void ProgressBar::draw(bool final) {
     std::fprintf(stderr, "\r%-12s %lld  %.0f/s ", label_.c_str(), static_cast<long long>(done_),
                  rate);
   }
-  (void)final;
+  (void) final;
   std::fflush(stderr);
 }
 

@@ -1,15 +1,18 @@
 #include "common/properties.h"
 
-#include <cerrno>
-#include <cstring>
 #include <fmt/format.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace tideline {
 
 namespace {
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\f'; }
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\f';
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -98,9 +101,11 @@ bool unescape(std::string_view s, std::string& out, std::string& why) {
     if (n == 'u') {
       uint32_t v = 0;
       for (int k = 1; k <= 4; ++k) {
-        int h = i + static_cast<size_t>(k) < s.size() ? hex_value(s[i + static_cast<size_t>(k)]) : -1;
+        int h =
+            i + static_cast<size_t>(k) < s.size() ? hex_value(s[i + static_cast<size_t>(k)]) : -1;
         if (h < 0) {
-          why = fmt::format("malformed \\uXXXX escape '{}'", s.substr(i - 1, std::min<size_t>(6, s.size() - i + 1)));
+          why = fmt::format("malformed \\uXXXX escape '{}'",
+                            s.substr(i - 1, std::min<size_t>(6, s.size() - i + 1)));
           return false;
         }
         v = v * 16 + static_cast<uint32_t>(h);
@@ -124,11 +129,21 @@ bool unescape(std::string_view s, std::string& out, std::string& why) {
     }
     flush_high();
     switch (n) {
-      case 't': out += '\t'; break;
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 'f': out += '\f'; break;
-      default: out += n; break;  // \\ \= \: \# \! \space and any other char stand for themselves
+      case 't':
+        out += '\t';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 'f':
+        out += '\f';
+        break;
+      default:
+        out += n;
+        break;  // \\ \= \: \# \! \space and any other char stand for themselves
     }
   }
   flush_high();
@@ -170,8 +185,8 @@ Result<Properties> Properties::parse(std::string_view text, std::string source_n
 
 Result<Properties> Properties::load_file(const std::string& path) {
   auto fail = [&](int err) {
-    return error(StatusCode::kIoError, fmt::format("cannot read properties file '{}': {}", path,
-                                                   std::strerror(err)));
+    return error(StatusCode::kIoError,
+                 fmt::format("cannot read properties file '{}': {}", path, std::strerror(err)));
   };
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) return fail(errno);
@@ -209,8 +224,10 @@ const Properties::Entry* Properties::entry(std::string_view key) const {
 }
 
 bool parse_loose_bool(std::string_view s) {
-  while (!s.empty() && (is_space(s.front()) || s.front() == '\r' || s.front() == '\n')) s.remove_prefix(1);
-  while (!s.empty() && (is_space(s.back()) || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (is_space(s.front()) || s.front() == '\r' || s.front() == '\n'))
+    s.remove_prefix(1);
+  while (!s.empty() && (is_space(s.back()) || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
   auto eq = [&](std::string_view w) {
     if (s.size() != w.size()) return false;
     for (size_t i = 0; i < s.size(); ++i) {

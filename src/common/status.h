@@ -54,15 +54,31 @@ using Result = std::expected<T, Status>;
 inline std::unexpected<Status> error(StatusCode code, std::string message) {
   return std::unexpected<Status>(Status(code, std::move(message)));
 }
-inline std::unexpected<Status> error(Status s) { return std::unexpected<Status>(std::move(s)); }
+inline std::unexpected<Status> error(Status s) {
+  return std::unexpected<Status>(std::move(s));
+}
 
-inline Status invalid_argument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status io_error(std::string m) { return {StatusCode::kIoError, std::move(m)}; }
-inline Status corruption(std::string m) { return {StatusCode::kCorruption, std::move(m)}; }
-inline Status not_found(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status internal_error(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
-inline Status unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
-inline Status unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status invalid_argument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status io_error(std::string m) {
+  return {StatusCode::kIoError, std::move(m)};
+}
+inline Status corruption(std::string m) {
+  return {StatusCode::kCorruption, std::move(m)};
+}
+inline Status not_found(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status internal_error(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
+inline Status unimplemented(std::string m) {
+  return {StatusCode::kUnimplemented, std::move(m)};
+}
+inline Status unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
 
 namespace detail {
 // Converts to Status and to any Result<T>, so the macros below work in functions returning
@@ -75,7 +91,9 @@ struct ErrorReturn {
     return std::unexpected<Status>(status);
   }
 };
-inline Status to_status(Status s) { return s; }
+inline Status to_status(Status s) {
+  return s;
+}
 template <typename T>
 Status to_status(const Result<T>& r) {
   return r ? Status() : r.error();
@@ -89,23 +107,23 @@ Status to_status(const Result<T>& r) {
 
 // Returns the error of a Status/Result expression from the enclosing function (which returns
 // Status or Result<U>).
-#define TL_RETURN_IF_ERROR(expr)                                                          \
-  do {                                                                                    \
-    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr));                \
-    if (!tl_status_.ok()) return ::tideline::detail::ErrorReturn{std::move(tl_status_)};  \
+#define TL_RETURN_IF_ERROR(expr)                                                         \
+  do {                                                                                   \
+    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr));               \
+    if (!tl_status_.ok()) return ::tideline::detail::ErrorReturn{std::move(tl_status_)}; \
   } while (0)
 
 // Same, for functions returning plain Status.
-#define TL_RETURN_STATUS_IF_ERROR(expr)                                       \
-  do {                                                                        \
-    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr));    \
-    if (!tl_status_.ok()) return tl_status_;                                  \
+#define TL_RETURN_STATUS_IF_ERROR(expr)                                    \
+  do {                                                                     \
+    ::tideline::Status tl_status_ = ::tideline::detail::to_status((expr)); \
+    if (!tl_status_.ok()) return tl_status_;                               \
   } while (0)
 
 // `TL_ASSIGN_OR_RETURN(auto x, make_x());` inside a function returning Status or Result<U>.
 #define TL_ASSIGN_OR_RETURN(lhs, expr) \
   TL_ASSIGN_OR_RETURN_IMPL(TL_CONCAT(tl_result_, __LINE__), lhs, expr)
-#define TL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)           \
-  auto tmp = (expr);                                       \
+#define TL_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr)                            \
+  auto tmp = (expr);                                                        \
   if (!tmp) return ::tideline::detail::ErrorReturn{std::move(tmp).error()}; \
   lhs = std::move(*tmp)

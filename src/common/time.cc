@@ -72,8 +72,7 @@ Result<TimestampNs> parse_timestamp(std::string_view s) {
   if (p < s.size()) {
     if (s[p] != 'T' && s[p] != 't' && s[p] != ' ') return bad("expected 'T' after the date");
     ++p;
-    if (!digits(s, p, 2, &h) || p + 2 >= s.size() || s[p + 2] != ':' ||
-        !digits(s, p + 3, 2, &mi)) {
+    if (!digits(s, p, 2, &h) || p + 2 >= s.size() || s[p + 2] != ':' || !digits(s, p + 3, 2, &mi)) {
       return bad("expected HH:MM");
     }
     p += 5;
@@ -131,14 +130,18 @@ static std::string format_impl(TimestampNs ts, bool z) {
   int64_t nanos = rem % kNanosPerSecond;
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%09lld%s",
-                static_cast<long long>(c.year), c.month, c.day,
-                static_cast<long long>(secs / 3600), static_cast<long long>(secs / 60 % 60),
-                static_cast<long long>(secs % 60), static_cast<long long>(nanos), z ? "Z" : "");
+                static_cast<long long>(c.year), c.month, c.day, static_cast<long long>(secs / 3600),
+                static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
+                static_cast<long long>(nanos), z ? "Z" : "");
   return buf;
 }
 
-std::string format_timestamp(TimestampNs ts) { return format_impl(ts, true); }
-std::string format_timestamp_naive(TimestampNs ts) { return format_impl(ts, false); }
+std::string format_timestamp(TimestampNs ts) {
+  return format_impl(ts, true);
+}
+std::string format_timestamp_naive(TimestampNs ts) {
+  return format_impl(ts, false);
+}
 
 int64_t monotonic_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(

@@ -36,7 +36,9 @@ inline int64_t floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
 }
-inline int64_t floor_mod(int64_t a, int64_t b) { return a - floor_div(a, b) * b; }
+inline int64_t floor_mod(int64_t a, int64_t b) {
+  return a - floor_div(a, b) * b;
+}
 
 // Parses RFC 3339 / ISO 8601 instants: `2021-01-02T03:04:05`, optional fraction of up to 9
 // digits, optional `Z` or `+hh:mm`/`-hh:mm` offset (no offset = UTC). A space may replace `T`.

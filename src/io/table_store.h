@@ -47,8 +47,8 @@ struct TableSchema {
 
 // Parses `CREATE TABLE [IF NOT EXISTS] ks.tbl (col type, ..., PRIMARY KEY ((p1, p2), c1, c2))`
 // (or `col type PRIMARY KEY` inline, or `PRIMARY KEY (p, c)`), with an optional
-// `WITH ...` tail of which only `CLUSTERING ORDER BY (c1 ASC|DESC, ...)` is used. Case-insensitive keywords; identifiers are lower-cased
-// unless double-quoted. Errors say line:column.
+// `WITH ...` tail of which only `CLUSTERING ORDER BY (c1 ASC|DESC, ...)` is used. Case-insensitive
+// keywords; identifiers are lower-cased unless double-quoted. Errors say line:column.
 Result<TableSchema> parse_create_table(std::string_view cql);
 
 // One parsed DDL statement of the subset the table stores execute.

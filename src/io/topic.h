@@ -26,8 +26,8 @@ struct MessageId {
 };
 
 struct OutgoingMessage {
-  std::string key;         // routing key; messages with equal keys keep their order
-  std::string payload;     // Avro datum when the topic has a schema
+  std::string key;            // routing key; messages with equal keys keep their order
+  std::string payload;        // Avro datum when the topic has a schema
   int64_t event_time_ms = 0;  // 0 = unset
 };
 

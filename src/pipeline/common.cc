@@ -1,7 +1,7 @@
+#include <fmt/format.h>
+
 #include <fstream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "io/embedded/embedded.h"
 #include "pipeline/pipeline.h"
@@ -60,7 +60,8 @@ Result<Column> conform_column(const Column& in, const TypePtr& target, std::stri
   if (ts == Storage::kInts && fs == Storage::kFloats) {
     auto& v = out.ints();
     v.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = static_cast<int64_t>(in.float_at(i));
+    for (int64_t i = 0; i < n; ++i)
+      v[static_cast<size_t>(i)] = static_cast<int64_t>(in.float_at(i));
     out.validity() = in.validity();
     out.set_size(n);
     return out;
@@ -86,8 +87,8 @@ Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_m
     int idx = in.schema->field_index(f.name);
     if (idx < 0) {
       if (!allow_missing) {
-        return error(StatusCode::kInvalidArgument,
-                     fmt::format("field '{}' is missing (have {})", f.name, in.schema->to_string()));
+        return error(StatusCode::kInvalidArgument, fmt::format("field '{}' is missing (have {})",
+                                                               f.name, in.schema->to_string()));
       }
       Column c(f.type);
       c.reserve(in.num_rows);
@@ -95,7 +96,8 @@ Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_m
       out.columns.push_back(std::move(c));
       continue;
     }
-    TL_ASSIGN_OR_RETURN(auto c, conform_column(in.columns[static_cast<size_t>(idx)], f.type, f.name));
+    TL_ASSIGN_OR_RETURN(auto c,
+                        conform_column(in.columns[static_cast<size_t>(idx)], f.type, f.name));
     out.columns.push_back(std::move(c));
   }
   return out;

@@ -1,9 +1,9 @@
 #include "pipeline/config.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <set>
-
-#include <fmt/format.h>
 
 #include "common/logging.h"
 
@@ -20,21 +20,24 @@ const std::set<std::string, std::less<>>& known_keys() {
       "as.topic.output", "as.topic.schema", "kaskada.deployment", "kaskada.endpoint",
       "kaskada.table.recreate", "kaskada.materialization.recreate",
       // historical spelling used by one version of the original
-      "kaskada.recreate_table",
-      "tideline.backend", "tideline.data.dir", "tideline.processor.query",
-      "tideline.processor.table", "tideline.processor.time.column",
-      "tideline.processor.key.column", "tideline.processor.subscription",
-      "tideline.consumer.subscription", "tideline.cql.input.stmt", "tideline.cql.output.stmt",
-      "tideline.schema.input", "tideline.schema.output", "tideline.topic.partitions",
-      "tideline.cassandra.contact.points", "tideline.cassandra.local.dc",
-      "tideline.cassandra.username", "tideline.cassandra.password"};
+      "kaskada.recreate_table", "tideline.backend", "tideline.data.dir", "tideline.processor.query",
+      "tideline.processor.table", "tideline.processor.time.column", "tideline.processor.key.column",
+      "tideline.processor.subscription", "tideline.consumer.subscription",
+      "tideline.cql.input.stmt", "tideline.cql.output.stmt", "tideline.schema.input",
+      "tideline.schema.output", "tideline.topic.partitions", "tideline.cassandra.contact.points",
+      "tideline.cassandra.local.dc", "tideline.cassandra.username", "tideline.cassandra.password"};
   return kKeys;
 }
 
 const std::set<std::string, std::less<>>& known_client_keys() {
-  static const std::set<std::string, std::less<>> kKeys = {
-      "brokerServiceUrl", "webServiceUrl", "authPlugin", "authParams", "tlsTrustCertsFilePath",
-      "tlsAllowInsecureConnection", "tlsEnableHostnameVerification", "useTls"};
+  static const std::set<std::string, std::less<>> kKeys = {"brokerServiceUrl",
+                                                           "webServiceUrl",
+                                                           "authPlugin",
+                                                           "authParams",
+                                                           "tlsTrustCertsFilePath",
+                                                           "tlsAllowInsecureConnection",
+                                                           "tlsEnableHostnameVerification",
+                                                           "useTls"};
   return kKeys;
 }
 
@@ -65,7 +68,8 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
   for (const auto& k : props.keys()) {
     if (!known_keys().count(k)) {
       const auto* e = props.entry(k);
-      c.warnings.push_back(fmt::format("{}:{}: unknown key '{}' (ignored)", path, e ? e->line : 0, k));
+      c.warnings.push_back(
+          fmt::format("{}:{}: unknown key '{}' (ignored)", path, e ? e->line : 0, k));
     }
   }
 
@@ -87,9 +91,10 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
   } else if (backend == "clusters" || backend == "cluster") {
     c.backend = Backend::kClusters;
   } else {
-    return error(StatusCode::kInvalidArgument,
-                 fmt::format("key 'tideline.backend' in {}: expected 'embedded' or 'clusters', got '{}'",
-                             path, backend));
+    return error(
+        StatusCode::kInvalidArgument,
+        fmt::format("key 'tideline.backend' in {}: expected 'embedded' or 'clusters', got '{}'",
+                    path, backend));
   }
 
   TL_RETURN_IF_ERROR(required("ad.keyspace", c.keyspace));
@@ -156,16 +161,17 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
   optional("as.client.conf", client_conf);
   c.client_conf_path = resolve(base, client_conf);
   if (c.backend == Backend::kClusters && c.client_conf_path.empty()) {
-    return error(StatusCode::kInvalidArgument,
-                 fmt::format("missing required key 'as.client.conf' in {} (needed by the clusters backend)",
-                             path));
+    return error(
+        StatusCode::kInvalidArgument,
+        fmt::format("missing required key 'as.client.conf' in {} (needed by the clusters backend)",
+                    path));
   }
   if (!c.client_conf_path.empty()) {
     std::error_code ec;
     if (!fs::exists(c.client_conf_path, ec)) {
-      return error(StatusCode::kInvalidArgument,
-                   fmt::format("key 'as.client.conf' in {}: file not found: {}", path,
-                               c.client_conf_path));
+      return error(
+          StatusCode::kInvalidArgument,
+          fmt::format("key 'as.client.conf' in {}: file not found: {}", path, c.client_conf_path));
     }
     TL_ASSIGN_OR_RETURN(auto cc, Properties::load_file(c.client_conf_path));
     c.pulsar.path = c.client_conf_path;
@@ -178,16 +184,18 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     c.pulsar.web_service_url = cc.get_or("webServiceUrl", "");
     c.pulsar.auth_plugin = cc.get_or("authPlugin", "");
     c.pulsar.auth_params = cc.get_or("authParams", "");
-    c.pulsar.tls_trust_certs_file_path = resolve(
-        fs::path(c.client_conf_path).parent_path().string(), cc.get_or("tlsTrustCertsFilePath", ""));
+    c.pulsar.tls_trust_certs_file_path =
+        resolve(fs::path(c.client_conf_path).parent_path().string(),
+                cc.get_or("tlsTrustCertsFilePath", ""));
     c.pulsar.tls_allow_insecure_connection =
         parse_loose_bool(cc.get_or("tlsAllowInsecureConnection", "false"));
     c.pulsar.tls_enable_hostname_verification =
         parse_loose_bool(cc.get_or("tlsEnableHostnameVerification", "false"));
     if (c.backend == Backend::kClusters) {
       if (c.pulsar.broker_service_url.empty()) {
-        return error(StatusCode::kInvalidArgument,
-                     fmt::format("missing required key 'brokerServiceUrl' in {}", c.client_conf_path));
+        return error(
+            StatusCode::kInvalidArgument,
+            fmt::format("missing required key 'brokerServiceUrl' in {}", c.client_conf_path));
       }
       if (c.pulsar.web_service_url.empty()) {
         return error(StatusCode::kInvalidArgument,
@@ -200,7 +208,9 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
 
 std::string PipelineConfig::describe() const {
   std::string s;
-  auto line = [&](std::string_view k, std::string_view v) { s += fmt::format("  {} = {}\n", k, v); };
+  auto line = [&](std::string_view k, std::string_view v) {
+    s += fmt::format("  {} = {}\n", k, v);
+  };
   s += fmt::format("config {}\n", source);
   line("backend", backend == Backend::kEmbedded ? "embedded" : "clusters");
   if (backend == Backend::kEmbedded) line("data dir", data_dir);

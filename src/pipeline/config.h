@@ -16,10 +16,10 @@ enum class Backend { kEmbedded, kClusters };
 
 struct PulsarClientConf {
   std::string path;
-  std::string broker_service_url;  // brokerServiceUrl, e.g. pulsar://127.0.0.1:6650
-  std::string web_service_url;     // webServiceUrl, e.g. http://127.0.0.1:8080
-  std::string auth_plugin;         // authPlugin
-  std::string auth_params;         // authParams (secret)
+  std::string broker_service_url;         // brokerServiceUrl, e.g. pulsar://127.0.0.1:6650
+  std::string web_service_url;            // webServiceUrl, e.g. http://127.0.0.1:8080
+  std::string auth_plugin;                // authPlugin
+  std::string auth_params;                // authParams (secret)
   std::string tls_trust_certs_file_path;  // tlsTrustCertsFilePath
   bool tls_allow_insecure_connection = false;
   bool tls_enable_hostname_verification = false;
@@ -55,8 +55,8 @@ struct PipelineConfig {
 
   // Tideline's own keys (tideline.*)
   Backend backend = Backend::kEmbedded;
-  std::string data_dir;            // tideline.data.dir (embedded)
-  std::string query_file;          // tideline.processor.query
+  std::string data_dir;                     // tideline.data.dir (embedded)
+  std::string query_file;                   // tideline.processor.query
   std::string query_table = "kasTblInput";  // tideline.processor.table
   std::string time_column = "event_time";   // tideline.processor.time.column
   std::string key_column = "so_key";        // tideline.processor.key.column
@@ -65,15 +65,15 @@ struct PipelineConfig {
   // to acknowledge a message takes it from the other.
   std::string processor_subscription = "tideline-processor";  // tideline.processor.subscription
   std::string consumer_subscription = "tideline-consumer";    // tideline.consumer.subscription
-  std::string input_stmt;          // tideline.cql.input.stmt
-  std::string output_stmt;         // tideline.cql.output.stmt
-  std::string input_schema;        // tideline.schema.input (Pulsar envelope JSON)
-  std::string output_schema;       // tideline.schema.output
-  int topic_partitions = 3;        // tideline.topic.partitions
+  std::string input_stmt;                                     // tideline.cql.input.stmt
+  std::string output_stmt;                                    // tideline.cql.output.stmt
+  std::string input_schema;   // tideline.schema.input (Pulsar envelope JSON)
+  std::string output_schema;  // tideline.schema.output
+  int topic_partitions = 3;   // tideline.topic.partitions
   std::string cassandra_contact_points = "127.0.0.1:9042";  // tideline.cassandra.contact.points
   std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
-  std::string cassandra_username;  // tideline.cassandra.username
-  std::string cassandra_password;  // tideline.cassandra.password (secret)
+  std::string cassandra_username;                           // tideline.cassandra.username
+  std::string cassandra_password;                           // tideline.cassandra.password (secret)
 
   std::string topic_url(const std::string& topic) const {
     return "persistent://" + tenant + "/" + ns + "/" + topic;

@@ -1,10 +1,10 @@
 #include "pipeline/eshop.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <cstdio>
 #include <memory>
-
-#include <fmt/format.h>
 
 #include "common/time.h"
 
@@ -12,8 +12,9 @@ namespace tideline::pipeline {
 
 const std::vector<std::string>& eshop_columns() {
   static const std::vector<std::string> kCols = {
-      "year",  "month",       "day",   "order_seq", "country", "session", "category",   "model",
-      "color", "location",    "photography", "price", "price_ind", "page", "event_time", "so_key"};
+      "year",      "month", "day",        "order_seq", "country",     "session",
+      "category",  "model", "color",      "location",  "photography", "price",
+      "price_ind", "page",  "event_time", "so_key"};
   return kCols;
 }
 
@@ -141,11 +142,13 @@ Result<EshopStats> generate_eshop(const std::string& path, const EshopOptions& o
     int country = pick_country(rng);
     int length = pick_session_length(rng);
     // A session browses around one favourite category.
-    size_t favourite = static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(products.size()) - 1));
+    size_t favourite =
+        static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(products.size()) - 1));
     for (int seq = 1; seq <= length && row < options.rows; ++seq, ++row) {
-      size_t pi = rng.unit() < 0.6
-                      ? (favourite + static_cast<size_t>(rng.uniform(0, 9))) % products.size()
-                      : static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(products.size()) - 1));
+      size_t pi =
+          rng.unit() < 0.6
+              ? (favourite + static_cast<size_t>(rng.uniform(0, 9))) % products.size()
+              : static_cast<size_t>(rng.uniform(0, static_cast<int64_t>(products.size()) - 1));
       const Product& p = products[pi];
       int64_t event_ms = day * 86'400'000 + seq_in_day * 1000;
       ++seq_in_day;

@@ -43,8 +43,8 @@ struct PrepEnvReport {
 Result<PrepEnvReport> prep_env(const PipelineConfig& config, const PrepEnvOptions& options);
 
 struct StageOptions {
-  int64_t limit = -1;   // producer: rows to publish (-1 = all)
-  bool follow = false;  // keep running for new data until stopped
+  int64_t limit = -1;                       // producer: rows to publish (-1 = all)
+  bool follow = false;                      // keep running for new data until stopped
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler
   int64_t batch_rows = 8192;
   int idle_ms = 300;  // how long an empty source counts as drained
@@ -56,7 +56,9 @@ struct StageReport {
   int64_t rows_out = 0;
   int64_t dead_letters = 0;
   double seconds = 0;
-  double rows_per_second() const { return seconds > 0 ? static_cast<double>(rows_in) / seconds : 0; }
+  double rows_per_second() const {
+    return seconds > 0 ? static_cast<double>(rows_in) / seconds : 0;
+  }
 };
 
 Result<StageReport> run_producer(const PipelineConfig& config, const StageOptions& options);

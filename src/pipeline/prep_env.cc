@@ -17,12 +17,14 @@ Status create_tables(const PipelineConfig& c, io::TableStore& tables, PrepEnvRep
       "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {{'class': 'SimpleStrategy', "
       "'replication_factor': 1}}",
       c.keyspace)));
-  for (auto [file, table] : {std::pair{c.input_stmt, c.table_input}, {c.output_stmt, c.table_output}}) {
+  for (auto [file, table] :
+       {std::pair{c.input_stmt, c.table_input}, {c.output_stmt, c.table_output}}) {
     auto text = read_text_file(file);
     if (!text) return text.error();
     std::string stmt = io::fill_statement_template(*text, c.keyspace, table);
     Status s = tables.execute_ddl(stmt);
-    if (!s.ok()) return s.with_context(fmt::format("creating table {}.{} from {}", c.keyspace, table, file));
+    if (!s.ok())
+      return s.with_context(fmt::format("creating table {}.{} from {}", c.keyspace, table, file));
     rep.actions.push_back(fmt::format("table {}.{} ready ({})", c.keyspace, table, file));
   }
   return {};

@@ -1,9 +1,9 @@
 // The three long-running workloads of `main-proc`.
-#include <chrono>
-#include <thread>
-
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <thread>
 
 #include "common/failpoint.h"
 #include "common/progress.h"
@@ -18,9 +18,13 @@ namespace {
 
 using std::chrono::milliseconds;
 
-bool stopped(const StageOptions& o) { return o.stop && o.stop->load(std::memory_order_relaxed); }
+bool stopped(const StageOptions& o) {
+  return o.stop && o.stop->load(std::memory_order_relaxed);
+}
 
-double seconds_since(int64_t t0) { return static_cast<double>(monotonic_ns() - t0) / 1e9; }
+double seconds_since(int64_t t0) {
+  return static_cast<double>(monotonic_ns() - t0) / 1e9;
+}
 
 // The Avro codec of a topic: the schema registered on the topic, else the configured file.
 Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
@@ -43,10 +47,14 @@ Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
 std::string key_string(const Column& c, int64_t row) {
   if (!c.is_valid(row)) return "";
   switch (storage_of(c.type_id())) {
-    case Storage::kInts: return std::to_string(c.int_at(row));
-    case Storage::kFloats: return fmt::format("{}", c.float_at(row));
-    case Storage::kString: return std::string(c.string_at(row));
-    default: return "";
+    case Storage::kInts:
+      return std::to_string(c.int_at(row));
+    case Storage::kFloats:
+      return fmt::format("{}", c.float_at(row));
+    case Storage::kString:
+      return std::string(c.string_at(row));
+    default:
+      return "";
   }
 }
 
@@ -68,8 +76,7 @@ Status publish_batch(const avro::Codec& codec, const Batch& batch, int key_col, 
 // Publishes an undecodable message to `<topic>-<subscription>-DLQ` (Pulsar's naming) and logs
 // where it came from, so nothing is dropped silently.
 Status dead_letter(io::TopicService& topics, const std::string& topic, const std::string& sub,
-                   const io::Message& m, const Status& why,
-                   std::unique_ptr<io::Producer>& dlq) {
+                   const io::Message& m, const Status& why, std::unique_ptr<io::Producer>& dlq) {
   std::string dlq_topic = topic + "-" + sub + "-DLQ";
   spdlog::error("dead letter: {} partition {} entry {}: {} -> {}", topic, m.id.partition,
                 m.id.entry_id, why.message(), dlq_topic);
@@ -105,18 +112,18 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
   int64_t expected = total ? (o.limit >= 0 ? std::min(o.limit, *total) : *total) : -1;
   ProgressBar bar("produce", expected);
   std::vector<io::OutgoingMessage> scratch;
-  Status s = tables->scan(c.keyspace, c.table_input, o.limit, o.batch_rows,
-                          [&](Batch&& b) -> Status {
-                            if (stopped(o)) return {StatusCode::kCancelled, "stopped by signal"};
-                            TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(b, type, true));
-                            TL_RETURN_STATUS_IF_ERROR(
-                                publish_batch(*codec, conformed, key_col, time_col, *producer, scratch));
-                            failpoint("producer.after_send");
-                            rep.rows_in += b.num_rows;
-                            rep.rows_out += b.num_rows;
-                            bar.add(b.num_rows);
-                            return {};
-                          });
+  Status s =
+      tables->scan(c.keyspace, c.table_input, o.limit, o.batch_rows, [&](Batch&& b) -> Status {
+        if (stopped(o)) return {StatusCode::kCancelled, "stopped by signal"};
+        TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(b, type, true));
+        TL_RETURN_STATUS_IF_ERROR(
+            publish_batch(*codec, conformed, key_col, time_col, *producer, scratch));
+        failpoint("producer.after_send");
+        rep.rows_in += b.num_rows;
+        rep.rows_out += b.num_rows;
+        bar.add(b.num_rows);
+        return {};
+      });
   bar.finish();
   TL_RETURN_IF_ERROR(producer->flush());
   TL_RETURN_IF_ERROR(producer->close());
@@ -185,9 +192,9 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     if (!q) return error(q.error().with_context(c.query_file));
   }
   const std::string& sub = c.processor_subscription;
-  TL_ASSIGN_OR_RETURN(auto consumer,
-                      topics->subscribe(in_topic, {.subscription = sub,
-                                                   .type = io::SubscriptionType::kExclusive}));
+  TL_ASSIGN_OR_RETURN(
+      auto consumer,
+      topics->subscribe(in_topic, {.subscription = sub, .type = io::SubscriptionType::kExclusive}));
   TL_ASSIGN_OR_RETURN(auto producer, topics->create_producer(out_topic));
   std::unique_ptr<io::Producer> dlq;
   const int time_col = in_codec->type()->field_index(c.time_column);
@@ -206,8 +213,8 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     in.batch = Batch::empty(in_codec->type());
     bool idle = false;
     while (!stopped(o) && in.batch.num_rows < (o.follow ? o.batch_rows : INT64_MAX)) {
-      TL_ASSIGN_OR_RETURN(idle, receive_round(*topics, *consumer, *in_codec, in_topic, sub, o, in,
-                                              dlq, time_col));
+      TL_ASSIGN_OR_RETURN(
+          idle, receive_round(*topics, *consumer, *in_codec, in_topic, sub, o, in, dlq, time_col));
       bar.update(rep.rows_in + in.batch.num_rows);
       if (idle) break;
     }
@@ -226,7 +233,8 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       for (const auto& b : history) TL_RETURN_IF_ERROR(session->add_input(c.query_table, b));
       TL_ASSIGN_OR_RETURN(auto result, session->finish());
       TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(result, out_type, true));
-      TL_RETURN_IF_ERROR(publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));
+      TL_RETURN_IF_ERROR(
+          publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));
       TL_RETURN_IF_ERROR(producer->flush());
       rep.rows_out += result.num_rows;
     }
@@ -255,9 +263,9 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
   // Table columns missing from the topic's records are written as null; record fields the
   // table lacks (e.g. _time, _key) are not stored.
   const std::string& sub = c.consumer_subscription;
-  TL_ASSIGN_OR_RETURN(auto consumer,
-                      topics->subscribe(topic, {.subscription = sub,
-                                                .type = io::SubscriptionType::kExclusive}));
+  TL_ASSIGN_OR_RETURN(
+      auto consumer,
+      topics->subscribe(topic, {.subscription = sub, .type = io::SubscriptionType::kExclusive}));
   std::unique_ptr<io::Producer> dlq;
   auto backlog = consumer->backlog();
   ProgressBar bar("consume", backlog ? *backlog : -1);
@@ -266,7 +274,8 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
     in.batch = Batch::empty(codec->type());
     bool idle = false;
     while (!stopped(o) && in.batch.num_rows < o.batch_rows) {
-      TL_ASSIGN_OR_RETURN(idle, receive_round(*topics, *consumer, *codec, topic, sub, o, in, dlq, -1));
+      TL_ASSIGN_OR_RETURN(idle,
+                          receive_round(*topics, *consumer, *codec, topic, sub, o, in, dlq, -1));
       if (idle) break;
     }
     rep.dead_letters += in.dead_letters;

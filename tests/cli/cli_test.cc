@@ -13,9 +13,14 @@ using testing::run_tideline;
 namespace fs = std::filesystem;
 
 TEST(Cli, HelpOnEveryCommand) {
-  for (std::vector<std::string> cmd :
-       {std::vector<std::string>{}, {"prep-env"}, {"main-proc"}, {"gen-eshop"}, {"table"},
-        {"table", "dump"}, {"table", "count"}, {"query"}}) {
+  for (std::vector<std::string> cmd : {std::vector<std::string>{},
+                                       {"prep-env"},
+                                       {"main-proc"},
+                                       {"gen-eshop"},
+                                       {"table"},
+                                       {"table", "dump"},
+                                       {"table", "count"},
+                                       {"query"}}) {
     cmd.push_back("--help");
     auto r = run_tideline(cmd);
     EXPECT_EQ(r.exit_code, 0) << cmd[0] << ": " << r.err;

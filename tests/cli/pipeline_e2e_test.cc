@@ -33,11 +33,20 @@ class EmbeddedPipeline : public ::testing::Test {
                               "as.topic.schema=true\n"
                               "tideline.backend=embedded\n"
                               "tideline.data.dir=data\n"
-                              "tideline.processor.query=" + conf + "/fenl/eshop_output.fenl\n"
-                              "tideline.cql.input.stmt=" + conf + "/cql/input_tbl.stmt\n"
-                              "tideline.cql.output.stmt=" + conf + "/cql/output_tbl.stmt\n"
-                              "tideline.schema.input=" + conf + "/pulsar-schema/input_topic.json\n"
-                              "tideline.schema.output=" + conf + "/pulsar-schema/output_topic.json\n";
+                              "tideline.processor.query=" +
+                                  conf +
+                                  "/fenl/eshop_output.fenl\n"
+                                  "tideline.cql.input.stmt=" +
+                                  conf +
+                                  "/cql/input_tbl.stmt\n"
+                                  "tideline.cql.output.stmt=" +
+                                  conf +
+                                  "/cql/output_tbl.stmt\n"
+                                  "tideline.schema.input=" +
+                                  conf +
+                                  "/pulsar-schema/input_topic.json\n"
+                                  "tideline.schema.output=" +
+                                  conf + "/pulsar-schema/output_topic.json\n";
   }
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
@@ -55,7 +64,8 @@ class EmbeddedPipeline : public ::testing::Test {
     for (const char* wt : {"producer", "processor", "consumer"}) {
       auto r = run({"main-proc", "-cf", config_, "-wt", wt, "--idle-ms", "200"});
       ASSERT_EQ(r.exit_code, 0) << wt << ": " << r.err;
-      EXPECT_NE(r.out.find(std::to_string(rows) + " rows in"), std::string::npos) << wt << ": " << r.out;
+      EXPECT_NE(r.out.find(std::to_string(rows) + " rows in"), std::string::npos)
+          << wt << ": " << r.out;
     }
   }
 
@@ -104,7 +114,8 @@ std::vector<std::vector<std::string>> project(const std::vector<std::vector<std:
 TEST_F(EmbeddedPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   const int64_t kRows = 10000;
   std::string csv = (dir_ / "eshop.csv").string();
-  auto gen = run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "5", "--header", "--out", csv});
+  auto gen =
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "5", "--header", "--out", csv});
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   ASSERT_NO_FATAL_FAILURE(run_pipeline(csv, kRows));
 
@@ -113,8 +124,9 @@ TEST_F(EmbeddedPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   auto output = parse_simple_csv(output_text);
   ASSERT_EQ(input.size(), static_cast<size_t>(kRows + 1));
   ASSERT_EQ(output.size(), static_cast<size_t>(kRows + 1));
-  const std::vector<std::string> cols = {"year", "month", "day", "order_seq", "session", "category",
-                                         "model", "price", "price_ind", "event_time", "so_key"};
+  const std::vector<std::string> cols = {"year",      "month",      "day",   "order_seq",
+                                         "session",   "category",   "model", "price",
+                                         "price_ind", "event_time", "so_key"};
   EXPECT_EQ(output[0], cols) << "output table header";
   EXPECT_EQ(project(input, cols), output);
 
@@ -132,7 +144,8 @@ TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
   const int64_t kRows = 3000;
   std::string csv = (dir_ / "eshop.csv").string();
   ASSERT_EQ(run({"gen-eshop", "--rows", std::to_string(kRows), "--out", csv}).exit_code, 0);
-  ASSERT_EQ(run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"}).exit_code, 0);
+  ASSERT_EQ(run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"}).exit_code,
+            0);
   ASSERT_EQ(run({"main-proc", "-cf", config_, "-wt", "producer"}).exit_code, 0);
 
   auto killed = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "200"},
@@ -151,8 +164,9 @@ TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
 
   auto input = parse_simple_csv(dump("input"));
   auto output = parse_simple_csv(dump("output"));
-  const std::vector<std::string> cols = {"year", "month", "day", "order_seq", "session", "category",
-                                         "model", "price", "price_ind", "event_time", "so_key"};
+  const std::vector<std::string> cols = {"year",      "month",      "day",   "order_seq",
+                                         "session",   "category",   "model", "price",
+                                         "price_ind", "event_time", "so_key"};
   ASSERT_EQ(output.size(), static_cast<size_t>(kRows + 1));
   EXPECT_EQ(project(input, cols), output);
 }
@@ -162,7 +176,7 @@ TEST_F(EmbeddedPipeline, BadRowsAreReportedWithFileAndLineAndSkipped) {
   ASSERT_EQ(run({"gen-eshop", "--rows", "50", "--out", csv}).exit_code, 0);
   {
     std::ofstream out(csv, std::ios::app);
-    out << "2008,4,1,1,29,1,1,A1,1,1,1,30,1,1,1207008000000\n";             // line 51: 15 columns
+    out << "2008,4,1,1,29,1,1,A1,1,1,1,30,1,1,1207008000000\n";            // line 51: 15 columns
     out << "2008,4,1,2,29,x9,1,A1,1,1,1,30,1,1,1207008001000,9000002\n";   // line 52: non-integer
     out << "2008,4,1,3,29,9,1,\"A1,1,1,1,30,1,1,1207008002000,9000003\n";  // line 53: open quote
   }
@@ -175,7 +189,8 @@ TEST_F(EmbeddedPipeline, BadRowsAreReportedWithFileAndLineAndSkipped) {
   auto count = run({"table", "count", "-cf", config_, "input"});
   EXPECT_EQ(count.out, "50\n");
 
-  auto strict = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1", "--strict"});
+  auto strict =
+      run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1", "--strict"});
   EXPECT_EQ(strict.exit_code, 1) << strict.err;
 }
 

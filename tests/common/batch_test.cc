@@ -24,8 +24,8 @@ TEST(Batch, ValidityBitmapMaterializesOnFirstNull) {
 }
 
 TEST(Batch, StringsAndRecords) {
-  auto rec = DataType::record({{"name", DataType::of(TypeId::kString)},
-                               {"score", DataType::of(TypeId::kF64)}});
+  auto rec = DataType::record(
+      {{"name", DataType::of(TypeId::kString)}, {"score", DataType::of(TypeId::kF64)}});
   EXPECT_EQ(rec->to_string(), "{name: string, score: f64}");
   EXPECT_EQ(rec->field_index("score"), 1);
   EXPECT_EQ(rec->field_index("nope"), -1);
@@ -53,7 +53,8 @@ TEST(Batch, StringsAndRecords) {
 }
 
 TEST(Batch, ValidateCatchesRaggedColumns) {
-  auto rec = DataType::record({{"a", DataType::of(TypeId::kI32)}, {"b", DataType::of(TypeId::kBool)}});
+  auto rec =
+      DataType::record({{"a", DataType::of(TypeId::kI32)}, {"b", DataType::of(TypeId::kBool)}});
   Batch b = Batch::empty(rec);
   b.columns[0].append_int(1);
   b.num_rows = 1;

@@ -1,10 +1,10 @@
 #include "common/properties.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 namespace tideline {
 namespace {
@@ -161,7 +161,9 @@ TEST(Properties, LoadFile) {
                   .string();
   {
     std::ofstream out(path);
-    out << "# Pulsar client\nwebServiceUrl=http://localhost:8080/\nbrokerServiceUrl=pulsar://localhost:6650/\n";
+    out << "# Pulsar "
+           "client\nwebServiceUrl=http://localhost:8080/\nbrokerServiceUrl=pulsar://localhost:6650/"
+           "\n";
   }
   auto p = Properties::load_file(path);
   std::filesystem::remove(path);

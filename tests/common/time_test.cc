@@ -19,7 +19,8 @@ TEST(Time, ParsesRfc3339Forms) {
   EXPECT_EQ(*parse_timestamp("1970-01-01T00:00:00Z"), 0);
   EXPECT_EQ(*parse_timestamp("1970-01-01"), 0);
   EXPECT_EQ(*parse_timestamp("2021-01-01T00:00:00.000000000Z"), 1609459200LL * kNanosPerSecond);
-  EXPECT_EQ(*parse_timestamp("2021-01-01 00:00:01.5"), 1609459201LL * kNanosPerSecond + 500'000'000);
+  EXPECT_EQ(*parse_timestamp("2021-01-01 00:00:01.5"),
+            1609459201LL * kNanosPerSecond + 500'000'000);
   EXPECT_EQ(*parse_timestamp("2021-01-01T01:00:00+01:00"), 1609459200LL * kNanosPerSecond);
   EXPECT_EQ(*parse_timestamp("1996-03-21T00:00:00-00:00"), 827366400LL * kNanosPerSecond);
   EXPECT_EQ(*parse_timestamp("2021-01-01T00:00:00.123456789123Z"),
@@ -39,7 +40,8 @@ TEST(Time, RejectsMalformedTimestampsWithTheText) {
 TEST(Time, FormatsWithNanoseconds) {
   EXPECT_EQ(format_timestamp(0), "1970-01-01T00:00:00.000000000Z");
   EXPECT_EQ(format_timestamp(-1), "1969-12-31T23:59:59.999999999Z");
-  EXPECT_EQ(format_timestamp_naive(1609459200LL * kNanosPerSecond + 7), "2021-01-01T00:00:00.000000007");
+  EXPECT_EQ(format_timestamp_naive(1609459200LL * kNanosPerSecond + 7),
+            "2021-01-01T00:00:00.000000007");
   for (int64_t t : {INT64_C(0), INT64_C(1234567890123456789), INT64_C(-987654321012345)}) {
     EXPECT_EQ(*parse_timestamp(format_timestamp(t)), t);
   }

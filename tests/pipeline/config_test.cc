@@ -58,7 +58,8 @@ TEST_F(ConfigTest, MissingKeyNamesKeyAndFile) {
   auto c = load_config(path);
   ASSERT_FALSE(c);
   EXPECT_EQ(c.error().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(c.error().message().find("'as.topic.output'"), std::string::npos) << c.error().message();
+  EXPECT_NE(c.error().message().find("'as.topic.output'"), std::string::npos)
+      << c.error().message();
   EXPECT_NE(c.error().message().find(path), std::string::npos);
   EXPECT_EQ(c.error().message().find('\n'), std::string::npos);
 }
@@ -78,13 +79,15 @@ TEST_F(ConfigTest, UnknownKeyIsAWarningWithLine) {
 }
 
 TEST_F(ConfigTest, ClustersNeedClientConfAndItsUrls) {
-  auto c = load_config(write("main.properties", std::string(kMinimal) + "tideline.backend=clusters\n"));
+  auto c =
+      load_config(write("main.properties", std::string(kMinimal) + "tideline.backend=clusters\n"));
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message().find("as.client.conf"), std::string::npos);
 
   write("client.conf", "brokerServiceUrl=pulsar://127.0.0.1:6650\n");
-  c = load_config(write("m2.properties", std::string(kMinimal) +
-                                             "tideline.backend=clusters\nas.client.conf=client.conf\n"));
+  c = load_config(
+      write("m2.properties",
+            std::string(kMinimal) + "tideline.backend=clusters\nas.client.conf=client.conf\n"));
   ASSERT_FALSE(c);
   EXPECT_NE(c.error().message().find("webServiceUrl"), std::string::npos) << c.error().message();
 }
@@ -94,10 +97,10 @@ TEST_F(ConfigTest, SecretsAreReadButNeverDescribed) {
         "brokerServiceUrl=pulsar://127.0.0.1:6650\nwebServiceUrl=http://127.0.0.1:8080\n"
         "authPlugin=org.apache.pulsar.client.impl.auth.AuthenticationToken\n"
         "authParams=token:SUPERSECRETTOKEN\n");
-  auto c = load_config(write("main.properties", std::string(kMinimal) +
-                                                    "tideline.backend=clusters\n"
-                                                    "as.client.conf=client.conf\n"
-                                                    "ad.client.secret=HUSH-HUSH\n"));
+  auto c =
+      load_config(write("main.properties", std::string(kMinimal) + "tideline.backend=clusters\n"
+                                                                   "as.client.conf=client.conf\n"
+                                                                   "ad.client.secret=HUSH-HUSH\n"));
   ASSERT_TRUE(c) << c.error().to_string();
   EXPECT_EQ(c->pulsar.auth_params, "token:SUPERSECRETTOKEN");
   EXPECT_EQ(c->ad_client_secret, "HUSH-HUSH");
@@ -117,9 +120,16 @@ TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
 }
 
 TEST_F(ConfigTest, LooseBooleansAsTheOriginal) {
-  for (auto [text, want] : {std::pair{"True", true}, {"yes", true}, {"T", true}, {"1", true},
-                            {"false", false}, {"no", false}, {"2", false}, {"", false}}) {
-    auto c = load_config(write("m.properties", std::string(kMinimal) + "as.topic.schema=" + text + "\n"));
+  for (auto [text, want] : {std::pair{"True", true},
+                            {"yes", true},
+                            {"T", true},
+                            {"1", true},
+                            {"false", false},
+                            {"no", false},
+                            {"2", false},
+                            {"", false}}) {
+    auto c = load_config(
+        write("m.properties", std::string(kMinimal) + "as.topic.schema=" + text + "\n"));
     ASSERT_TRUE(c);
     EXPECT_EQ(c->topic_schema, want) << text;
   }

@@ -77,7 +77,8 @@ TEST(Eshop, ShapeMatchesTheUciClickstream) {
     // event_time: midnight of the row's date plus whole seconds, non-decreasing in file order.
     int64_t t = std::stoll(r[14]);
     int64_t day_ms = days_from_civil(2008, static_cast<unsigned>(month),
-                                     static_cast<unsigned>(std::stoi(r[2]))) * 86'400'000;
+                                     static_cast<unsigned>(std::stoi(r[2]))) *
+                     86'400'000;
     EXPECT_GE(t, day_ms);
     EXPECT_LT(t, day_ms + 86'400'000);
     EXPECT_EQ((t - day_ms) % 1000, 0);
@@ -102,7 +103,8 @@ TEST(Eshop, FirstRecordOfEachDateIsAtMidnightAndEachNextOneSecondLater) {
   for (const auto& r : rows) {
     std::string date = r[0] + "-" + r[1] + "-" + r[2];
     int64_t day_ms = days_from_civil(2008, static_cast<unsigned>(std::stoi(r[1])),
-                                     static_cast<unsigned>(std::stoi(r[2]))) * 86'400'000;
+                                     static_cast<unsigned>(std::stoi(r[2]))) *
+                     86'400'000;
     EXPECT_EQ(std::stoll(r[14]), day_ms + 1000 * count[date]++);
   }
 }

@@ -6,9 +6,10 @@
 
 #include "io/avro/avro.h"
 
+#include <fmt/format.h>
+
 #include <bit>
 #include <cstring>
-#include <fmt/format.h>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -44,20 +45,34 @@ enum class Kind : uint8_t {
 
 std::string_view kind_name(Kind k) {
   switch (k) {
-    case Kind::kNull: return "null";
-    case Kind::kBoolean: return "boolean";
-    case Kind::kInt: return "int";
-    case Kind::kLong: return "long";
-    case Kind::kFloat: return "float";
-    case Kind::kDouble: return "double";
-    case Kind::kBytes: return "bytes";
-    case Kind::kString: return "string";
-    case Kind::kRecord: return "record";
-    case Kind::kEnum: return "enum";
-    case Kind::kFixed: return "fixed";
-    case Kind::kArray: return "array";
-    case Kind::kMap: return "map";
-    case Kind::kUnion: return "union";
+    case Kind::kNull:
+      return "null";
+    case Kind::kBoolean:
+      return "boolean";
+    case Kind::kInt:
+      return "int";
+    case Kind::kLong:
+      return "long";
+    case Kind::kFloat:
+      return "float";
+    case Kind::kDouble:
+      return "double";
+    case Kind::kBytes:
+      return "bytes";
+    case Kind::kString:
+      return "string";
+    case Kind::kRecord:
+      return "record";
+    case Kind::kEnum:
+      return "enum";
+    case Kind::kFixed:
+      return "fixed";
+    case Kind::kArray:
+      return "array";
+    case Kind::kMap:
+      return "map";
+    case Kind::kUnion:
+      return "union";
   }
   return "?";
 }
@@ -65,9 +80,9 @@ std::string_view kind_name(Kind k) {
 // The parsed schema, before the column mapping.
 struct Node {
   Kind kind = Kind::kNull;
-  int64_t ts_scale = 0;  // long with a timestamp logical type: nanoseconds per unit
-  std::string full_name;  // named types
-  std::string path;       // JSON path of the definition (for mapping errors)
+  int64_t ts_scale = 0;        // long with a timestamp logical type: nanoseconds per unit
+  std::string full_name;       // named types
+  std::string path;            // JSON path of the definition (for mapping errors)
   std::vector<Node> children;  // record fields, union branches, array items, map values
   std::vector<std::string> field_names;
   std::vector<std::string> symbols;
@@ -128,9 +143,9 @@ bool valid_full_name(std::string_view s) {
 
 bool primitive_kind(std::string_view s, Kind& k) {
   static const std::pair<std::string_view, Kind> kPrims[] = {
-      {"null", Kind::kNull},     {"boolean", Kind::kBoolean}, {"int", Kind::kInt},
-      {"long", Kind::kLong},     {"float", Kind::kFloat},     {"double", Kind::kDouble},
-      {"bytes", Kind::kBytes},   {"string", Kind::kString}};
+      {"null", Kind::kNull},   {"boolean", Kind::kBoolean}, {"int", Kind::kInt},
+      {"long", Kind::kLong},   {"float", Kind::kFloat},     {"double", Kind::kDouble},
+      {"bytes", Kind::kBytes}, {"string", Kind::kString}};
   for (const auto& [n, kind] : kPrims) {
     if (s == n) {
       k = kind;
@@ -144,7 +159,8 @@ class SchemaParser {
  public:
   Result<Node> parse(const Json& j, const std::string& path, const std::string& ns) {
     // Bounds the recursion (and the decoder's, which follows the same nesting).
-    if (++depth_ > kMaxDepth) return fail(path, fmt::format("nested deeper than {} levels", kMaxDepth));
+    if (++depth_ > kMaxDepth)
+      return fail(path, fmt::format("nested deeper than {} levels", kMaxDepth));
     auto r = parse_any(j, path, ns);
     --depth_;
     return r;
@@ -157,8 +173,8 @@ class SchemaParser {
     if (j.is_string()) return parse_name(j.get_ref<const std::string&>(), path, ns);
     if (j.is_array()) return parse_union(j, path, ns);
     if (j.is_object()) return parse_object(j, path, ns);
-    return fail(path, fmt::format("expected a type name, object or union array, found {}",
-                                  j.type_name()));
+    return fail(
+        path, fmt::format("expected a type name, object or union array, found {}", j.type_name()));
   }
 
   static std::unexpected<Status> fail(const std::string& path, std::string why) {
@@ -193,7 +209,8 @@ class SchemaParser {
       if (j[i].is_array()) return fail(bp, "a union may not directly contain a union");
       TL_ASSIGN_OR_RETURN(Node b, parse(j[i], bp, ns));
       std::string key = b.full_name.empty() ? std::string(kind_name(b.kind)) : b.full_name;
-      if (!seen.insert(key).second) return fail(bp, fmt::format("duplicate union branch '{}'", key));
+      if (!seen.insert(key).second)
+        return fail(bp, fmt::format("duplicate union branch '{}'", key));
       n.children.push_back(std::move(b));
     }
     return n;
@@ -306,7 +323,8 @@ class SchemaParser {
       auto fn = f.find("name");
       if (fn == f.end() || !fn->is_string()) return fail(fp, "a field needs a string 'name'");
       const std::string& fname = fn->get_ref<const std::string&>();
-      if (!valid_name_segment(fname)) return fail(fp + ".name", fmt::format("invalid field name '{}'", fname));
+      if (!valid_name_segment(fname))
+        return fail(fp + ".name", fmt::format("invalid field name '{}'", fname));
       if (!field_set.insert(fname).second) {
         return fail(fp + ".name", fmt::format("duplicate field name '{}'", fname));
       }
@@ -401,16 +419,28 @@ Status map_plan(const Node& n, const std::string& field_path, Plan& out, uint32_
   out.ts_scale = n.ts_scale;
   out.slot = slots++;
   switch (n.kind) {
-    case Kind::kNull: out.type = DataType::of(TypeId::kNull); break;
-    case Kind::kBoolean: out.type = DataType::of(TypeId::kBool); break;
-    case Kind::kInt: out.type = DataType::of(TypeId::kI32); break;
+    case Kind::kNull:
+      out.type = DataType::of(TypeId::kNull);
+      break;
+    case Kind::kBoolean:
+      out.type = DataType::of(TypeId::kBool);
+      break;
+    case Kind::kInt:
+      out.type = DataType::of(TypeId::kI32);
+      break;
     case Kind::kLong:
       out.type = DataType::of(n.ts_scale ? TypeId::kTimestamp : TypeId::kI64);
       break;
-    case Kind::kFloat: out.type = DataType::of(TypeId::kF32); break;
-    case Kind::kDouble: out.type = DataType::of(TypeId::kF64); break;
+    case Kind::kFloat:
+      out.type = DataType::of(TypeId::kF32);
+      break;
+    case Kind::kDouble:
+      out.type = DataType::of(TypeId::kF64);
+      break;
     case Kind::kBytes:
-    case Kind::kString: out.type = DataType::of(TypeId::kString); break;
+    case Kind::kString:
+      out.type = DataType::of(TypeId::kString);
+      break;
     case Kind::kEnum:
       out.symbols = n.symbols;
       out.type = DataType::of(TypeId::kString);
@@ -423,7 +453,8 @@ Status map_plan(const Node& n, const std::string& field_path, Plan& out, uint32_
       std::vector<Field> fields;
       out.children.resize(n.children.size());
       for (size_t i = 0; i < n.children.size(); ++i) {
-        std::string fp = field_path.empty() ? n.field_names[i] : field_path + "." + n.field_names[i];
+        std::string fp =
+            field_path.empty() ? n.field_names[i] : field_path + "." + n.field_names[i];
         TL_RETURN_STATUS_IF_ERROR(map_plan(n.children[i], fp, out.children[i], slots));
         fields.push_back({n.field_names[i], out.children[i].type});
       }
@@ -433,7 +464,8 @@ Status map_plan(const Node& n, const std::string& field_path, Plan& out, uint32_
     case Kind::kArray:
     case Kind::kMap:
       return fail(fmt::format("{}s have no column mapping yet", kind_name(n.kind)));
-    case Kind::kUnion: break;  // handled above
+    case Kind::kUnion:
+      break;  // handled above
   }
   return {};
 }
@@ -469,7 +501,8 @@ class Decoder {
 
   Status error_status() const {
     if (err_plan_ == nullptr) return corruption(fmt::format("offset {}: {}", err_at_, err_));
-    return corruption(fmt::format("offset {}, field '{}': {}", err_at_, err_plan_->field_path, err_));
+    return corruption(
+        fmt::format("offset {}, field '{}': {}", err_at_, err_plan_->field_path, err_));
   }
 
   bool fail_at(size_t at, std::string why) {
@@ -527,7 +560,8 @@ class Decoder {
     if (!read_long(pl, len)) return false;
     if (len < 0) return fail(pl, at, fmt::format("negative length {}", len));
     if (static_cast<uint64_t>(len) > remaining()) {
-      return fail(pl, at, fmt::format("length {} exceeds the {} remaining bytes", len, remaining()));
+      return fail(pl, at,
+                  fmt::format("length {} exceeds the {} remaining bytes", len, remaining()));
     }
     if (len > std::numeric_limits<uint32_t>::max()) return fail(pl, at, "length too large");
     s.p = reinterpret_cast<const char*>(p_);
@@ -554,20 +588,24 @@ class Decoder {
       }
       if (branch != pl.value_branch) {
         int branches = pl.null_branch >= 0 ? 2 : 1;
-        return fail(pl, at, fmt::format("union branch {} out of range ({} branch{})", branch,
-                                        branches, branches == 1 ? "" : "es"));
+        return fail(pl, at,
+                    fmt::format("union branch {} out of range ({} branch{})", branch, branches,
+                                branches == 1 ? "" : "es"));
       }
     }
     s.valid = true;
     size_t at = offset();
     switch (pl.kind) {
-      case Kind::kNull: s.valid = false; return true;
+      case Kind::kNull:
+        s.valid = false;
+        return true;
       case Kind::kBoolean:
         if (p_ == e_) return fail(pl, at, "truncated boolean");
         if (*p_ > 1) return fail(pl, at, fmt::format("invalid boolean byte 0x{:02x}", *p_));
         s.i = *p_++;
         return true;
-      case Kind::kInt: return read_int(pl, s.i);
+      case Kind::kInt:
+        return read_int(pl, s.i);
       case Kind::kLong:
         if (!read_long(pl, s.i)) return false;
         if (pl.ts_scale > 1 && __builtin_mul_overflow(s.i, pl.ts_scale, &s.i)) {
@@ -588,13 +626,15 @@ class Decoder {
         p_ += 8;
         return true;
       case Kind::kBytes:
-      case Kind::kString: return read_bytes(pl, s);
+      case Kind::kString:
+        return read_bytes(pl, s);
       case Kind::kEnum: {
         int64_t idx;
         if (!read_int(pl, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= pl.symbols.size()) {
-          return fail(pl, at, fmt::format("enum index {} out of range ({} symbols)", idx,
-                                          pl.symbols.size()));
+          return fail(
+              pl, at,
+              fmt::format("enum index {} out of range ({} symbols)", idx, pl.symbols.size()));
         }
         const std::string& sym = pl.symbols[static_cast<size_t>(idx)];
         s.p = sym.data();
@@ -609,10 +649,12 @@ class Decoder {
         s.n = static_cast<uint32_t>(pl.fixed_size);
         p_ += pl.fixed_size;
         return true;
-      case Kind::kRecord: return record_fields(pl);
+      case Kind::kRecord:
+        return record_fields(pl);
       case Kind::kArray:
       case Kind::kMap:
-      case Kind::kUnion: break;
+      case Kind::kUnion:
+        break;
     }
     return fail(pl, at, "unsupported type");
   }
@@ -633,14 +675,23 @@ void append_plan(const Plan& pl, Column& col, const Slot* slots) {
     return;
   }
   switch (storage_of(col.type_id())) {
-    case Storage::kInts: col.append_int(s.i); break;
-    case Storage::kFloats: col.append_float(s.d); break;
-    case Storage::kString: col.append_string(std::string_view(s.p, s.n)); break;
+    case Storage::kInts:
+      col.append_int(s.i);
+      break;
+    case Storage::kFloats:
+      col.append_float(s.d);
+      break;
+    case Storage::kString:
+      col.append_string(std::string_view(s.p, s.n));
+      break;
     case Storage::kChildren:
-      for (size_t i = 0; i < pl.children.size(); ++i) append_plan(pl.children[i], col.child(i), slots);
+      for (size_t i = 0; i < pl.children.size(); ++i)
+        append_plan(pl.children[i], col.child(i), slots);
       col.append_record_row(true);
       break;
-    case Storage::kNone: col.append_null(); break;
+    case Storage::kNone:
+      col.append_null();
+      break;
   }
 }
 
@@ -664,8 +715,8 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
   if (pl.is_union) {
     if (!valid) {
       if (pl.null_branch < 0) {
-        return invalid_argument(fmt::format("field '{}' is null but its schema is not nullable",
-                                            pl.field_path));
+        return invalid_argument(
+            fmt::format("field '{}' is null but its schema is not nullable", pl.field_path));
       }
       write_long(out, pl.null_branch);
       return {};
@@ -676,12 +727,16 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
         fmt::format("field '{}' is null but its schema is not nullable", pl.field_path));
   }
   switch (pl.kind) {
-    case Kind::kNull: return {};
-    case Kind::kBoolean: out += static_cast<char>(col.int_at(row) != 0 ? 1 : 0); return {};
+    case Kind::kNull:
+      return {};
+    case Kind::kBoolean:
+      out += static_cast<char>(col.int_at(row) != 0 ? 1 : 0);
+      return {};
     case Kind::kInt: {
       int64_t v = col.int_at(row);
       if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
-        return invalid_argument(fmt::format("field '{}': {} does not fit an Avro int", pl.field_path, v));
+        return invalid_argument(
+            fmt::format("field '{}': {} does not fit an Avro int", pl.field_path, v));
       }
       write_long(out, v);
       return {};
@@ -721,8 +776,8 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
           return {};
         }
       }
-      return invalid_argument(fmt::format("field '{}': '{}' is not a symbol of the enum",
-                                          pl.field_path, s));
+      return invalid_argument(
+          fmt::format("field '{}': '{}' is not a symbol of the enum", pl.field_path, s));
     }
     case Kind::kFixed: {
       std::string_view s = col.string_at(row);
@@ -740,7 +795,8 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
       return {};
     case Kind::kArray:
     case Kind::kMap:
-    case Kind::kUnion: break;
+    case Kind::kUnion:
+      break;
   }
   return internal_error("avro encode: unsupported plan node");
 }
@@ -755,8 +811,12 @@ bool batch_matches(const Batch& b, const TypePtr& type) {
 Codec::Codec(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Codec::~Codec() = default;
 
-const TypePtr& Codec::type() const { return impl_->type; }
-const std::string& Codec::schema_json() const { return impl_->schema_json; }
+const TypePtr& Codec::type() const {
+  return impl_->type;
+}
+const std::string& Codec::schema_json() const {
+  return impl_->schema_json;
+}
 
 Result<std::shared_ptr<const Codec>> Codec::make(std::string_view schema_json) {
   try {
@@ -769,9 +829,9 @@ Result<std::shared_ptr<const Codec>> Codec::make(std::string_view schema_json) {
     SchemaParser parser;
     TL_ASSIGN_OR_RETURN(Node root, parser.parse(j, "$", ""));
     if (root.kind != Kind::kRecord) {
-      return error(StatusCode::kInvalidArgument,
-                   fmt::format("schema $: the top level must be a record, found {}",
-                               kind_name(root.kind)));
+      return error(
+          StatusCode::kInvalidArgument,
+          fmt::format("schema $: the top level must be a record, found {}", kind_name(root.kind)));
     }
     auto impl = std::make_unique<Impl>();
     TL_RETURN_IF_ERROR(map_plan(root, "", impl->root, impl->num_slots));
@@ -808,7 +868,8 @@ Status Codec::encode_row(const Batch& in, int64_t row, std::string& out) const {
     return invalid_argument("avro encode: the batch schema is not the codec's type");
   }
   if (row < 0 || row >= in.num_rows) {
-    return invalid_argument(fmt::format("avro encode: row {} out of range ({} rows)", row, in.num_rows));
+    return invalid_argument(
+        fmt::format("avro encode: row {} out of range ({} rows)", row, in.num_rows));
   }
   size_t mark = out.size();
   const Plan& root = impl_->root;

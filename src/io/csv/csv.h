@@ -25,7 +25,8 @@ struct CsvRow {
 class CsvReader {
  public:
   virtual ~CsvReader() = default;
-  static Result<std::unique_ptr<CsvReader>> open_file(const std::string& path, char delimiter = ',');
+  static Result<std::unique_ptr<CsvReader>> open_file(const std::string& path,
+                                                      char delimiter = ',');
   static std::unique_ptr<CsvReader> from_string(std::string data, std::string name = "<string>",
                                                 char delimiter = ',');
   // For tests and fuzzing: reads `data` through the same chunked path as open_file, with a

@@ -1,9 +1,10 @@
 // Typed and inferred CSV loaders on top of CsvReader.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fmt/format.h>
 #include <limits>
 
 #include "common/time.h"
@@ -24,7 +25,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Integer with an optional sign. False on syntax error or int64 overflow.
 bool parse_i64(std::string_view s, int64_t& out) {
@@ -153,10 +156,18 @@ void append_cell(Column& col, TypeId id, const Cell& cell) {
     return;
   }
   switch (storage_of(id)) {
-    case Storage::kInts: col.append_int(cell.i); break;
-    case Storage::kFloats: col.append_float(cell.d); break;
-    case Storage::kString: col.append_string(cell.s); break;
-    default: col.append_null(); break;
+    case Storage::kInts:
+      col.append_int(cell.i);
+      break;
+    case Storage::kFloats:
+      col.append_float(cell.d);
+      break;
+    case Storage::kString:
+      col.append_string(cell.s);
+      break;
+    default:
+      col.append_null();
+      break;
   }
 }
 
@@ -228,8 +239,8 @@ uint32_t classify(std::string_view s) {
   if (!date_prefix(s)) return kOtherBit;
   if (s.size() == 10) return kDateBit;
   // YYYY-MM-DD[T ]HH:MM:SS
-  if (s.size() < 19 || (s[10] != 'T' && s[10] != ' ') || count_digits(s, 11) != 2 ||
-      s[13] != ':' || count_digits(s, 14) != 2 || s[16] != ':' || count_digits(s, 17) != 2) {
+  if (s.size() < 19 || (s[10] != 'T' && s[10] != ' ') || count_digits(s, 11) != 2 || s[13] != ':' ||
+      count_digits(s, 14) != 2 || s[16] != ':' || count_digits(s, 17) != 2) {
     return kOtherBit;
   }
   if (s.size() == 19) return kTsSecBit;
@@ -420,7 +431,9 @@ Result<Batch> load_inferred(CsvReader& reader, const std::vector<std::string>& t
         continue;
       }
       switch (id) {
-        case TypeId::kBool: col.append_int(iequals(s, "true") ? 1 : 0); break;
+        case TypeId::kBool:
+          col.append_int(iequals(s, "true") ? 1 : 0);
+          break;
         case TypeId::kI64: {
           int64_t v;
           if (!parse_i64(s, v)) return bad(r, "is not an i64");
@@ -454,7 +467,8 @@ Result<Batch> load_inferred(CsvReader& reader, const std::vector<std::string>& t
           col.append_int(*ts);
           break;
         }
-        default: return bad(r, "has an unsupported type");
+        default:
+          return bad(r, "has an unsupported type");
       }
     }
   }

@@ -6,17 +6,20 @@
 // Only once the whole row is known are quoted fields with "" escapes unescaped in place
 // (the result is never longer than the source), and the row's fields are views into the buffer.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <fmt/format.h>
 
 #include "io/csv/csv.h"
 
 namespace tideline::csv {
 
-std::string RowError::to_string() const { return fmt::format("{}:{}: {}", file, line, reason); }
+std::string RowError::to_string() const {
+  return fmt::format("{}:{}: {}", file, line, reason);
+}
 
 namespace {
 
@@ -35,8 +38,7 @@ class CsvReaderImpl final : public CsvReader {
   // Reads `file` (owned) in chunks of `chunk_bytes`, or, when `file` is null, parses `data`
   // in place. `backing` keeps alive the memory a memory stream reads from.
   CsvReaderImpl(std::string name, char delimiter, std::FILE* file, std::string data,
-                size_t chunk_bytes = kChunkBytes,
-                std::unique_ptr<std::string> backing = nullptr)
+                size_t chunk_bytes = kChunkBytes, std::unique_ptr<std::string> backing = nullptr)
       : name_(std::move(name)),
         delimiter_(delimiter),
         backing_(std::move(backing)),
@@ -73,9 +75,13 @@ class CsvReaderImpl final : public CsvReader {
       }
       Scan s = scan_row(row);
       switch (s) {
-        case Scan::kRow: return true;
-        case Scan::kEnd: return false;
-        case Scan::kMore: TL_RETURN_IF_ERROR(refill()); break;
+        case Scan::kRow:
+          return true;
+        case Scan::kEnd:
+          return false;
+        case Scan::kMore:
+          TL_RETURN_IF_ERROR(refill());
+          break;
         case Scan::kError:
           row.line = error_line_;
           row.fields.clear();
@@ -268,7 +274,7 @@ class CsvReaderImpl final : public CsvReader {
   std::string name_;
   char delimiter_;
   std::unique_ptr<std::string> backing_;  // heap-stable memory behind a memory stream
-  std::FILE* file_;  // owned; null when reading from a string
+  std::FILE* file_;                       // owned; null when reading from a string
   std::string buf_;
   size_t pos_ = 0;  // first unconsumed byte
   size_t end_ = 0;  // end of valid bytes

@@ -81,7 +81,8 @@ TEST(AvroSpecBytes, Longs) {
 }
 
 TEST(AvroSpecBytes, OtherPrimitives) {
-  EXPECT_EQ(std::get<std::string>(decode_one("\"string\"", bytes({0x06, 0x66, 0x6f, 0x6f}))), "foo");
+  EXPECT_EQ(std::get<std::string>(decode_one("\"string\"", bytes({0x06, 0x66, 0x6f, 0x6f}))),
+            "foo");
   EXPECT_EQ(std::get<std::string>(decode_one("\"bytes\"", bytes({0x04, 0x00, 0xff}))),
             std::string("\x00\xff", 2));
   EXPECT_EQ(std::get<bool>(decode_one("\"boolean\"", bytes({0x01}))), true);
@@ -95,14 +96,17 @@ TEST(AvroSpecBytes, OtherPrimitives) {
 
 TEST(AvroSpecBytes, UnionsEnumsFixed) {
   // From the specification: ["null","string"] with "a" is 02 02 61, null is 00.
-  EXPECT_EQ(std::get<std::string>(decode_one("[\"null\",\"string\"]", bytes({0x02, 0x02, 0x61}))), "a");
+  EXPECT_EQ(std::get<std::string>(decode_one("[\"null\",\"string\"]", bytes({0x02, 0x02, 0x61}))),
+            "a");
   EXPECT_TRUE(is_null(decode_one("[\"null\",\"string\"]", bytes({0x00}))));
-  EXPECT_EQ(std::get<std::string>(decode_one("[\"string\",\"null\"]", bytes({0x00, 0x02, 0x61}))), "a");
+  EXPECT_EQ(std::get<std::string>(decode_one("[\"string\",\"null\"]", bytes({0x00, 0x02, 0x61}))),
+            "a");
   EXPECT_TRUE(is_null(decode_one("[\"string\",\"null\"]", bytes({0x02}))));
-  EXPECT_EQ(std::get<std::string>(decode_one(
-                R"({"type":"enum","name":"E","symbols":["A","B","C"]})", bytes({0x04}))),
+  EXPECT_EQ(std::get<std::string>(
+                decode_one(R"({"type":"enum","name":"E","symbols":["A","B","C"]})", bytes({0x04}))),
             "C");
-  EXPECT_EQ(std::get<std::string>(decode_one(R"({"type":"fixed","name":"F","size":3})", "xyz")), "xyz");
+  EXPECT_EQ(std::get<std::string>(decode_one(R"({"type":"fixed","name":"F","size":3})", "xyz")),
+            "xyz");
 }
 
 TEST(AvroSpecBytes, RecordFromSpecification) {
@@ -219,11 +223,23 @@ TEST(AvroRoundTrip, AllTypes) {
     c[10].append_int(-1'500 * kNanosPerMilli);
     c[11].append_int(1'234'567 * kNanosPerMicro);
     c[12].append_int(-7);
-    if (flag) c[13].append_null(); else c[13].append_int(k);
-    if (flag) c[14].append_null(); else c[14].append_string("x");
-    if (flag) c[15].append_null(); else c[15].append_string("RED");
+    if (flag)
+      c[13].append_null();
+    else
+      c[13].append_int(k);
+    if (flag)
+      c[14].append_null();
+    else
+      c[14].append_string("x");
+    if (flag)
+      c[15].append_null();
+    else
+      c[15].append_string("RED");
     c[16].child(0).append_int(k);
-    if (flag) c[16].child(1).append_null(); else c[16].child(1).append_string("GREEN");
+    if (flag)
+      c[16].child(1).append_null();
+    else
+      c[16].child(1).append_string("GREEN");
     c[16].append_record_row(true);
     if (flag) {
       c[17].append_null();
@@ -299,10 +315,22 @@ TEST(AvroRoundTrip, RandomizedNullableRecords) {
   std::mt19937_64 rng(1);
   Batch in = Batch::empty(codec->type());
   for (int r = 0; r < 500; ++r) {
-    if (rng() % 3 == 0) in.columns[0].append_null(); else in.columns[0].append_int(static_cast<int64_t>(rng()));
-    if (rng() % 3 == 0) in.columns[1].append_null(); else in.columns[1].append_string(std::string(rng() % 200, 'q'));
-    if (rng() % 3 == 0) in.columns[2].append_null(); else in.columns[2].append_float(static_cast<double>(rng()) / 7);
-    if (rng() % 3 == 0) in.columns[3].append_null(); else in.columns[3].append_int(rng() % 2);
+    if (rng() % 3 == 0)
+      in.columns[0].append_null();
+    else
+      in.columns[0].append_int(static_cast<int64_t>(rng()));
+    if (rng() % 3 == 0)
+      in.columns[1].append_null();
+    else
+      in.columns[1].append_string(std::string(rng() % 200, 'q'));
+    if (rng() % 3 == 0)
+      in.columns[2].append_null();
+    else
+      in.columns[2].append_float(static_cast<double>(rng()) / 7);
+    if (rng() % 3 == 0)
+      in.columns[3].append_null();
+    else
+      in.columns[3].append_int(rng() % 2);
     ++in.num_rows;
   }
   Batch out = Batch::empty(codec->type());
@@ -319,7 +347,8 @@ TEST(AvroRoundTrip, RandomizedNullableRecords) {
   }
 }
 
-// --- Decoding errors ------------------------------------------------------------------------------
+// --- Decoding errors
+// ------------------------------------------------------------------------------
 
 constexpr std::string_view kTwo = R"({"type":"record","name":"R","fields":[
     {"name":"id","type":"long"},{"name":"price","type":["null","int"]},
@@ -345,27 +374,33 @@ TEST(AvroDecodeErrors, EveryTruncationFailsAndLeavesTheBatchUnchanged) {
 
 TEST(AvroDecodeErrors, Messages) {
   EXPECT_EQ(decode_err(kTwo, bytes({0x80})), "offset 0, field 'id': truncated varint");
-  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x02, 0x80})), "offset 2, field 'price': truncated varint");
+  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x02, 0x80})),
+            "offset 2, field 'price': truncated varint");
   EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x04})),
             "offset 1, field 'price': union branch 2 out of range (2 branches)");
-  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0x01})), "offset 2, field 'name': negative length -1");
+  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0x01})),
+            "offset 2, field 'name': negative length -1");
   EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0x0a, 'a'})),
             "offset 2, field 'name': length 5 exceeds the 1 remaining bytes");
   // An absurd length is rejected without allocating.
-  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})),
+  EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                    0xff, 0x01})),
             "offset 2, field 'name': length 9223372036854775807 exceeds the 0 remaining bytes");
   EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x00, 0x00, 0x00, 0x00})),
             "offset 3: 2 trailing bytes after the record");
   EXPECT_EQ(decode_err(kTwo, bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02})),
             "offset 0, field 'id': varint overflows 64 bits");
-  EXPECT_EQ(decode_err(kTwo, bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})),
-            "offset 0, field 'id': varint overflows 64 bits");
+  EXPECT_EQ(
+      decode_err(kTwo, bytes({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})),
+      "offset 0, field 'id': varint overflows 64 bits");
   EXPECT_EQ(decode_err(kTwo, bytes({0x02, 0x02, 0xff, 0xff, 0xff, 0xff, 0x1f, 0x00})),
             "offset 2, field 'price': varint overflows 32 bits");
   EXPECT_EQ(decode_err(one_field("\"boolean\""), bytes({0x02})),
             "offset 0, field 'f': invalid boolean byte 0x02");
-  EXPECT_EQ(decode_err(one_field("\"double\""), bytes({0x00, 0x00})), "offset 0, field 'f': truncated double");
-  EXPECT_EQ(decode_err(one_field("\"float\""), bytes({0x00})), "offset 0, field 'f': truncated float");
+  EXPECT_EQ(decode_err(one_field("\"double\""), bytes({0x00, 0x00})),
+            "offset 0, field 'f': truncated double");
+  EXPECT_EQ(decode_err(one_field("\"float\""), bytes({0x00})),
+            "offset 0, field 'f': truncated float");
   EXPECT_EQ(decode_err(one_field(R"({"type":"enum","name":"E","symbols":["A"]})"), bytes({0x02})),
             "offset 0, field 'f': enum index 1 out of range (1 symbols)");
   EXPECT_EQ(decode_err(one_field(R"({"type":"fixed","name":"F","size":4})"), "ab"),
@@ -397,7 +432,8 @@ TEST(AvroDecodeErrors, WrongBatch) {
   EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
 }
 
-// --- Encoding errors ------------------------------------------------------------------------------
+// --- Encoding errors
+// ------------------------------------------------------------------------------
 
 TEST(AvroEncode, NullInNonNullableFieldNamesTheField) {
   auto codec = make_ok(kTwo);
@@ -430,7 +466,8 @@ TEST(AvroEncode, BadEnumFixedAndInt) {
   EXPECT_TRUE(out.empty());
 }
 
-// --- Schemas --------------------------------------------------------------------------------------
+// --- Schemas
+// --------------------------------------------------------------------------------------
 
 TEST(AvroSchema, NamespacesAndReferences) {
   auto codec = make_ok(R"({"type":"record","name":"Outer","namespace":"a.b","fields":[
@@ -453,16 +490,20 @@ TEST(AvroSchema, NamespacesAndReferences) {
 }
 
 TEST(AvroSchema, NormalizedJson) {
-  auto codec = make_ok("{ \"type\" : \"record\",\n \"name\": \"R\", \"fields\": [ {\"name\": \"a\", \"type\": \"int\"} ] }");
-  EXPECT_EQ(codec->schema_json(), R"({"type":"record","name":"R","fields":[{"name":"a","type":"int"}]})");
+  auto codec = make_ok(
+      "{ \"type\" : \"record\",\n \"name\": \"R\", \"fields\": [ {\"name\": \"a\", \"type\": "
+      "\"int\"} ] }");
+  EXPECT_EQ(codec->schema_json(),
+            R"({"type":"record","name":"R","fields":[{"name":"a","type":"int"}]})");
 }
 
 TEST(AvroSchema, ErrorsNameTheJsonPath) {
   EXPECT_EQ(make_err(R"("int")"), "schema $: the top level must be a record, found int");
   EXPECT_EQ(make_err(one_field(R"("strng")")), "schema $.fields[0].type: unknown type 'strng'");
-  EXPECT_EQ(make_err(one_field(R"(["null","int","string"])")),
-            "schema $.fields[0].type: unions other than [\"null\", T], [T, \"null\"] and [T] have no "
-            "column mapping");
+  EXPECT_EQ(
+      make_err(one_field(R"(["null","int","string"])")),
+      "schema $.fields[0].type: unions other than [\"null\", T], [T, \"null\"] and [T] have no "
+      "column mapping");
   EXPECT_EQ(make_err(one_field(R"(["null","int","null"])")),
             "schema $.fields[0].type[2]: duplicate union branch 'null'");
   EXPECT_EQ(make_err(one_field(R"(["null",["int"]])")),
@@ -473,9 +514,12 @@ TEST(AvroSchema, ErrorsNameTheJsonPath) {
             "schema $.fields[0].type: maps have no column mapping yet");
   EXPECT_EQ(make_err(one_field(R"({"type":"int","logicalType":"timestamp-millis"})")),
             "schema $.fields[0].type.logicalType: 'timestamp-millis' requires type long, not int");
-  EXPECT_EQ(make_err(R"({"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"a","type":"int"}]})"),
-            "schema $.fields[1].name: duplicate field name 'a'");
-  EXPECT_EQ(make_err(R"({"type":"record","name":"1R","fields":[]})"), "schema $.name: invalid name '1R'");
+  EXPECT_EQ(
+      make_err(
+          R"({"type":"record","name":"R","fields":[{"name":"a","type":"int"},{"name":"a","type":"int"}]})"),
+      "schema $.fields[1].name: duplicate field name 'a'");
+  EXPECT_EQ(make_err(R"({"type":"record","name":"1R","fields":[]})"),
+            "schema $.name: invalid name '1R'");
   EXPECT_EQ(make_err(R"({"type":"record","name":"R","fields":[{"name":"n","type":["null","R"]}]})"),
             "schema $.fields[0].type[1]: recursive reference to 'R' is not supported");
   EXPECT_EQ(make_err(R"({"type":"record","name":"R","fields":[
@@ -484,21 +528,23 @@ TEST(AvroSchema, ErrorsNameTheJsonPath) {
             "schema $.fields[1].type.name: redefinition of 'E'");
   EXPECT_EQ(make_err(one_field(R"({"type":"enum","name":"E","symbols":["X","X"]})")),
             "schema $.fields[0].type.symbols[1]: duplicate enum symbol 'X'");
-  EXPECT_EQ(make_err(R"({"type":"record","name":"R"})"), "schema $: a record needs a 'fields' array");
+  EXPECT_EQ(make_err(R"({"type":"record","name":"R"})"),
+            "schema $: a record needs a 'fields' array");
   EXPECT_EQ(make_err(R"({"type":"record","name":"R","fields":[{"name":"a"}]})"),
             "schema $.fields[0]: a field needs a 'type'");
   EXPECT_EQ(make_err("42"), "schema $: expected a type name, object or union array, found number");
   std::string deep = "\"int\"";
   for (int i = 0; i < 100; ++i) {
-    deep = R"({"type":"record","name":"R)" + std::to_string(i) + R"(","fields":[{"name":"f","type":)" +
-           deep + "}]}";
+    deep = R"({"type":"record","name":"R)" + std::to_string(i) +
+           R"(","fields":[{"name":"f","type":)" + deep + "}]}";
   }
   EXPECT_TRUE(make_err(deep).ends_with("nested deeper than 64 levels")) << make_err(deep);
   std::string bad_json = make_err("{\"type\": ");
   EXPECT_TRUE(bad_json.starts_with("schema: invalid JSON: ")) << bad_json;
 }
 
-// --- The e-shop schema ----------------------------------------------------------------------------
+// --- The e-shop schema
+// ----------------------------------------------------------------------------
 
 constexpr std::string_view kEshop = R"({"type":"record","name":"EshopEvent","namespace":"tideline",
  "fields":[
@@ -520,7 +566,10 @@ TEST(AvroEshop, DecodesHandEncodedEvent) {
     p += '\x02';
     std::string tmp;
     uint64_t z = static_cast<uint64_t>(v) << 1;
-    while (z >= 0x80) { tmp += static_cast<char>((z & 0x7f) | 0x80); z >>= 7; }
+    while (z >= 0x80) {
+      tmp += static_cast<char>((z & 0x7f) | 0x80);
+      z >>= 7;
+    }
     tmp += static_cast<char>(z);
     p += tmp;
   }
@@ -544,7 +593,8 @@ TEST(AvroEshop, DecodesHandEncodedEvent) {
   EXPECT_EQ(enc, p);
 }
 
-// --- Pulsar envelope ------------------------------------------------------------------------------
+// --- Pulsar envelope
+// ------------------------------------------------------------------------------
 
 TEST(PulsarEnvelope, UnwrapsTheSchemaString) {
   auto r = schema_from_pulsar_envelope(
@@ -552,7 +602,8 @@ TEST(PulsarEnvelope, UnwrapsTheSchemaString) {
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(*r, R"({"type":"record","name":"R","fields":[]})");
   EXPECT_TRUE(Codec::make(*r));
-  auto obj = schema_from_pulsar_envelope(R"({"type":"AVRO","schema":{"type":"record","name":"R","fields":[]}})");
+  auto obj = schema_from_pulsar_envelope(
+      R"({"type":"AVRO","schema":{"type":"record","name":"R","fields":[]}})");
   ASSERT_TRUE(obj);
   EXPECT_EQ(*obj, R"({"type":"record","name":"R","fields":[]})");
 }

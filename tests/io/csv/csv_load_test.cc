@@ -45,11 +45,12 @@ TEST(LoadTyped, AllTypesWithNullsAndHeader) {
                            {"f", TypeId::kF64},
                            {"s", TypeId::kString},
                            {"t", TypeId::kTimestamp}});
-  auto l = load("B,I,L,U,F,S,T\n"
-                "true,1,-9000000000,18446744073709551615,1.5,hello,2021-01-02T03:04:05Z\n"
-                ",,,,,,\n"
-                "0,-2147483648,+7,0,-2e3,\"a,b\",1000\n",
-                schema);
+  auto l = load(
+      "B,I,L,U,F,S,T\n"
+      "true,1,-9000000000,18446744073709551615,1.5,hello,2021-01-02T03:04:05Z\n"
+      ",,,,,,\n"
+      "0,-2147483648,+7,0,-2e3,\"a,b\",1000\n",
+      schema);
   EXPECT_TRUE(l.stats.header_seen);
   EXPECT_EQ(l.stats.rows_read, 3);
   EXPECT_EQ(l.stats.rows_loaded, 3);
@@ -92,15 +93,17 @@ TEST(LoadTyped, EmptyStringIsNullOption) {
 }
 
 TEST(LoadTyped, BadRowsAreReportedAndEveryGoodRowLoaded) {
-  auto schema = schema_of({{"id", TypeId::kI32}, {"name", TypeId::kString}, {"price", TypeId::kI64}});
-  auto l = load("1,a,10\n"
-                "2,b\n"
-                "3,c,abc\n"
-                "4,d,40\n"
-                "5,\"e\"x,50\n"
-                "99999999999,f,60\n"
-                "7,g,70\n",
-                schema);
+  auto schema =
+      schema_of({{"id", TypeId::kI32}, {"name", TypeId::kString}, {"price", TypeId::kI64}});
+  auto l = load(
+      "1,a,10\n"
+      "2,b\n"
+      "3,c,abc\n"
+      "4,d,40\n"
+      "5,\"e\"x,50\n"
+      "99999999999,f,60\n"
+      "7,g,70\n",
+      schema);
   EXPECT_FALSE(l.stats.header_seen);
   EXPECT_EQ(l.stats.rows_read, 7);
   EXPECT_EQ(l.stats.rows_loaded, 3);
@@ -111,7 +114,8 @@ TEST(LoadTyped, BadRowsAreReportedAndEveryGoodRowLoaded) {
   EXPECT_EQ(l.errors[2].file, "in.csv");
   EXPECT_EQ(l.errors[2].line, 5);
   EXPECT_EQ(l.errors[2].reason, "unexpected character 'x' after a closing quote (column 6)");
-  EXPECT_EQ(l.errors[3].to_string(), "in.csv:6: column 'id': '99999999999' is out of range for i32");
+  EXPECT_EQ(l.errors[3].to_string(),
+            "in.csv:6: column 'id': '99999999999' is out of range for i32");
   ASSERT_EQ(l.batches.size(), 1u);
   const Batch& b = l.batches[0];
   ASSERT_EQ(b.num_rows, 3);
@@ -194,8 +198,8 @@ TEST(LoadTyped, CallbackErrorStopsTheLoad) {
 
 TEST(LoadTyped, RejectsNonRecordSchema) {
   auto reader = CsvReader::from_string("1\n", "x");
-  auto r = load_typed(*reader, DataType::of(TypeId::kI64), {}, [](Batch&&) { return Status(); },
-                      nullptr);
+  auto r = load_typed(
+      *reader, DataType::of(TypeId::kI64), {}, [](Batch&&) { return Status(); }, nullptr);
   EXPECT_FALSE(r);
 }
 
@@ -249,7 +253,8 @@ TEST(LoadInferred, TimestampClassificationFollowsArrow) {
   // longer than 9 digits is not.
   Batch b = infer(
       "a,b,c,d\n"
-      "1996-03-21T00:00:00-00:00,2021-01-01T00:00,2021-01-01T00:00:00.1234567890,2021-01-01T00:00:00+05:30\n");
+      "1996-03-21T00:00:00-00:00,2021-01-01T00:00,2021-01-01T00:00:00.1234567890,2021-01-01T00:00:"
+      "00+05:30\n");
   EXPECT_EQ(b.schema->to_string(), "{a: timestamp_ns, b: string, c: string, d: timestamp_ns}");
   EXPECT_EQ(b.columns[0].int_at(0), *parse_timestamp("1996-03-21T00:00:00Z"));
   EXPECT_EQ(b.columns[3].int_at(0), *parse_timestamp("2020-12-31T18:30:00Z"));
@@ -291,7 +296,8 @@ TEST(LoadInferred, Errors) {
   // Found by csv_fuzz: a year whose nanoseconds overflow int64 is an error, not UB.
   EXPECT_EQ(run("t\n9415-01-01T00:00:00Z\n"),
             "in.csv:2:1: column 't': '9415-01-01T00:00:00Z' is not a timestamp");
-  EXPECT_EQ(run("a\n\"x\"y\n"), "in.csv:2: unexpected character 'y' after a closing quote (column 4)");
+  EXPECT_EQ(run("a\n\"x\"y\n"),
+            "in.csv:2: unexpected character 'y' after a closing quote (column 4)");
 }
 
 TEST(LoadInferred, HeaderOnly) {

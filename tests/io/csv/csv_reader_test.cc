@@ -67,7 +67,8 @@ TEST(CsvReader, EmptyFieldsAndTrailingDelimiter) {
 }
 
 TEST(CsvReader, QuotedFieldsWithEscapesDelimitersAndNewlines) {
-  auto r = read_string("id,text\n1,\"he said \"\"hi\"\", then left\"\n2,\"two\nlines\r\nhere\"\n3,\"\"\n4,x\n");
+  auto r = read_string(
+      "id,text\n1,\"he said \"\"hi\"\", then left\"\n2,\"two\nlines\r\nhere\"\n3,\"\"\n4,x\n");
   ASSERT_TRUE(r.errors.empty()) << r.errors[0];
   EXPECT_EQ(r.rows, (Rows{{"id", "text"},
                           {"1", "he said \"hi\", then left"},
@@ -169,11 +170,20 @@ TEST(CsvReader, FileMatchesStringAcrossChunkBoundaries) {
     for (int f = 0; f < nf; ++f) {
       text += ',';
       switch (rng() % 5) {
-        case 0: text += std::to_string(rng() % 100000); break;
-        case 1: text += "\"q\"\"uo,te\""; break;
-        case 2: text += "\"multi\nline\r\nfield\""; break;
-        case 3: text += std::string(rng() % 3000, 'x'); break;
-        default: break;
+        case 0:
+          text += std::to_string(rng() % 100000);
+          break;
+        case 1:
+          text += "\"q\"\"uo,te\"";
+          break;
+        case 2:
+          text += "\"multi\nline\r\nfield\"";
+          break;
+        case 3:
+          text += std::string(rng() % 3000, 'x');
+          break;
+        default:
+          break;
       }
     }
     text += (rng() % 2) ? "\r\n" : "\n";
