@@ -20,7 +20,8 @@ TEST(Cli, HelpOnEveryCommand) {
                                        {"table"},
                                        {"table", "dump"},
                                        {"table", "count"},
-                                       {"query"}}) {
+                                       {"query"},
+                                       {"prepare"}}) {
     cmd.push_back("--help");
     auto r = run_tideline(cmd);
     EXPECT_EQ(r.exit_code, 0) << cmd[0] << ": " << r.err;
