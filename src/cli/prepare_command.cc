@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/commands.h"
+#include "cli/table_spec.h"
 #include "engine/kernels.h"
 #include "io/columnar_file.h"
 #include "io/csv/csv.h"
@@ -28,49 +29,7 @@ struct PrepareArgs {
   std::string out;
 };
 
-struct PrepareTable {
-  std::string name, path, time_column, key_column, subsort_column;
-};
-
-Result<PrepareTable> parse_prepare_table(const std::string& spec) {
-  PrepareTable t;
-  size_t start = 0;
-  bool first = true;
-  while (start <= spec.size()) {
-    size_t comma = spec.find(',', start);
-    if (comma == std::string::npos) comma = spec.size();
-    std::string part = spec.substr(start, comma - start);
-    start = comma + 1;
-    size_t eq = part.find('=');
-    if (eq == std::string::npos)
-      return error(StatusCode::kInvalidArgument,
-                   "--table '" + spec + "': expected KEY=VALUE in '" + part + "'");
-    std::string k = part.substr(0, eq), v = part.substr(eq + 1);
-    if (first) {
-      t.name = k;
-      t.path = v;
-      first = false;
-    } else if (k == "time") {
-      t.time_column = v;
-    } else if (k == "key") {
-      t.key_column = v;
-    } else if (k == "subsort") {
-      t.subsort_column = v;
-    } else if (k == "grouping") {
-      // Accepted for symmetry with `query --table`; grouping is a query-time choice.
-    } else {
-      return error(StatusCode::kInvalidArgument,
-                   "--table '" + spec + "': unknown option '" + k + "'");
-    }
-    if (comma == spec.size()) break;
-  }
-  if (t.name.empty() || t.path.empty() || t.time_column.empty() || t.key_column.empty())
-    return error(StatusCode::kInvalidArgument,
-                 "--table '" + spec + "': expected NAME=PATH,time=COL,key=COL[,subsort=COL]");
-  return t;
-}
-
-Status prepare(const PrepareTable& t, const std::string& out) {
+Status prepare(const TableArg& t, const std::string& out) {
   TL_ASSIGN_OR_RETURN(auto reader, csv::CsvReader::open_file(t.path));
   TL_ASSIGN_OR_RETURN(Batch b, csv::load_inferred(*reader, {t.time_column}));
   for (const std::string* c : {&t.time_column, &t.key_column, &t.subsort_column}) {
@@ -136,7 +95,7 @@ void register_prepare_command(CLI::App& app, CommandContext& ctx) {
       "P=purchases.tlc,time=ts,key=user\n"
       "Format: docs/formats/columnar.md");
   sub->callback([&ctx, args] {
-    auto t = parse_prepare_table(args->table);
+    auto t = parse_table_arg(args->table);
     if (!t) {
       std::fprintf(stderr, "prepare: %s\n", t.error().message().c_str());
       ctx.exit_code = kExitUsage;

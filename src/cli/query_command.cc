@@ -21,6 +21,7 @@
 #include "cli/common.h"
 #include "cli/query_output.h"
 #include "cli/store_table_source.h"
+#include "cli/table_spec.h"
 #include "common/time.h"
 #include "engine/query.h"
 #include "io/columnar_file.h"
@@ -29,15 +30,6 @@
 namespace tideline::cli {
 
 namespace {
-
-struct TableArg {
-  std::string name;
-  std::string path;
-  std::string time_column;
-  std::string key_column;
-  std::string subsort_column;
-  std::string grouping;
-};
 
 struct QueryArgs {
   std::string expr;
@@ -198,47 +190,6 @@ std::unique_ptr<TableSource> make_table_source(const TableArg& t,
                                                int threads = 1) {
   if (config && is_store_path(t.path)) return std::make_unique<StoreTableSource>(*config);
   return std::make_unique<FileTableSource>(threads);
-}
-
-Result<TableArg> parse_table_arg(const std::string& spec) {
-  TableArg t;
-  size_t start = 0;
-  bool first = true;
-  while (start <= spec.size()) {
-    size_t comma = spec.find(',', start);
-    if (comma == std::string::npos) comma = spec.size();
-    std::string part = spec.substr(start, comma - start);
-    start = comma + 1;
-    size_t eq = part.find('=');
-    if (eq == std::string::npos) {
-      return error(StatusCode::kInvalidArgument,
-                   "--table '" + spec + "': expected KEY=VALUE in '" + part + "'");
-    }
-    std::string k = part.substr(0, eq), v = part.substr(eq + 1);
-    if (first) {
-      t.name = k;
-      t.path = v;
-      first = false;
-    } else if (k == "time") {
-      t.time_column = v;
-    } else if (k == "key") {
-      t.key_column = v;
-    } else if (k == "subsort") {
-      t.subsort_column = v;
-    } else if (k == "grouping") {
-      t.grouping = v;
-    } else {
-      return error(StatusCode::kInvalidArgument,
-                   "--table '" + spec + "': unknown option '" + k + "'");
-    }
-    if (comma == spec.size()) break;
-  }
-  if (t.name.empty() || t.path.empty() || t.time_column.empty() || t.key_column.empty()) {
-    return error(
-        StatusCode::kInvalidArgument,
-        "--table '" + spec + "': expected NAME=PATH,time=COL,key=COL[,subsort=COL][,grouping=G]");
-  }
-  return t;
 }
 
 // ---- output ----
