@@ -79,20 +79,6 @@ class EmbeddedPipeline : public ::testing::Test {
   std::string config_;
 };
 
-std::vector<std::vector<std::string>> parse_simple_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::stringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> cells;
-    std::string cell;
-    std::stringstream ls(line);
-    while (std::getline(ls, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.push_back("");
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 // Selects `columns` (by header name) from a CSV dump.
 std::vector<std::vector<std::string>> project(const std::vector<std::vector<std::string>>& rows,
                                               const std::vector<std::string>& columns) {
@@ -119,9 +105,9 @@ TEST_F(EmbeddedPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   ASSERT_EQ(gen.exit_code, 0) << gen.err;
   ASSERT_NO_FATAL_FAILURE(run_pipeline(csv, kRows));
 
-  auto input = parse_simple_csv(dump("input"));
+  auto input = testing::split_simple_csv(dump("input"));
   auto output_text = dump("output");
-  auto output = parse_simple_csv(output_text);
+  auto output = testing::split_simple_csv(output_text);
   ASSERT_EQ(input.size(), static_cast<size_t>(kRows + 1));
   ASSERT_EQ(output.size(), static_cast<size_t>(kRows + 1));
   const std::vector<std::string> cols = {"year",      "month",      "day",   "order_seq",
@@ -162,8 +148,8 @@ TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
   again = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "200"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
 
-  auto input = parse_simple_csv(dump("input"));
-  auto output = parse_simple_csv(dump("output"));
+  auto input = testing::split_simple_csv(dump("input"));
+  auto output = testing::split_simple_csv(dump("output"));
   const std::vector<std::string> cols = {"year",      "month",      "day",   "order_seq",
                                          "session",   "category",   "model", "price",
                                          "price_ind", "event_time", "so_key"};

@@ -19,23 +19,9 @@ namespace {
 using testing::run_tideline;
 namespace fs = std::filesystem;
 
-std::vector<std::vector<std::string>> parse_csv_lines(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::stringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    std::vector<std::string> cells;
-    std::string cell;
-    std::stringstream ls(line);
-    while (std::getline(ls, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.push_back("");
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 // A CSV with a header as maps from column name to cell.
 std::vector<std::map<std::string, std::string>> as_records(const std::string& text) {
-  auto rows = parse_csv_lines(text);
+  auto rows = testing::split_simple_csv(text);
   std::vector<std::map<std::string, std::string>> out;
   for (size_t i = 1; i < rows.size(); ++i) {
     std::map<std::string, std::string> r;
@@ -205,7 +191,7 @@ TEST_F(SessionFeaturesPipeline, OutputTableMatchesFeaturesComputedFromTheCsv) {
   }
   auto dump = run({"table", "dump", "-cf", features_, "output"});
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
-  auto header = parse_csv_lines(dump.out).at(0);
+  auto header = testing::split_simple_csv(dump.out).at(0);
   EXPECT_EQ(header, (std::vector<std::string>{"session", "event_time", "so_key", "model",
                                               "category", "price", "clicks", "mean_price",
                                               "sale_clicks", "seconds_since_first", "prev_model"}));
