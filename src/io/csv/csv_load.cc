@@ -29,32 +29,26 @@ bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
 
-// Integer with an optional sign. False on syntax error or int64 overflow.
+// A whole cell as a number with an optional leading '+' (from_chars accepts '-' only).
+// False on a syntax error, trailing characters or overflow.
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') ++b;
+  if (b == e) return false;
+  auto r = std::from_chars(b, e, out);
+  return r.ec == std::errc() && r.ptr == e;
+}
+
 bool parse_i64(std::string_view s, int64_t& out) {
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (b != e && *b == '+') ++b;
-  if (b == e) return false;
-  auto r = std::from_chars(b, e, out);
-  return r.ec == std::errc() && r.ptr == e;
+  return parse_number(s, out);
 }
-
 bool parse_u64(std::string_view s, uint64_t& out) {
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (b != e && *b == '+') ++b;
-  if (b == e) return false;
-  auto r = std::from_chars(b, e, out);
-  return r.ec == std::errc() && r.ptr == e;
+  return parse_number(s, out);
 }
-
 bool parse_f64(std::string_view s, double& out) {
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (b != e && *b == '+') ++b;
-  if (b == e) return false;
-  auto r = std::from_chars(b, e, out);
-  return r.ec == std::errc() && r.ptr == e;
+  return parse_number(s, out);
 }
 
 // 1 = true, 0 = false, -1 = not a boolean.
