@@ -13,6 +13,7 @@ DEB_PACKAGES=(
   libssl-dev libcurl4-openssl-dev
   libprotobuf-dev protobuf-compiler
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev
+  libjemalloc-dev  # the tideline binary's allocator (src/CMakeLists.txt, docs/performance.md)
   clang-14 libclang-rt-14-dev clang-format-14
   clang-16 libclang-rt-16-dev  # libFuzzer build (scripts/fuzz.sh, docs/fuzzing.md)
   python3 python3-venv
