@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <unordered_set>
 
 #include "common/time.h"
 #include "engine/kernels.h"
@@ -224,11 +225,12 @@ Result<StreamPtr> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
   }
   DomainPtr c = needs_context(*node) ? ctx : nullptr;
   auto key = std::make_pair(node.get(), c.get());
-  if (auto it = memo_.find(key); it != memo_.end()) return it->second;
+  auto& memo = fuse_ticks_ ? fused_memo_ : memo_;
+  if (auto it = memo.find(key); it != memo.end()) return it->second;
   TL_ASSIGN_OR_RETURN(Stream s, eval_uncached(*node, c));
   if (s.domain) keep_alive_.push_back(s.domain);
   auto p = std::make_shared<const Stream>(std::move(s));
-  memo_[key] = p;
+  memo[key] = p;
   return p;
 }
 
@@ -517,6 +519,68 @@ double as_double(const Column& c, Kind k, size_t i) {
   return static_cast<double>(c.int_at(static_cast<int64_t>(i)));
 }
 
+// The smallest time >= t at which tick function `fn` (minutely ... yearly) fires.
+int64_t next_tick_at(const std::string& fn, int64_t t) {
+  int64_t step = 0;
+  if (fn == "minutely")
+    step = kNanosPerMinute;
+  else if (fn == "hourly")
+    step = kNanosPerHour;
+  else if (fn == "daily")
+    step = kNanosPerDay;
+  if (step) return floor_div(t + step - 1, step) * step;
+  int64_t days = floor_div(t, kNanosPerDay);
+  CivilDate c = civil_from_days(days);
+  int64_t cand;
+  if (fn == "monthly") {
+    cand = days_from_civil(c.year, c.month, 1) * kNanosPerDay;
+    if (cand < t) {
+      unsigned m = c.month == 12 ? 1 : c.month + 1;
+      int64_t y = c.month == 12 ? c.year + 1 : c.year;
+      cand = days_from_civil(y, m, 1) * kNanosPerDay;
+    }
+  } else {
+    cand = days_from_civil(c.year, 1, 1) * kNanosPerDay;
+    if (cand < t) cand = days_from_civil(c.year + 1, 1, 1) * kNanosPerDay;
+  }
+  return cand;
+}
+
+// since(<tick>) resets for a fused aggregation over domain `d` (see Evaluator::fuse_ticks_):
+// a tick at T closes the window after the rows at or before T (data rows sort before tick
+// rows at equal times), so an entity's window restarts between consecutive rows at tp and
+// t exactly when some tick T has tp <= T < t. The reset is marked on the earlier row
+// (aggregations clear after emitting a reset row), so the later row starts a new window.
+std::vector<uint8_t> tick_crossings(const Domain& d, const std::string& fn, size_t entities) {
+  const size_t rows = d.size();
+  std::vector<uint8_t> reset(rows, 0);
+  if (rows == 0) return reset;
+  // bucket(t) counts the ticks before t (from a fixed origin); rows are in time order.
+  int64_t step = fn == "minutely" ? kNanosPerMinute
+                 : fn == "hourly" ? kNanosPerHour
+                 : fn == "daily"  ? kNanosPerDay
+                                  : 0;
+  std::vector<int32_t> last_row(entities, -1);
+  std::vector<int64_t> last_bucket(entities, 0);
+  int64_t bucket = 0;
+  int64_t boundary = next_tick_at(fn, d.time.front());
+  for (size_t i = 0; i < rows; ++i) {
+    const int64_t t = d.time[i];
+    if (step) {
+      bucket = floor_div(t - 1, step);
+    } else {
+      while (t > boundary) {
+        ++bucket;
+        boundary = next_tick_at(fn, boundary + 1);
+      }
+    }
+    const uint32_t e = d.entity[i];
+    if (last_row[e] >= 0 && last_bucket[e] != bucket) reset[static_cast<size_t>(last_row[e])] = 1;
+    last_row[e] = static_cast<int32_t>(i);
+    last_bucket[e] = bucket;
+  }
+  return reset;
+}
 }  // namespace
 
 Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) {
@@ -526,7 +590,11 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   StreamPtr cond_p = std::make_shared<Stream>();
   bool has_window = win && win->op == Op::kCall && (win->fn == "since" || win->fn == "sliding");
   size_t segments = 1;
-  if (has_window) {
+  // since(<tick>) inside a fusing `when`: resets come from x's row times (tick_crossings).
+  const bool fused = fuse_ticks_ && has_window && win->fn == "since" && x.domain &&
+                     win->args[0]->op == Op::kCall && fenl::is_tick(win->args[0]->fn);
+  const Domain* state_key = fused ? &fused_state_key_ : ctx.get();
+  if (has_window && !fused) {
     const NodePtr& c = win->fn == "since" ? win->args[0] : win->args[1];
     if (win->fn == "sliding") segments = static_cast<size_t>(std::max<int64_t>(1, win->const_int));
     DomainPtr wctx = x.domain ? x.domain : ctx;
@@ -534,7 +602,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   }
   const Stream& cond = *cond_p;
   std::vector<const Stream*> ptrs{&x};
-  if (has_window) ptrs.push_back(&cond);
+  if (has_window && !fused) ptrs.push_back(&cond);
   DomainPtr u;
   for (const Stream* s : ptrs) u = unite(u, s->domain);
   Stream out;
@@ -570,7 +638,10 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
     for (size_t i = 0; i < rows; ++i) consume[i] = xn[i] && xs.is_valid(static_cast<int64_t>(i));
   }
   out.is_new = xn;
-  if (has_window) {
+  if (fused) {
+    reset =
+        tick_crossings(*u, win->args[0]->fn, groupings_[static_cast<size_t>(u->grouping)].size());
+  } else if (has_window) {
     Column cs = spread(cond, u, &c_new);
     reset.resize(rows);
     for (size_t i = 0; i < rows; ++i) {
@@ -593,7 +664,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   if (fn == "count" || fn == "count_if") {
     bool is_if = fn == "count_if";
     drive(
-        state_.state_for<AccumulatorState<CountAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<CountAcc>>(n, state_key), p,
         [&](CountAcc& a, size_t i) {
           if (!is_if || xs.int_at(static_cast<int64_t>(i)) != 0) ++a.c;
         },
@@ -601,7 +672,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         [&](size_t i, const CountAcc& a) { res.ints()[i] = static_cast<int64_t>(a.c); });
   } else if (fn == "sum" && !fenl::is_float_kind(rk)) {
     drive(
-        state_.state_for<AccumulatorState<IntAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<IntAcc>>(n, state_key), p,
         [&](IntAcc& a, size_t i) {
           a.v = a.has ? saturating_add(a.v, xs.int_at(static_cast<int64_t>(i)), rk)
                       : xs.int_at(static_cast<int64_t>(i));
@@ -620,7 +691,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         });
   } else if (fn == "sum") {
     drive(
-        state_.state_for<AccumulatorState<FloatAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<FloatAcc>>(n, state_key), p,
         [&](FloatAcc& a, size_t i) {
           a.v = a.has ? a.v + xs.float_at(static_cast<int64_t>(i))
                       : xs.float_at(static_cast<int64_t>(i));
@@ -641,7 +712,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
     bool is_min = fn == "min";
     auto pick = [is_min](double a, double b) { return is_min ? std::fmin(a, b) : std::fmax(a, b); };
     drive(
-        state_.state_for<AccumulatorState<FloatAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<FloatAcc>>(n, state_key), p,
         [&](FloatAcc& a, size_t i) {
           double v = xs.float_at(static_cast<int64_t>(i));
           a.v = a.has ? pick(a.v, v) : v;
@@ -667,7 +738,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
       return is_min ? lt : gt;
     };
     drive(
-        state_.state_for<AccumulatorState<IntAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<IntAcc>>(n, state_key), p,
         [&](IntAcc& a, size_t i) {
           int64_t v = xs.int_at(static_cast<int64_t>(i));
           if (!a.has || better(a.v, v)) a.v = v;
@@ -686,7 +757,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         });
   } else if (fn == "mean") {
     drive(
-        state_.state_for<AccumulatorState<MeanAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<MeanAcc>>(n, state_key), p,
         [&](MeanAcc& a, size_t i) {
           double v = as_double(xs, ik, i);
           ++a.c;
@@ -711,7 +782,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   } else if (fn == "variance" || fn == "stddev") {
     bool sd = fn == "stddev";
     drive(
-        state_.state_for<AccumulatorState<VarAcc>>(n, ctx.get()), p,
+        state_.state_for<AccumulatorState<VarAcc>>(n, state_key), p,
         [&](VarAcc& a, size_t i) {
           double v = as_double(xs, ik, i);
           ++a.c;
@@ -743,7 +814,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   } else if (fn == "first" || fn == "last") {
     bool is_first = fn == "first";
     std::vector<int32_t> idx(rows, -1);
-    auto& st = state_.state_for<FirstLastState>(n, ctx.get());
+    auto& st = state_.state_for<FirstLastState>(n, state_key);
     drive(
         st, p,
         [&](IdxAcc& a, size_t i) {
@@ -798,31 +869,7 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
       order.push_back(e);
     }
   }
-  auto next_tick = [&](int64_t t) -> int64_t {  // smallest tick >= t
-    int64_t step = 0;
-    if (n.fn == "minutely")
-      step = kNanosPerMinute;
-    else if (n.fn == "hourly")
-      step = kNanosPerHour;
-    else if (n.fn == "daily")
-      step = kNanosPerDay;
-    if (step) return floor_div(t + step - 1, step) * step;
-    int64_t days = floor_div(t, kNanosPerDay);
-    CivilDate c = civil_from_days(days);
-    int64_t cand;
-    if (n.fn == "monthly") {
-      cand = days_from_civil(c.year, c.month, 1) * kNanosPerDay;
-      if (cand < t) {
-        unsigned m = c.month == 12 ? 1 : c.month + 1;
-        int64_t y = c.month == 12 ? c.year + 1 : c.year;
-        cand = days_from_civil(y, m, 1) * kNanosPerDay;
-      }
-    } else {
-      cand = days_from_civil(c.year, 1, 1) * kNanosPerDay;
-      if (cand < t) cand = days_from_civil(c.year + 1, 1, 1) * kNanosPerDay;
-    }
-    return cand;
-  };
+  auto next_tick = [&](int64_t t) { return next_tick_at(n.fn, t); };
   std::vector<std::pair<uint64_t, uint32_t>> active;  // sorted by hash
   size_t next_entity = 0;
   const size_t kMaxRows = 100'000'000;
@@ -854,8 +901,67 @@ Result<Stream> Evaluator::eval_tick(const Node& n, const DomainPtr& ctx) {
 // ---------------------------------------------------------------------------------------
 // when / if / null_if.
 
+bool Evaluator::when_fuses_ticks(const Node& when) const {
+  if (when.fn != "when" || when.args.size() != 2) return false;
+  const Node& c = *when.args[0];
+  if (c.op != Op::kCall || c.fn != "is_valid" || c.args.size() != 1 || c.args[0]->op != Op::kTable)
+    return false;
+  bool has_tick = false;
+  return fusable(*when.args[1], c.args[0]->table, false, has_tick) && has_tick;
+}
+
+// Whether `n` evaluates over table `table`'s domain only (or is constant) when
+// since(<tick>) aggregations are fused, and no fused aggregation's per-row values reach
+// an operator that would observe the tick rows of the unfused evaluation: another
+// aggregation (it would consume tick-row values), or anything but element-wise calls,
+// records and fields.
+bool Evaluator::fusable(const Node& n, int table, bool in_aggregation, bool& has_tick) const {
+  switch (n.op) {
+    case Op::kLiteral:
+      return true;
+    case Op::kTable:
+      return n.table == table;
+    case Op::kField:
+    case Op::kRecord:
+    case Op::kCast:
+      break;
+    case Op::kCall: {
+      if (fenl::is_aggregation(n.fn)) {
+        if (n.args.empty() || !fusable(*n.args[0], table, true, has_tick)) return false;
+        if (n.args.size() == 1) return true;
+        const Node& w = *n.args[1];
+        if (w.op != Op::kCall || w.fn != "since" || w.args.size() != 1) return false;
+        const Node& t = *w.args[0];
+        if (t.op == Op::kCall && fenl::is_tick(t.fn)) {
+          if (in_aggregation) return false;
+          has_tick = true;
+          return true;
+        }
+        return fusable(t, table, true, has_tick);
+      }
+      static const std::unordered_set<std::string_view> kDomainChanging{
+          "when",    "shift_to", "shift_until", "lag",   "lookup",  "with_key", "since",
+          "sliding", "minutely", "hourly",      "daily", "monthly", "yearly"};
+      if (kDomainChanging.count(n.fn)) return false;
+      break;
+    }
+  }
+  for (const auto& a : n.args)
+    if (!fusable(*a, table, in_aggregation, has_tick)) return false;
+  return true;
+}
+
 Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
-  TL_ASSIGN_OR_RETURN(StreamPtr v_p, eval(n.args[1], ctx));
+  StreamPtr v_p;
+  if (!fuse_ticks_ && when_fuses_ticks(n)) {
+    fuse_ticks_ = true;
+    auto r = eval(n.args[1], ctx);
+    fuse_ticks_ = false;
+    if (!r) return std::unexpected(r.error());
+    v_p = *r;
+  } else {
+    TL_ASSIGN_OR_RETURN(v_p, eval(n.args[1], ctx));
+  }
   const Stream& v = *v_p;
   TL_ASSIGN_OR_RETURN(StreamPtr c_p, eval(n.args[0], v.domain ? v.domain : ctx));
   const Stream& c = *c_p;
@@ -882,6 +988,12 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
   for (size_t i = 0; i < u->size(); ++i) {
     if (cols[0].is_valid(static_cast<int64_t>(i)) && cols[0].int_at(static_cast<int64_t>(i)) != 0)
       keep.push_back(static_cast<int32_t>(i));
+  }
+  if (keep.size() == u->size()) {  // every row kept: the aligned value is the result
+    s.domain = u;
+    s.is_new = std::move(is_new);
+    s.values = std::move(cols[1]);
+    return s;
   }
   s.is_new.resize(keep.size());
   for (size_t k = 0; k < keep.size(); ++k) s.is_new[k] = is_new[static_cast<size_t>(keep[k])];

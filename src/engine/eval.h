@@ -131,6 +131,19 @@ class Evaluator {
   const std::vector<int32_t>& mapping(const DomainPtr& sub, const DomainPtr& sup);
   Column spread(const Stream& s, const DomainPtr& u, std::vector<uint8_t>* is_new);
   bool needs_context(const fenl::Node& n);
+  // Tick-window fusion. `when(is_valid(T), v)` keeps only T's rows, so inside v an
+  // aggregation windowed by `since(<tick>)` over T's rows needs the tick rows only as reset
+  // points: with fusion on, it runs over T's own domain and resets where an entity's
+  // consecutive rows straddle a tick, instead of uniting T with every entity's tick rows.
+  // Values at T's rows are identical. when_fuses_ticks(n) checks that v qualifies (only
+  // T's domain, no fused aggregation feeding another aggregation or a domain-changing
+  // operator). Fused streams are memoized apart (fused_memo_), and fused operator state is
+  // keyed apart, so nothing evaluated without fusion ever sees them.
+  bool when_fuses_ticks(const fenl::Node& when) const;
+  bool fusable(const fenl::Node& n, int table, bool in_aggregation, bool& has_tick) const;
+  bool fuse_ticks_ = false;
+  std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> fused_memo_;
+  Domain fused_state_key_;  // stands in for the context in fused operator-state keys
 
   const fenl::Plan& plan_;
   ExecState& state_;
