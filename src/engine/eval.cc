@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <unordered_set>
 
 #include "common/time.h"
@@ -208,6 +209,54 @@ bool Evaluator::needs_context(const Node& n) {
   return r;
 }
 
+bool Evaluator::table_read_whole(int table) {
+  if (auto it = table_whole_.find(table); it != table_whole_.end()) return it->second;
+  // A table's record is read whole unless every use is a field access or a presence test.
+  bool whole = plan_.root->op == Op::kTable && plan_.root->table == table;
+  std::unordered_set<const Node*> seen;
+  std::vector<const Node*> todo{plan_.root.get()};
+  while (!todo.empty() && !whole) {
+    const Node* n = todo.back();
+    todo.pop_back();
+    if (!seen.insert(n).second) continue;
+    for (const auto& a : n->args) {
+      if (a->op == Op::kTable && a->table == table) {
+        bool presence =
+            n->op == Op::kCall && (n->fn == "is_valid" || n->fn == "is_null" || n->fn == "count");
+        if (n->op != Op::kField && !presence) whole = true;
+      }
+      todo.push_back(a.get());
+    }
+  }
+  table_whole_[table] = whole;
+  return whole;
+}
+
+void Evaluator::set_final_only(std::optional<int64_t> cutoff) {
+  final_cutoff_ = cutoff;
+  final_only_.clear();
+  const Node& root = *plan_.root;
+  if (root.op != Op::kRecord) return;
+  // Parents of every node (edges counted with multiplicity): an aggregation read by
+  // anything besides the root record must keep its per-row values.
+  std::unordered_map<const Node*, int> parents;
+  std::unordered_set<const Node*> seen;
+  std::vector<const Node*> todo{&root};
+  while (!todo.empty()) {
+    const Node* n = todo.back();
+    todo.pop_back();
+    if (!seen.insert(n).second) continue;
+    for (const auto& a : n->args) {
+      ++parents[a.get()];
+      todo.push_back(a.get());
+    }
+  }
+  for (const auto& a : root.args) {
+    if (a->op == Op::kCall && fenl::is_aggregation(a->fn) && parents[a.get()] == 1)
+      final_only_.insert(a.get());
+  }
+}
+
 Result<StreamPtr> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
   if (node->op == Op::kTable) {
     // One shared stream per table: the prepared record column is moved in, never copied.
@@ -222,6 +271,27 @@ Result<StreamPtr> Evaluator::eval(const NodePtr& node, const DomainPtr& ctx) {
       slot = s;
     }
     return slot;
+  }
+  if (node->op == Op::kField && node->args[0]->op == Op::kTable &&
+      node->args[0]->type->kind == Kind::kRecord && !table_read_whole(node->args[0]->table)) {
+    const int ti = node->args[0]->table;
+    const int idx = node->args[0]->type->field_index(node->names[0]);
+    auto& cached = table_fields_[{ti, idx}];
+    if (cached) return cached;
+    TL_ASSIGN_OR_RETURN(StreamPtr t_p, eval(node->args[0], ctx));
+    Stream& t = *table_streams_.at(ti);
+    if (t.values.validity().empty() && idx >= 0) {
+      Column& child = t.values.child(static_cast<size_t>(idx));
+      auto f = std::make_shared<Stream>();
+      f->domain = t.domain;
+      f->is_new = t.is_new;
+      f->continuous = t.continuous;
+      f->values = std::move(child);
+      child = Column(DataType::of(TypeId::kNull));
+      child.set_size(t.values.size());
+      cached = std::move(f);
+      return cached;
+    }
   }
   DomainPtr c = needs_context(*node) ? ctx : nullptr;
   auto key = std::make_pair(node.get(), c.get());
@@ -254,6 +324,7 @@ Result<Stream> Evaluator::eval_uncached(const Node& n, const DomainPtr& ctx) {
     case Op::kField: {
       TL_ASSIGN_OR_RETURN(StreamPtr b_p, eval(n.args[0], ctx));
       const Stream& b = *b_p;
+
       Stream s;
       s.domain = b.domain;
       s.is_new = b.is_new;
@@ -400,6 +471,11 @@ struct AggPlan {
   const std::vector<uint8_t>* consume;  // input new and valid
   const std::vector<uint8_t>* reset;    // window condition true (may be empty)
   size_t segments;                      // 1 for since / no window
+  // Final-only evaluation (Evaluator::set_final_only): rows [0, limit) are driven, and an
+  // entity's value is emitted only at its last row, to slot final_slot[e].
+  const std::vector<int32_t>* final_last = nullptr;
+  const std::vector<uint32_t>* final_slot = nullptr;
+  size_t limit = 0;
 };
 
 // Drives per-entity accumulators over the union domain. Acc must be default-constructible
@@ -424,6 +500,33 @@ void drive(AccumulatorState<Acc>& st, const AggPlan& p, Add add, Merge merge, Em
   std::vector<Acc>& state = st.accumulators;
   std::vector<uint32_t>& cur = st.open_segment;
   const bool has_reset = !p.reset->empty();
+  if (p.final_last) {
+    const auto& last = *p.final_last;
+    const auto& slot = *p.final_slot;
+    for (size_t i = 0; i < p.limit; ++i) {
+      size_t e = p.u->entity[i];
+      const bool at_last = static_cast<size_t>(last[e]) == i;
+      if (segs == 1) {
+        Acc& a = state[e];
+        if ((*p.consume)[i]) add(a, i);
+        if (at_last) emit(slot[e], a);
+        if (has_reset && (*p.reset)[i]) a = Acc{};
+        continue;
+      }
+      size_t base = e * segs;
+      if ((*p.consume)[i]) add(state[base + cur[e]], i);
+      if (at_last) {
+        Acc total{};
+        for (size_t k = 1; k <= segs; ++k) merge(total, state[base + (cur[e] + k) % segs]);
+        emit(slot[e], total);
+      }
+      if (has_reset && (*p.reset)[i]) {
+        cur[e] = static_cast<uint32_t>((cur[e] + 1) % segs);
+        state[base + cur[e]] = Acc{};
+      }
+    }
+    return;
+  }
   for (size_t i = 0; i < p.u->size(); ++i) {
     size_t e = p.u->entity[i];
     if (segs == 1) {
@@ -651,6 +754,31 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   }
   AggPlan p{u.get(), groupings_[static_cast<size_t>(u->grouping)].size(), &consume, &reset,
             segments};
+  // Final-only: the value at each entity's last row (at or before the cutoff) is all that
+  // is read, so only those rows are emitted, into a compact domain of just those rows.
+  const bool final_only = final_only_.count(&n) > 0;
+  std::vector<int32_t> final_last, final_rows;
+  std::vector<uint32_t> final_slot;
+  size_t out_rows = rows;
+  if (final_only) {
+    size_t limit = rows;
+    if (final_cutoff_)
+      limit = static_cast<size_t>(std::upper_bound(u->time.begin(), u->time.end(), *final_cutoff_) -
+                                  u->time.begin());
+    final_last.assign(p.entities, -1);
+    for (size_t i = 0; i < limit; ++i) final_last[u->entity[i]] = static_cast<int32_t>(i);
+    final_slot.assign(p.entities, 0);
+    for (size_t i = 0; i < limit; ++i) {
+      uint32_t e = u->entity[i];
+      if (static_cast<size_t>(final_last[e]) != i) continue;
+      final_slot[e] = static_cast<uint32_t>(final_rows.size());
+      final_rows.push_back(static_cast<int32_t>(i));
+    }
+    p.final_last = &final_last;
+    p.final_slot = &final_slot;
+    p.limit = limit;
+    out_rows = final_rows.size();
+  }
   if (segments > 1 && p.entities * segments > 100'000'000) {
     return error(StatusCode::kInvalidArgument,
                  "sliding window state too large: " + std::to_string(p.entities) + " entities x " +
@@ -659,7 +787,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
   const std::string& fn = n.fn;
   Kind ik = n.args[0]->type->kind;
   Kind rk = n.type->kind;
-  Column res = alloc_column(fenl::physical_type(*n.type), static_cast<int64_t>(rows));
+  Column res = alloc_column(fenl::physical_type(*n.type), static_cast<int64_t>(out_rows));
   auto null_at = [&](size_t i) { res.set_valid(static_cast<int64_t>(i), false); };
   if (fn == "count" || fn == "count_if") {
     bool is_if = fn == "count_if";
@@ -813,7 +941,7 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
         });
   } else if (fn == "first" || fn == "last") {
     bool is_first = fn == "first";
-    std::vector<int32_t> idx(rows, -1);
+    std::vector<int32_t> idx(out_rows, -1);
     auto& st = state_.state_for<FirstLastState>(n, state_key);
     drive(
         st, p,
@@ -833,6 +961,17 @@ Result<Stream> Evaluator::eval_aggregation(const Node& n, const DomainPtr& ctx) 
     return error(StatusCode::kUnimplemented, "aggregation '" + fn + "' is not implemented");
   }
   out.values = std::move(res);
+  if (final_only) {
+    auto dom = std::make_shared<Domain>();
+    dom->grouping = u->grouping;
+    std::vector<uint8_t> is_new(final_rows.size());
+    for (size_t k = 0; k < final_rows.size(); ++k) {
+      push_row(*dom, *u, static_cast<size_t>(final_rows[k]));
+      is_new[k] = out.is_new[static_cast<size_t>(final_rows[k])];
+    }
+    out.domain = dom;
+    out.is_new = std::move(is_new);
+  }
   return out;
 }
 

@@ -12,7 +12,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/batch.h"
@@ -112,6 +114,10 @@ class Evaluator {
   Evaluator(const fenl::Plan& plan, ExecState& state)
       : plan_(plan), state_(state), groupings_(state.groupings), tables_(state.tables) {}
   Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
+  // Final results only: the root record's aggregation fields that nothing else reads are
+  // evaluated for each entity's last row at or before `cutoff` (all rows when unset) and
+  // return a compact stream of just those rows. Call before eval().
+  void set_final_only(std::optional<int64_t> cutoff);
 
  private:
   Result<Stream> eval_uncached(const fenl::Node& node, const DomainPtr& ctx);
@@ -142,6 +148,8 @@ class Evaluator {
   bool when_fuses_ticks(const fenl::Node& when) const;
   bool fusable(const fenl::Node& n, int table, bool in_aggregation, bool& has_tick) const;
   bool fuse_ticks_ = false;
+  std::unordered_set<const fenl::Node*> final_only_;
+  std::optional<int64_t> final_cutoff_;
   std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> fused_memo_;
   Domain fused_state_key_;  // stands in for the context in fused operator-state keys
 
@@ -150,7 +158,13 @@ class Evaluator {
   std::vector<GroupingState>& groupings_;
   std::vector<PreparedTable>& tables_;
   std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> memo_;
-  std::unordered_map<int, StreamPtr> table_streams_;
+  // One stream per table, holding the prepared record. A field of a table that is never
+  // read as a whole record is moved out of it on first use (the record keeps an all-null
+  // placeholder of the same length) and shared by every reader through table_fields_.
+  std::unordered_map<int, std::shared_ptr<Stream>> table_streams_;
+  std::map<std::pair<int, int>, StreamPtr> table_fields_;
+  std::unordered_map<int, bool> table_whole_;
+  bool table_read_whole(int table);
   std::map<std::pair<const Domain*, const Domain*>, DomainPtr> unions_;
   std::map<std::pair<const Domain*, const Domain*>, std::vector<int32_t>> maps_;
   std::unordered_map<const fenl::Node*, bool> needs_ctx_;

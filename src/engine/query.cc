@@ -289,6 +289,8 @@ class SessionImpl : public Session {
       prepared.push_back(std::move(p));
     }
     evaluator_ = std::make_unique<Evaluator>(plan, state_);
+    if (q_->options.results == ResultBehavior::kFinal)
+      evaluator_->set_final_only(q_->options.final_at);
     TL_ASSIGN_OR_RETURN(StreamPtr r, evaluator_->eval(plan.root));
     return emit(*r, groupings, t_last);
   }
@@ -551,6 +553,8 @@ class SessionImpl : public Session {
       for (int64_t i = 0; i < n; ++i) out.columns[1].append_null();
     }
     bool identity = rows.size() == d.size();
+    for (size_t i = 0; identity && i < rows.size(); ++i)
+      identity = rows[i] == static_cast<int32_t>(i);
     Column rec = identity ? r.values : gather(r.values, rows);
     for (size_t f = 0; f < rec.num_children(); ++f) {
       Column c = std::move(rec.child(f));

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <random>
 
 #include "engine/query.h"
@@ -252,6 +253,73 @@ TEST(EngineRandomQueries, TickWindowFusionKeepsValues) {
     }
   }
   EXPECT_EQ(checked, 240);
+}
+
+// Final results equal each entity's last history row (at or before final_at), whatever
+// shortcuts the final evaluation takes (Evaluator::set_final_only evaluates the root's
+// aggregations at last rows only and returns them in a compact domain).
+std::map<std::string, std::string> by_key(const Batch& r, int64_t cutoff) {
+  std::map<std::string, std::string> out;
+  for (int64_t i = 0; i < r.num_rows; ++i) {
+    if (r.columns[0].int_at(i) > cutoff) continue;
+    std::string v;
+    for (size_t c = 2; c < r.columns.size(); ++c)
+      v += value_to_string(value_at(r.columns[c], i)) + "|";
+    out[value_to_string(value_at(r.columns[1], i))] = v;
+  }
+  return out;
+}
+
+TEST(EngineRandomQueries, FinalResultsAreLastHistoryRows) {
+  std::mt19937 data_rng(3);
+  Batch t = boundary_table(data_rng);
+  std::mt19937 rng(9);
+  auto pick = [&](std::initializer_list<const char*> xs) {
+    auto it = xs.begin();
+    std::advance(it, rng() % xs.size());
+    return std::string(*it);
+  };
+  const int64_t t0 = t.columns[0].int_at(0), t1 = t.columns[0].int_at(t.num_rows - 1);
+  for (int q = 0; q < 150; ++q) {
+    std::string fields;
+    int n = 1 + static_cast<int>(rng() % 3);
+    for (int f = 0; f < n; ++f) {
+      std::string agg = pick({"sum", "min", "max", "first", "last", "mean", "count", "variance"});
+      std::string in = agg == "count" ? pick({"T", "T.n"}) : pick({"T.n", "T.x"});
+      std::string win = pick({"", "", ", window = since(T.flag)", ", window = since(daily())",
+                              ", window = sliding(2, T.flag)", ", window = since(monthly())"});
+      if ((agg == "first" || agg == "last") && win.find("sliding") != std::string::npos)
+        win.clear();
+      std::string e = agg + "(" + in + win + ")";
+      if (rng() % 4 == 0) e = "(" + e + " + 1)";
+      fields += (f ? ", f" : "f") + std::to_string(f) + ": " + e;
+    }
+    const std::string v = "{ " + fields + " }";
+    SCOPED_TRACE(v);
+    auto cq_h = compile(v, {{"T", schema(), "time", "key", "", ""}}, {}, {});
+    ASSERT_TRUE(cq_h) << cq_h.error().message();
+    auto sh = start_session(*cq_h);
+    ASSERT_TRUE((*sh)->add_input("T", t).ok());
+    auto hist = (*sh)->finish();
+    ASSERT_TRUE(hist);
+    for (bool at : {false, true}) {
+      QueryOptions opts;
+      opts.results = ResultBehavior::kFinal;
+      int64_t cutoff = INT64_MAX;
+      if (at) cutoff = t0 + static_cast<int64_t>(rng() % static_cast<uint64_t>(t1 - t0));
+      if (at) opts.final_at = cutoff;
+      auto cq_f = compile(v, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
+      ASSERT_TRUE(cq_f);
+      auto sf = start_session(*cq_f);
+      ASSERT_TRUE((*sf)->add_input("T", t).ok());
+      auto fin = (*sf)->finish();
+      ASSERT_TRUE(fin);
+      // One row per entity, in key-hash order, all stamped with the same time.
+      for (int64_t i = 1; i < fin->num_rows; ++i)
+        ASSERT_EQ(fin->columns[0].int_at(i), fin->columns[0].int_at(0));
+      EXPECT_EQ(by_key(*fin, INT64_MAX), by_key(*hist, cutoff)) << "final_at: " << at;
+    }
+  }
 }
 
 }  // namespace
