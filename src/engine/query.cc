@@ -316,6 +316,12 @@ class SessionImpl : public Session {
     null_key.append_null();
     const uint64_t null_hash = hash_value_at(null_key, ktype, 0);
     if (ti < key_dicts_.size() && key_dicts_[ti]) {
+      const Column& tc = in.child(static_cast<size_t>(type.field_index(info.time_column)));
+      if (info.subsort_column.empty() && tc.all_valid() &&
+          storage_of(tc.type_id()) == Storage::kInts) {
+        auto fast = prepare_sorted_dictionary(ti, groupings);
+        if (fast) return std::move(*fast);
+      }
       dict = std::move(*key_dicts_[ti]);
       key_dicts_[ti].reset();
       Column& kc = inputs_[ti].child(kidx);
@@ -476,6 +482,128 @@ class SessionImpl : public Session {
     Column rec = std::move(inputs_[ti]);
     rec.validity().clear();
     // The record's physical type follows the logical table type.
+    p.record = std::move(rec);
+    return p;
+  }
+
+  // prepare() for the common bulk case: a dictionary-encoded key, rows already in time
+  // order, every time valid, no subsort column. Two threads share the row passes; the
+  // key and time columns are not copied (a column the query never reads as a value is
+  // replaced by an all-null placeholder of the same length). Returns nullopt, leaving
+  // every input untouched, when the rows are not in time order (the general path sorts).
+  std::optional<PreparedTable> prepare_sorted_dictionary(size_t ti,
+                                                         std::vector<GroupingState>& groupings) {
+    const fenl::TableInfo& info = q_->plan.tables[ti];
+    Column& in = inputs_[ti];
+    const size_t n = static_cast<size_t>(in.size());
+    const auto& type = *info.type;
+    const size_t kidx = static_cast<size_t>(type.field_index(info.key_column));
+    const size_t tidx = static_cast<size_t>(type.field_index(info.time_column));
+    const auto& ktype = *type.fields[kidx].type;
+    const Column& dict = *key_dicts_[ti];
+    const size_t nd = static_cast<size_t>(dict.size());
+    Column& kc = in.child(kidx);
+    const std::vector<int64_t>& times_in = in.child(tidx).ints();
+    const bool all_codes_valid = kc.all_valid();
+    // Code of row i, with nd standing for the null key.
+    auto code_at = [&](size_t i) -> size_t {
+      return all_codes_valid || kc.is_valid(static_cast<int64_t>(i))
+                 ? static_cast<size_t>(kc.ints()[i])
+                 : nd;
+    };
+    // Pass 1 (two halves in parallel): first row of every code, time order, and on this
+    // thread the content hash that seeds the subsort base (as in the general path).
+    const size_t split = n >= (size_t{1} << 18) ? n / 2 : 0;
+    std::vector<int32_t> first_lo(nd + 1, INT32_MAX), first_hi;
+    bool sorted_lo = true, sorted_hi = true;
+    auto scan = [&](size_t from, size_t to, std::vector<int32_t>& first, bool& sorted) {
+      for (size_t i = from; i < to; ++i) {
+        int32_t& f = first[code_at(i)];
+        if (f == INT32_MAX) f = static_cast<int32_t>(i);
+        if (i > 0 && times_in[i] < times_in[i - 1]) sorted = false;
+      }
+    };
+    std::thread helper;
+    if (split > 0) {
+      first_hi.assign(nd + 1, INT32_MAX);
+      helper = std::thread([&] { scan(split, n, first_hi, sorted_hi); });
+    }
+    scan(0, split > 0 ? split : n, first_lo, sorted_lo);
+    uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
+    for (size_t i = 0; i < n; ++i)
+      h = (h ^ static_cast<uint64_t>(times_in[i])) * 0x9E3779B97F4A7C15ULL;
+    const uint64_t base = h >> 2;
+    if (helper.joinable()) helper.join();
+    if (!sorted_lo || !sorted_hi) return std::nullopt;
+    // Intern keys in order of first appearance (the order a row-by-row pass would use).
+    std::vector<std::pair<int32_t, uint32_t>> order;
+    for (size_t c = 0; c <= nd; ++c) {
+      int32_t f = first_lo[c];
+      if (!first_hi.empty()) f = std::min(f, first_hi[c]);
+      if (f != INT32_MAX) order.emplace_back(f, static_cast<uint32_t>(c));
+    }
+    std::sort(order.begin(), order.end());
+    GroupingState& g = groupings[static_cast<size_t>(info.grouping)];
+    Column null_key(fenl::physical_type(ktype));
+    null_key.append_null();
+    std::vector<uint64_t> code_hash(nd + 1);
+    std::vector<uint32_t> code_entity(nd + 1, UINT32_MAX);
+    for (const auto& [f, c] : order) {
+      (void)f;
+      if (c == nd) {
+        code_hash[c] = hash_value_at(null_key, ktype, 0);
+        code_entity[c] = g.intern(code_hash[c], null_key, 0);
+      } else {
+        code_hash[c] = hash_value_at(dict, ktype, static_cast<int64_t>(c));
+        code_entity[c] = g.intern(code_hash[c], dict, static_cast<int64_t>(c));
+      }
+    }
+    // Pass 2 (two halves in parallel): the domain's per-row vectors.
+    auto dom = std::make_shared<Domain>();
+    dom->grouping = info.grouping;
+    dom->subsort.resize(n);
+    dom->key_hash.resize(n);
+    dom->entity.resize(n);
+    auto fill = [&](size_t from, size_t to) {
+      for (size_t i = from; i < to; ++i) {
+        const size_t c = code_at(i);
+        dom->key_hash[i] = code_hash[c];
+        dom->entity[i] = code_entity[c];
+        dom->subsort[i] = base + i;
+      }
+    };
+    if (split > 0) helper = std::thread([&] { fill(split, n); });
+    fill(0, split > 0 ? split : n);
+    if (helper.joinable()) helper.join();
+    // Key and time columns of the record: decoded / copied only if read as values.
+    const bool key_read = q_->reads_value(static_cast<int>(ti), info.key_column);
+    const bool time_read = q_->reads_value(static_cast<int>(ti), info.time_column);
+    auto placeholder = [n] {
+      Column c(DataType::of(TypeId::kNull));
+      c.set_size(static_cast<int64_t>(n));
+      return c;
+    };
+    if (key_read) {
+      std::vector<int32_t> codes(n);
+      for (size_t i = 0; i < n; ++i) {
+        size_t c = code_at(i);
+        codes[i] = c == nd ? -1 : static_cast<int32_t>(c);
+      }
+      kc = gather(dict, codes);
+    } else {
+      kc = placeholder();
+    }
+    if (time_read) {
+      dom->time = times_in;
+    } else {
+      dom->time = std::move(in.child(tidx).ints());
+      in.child(tidx) = placeholder();
+    }
+    key_dicts_[ti].reset();
+    PreparedTable p;
+    p.domain = std::move(dom);
+    Column rec = std::move(in);
+    rec.validity().clear();
     p.record = std::move(rec);
     return p;
   }

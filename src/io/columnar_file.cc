@@ -399,6 +399,15 @@ void copy_into(std::vector<T>& dst, const uint8_t* src, uint64_t count) {
   }
 }
 
+// The `count` values at `src` in place when aligned (the file's buffers are), else copied
+// into `scratch`.
+template <typename T>
+const T* view_of(std::vector<T>& scratch, const uint8_t* src, uint64_t count) {
+  if (reinterpret_cast<uintptr_t>(src) % alignof(T) == 0) return reinterpret_cast<const T*>(src);
+  copy_into(scratch, src, count);
+  return scratch.data();
+}
+
 // Pre-faults a mapped range in one call (instead of a page fault per few pages).
 void populate(const uint8_t* p, uint64_t len) {
 #ifdef MADV_POPULATE_READ
@@ -431,8 +440,8 @@ Status load_column(std::span<const uint8_t> data, const ColDesc& d, uint64_t n,
     return corruption(fmt::format("{}: byte {}: column '{}': {}", name, at, d.name, m));
   };
   if (d.dictionary) {
-    std::vector<uint32_t> idx, doff;
-    copy_into(idx, base + d.values.offset, n);
+    std::vector<uint32_t> idx_copy, doff;
+    const uint32_t* idx = view_of(idx_copy, base + d.values.offset, n);
     const uint64_t k = d.dict_offsets.size / 4 - 1;
     copy_into(doff, base + d.dict_offsets.offset, k + 1);
     if (doff[0] != 0) return fail(d.dict_offsets.offset, "dictionary offsets do not start at 0");
