@@ -59,6 +59,21 @@ uint32_t GroupingState::intern(uint64_t hash, const Column& key_col, int64_t row
   return e;
 }
 
+void Domain::materialize_keys() const {
+  const size_t n = size();
+  if (lazy_subsort_base) {
+    subsort.resize(n);
+    for (size_t i = 0; i < n; ++i) subsort[i] = *lazy_subsort_base + i;
+    lazy_subsort_base.reset();
+  }
+  if (lazy_entity_hashes) {
+    key_hash.resize(n);
+    const std::vector<uint64_t>& h = *lazy_entity_hashes;
+    for (size_t i = 0; i < n; ++i) key_hash[i] = h[entity[i]];
+    lazy_entity_hashes = nullptr;
+  }
+}
+
 namespace {
 
 inline bool triple_less(const Domain& a, size_t i, const Domain& b, size_t j) {
@@ -72,8 +87,8 @@ inline bool triple_eq(const Domain& a, size_t i, const Domain& b, size_t j) {
 
 void push_row(Domain& d, const Domain& s, size_t i) {
   d.time.push_back(s.time[i]);
-  d.subsort.push_back(s.subsort[i]);
-  d.key_hash.push_back(s.key_hash[i]);
+  d.subsort.push_back(s.subsort_at(i));
+  d.key_hash.push_back(s.key_hash_at(i));
   d.entity.push_back(s.entity[i]);
 }
 
@@ -96,6 +111,8 @@ DomainPtr Evaluator::unite(const DomainPtr& a, const DomainPtr& b) {
   if (!b || a == b) return a;
   auto key = std::make_pair(std::min(a.get(), b.get()), std::max(a.get(), b.get()));
   if (auto it = unions_.find(key); it != unions_.end()) return it->second;
+  a->ensure_keys();
+  b->ensure_keys();
   auto u = std::make_shared<Domain>();
   u->grouping = a->grouping;
   const size_t cap = a->size() + b->size();
@@ -141,6 +158,8 @@ DomainPtr Evaluator::unite(const DomainPtr& a, const DomainPtr& b) {
 const std::vector<int32_t>& Evaluator::mapping(const DomainPtr& sub, const DomainPtr& sup) {
   auto key = std::make_pair(sub.get(), sup.get());
   if (auto it = maps_.find(key); it != maps_.end()) return it->second;
+  sub->ensure_keys();
+  sup->ensure_keys();
   std::vector<int32_t> m(sup->size(), -1);
   size_t i = 0;
   for (size_t j = 0; j < sup->size() && i < sub->size(); ++j) {
@@ -1186,6 +1205,7 @@ Result<Stream> Evaluator::eval_shift_to(const Node& n, const DomainPtr& ctx) {
     s.values = literal_column(Value{}, *n.type);
     return s;
   }
+  u->ensure_keys();
   std::vector<std::pair<int64_t, int32_t>> rows;
   for (size_t i = 0; i < u->size(); ++i) {
     if (!cols[0].is_valid(static_cast<int64_t>(i))) continue;
@@ -1225,6 +1245,7 @@ Result<Stream> Evaluator::eval_shift_until(const Node& n, const DomainPtr& ctx) 
     s.values = literal_column(Value{}, *n.type);
     return s;
   }
+  u->ensure_keys();
   auto& st = state_.state_for<ShiftUntilState>(n, ctx.get());
   st.pending.assign(groupings_[static_cast<size_t>(u->grouping)].size(), {});
   std::vector<std::vector<int32_t>>& pending = st.pending;
@@ -1320,6 +1341,8 @@ Result<Stream> Evaluator::eval_lookup(const Node& n, const DomainPtr& ctx) {
     return s;
   }
   const Domain& kd = *k.domain;
+  kd.ensure_keys();
+  if (v.domain) v.domain->ensure_keys();
   std::vector<int32_t> idx(kd.size(), -1);
   if (v.domain && v.domain->grouping >= 0) {
     const GroupingState& fg = groupings_[static_cast<size_t>(v.domain->grouping)];
@@ -1372,6 +1395,7 @@ Result<Stream> Evaluator::eval_with_key(const Node& n, const DomainPtr& ctx) {
     g.key_type = n.args[0]->type;
     g.keys = Column(fenl::physical_type(*g.key_type));
   }
+  u->ensure_keys();
   const size_t rows = u->size();
   std::vector<uint64_t> hashes(rows);
   std::vector<uint32_t> ents(rows);

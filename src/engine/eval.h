@@ -26,11 +26,35 @@ namespace tideline::engine {
 
 struct Domain {
   std::vector<int64_t> time;
-  std::vector<uint64_t> subsort;
-  std::vector<uint64_t> key_hash;
+  // subsort and key_hash only order rows against other domains (unions, lookups, shifts);
+  // a prepared table leaves them lazy (see ensure_keys) and many queries never need them.
+  mutable std::vector<uint64_t> subsort;
+  mutable std::vector<uint64_t> key_hash;
   std::vector<uint32_t> entity;
   int grouping = -1;
   size_t size() const { return time.size(); }
+
+  // Lazy row keys: subsort[i] = *lazy_subsort_base + i, key_hash[i] =
+  // (*lazy_entity_hashes)[entity[i]] (an entity's hash in its grouping, which never
+  // changes once interned; the session sizes its groupings once, before preparing tables,
+  // so the pointer stays valid). Code reading subsort or key_hash calls ensure_keys()
+  // first, or reads single rows with subsort_at / key_hash_at.
+  // Not thread-safe (the evaluator is single-threaded).
+  mutable std::optional<uint64_t> lazy_subsort_base;
+  mutable const std::vector<uint64_t>* lazy_entity_hashes = nullptr;
+  void ensure_keys() const {
+    if (lazy_subsort_base || lazy_entity_hashes) materialize_keys();
+  }
+  // One row's keys, without materializing a lazy domain.
+  uint64_t subsort_at(size_t i) const {
+    return lazy_subsort_base ? *lazy_subsort_base + i : subsort[i];
+  }
+  uint64_t key_hash_at(size_t i) const {
+    return lazy_entity_hashes ? (*lazy_entity_hashes)[entity[i]] : key_hash[i];
+  }
+
+ private:
+  void materialize_keys() const;
 };
 using DomainPtr = std::shared_ptr<const Domain>;
 

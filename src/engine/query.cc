@@ -203,10 +203,24 @@ class SessionImpl : public Session {
         return invalid_argument("dictionary key input for table '" + std::string(table) +
                                 "' must be its only input");
       const int64_t nv = key_values.size();
-      for (int64_t r = 0; r < codes.size(); ++r) {
-        if (codes.is_valid(r) && (codes.int_at(r) < 0 || codes.int_at(r) >= nv))
-          return invalid_argument("dictionary key of table '" + std::string(table) + "': code " +
-                                  std::to_string(codes.int_at(r)) + " outside the dictionary");
+      // Range check as one vectorizable reduction; the offending row is searched only when
+      // the check fails.
+      uint64_t worst = 0;
+      const auto& cv = codes.ints();
+      if (codes.all_valid()) {
+        for (int64_t r = 0; r < codes.size(); ++r)
+          worst = std::max(worst, static_cast<uint64_t>(cv[static_cast<size_t>(r)]));
+      } else {
+        for (int64_t r = 0; r < codes.size(); ++r)
+          if (codes.is_valid(r))
+            worst = std::max(worst, static_cast<uint64_t>(cv[static_cast<size_t>(r)]));
+      }
+      if (codes.size() > 0 && worst >= static_cast<uint64_t>(nv)) {
+        for (int64_t r = 0; r < codes.size(); ++r) {
+          if (codes.is_valid(r) && (codes.int_at(r) < 0 || codes.int_at(r) >= nv))
+            return invalid_argument("dictionary key of table '" + std::string(table) + "': code " +
+                                    std::to_string(codes.int_at(r)) + " outside the dictionary");
+        }
       }
       // Check the other columns with a placeholder of the key's type in the key slot.
       Column held = std::move(codes);
@@ -511,35 +525,34 @@ class SessionImpl : public Session {
                  ? static_cast<size_t>(kc.ints()[i])
                  : nd;
     };
-    // Pass 1 (two halves in parallel): first row of every code, time order, and on this
-    // thread the content hash that seeds the subsort base (as in the general path).
+    // Pass 1: the first row of every code and the time order, on this thread; on a helper
+    // thread meanwhile, the content hash seeding the subsort base (as in the general path),
+    // one serial multiply chain.
     const size_t split = n >= (size_t{1} << 18) ? n / 2 : 0;
-    std::vector<int32_t> first_lo(nd + 1, INT32_MAX), first_hi;
-    bool sorted_lo = true, sorted_hi = true;
-    auto scan = [&](size_t from, size_t to, std::vector<int32_t>& first, bool& sorted) {
-      for (size_t i = from; i < to; ++i) {
-        int32_t& f = first[code_at(i)];
-        if (f == INT32_MAX) f = static_cast<int32_t>(i);
-        if (i > 0 && times_in[i] < times_in[i - 1]) sorted = false;
-      }
+    std::vector<int32_t> first(nd + 1, INT32_MAX);
+    uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
+    auto content_hash = [&] {
+      for (size_t i = 0; i < n; ++i)
+        h = (h ^ static_cast<uint64_t>(times_in[i])) * 0x9E3779B97F4A7C15ULL;
     };
     std::thread helper;
-    if (split > 0) {
-      first_hi.assign(nd + 1, INT32_MAX);
-      helper = std::thread([&] { scan(split, n, first_hi, sorted_hi); });
+    if (split > 0) helper = std::thread(content_hash);
+    bool sorted = true;
+    for (size_t i = 0; i < n; ++i) {
+      int32_t& f = first[code_at(i)];
+      if (f == INT32_MAX) f = static_cast<int32_t>(i);
+      if (i > 0 && times_in[i] < times_in[i - 1]) sorted = false;
     }
-    scan(0, split > 0 ? split : n, first_lo, sorted_lo);
-    uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
-    for (size_t i = 0; i < n; ++i)
-      h = (h ^ static_cast<uint64_t>(times_in[i])) * 0x9E3779B97F4A7C15ULL;
+    if (helper.joinable())
+      helper.join();
+    else
+      content_hash();
     const uint64_t base = h >> 2;
-    if (helper.joinable()) helper.join();
-    if (!sorted_lo || !sorted_hi) return std::nullopt;
+    if (!sorted) return std::nullopt;
     // Intern keys in order of first appearance (the order a row-by-row pass would use).
     std::vector<std::pair<int32_t, uint32_t>> order;
     for (size_t c = 0; c <= nd; ++c) {
-      int32_t f = first_lo[c];
-      if (!first_hi.empty()) f = std::min(f, first_hi[c]);
+      int32_t f = first[c];
       if (f != INT32_MAX) order.emplace_back(f, static_cast<uint32_t>(c));
     }
     std::sort(order.begin(), order.end());
@@ -561,16 +574,11 @@ class SessionImpl : public Session {
     // Pass 2 (two halves in parallel): the domain's per-row vectors.
     auto dom = std::make_shared<Domain>();
     dom->grouping = info.grouping;
-    dom->subsort.resize(n);
-    dom->key_hash.resize(n);
     dom->entity.resize(n);
+    dom->lazy_subsort_base = base;
+    dom->lazy_entity_hashes = &g.hashes;
     auto fill = [&](size_t from, size_t to) {
-      for (size_t i = from; i < to; ++i) {
-        const size_t c = code_at(i);
-        dom->key_hash[i] = code_hash[c];
-        dom->entity[i] = code_entity[c];
-        dom->subsort[i] = base + i;
-      }
+      for (size_t i = from; i < to; ++i) dom->entity[i] = code_entity[code_at(i)];
     };
     if (split > 0) helper = std::thread([&] { fill(split, n); });
     fill(0, split > 0 ? split : n);
