@@ -254,8 +254,22 @@ bool Evaluator::table_read_whole(int table) {
 void Evaluator::set_final_only(std::optional<int64_t> cutoff) {
   final_cutoff_ = cutoff;
   final_only_.clear();
+  final_root_when_ = nullptr;
   const Node& root = *plan_.root;
-  if (root.op != Op::kRecord) return;
+  // `v | when(is_valid(T))` with v a record over T's rows only: every row of v is a row of
+  // T, so the final value is v's at each entity's last row, and v's record stands in for
+  // the root (eval_when then returns v as it is).
+  const Node* rec = &root;
+  if (root.op == Op::kCall && root.fn == "when" && root.args.size() == 2 &&
+      root.args[1]->op == Op::kRecord) {
+    const Node& c = *root.args[0];
+    bool has_tick = false;
+    if (c.op == Op::kCall && c.fn == "is_valid" && c.args.size() == 1 &&
+        c.args[0]->op == Op::kTable && fusable(*root.args[1], c.args[0]->table, false, has_tick)) {
+      rec = root.args[1].get();
+    }
+  }
+  if (rec->op != Op::kRecord) return;
   // Parents of every node (edges counted with multiplicity): an aggregation read by
   // anything besides the root record must keep its per-row values.
   std::unordered_map<const Node*, int> parents;
@@ -270,7 +284,11 @@ void Evaluator::set_final_only(std::optional<int64_t> cutoff) {
       todo.push_back(a.get());
     }
   }
-  for (const auto& a : root.args) {
+  if (rec != &root) {
+    if (parents[rec] != 1) return;
+    final_root_when_ = &root;
+  }
+  for (const auto& a : rec->args) {
     if (a->op == Op::kCall && fenl::is_aggregation(a->fn) && parents[a.get()] == 1)
       final_only_.insert(a.get());
   }
@@ -1121,6 +1139,7 @@ Result<Stream> Evaluator::eval_when(const Node& n, const DomainPtr& ctx) {
     TL_ASSIGN_OR_RETURN(v_p, eval(n.args[1], ctx));
   }
   const Stream& v = *v_p;
+  if (&n == final_root_when_) return v;  // see set_final_only
   TL_ASSIGN_OR_RETURN(StreamPtr c_p, eval(n.args[0], v.domain ? v.domain : ctx));
   const Stream& c = *c_p;
   ColumnList cols;

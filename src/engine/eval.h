@@ -140,7 +140,8 @@ class Evaluator {
   Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
   // Final results only: the root record's aggregation fields that nothing else reads are
   // evaluated for each entity's last row at or before `cutoff` (all rows when unset) and
-  // return a compact stream of just those rows. Call before eval().
+  // return a compact stream of just those rows (also for a root `record | when(is_valid(T))`
+  // whose record reads only T's rows). Call before eval().
   void set_final_only(std::optional<int64_t> cutoff);
 
  private:
@@ -174,6 +175,7 @@ class Evaluator {
   bool fuse_ticks_ = false;
   std::unordered_set<const fenl::Node*> final_only_;
   std::optional<int64_t> final_cutoff_;
+  const fenl::Node* final_root_when_ = nullptr;
   std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> fused_memo_;
   Domain fused_state_key_;  // stands in for the context in fused operator-state keys
 

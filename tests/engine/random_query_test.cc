@@ -294,7 +294,7 @@ TEST(EngineRandomQueries, FinalResultsAreLastHistoryRows) {
       if (rng() % 4 == 0) e = "(" + e + " + 1)";
       fields += (f ? ", f" : "f") + std::to_string(f) + ": " + e;
     }
-    const std::string v = "{ " + fields + " }";
+    const std::string v = "{ " + fields + " }" + (q % 2 ? " | when(is_valid(T))" : "");
     SCOPED_TRACE(v);
     auto cq_h = compile(v, {{"T", schema(), "time", "key", "", ""}}, {}, {});
     ASSERT_TRUE(cq_h) << cq_h.error().message();
