@@ -1,0 +1,28 @@
+# Integration tests of the clusters backend's wire clients against the real servers of
+# tests/services (fixtures cassandra_server / pulsar_server). Each client's integration
+# tests are the gtest files tests/io/<client>/*_itest.cc, built into one executable
+# <client>_itests and run as one CTest test labelled "<client>;slow" (gtest_discover_tests
+# cannot attach a fixture per test). Unit tests of the same clients (tests/io/<client>/
+# *_test.cc) need no server and run with the other unit tests.
+foreach(client cql pulsar)
+  if(client STREQUAL "cql")
+    set(server cassandra)
+  else()
+    set(server pulsar)
+  endif()
+  file(GLOB itest_srcs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tests/io/${client}/*_itest.cc)
+  if(NOT itest_srcs)
+    continue()
+  endif()
+  add_executable(${client}_itests ${itest_srcs})
+  target_include_directories(${client}_itests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(${client}_itests PRIVATE tl_${client} tl_pipeline GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${client}_itests PRIVATE
+    TIDELINE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    TIDELINE_BINARY="$<TARGET_FILE:tideline>"
+    TIDELINE_VENV_PYTHON="${PROJECT_SOURCE_DIR}/scripts/services/venv-python")
+  add_dependencies(${client}_itests tideline)
+  add_test(NAME ${client}.integration COMMAND ${client}_itests)
+  set_tests_properties(${client}.integration PROPERTIES
+    FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 600)
+endforeach()
