@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <set>
 
@@ -25,7 +27,11 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.processor.subscription", "tideline.consumer.subscription",
       "tideline.cql.input.stmt", "tideline.cql.output.stmt", "tideline.schema.input",
       "tideline.schema.output", "tideline.topic.partitions", "tideline.cassandra.contact.points",
-      "tideline.cassandra.local.dc", "tideline.cassandra.username", "tideline.cassandra.password"};
+      "tideline.cassandra.local.dc", "tideline.cassandra.username", "tideline.cassandra.password",
+      "tideline.cassandra.tls", "tideline.cassandra.tls.ca.file",
+      "tideline.cassandra.tls.verify.hostname", "tideline.cassandra.tls.allow.insecure",
+      "tideline.cassandra.tls.cert.file", "tideline.cassandra.tls.key.file",
+      "tideline.cassandra.consistency"};
   return kKeys;
 }
 
@@ -155,6 +161,28 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
   optional("tideline.cassandra.local.dc", c.cassandra_local_dc);
   optional("tideline.cassandra.username", c.cassandra_username);
   optional("tideline.cassandra.password", c.cassandra_password);
+  c.cassandra_tls = parse_loose_bool(props.get_or("tideline.cassandra.tls", "false"));
+  c.cassandra_tls_ca_file = resolve(base, props.get_or("tideline.cassandra.tls.ca.file", ""));
+  c.cassandra_tls_verify_hostname =
+      parse_loose_bool(props.get_or("tideline.cassandra.tls.verify.hostname", "true"));
+  c.cassandra_tls_allow_insecure =
+      parse_loose_bool(props.get_or("tideline.cassandra.tls.allow.insecure", "false"));
+  c.cassandra_tls_cert_file = resolve(base, props.get_or("tideline.cassandra.tls.cert.file", ""));
+  c.cassandra_tls_key_file = resolve(base, props.get_or("tideline.cassandra.tls.key.file", ""));
+  optional("tideline.cassandra.consistency", c.cassandra_consistency);
+  {
+    static const char* kLevels[] = {"ANY", "ONE",          "TWO",         "THREE",    "QUORUM",
+                                    "ALL", "LOCAL_QUORUM", "EACH_QUORUM", "LOCAL_ONE"};
+    std::string up = c.cassandra_consistency;
+    for (auto& ch : up) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    if (std::find(std::begin(kLevels), std::end(kLevels), up) == std::end(kLevels)) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.cassandra.consistency' in {}: expected one of "
+                               "ONE, QUORUM, LOCAL_QUORUM, LOCAL_ONE, ALL, ..., got '{}'",
+                               path, c.cassandra_consistency));
+    }
+    c.cassandra_consistency = up;
+  }
 
   // Pulsar client.conf: required for clusters, optional for embedded.
   std::string client_conf;

@@ -74,6 +74,13 @@ struct PipelineConfig {
   std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
   std::string cassandra_username;                           // tideline.cassandra.username
   std::string cassandra_password;                           // tideline.cassandra.password (secret)
+  bool cassandra_tls = false;                               // tideline.cassandra.tls
+  std::string cassandra_tls_ca_file;                        // tideline.cassandra.tls.ca.file
+  bool cassandra_tls_verify_hostname = true;  // tideline.cassandra.tls.verify.hostname
+  bool cassandra_tls_allow_insecure = false;  // tideline.cassandra.tls.allow.insecure
+  std::string cassandra_tls_cert_file;        // tideline.cassandra.tls.cert.file (mutual TLS)
+  std::string cassandra_tls_key_file;         // tideline.cassandra.tls.key.file
+  std::string cassandra_consistency = "LOCAL_QUORUM";  // tideline.cassandra.consistency
 
   std::string topic_url(const std::string& topic) const {
     return "persistent://" + tenant + "/" + ns + "/" + topic;

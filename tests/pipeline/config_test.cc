@@ -119,6 +119,30 @@ TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   EXPECT_NE(c.error().message().find("tideline.topic.partitions"), std::string::npos);
 }
 
+TEST_F(ConfigTest, CassandraTlsAndConsistencyKeys) {
+  auto c = load_config(write("m.properties", kMinimal));
+  ASSERT_TRUE(c);
+  EXPECT_FALSE(c->cassandra_tls);
+  EXPECT_TRUE(c->cassandra_tls_verify_hostname);
+  EXPECT_EQ(c->cassandra_consistency, "LOCAL_QUORUM");
+  c = load_config(write("t.properties", std::string(kMinimal) +
+                                            "tideline.cassandra.tls=true\n"
+                                            "tideline.cassandra.tls.ca.file=certs/ca.pem\n"
+                                            "tideline.cassandra.tls.verify.hostname=false\n"
+                                            "tideline.cassandra.consistency=local_one\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_TRUE(c->cassandra_tls);
+  EXPECT_EQ(c->cassandra_tls_ca_file, (dir_ / "certs/ca.pem").string());
+  EXPECT_FALSE(c->cassandra_tls_verify_hostname);
+  EXPECT_EQ(c->cassandra_consistency, "LOCAL_ONE");
+  EXPECT_TRUE(c->warnings.empty());
+  c = load_config(
+      write("b.properties", std::string(kMinimal) + "tideline.cassandra.consistency=MOST\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("tideline.cassandra.consistency"), std::string::npos);
+  EXPECT_NE(c.error().message().find("MOST"), std::string::npos);
+}
+
 TEST_F(ConfigTest, LooseBooleansAsTheOriginal) {
   for (auto [text, want] : {std::pair{"True", true},
                             {"yes", true},
