@@ -32,14 +32,22 @@ Result<Endpoint> parse_endpoint(std::string_view text, uint16_t default_port);
 // A comma-separated list of endpoints ("a:9042, b:9042"); at least one.
 Result<std::vector<Endpoint>> parse_endpoints(std::string_view text, uint16_t default_port);
 
+// Timeouts. common/status.h has no timeout code (yet), so a call whose `timeout` passed
+// fails with kUnavailable and a message containing "timed out" ("127.0.0.1:9042: timed out
+// after 500 ms reading (3 of 9 bytes received)"); is_timeout() tells such a status apart from
+// other unavailability (refused, closed by peer). Where this header says kTimeout, read
+// "is_timeout(status)". Use is_timeout() rather than the code, so callers keep working when
+// StatusCode gains a kTimeout that this part will then use.
+bool is_timeout(const Status& status);
+
 struct TlsOptions {
   bool enabled = false;
-  std::string ca_file;         // PEM trust store; empty = the system's default paths
-  bool verify_peer = true;     // false = accept any certificate (tlsAllowInsecureConnection)
-  bool verify_hostname = true; // check the certificate names the host (or server_name)
-  std::string server_name;     // SNI and hostname to verify; empty = the endpoint's host
-  std::string cert_file;       // client certificate (mutual TLS), PEM; optional
-  std::string key_file;        // its private key, PEM; optional
+  std::string ca_file;          // PEM trust store; empty = the system's default paths
+  bool verify_peer = true;      // false = accept any certificate (tlsAllowInsecureConnection)
+  bool verify_hostname = true;  // check the certificate names the host (or server_name)
+  std::string server_name;      // SNI and hostname to verify; empty = the endpoint's host
+  std::string cert_file;        // client certificate (mutual TLS), PEM; optional
+  std::string key_file;         // its private key, PEM; optional
 };
 
 class Connection {
@@ -55,9 +63,9 @@ class Connection {
 
   virtual Status write_all(std::span<const uint8_t> data, std::chrono::milliseconds timeout) = 0;
   Status write_all(std::string_view data, std::chrono::milliseconds timeout) {
-    return write_all(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()),
-                                              data.size()),
-                     timeout);
+    return write_all(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()),
+        timeout);
   }
   // Reads exactly `out.size()` bytes. kTimeout if they do not all arrive within `timeout`;
   // kUnavailable ("connection closed by peer") on EOF before that.
