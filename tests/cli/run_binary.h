@@ -36,10 +36,10 @@ inline std::string slurp(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
-// Runs TIDELINE_BINARY with `args`; stdout and stderr are captured through temp files.
+// Runs `argv` (argv[0] = the program) with stdout and stderr captured through temp files.
 // `env` is a list of NAME=VALUE assignments for this run only.
-inline RunResult run_tideline(const std::vector<std::string>& args, const std::string& cwd = "",
-                              const std::vector<std::string>& env = {}) {
+inline RunResult run_command(const std::vector<std::string>& argv, const std::string& cwd = "",
+                             const std::vector<std::string>& env = {}) {
   static int counter = 0;
   auto base = std::filesystem::temp_directory_path() /
               ("tl-cli-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
@@ -47,8 +47,7 @@ inline RunResult run_tideline(const std::vector<std::string>& args, const std::s
   if (!cwd.empty()) cmd += "cd " + shell_quote(cwd) + " && ";
   cmd += "exec env ";
   for (const auto& e : env) cmd += shell_quote(e) + " ";
-  cmd += shell_quote(TIDELINE_BINARY);
-  for (const auto& a : args) cmd += " " + shell_quote(a);
+  for (size_t i = 0; i < argv.size(); ++i) cmd += (i ? " " : "") + shell_quote(argv[i]);
   cmd += " >" + shell_quote(base.string() + ".out") + " 2>" + shell_quote(base.string() + ".err");
   int status = std::system(cmd.c_str());
   RunResult r;
@@ -58,6 +57,14 @@ inline RunResult run_tideline(const std::vector<std::string>& args, const std::s
   std::filesystem::remove(base.string() + ".out");
   std::filesystem::remove(base.string() + ".err");
   return r;
+}
+
+// Runs TIDELINE_BINARY with `args` (see run_command).
+inline RunResult run_tideline(const std::vector<std::string>& args, const std::string& cwd = "",
+                              const std::vector<std::string>& env = {}) {
+  std::vector<std::string> argv{TIDELINE_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run_command(argv, cwd, env);
 }
 
 // Splits simple CSV output (no quoted commas) into rows of cells; a trailing comma is an
