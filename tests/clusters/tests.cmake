@@ -26,3 +26,20 @@ foreach(client cql pulsar)
   set_tests_properties(${client}.integration PROPERTIES
     FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 600)
 endforeach()
+
+# The pipeline on the clusters backend, through the binary: tests/clusters/*_itest.cc,
+# needing both servers.
+file(GLOB clusters_itest_srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_LIST_DIR}/*_itest.cc)
+if(clusters_itest_srcs)
+  add_executable(clusters_itests ${clusters_itest_srcs})
+  target_include_directories(clusters_itests PRIVATE ${PROJECT_SOURCE_DIR}/src ${PROJECT_SOURCE_DIR}/tests)
+  target_link_libraries(clusters_itests PRIVATE GTest::gtest GTest::gtest_main)
+  target_compile_definitions(clusters_itests PRIVATE
+    TIDELINE_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
+    TIDELINE_BINARY="$<TARGET_FILE:tideline>"
+    TIDELINE_VENV_PYTHON="${PROJECT_SOURCE_DIR}/scripts/services/venv-python")
+  add_dependencies(clusters_itests tideline)
+  add_test(NAME clusters.pipeline COMMAND clusters_itests)
+  set_tests_properties(clusters.pipeline PROPERTIES
+    FIXTURES_REQUIRED "cassandra_server;pulsar_server" LABELS "cassandra;pulsar;slow" TIMEOUT 900)
+endif()
