@@ -228,6 +228,8 @@ int no_password(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/)
 class TcpConnection : public Connection {
  public:
   TcpConnection(Endpoint peer, int fd) : peer_(std::move(peer)), fd_(fd) {}
+  TcpConnection(const TcpConnection&) = delete;
+  TcpConnection& operator=(const TcpConnection&) = delete;
   ~TcpConnection() override { TcpConnection::close(); }
 
   Status write_all(std::span<const uint8_t> data, std::chrono::milliseconds timeout) override {
@@ -344,6 +346,8 @@ class TcpConnection : public Connection {
 class TlsConnection : public Connection {
  public:
   TlsConnection(Endpoint peer, int fd) : peer_(std::move(peer)) { sock_.fd = fd; }
+  TlsConnection(const TlsConnection&) = delete;  // the BIO points at sock_
+  TlsConnection& operator=(const TlsConnection&) = delete;
   ~TlsConnection() override { TlsConnection::close(); }
 
   // Builds the SSL object and runs the handshake before `deadline`.
@@ -584,11 +588,10 @@ int connect_one(const addrinfo* ai, Clock::time_point deadline, int& err) {
     err = errno;
     return -1;
   }
-  int rc;
-  do {
-    rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0 && errno != EINPROGRESS) {
+  // An interrupted connect keeps going in the background (retrying it would fail with
+  // EALREADY), so EINTR is handled like EINPROGRESS.
+  int rc = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
+  if (rc < 0 && errno != EINPROGRESS && errno != EINTR) {
     err = errno;
     ::close(fd);
     return -1;

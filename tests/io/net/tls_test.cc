@@ -94,6 +94,7 @@ void write_pem(const std::string& path, X509* cert, EVP_PKEY* key) {
 struct Pki {
   std::string dir;
   std::string ca_cert, server_cert, server_key, client_cert, client_key, other_ca_cert;
+  std::string self_signed_cert, self_signed_key;  // a localhost certificate signed by itself
 
   Pki() {
     std::random_device rd;
@@ -111,6 +112,13 @@ struct Pki {
     X509Ptr client =
         make_cert(client_key_p.get(), "tideline-client", ca.get(), ca_key.get(), false, nullptr);
     X509Ptr other = make_cert(other_key.get(), "unrelated CA", nullptr, nullptr, true, nullptr);
+    PkeyPtr self_key(EVP_EC_gen("P-256"));
+    X509Ptr self = make_cert(self_key.get(), "localhost", nullptr, nullptr, false,
+                             "DNS:localhost,IP:127.0.0.1");
+    self_signed_cert = dir + "/self.pem";
+    self_signed_key = dir + "/self.key";
+    write_pem(self_signed_cert, self.get(), nullptr);
+    write_pem(self_signed_key, nullptr, self_key.get());
     ca_cert = dir + "/ca.pem";
     server_cert = dir + "/server.pem";
     server_key = dir + "/server.key";
@@ -141,10 +149,14 @@ enum class After { kEcho, kShutdown, kDrop };
 // drop. Records the SNI name and the client certificate's CN it saw.
 class TlsServer {
  public:
-  explicit TlsServer(After after = After::kEcho, bool require_client_cert = false) : after_(after) {
+  explicit TlsServer(After after = After::kEcho, bool require_client_cert = false,
+                     bool self_signed = false)
+      : after_(after) {
     ctx_ = SSL_CTX_new(TLS_server_method());
-    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, pki().server_cert.c_str()), 1);
-    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, pki().server_key.c_str(), SSL_FILETYPE_PEM), 1);
+    const std::string& cert = self_signed ? pki().self_signed_cert : pki().server_cert;
+    const std::string& key = self_signed ? pki().self_signed_key : pki().server_key;
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx_, cert.c_str()), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx_, key.c_str(), SSL_FILETYPE_PEM), 1);
     if (require_client_cert) {
       EXPECT_EQ(SSL_CTX_load_verify_locations(ctx_, pki().ca_cert.c_str(), nullptr), 1);
       SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
@@ -291,6 +303,22 @@ TEST(Tls, UntrustedCaFailsVerification) {
             std::string::npos)
       << m;
   EXPECT_NE(m.find("local issuer certificate"), std::string::npos) << m;
+}
+
+TEST(Tls, SelfSignedServerFailsVerification) {
+  TlsServer server(After::kEcho, false, /*self_signed=*/true);
+  auto c = Connection::connect(Endpoint{"127.0.0.1", server.port()}, trusting_ca(), kLong);
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code(), StatusCode::kIoError);
+  EXPECT_EQ(c.error().message(), peer_of(server) +
+                                     ": TLS handshake failed: certificate verify failed "
+                                     "(self-signed certificate)");
+  // Trusting the certificate itself makes it acceptable.
+  TlsOptions t = trusting_ca();
+  t.ca_file = pki().self_signed_cert;
+  auto ok = Connection::connect(Endpoint{"localhost", server.port()}, t, kLong);
+  ASSERT_TRUE(ok) << ok.error().to_string();
+  round_trip(**ok, pattern(100));
 }
 
 TEST(Tls, DefaultTrustStoreDoesNotKnowTestCa) {
