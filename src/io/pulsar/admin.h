@@ -1,0 +1,77 @@
+#pragma once
+// Pulsar admin REST client over libcurl (calls and statuses in docs/formats/pulsar.md).
+// Thread-safety: every call uses its own curl handle, so one AdminClient may be shared by
+// threads. The token is sent as `Authorization: Bearer` and never appears in errors or logs.
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "io/net/net.h"
+
+namespace tideline::pulsar {
+
+// A topic name split into its parts: `persistent://tenant/ns/local`. Accepted input forms:
+// a full name, `tenant/ns/local` and `local` (tenant public, namespace default), as the
+// embedded log does.
+struct TopicName {
+  std::string domain = "persistent";
+  std::string tenant;
+  std::string ns;
+  std::string local;
+  std::string full() const;                // persistent://tenant/ns/local
+  std::string rest_path() const;           // persistent/tenant/ns/local (URL-escaped parts)
+  std::string partition(int index) const;  // full() + "-partition-<index>"
+};
+Result<TopicName> parse_topic_name(std::string_view topic);
+
+struct AdminOptions {
+  std::string web_service_url = "http://127.0.0.1:8080";
+  std::string token;    // empty = no Authorization header (secret)
+  io::net::TlsOptions tls;  // ca_file, verify_peer, verify_hostname apply to https URLs
+  std::chrono::milliseconds timeout{30000};
+};
+
+struct TopicStats {
+  int64_t msg_in_counter = 0;                  // messages received since the topic loaded
+  std::map<std::string, int64_t> msg_backlog;  // per subscription
+};
+
+class AdminClient {
+ public:
+  explicit AdminClient(AdminOptions options);
+
+  // 409 (exists) is success.
+  Status create_namespace(std::string_view tenant, std::string_view ns);
+  // Deletes a namespace and, with `force`, every topic in it (tests clean up with it).
+  Status delete_namespace(std::string_view tenant, std::string_view ns, bool force);
+  // Exists with the same count is success; a different count is kAlreadyExists.
+  Status create_partitioned_topic(const TopicName& topic, int partitions);
+  // 0 = not a partitioned topic (or no such topic).
+  Result<int> partitions(const TopicName& topic);
+  Status set_schema(const TopicName& topic, std::string_view envelope_json);
+  // The envelope {"type","schema","properties"}; nullopt when the topic has no schema.
+  Result<std::optional<std::string>> get_schema(const TopicName& topic);
+  // Partitioned-stats when `partitioned`, else the topic's stats.
+  Result<TopicStats> stats(const TopicName& topic, bool partitioned);
+
+  struct Response {
+    long status = 0;
+    std::string body;
+  };
+  // One HTTP call; `path` starts with /admin/v2/. Fails only for transport errors.
+  Result<Response> call(std::string_view method, std::string_view path,
+                        std::optional<std::string_view> json_body);
+
+ private:
+  // "<METHOD> <path>: HTTP <status>: <reason>"
+  Status http_error(std::string_view method, std::string_view path, const Response& r) const;
+
+  AdminOptions options_;
+};
+
+}  // namespace tideline::pulsar
