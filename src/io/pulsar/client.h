@@ -1,0 +1,122 @@
+#pragma once
+// Pulsar binary-protocol connections (docs/formats/pulsar.md): CONNECT with optional token,
+// PING/PONG, request/response matching by request id, LOOKUP with redirects, and a pool of
+// connections per broker. Producers and consumers (pulsar.cc) drive these.
+// Thread-safety: a BrokerConnection and a ConnectionPool are used by one thread at a time
+// (each producer and consumer owns its pool). Frames that arrive while waiting for a
+// response (MESSAGE, SEND_RECEIPT, ...) are kept in arrival order for read_frame().
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "common/status.h"
+#include "io/net/net.h"
+#include "io/pulsar/frame.h"
+
+namespace tideline::pulsar {
+
+struct ClientOptions {
+  std::string service_url = "pulsar://127.0.0.1:6650";
+  io::net::TlsOptions tls;  // `enabled` is taken from each URL's scheme
+  std::string auth_method;  // "token" or empty
+  std::string auth_data;    // the token (secret)
+  std::chrono::milliseconds operation_timeout{30000};
+};
+
+struct BrokerUrl {
+  io::net::Endpoint endpoint;
+  bool tls = false;
+};
+// `pulsar://host:port` (6650) or `pulsar+ssl://host:port` (6651); of a comma-separated host
+// list the first host is used.
+Result<BrokerUrl> parse_broker_url(std::string_view url);
+
+// The token of Pulsar's token plugin from `authParams`: `token:<jwt>`, `file://<path>` (the
+// file's content without surrounding whitespace) or the bare token. Errors never contain
+// the token.
+Result<std::string> token_from_auth_params(std::string_view params);
+// Maps authPlugin/authParams to (auth_method, auth_data): empty plugin = no auth; the token
+// plugin (its Java class name, "token" or "AuthenticationToken") = ("token", token); others
+// kUnimplemented.
+Status configure_auth(std::string_view plugin, std::string_view params, ClientOptions& options);
+
+// The CONNECT command a client with `options` sends (exposed for tests).
+proto::BaseCommand make_connect(const ClientOptions& options);
+
+class BrokerConnection {
+ public:
+  // Connects and runs the CONNECT/CONNECTED handshake.
+  static Result<std::unique_ptr<BrokerConnection>> open(std::string_view url,
+                                                        const ClientOptions& options);
+  // Over an established transport (tests); runs the handshake.
+  static Result<std::unique_ptr<BrokerConnection>> handshake(
+      std::unique_ptr<io::net::Connection> transport, const ClientOptions& options,
+      std::string url);
+
+  const std::string& url() const { return url_; }
+  uint64_t next_request_id() { return next_request_id_++; }
+
+  // Buffers frames; flush() writes them. send() = queue + flush.
+  void queue(const proto::BaseCommand& command);
+  void queue_payload(const proto::BaseCommand& command, const proto::MessageMetadata& metadata,
+                     std::string_view payload);
+  size_t queued_bytes() const { return out_.size(); }
+  Status flush();
+  Status send(const proto::BaseCommand& command);
+
+  // The next frame for the caller, waiting at most `timeout`; nullopt on timeout. PING is
+  // answered, PONG and ACTIVE_CONSUMER_CHANGE dropped, AUTH_CHALLENGE answered with the token.
+  Result<std::optional<Frame>> read_frame(std::chrono::milliseconds timeout);
+  // Sends `command` (which carries `request_id`) and waits for the frame answering it:
+  // SUCCESS, PRODUCER_SUCCESS, LOOKUP_RESPONSE, ACK_RESPONSE; ERROR becomes a Status
+  // "<url>: <COMMAND>: <ServerError>: <message>". Other frames are kept for read_frame().
+  Result<Frame> request(const proto::BaseCommand& command, uint64_t request_id);
+  // Whether a frame is buffered or bytes are readable without waiting.
+  bool has_input();
+  void close();
+
+ private:
+  BrokerConnection(std::unique_ptr<io::net::Connection> transport, ClientOptions options,
+                   std::string url);
+  // Reads and decodes one frame from the transport (not from pending_); nullopt on timeout.
+  Result<std::optional<Frame>> read_transport(std::chrono::milliseconds timeout);
+  // Answers protocol-level frames; true = consumed.
+  Result<bool> handle_internal(const Frame& frame);
+
+  std::unique_ptr<io::net::Connection> transport_;
+  ClientOptions options_;
+  std::string url_;
+  std::string in_;
+  size_t in_pos_ = 0;
+  std::string out_;
+  std::deque<Frame> pending_;
+  uint64_t next_request_id_ = 1;
+  uint32_t max_frame_size_ = kDefaultMaxMessageSize + kFrameHeadroom;
+};
+
+// The connections of one producer or consumer, one per broker URL, opened on demand.
+class ConnectionPool {
+ public:
+  explicit ConnectionPool(ClientOptions options) : options_(std::move(options)) {}
+  Result<BrokerConnection*> get(std::string_view url);
+  // LOOKUP of `topic` (a partition or a non-partitioned topic), following redirects;
+  // returns the connection to the owning broker.
+  Result<BrokerConnection*> lookup(std::string_view topic);
+  const ClientOptions& options() const { return options_; }
+  std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>>& connections() {
+    return connections_;
+  }
+  void close();
+
+ private:
+  ClientOptions options_;
+  std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>> connections_;
+};
+
+}  // namespace tideline::pulsar

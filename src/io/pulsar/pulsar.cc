@@ -1,0 +1,618 @@
+// TopicService over Pulsar: routing, durability, acknowledgement and redelivery follow the
+// embedded log (io/embedded/topic_log.cc); wire details in docs/formats/pulsar.md.
+#include "io/pulsar/pulsar.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "common/time.h"
+#include "io/pulsar/admin.h"
+#include "io/pulsar/client.h"
+
+namespace tideline::pulsar {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// SENDs without a receipt per connection before send() waits for receipts.
+constexpr size_t kMaxInFlight = 1000;
+constexpr size_t kFlushBytes = 256 * 1024;
+// Permits per partition consumer; FLOW is sent again when half were handed out.
+constexpr uint32_t kPermits = 1000;
+
+int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::chrono::milliseconds remaining(Clock::time_point deadline) {
+  return std::max(0ms,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+}
+
+proto::CommandSubscribe::SubType sub_type(io::SubscriptionType t) {
+  switch (t) {
+    case io::SubscriptionType::kExclusive:
+      return proto::CommandSubscribe::Exclusive;
+    case io::SubscriptionType::kShared:
+      return proto::CommandSubscribe::Shared;
+    case io::SubscriptionType::kFailover:
+      return proto::CommandSubscribe::Failover;
+    case io::SubscriptionType::kKeyShared:
+      return proto::CommandSubscribe::Key_Shared;
+  }
+  return proto::CommandSubscribe::Shared;
+}
+
+// The partition topics of `topic` (itself when it is not partitioned).
+std::vector<std::string> partition_topics(const TopicName& name, int partitions) {
+  std::vector<std::string> out;
+  if (partitions == 0) {
+    out.push_back(name.full());
+  } else {
+    for (int i = 0; i < partitions; ++i) out.push_back(name.partition(i));
+  }
+  return out;
+}
+
+class PulsarProducer final : public io::Producer {
+ public:
+  struct Partition {
+    std::string topic;
+    BrokerConnection* conn = nullptr;
+    uint64_t producer_id = 0;
+    std::string producer_name;
+    uint64_t next_sequence = 0;
+    uint64_t acked_through = 0;  // sequence ids < this have receipts
+  };
+
+  PulsarProducer(ClientOptions options, std::string topic)
+      : pool_(std::move(options)), topic_(std::move(topic)) {}
+  ~PulsarProducer() override { (void)close(); }
+
+  Status open(const std::vector<std::string>& topics) {
+    uint64_t producer_id = 1;
+    for (const std::string& t : topics) {
+      Partition p;
+      p.topic = t;
+      TL_ASSIGN_OR_RETURN(p.conn, pool_.lookup(t));
+      p.producer_id = producer_id++;
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::PRODUCER);
+      const uint64_t req = p.conn->next_request_id();
+      auto* c = cmd.mutable_producer();
+      c->set_topic(t);
+      c->set_producer_id(p.producer_id);
+      c->set_request_id(req);
+      TL_ASSIGN_OR_RETURN(Frame frame, p.conn->request(cmd, req));
+      if (frame.command.type() != proto::BaseCommand::PRODUCER_SUCCESS) {
+        return corruption(fmt::format("{}: PRODUCER {}: answered with {}", p.conn->url(), t,
+                                      command_name(frame.command.type())));
+      }
+      // producer_ready = false (exclusive access pending) is not used: Shared access mode.
+      p.producer_name = frame.command.producer_success().producer_name();
+      partitions_.push_back(std::move(p));
+    }
+    return {};
+  }
+
+  Status send(std::span<const io::OutgoingMessage> messages) override {
+    if (!broken_.ok()) return broken_;
+    Status st = send_impl(messages);
+    if (!st.ok()) broken_ = st;
+    return st;
+  }
+
+  Status flush() override { return broken_; }
+
+  Status close() override {
+    if (closed_) return {};
+    closed_ = true;
+    Status result;
+    for (Partition& p : partitions_) {
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::CLOSE_PRODUCER);
+      const uint64_t req = p.conn->next_request_id();
+      cmd.mutable_close_producer()->set_producer_id(p.producer_id);
+      cmd.mutable_close_producer()->set_request_id(req);
+      auto r = p.conn->request(cmd, req);
+      if (!r && result.ok() && broken_.ok()) result = r.error();
+    }
+    pool_.close();
+    return result;
+  }
+
+ private:
+  Status send_impl(std::span<const io::OutgoingMessage> messages) {
+    if (closed_) return invalid_argument(fmt::format("producer of {} is closed", topic_));
+    const size_t n = partitions_.size();
+    std::map<BrokerConnection*, size_t> in_flight;
+    for (const io::OutgoingMessage& m : messages) {
+      const size_t index = n == 1          ? 0
+                           : m.key.empty() ? round_robin_++ % n
+                                           : io::pulsar_key_hash(m.key) % n;
+      Partition& p = partitions_[index];
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::SEND);
+      auto* s = cmd.mutable_send();
+      s->set_producer_id(p.producer_id);
+      s->set_sequence_id(p.next_sequence);
+      s->set_num_messages(1);
+      proto::MessageMetadata meta;
+      meta.set_producer_name(p.producer_name);
+      meta.set_sequence_id(p.next_sequence);
+      meta.set_publish_time(static_cast<uint64_t>(wall_ms()));
+      if (!m.key.empty()) meta.set_partition_key(m.key);
+      if (m.event_time_ms > 0) meta.set_event_time(static_cast<uint64_t>(m.event_time_ms));
+      ++p.next_sequence;
+      p.conn->queue_payload(cmd, meta, m.payload);
+      size_t& count = in_flight[p.conn];
+      ++count;
+      if (p.conn->queued_bytes() >= kFlushBytes) TL_RETURN_IF_ERROR(p.conn->flush());
+      while (count >= kMaxInFlight) {
+        TL_RETURN_IF_ERROR(p.conn->flush());
+        TL_RETURN_IF_ERROR(read_receipt(*p.conn, count));
+      }
+    }
+    for (auto& [conn, count] : in_flight) TL_RETURN_IF_ERROR(conn->flush());
+    for (auto& [conn, count] : in_flight) {
+      while (count > 0) TL_RETURN_IF_ERROR(read_receipt(*conn, count));
+    }
+    return {};
+  }
+
+  // Reads one frame from `conn`; a receipt decrements `count`.
+  Status read_receipt(BrokerConnection& conn, size_t& count) {
+    const auto timeout = pool_.options().operation_timeout;
+    TL_ASSIGN_OR_RETURN(auto frame, conn.read_frame(timeout));
+    if (!frame) {
+      return unavailable(fmt::format("{}: SEND to {}: no receipt within {} ms (timed out)",
+                                     conn.url(), topic_, timeout.count()));
+    }
+    const auto& c = frame->command;
+    switch (c.type()) {
+      case proto::BaseCommand::SEND_RECEIPT: {
+        Partition* p = by_id(c.send_receipt().producer_id());
+        if (p != nullptr) p->acked_through = c.send_receipt().sequence_id() + 1;
+        --count;
+        return {};
+      }
+      case proto::BaseCommand::SEND_ERROR: {
+        const auto& e = c.send_error();
+        Partition* p = by_id(e.producer_id());
+        return io_error(fmt::format("{}: SEND to {} (sequence {}): {}: {}", conn.url(),
+                                    p ? p->topic : topic_, e.sequence_id(),
+                                    server_error_name(e.error()), e.message()));
+      }
+      case proto::BaseCommand::CLOSE_PRODUCER:
+        return unavailable(
+            fmt::format("{}: the broker closed the producer of {}", conn.url(), topic_));
+      default:
+        return {};  // not for a producer; ignored
+    }
+  }
+
+  Partition* by_id(uint64_t id) {
+    for (Partition& p : partitions_) {
+      if (p.producer_id == id) return &p;
+    }
+    return nullptr;
+  }
+
+  ConnectionPool pool_;
+  std::string topic_;
+  std::vector<Partition> partitions_;
+  size_t round_robin_ = 0;
+  Status broken_;
+  bool closed_ = false;
+};
+
+class PulsarConsumer final : public io::Consumer {
+ public:
+  struct Partition {
+    int32_t index = 0;  // partition index (0 for a non-partitioned topic)
+    std::string topic;
+    BrokerConnection* conn = nullptr;
+    uint64_t consumer_id = 0;
+    uint32_t to_flow = 0;  // permits used since the last FLOW
+  };
+  struct EntryKey {
+    int32_t partition;
+    int64_t ledger;
+    int64_t entry;
+    auto operator<=>(const EntryKey&) const = default;
+  };
+
+  PulsarConsumer(ClientOptions options, std::shared_ptr<AdminClient> admin, TopicName name,
+                 bool partitioned, io::SubscribeOptions sub)
+      : pool_(std::move(options)),
+        admin_(std::move(admin)),
+        name_(std::move(name)),
+        partitioned_(partitioned),
+        sub_(std::move(sub)) {}
+  ~PulsarConsumer() override { (void)close(); }
+
+  Status open(const std::vector<std::string>& topics) {
+    uint64_t consumer_id = 1;
+    for (size_t i = 0; i < topics.size(); ++i) {
+      Partition p;
+      p.index = static_cast<int32_t>(i);
+      p.topic = topics[i];
+      TL_ASSIGN_OR_RETURN(p.conn, pool_.lookup(p.topic));
+      p.consumer_id = consumer_id++;
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::SUBSCRIBE);
+      const uint64_t req = p.conn->next_request_id();
+      auto* s = cmd.mutable_subscribe();
+      s->set_topic(p.topic);
+      s->set_subscription(sub_.subscription);
+      s->set_subtype(sub_type(sub_.type));
+      s->set_consumer_id(p.consumer_id);
+      s->set_request_id(req);
+      s->set_durable(true);
+      s->set_initialposition(sub_.initial_position == io::InitialPosition::kEarliest
+                                 ? proto::CommandSubscribe::Earliest
+                                 : proto::CommandSubscribe::Latest);
+      TL_RETURN_IF_ERROR(p.conn->request(cmd, req));
+      partitions_.push_back(std::move(p));
+      TL_RETURN_IF_ERROR(flow(partitions_.back(), kPermits));
+    }
+    return {};
+  }
+
+  Result<std::vector<io::Message>> receive(size_t max_messages,
+                                           std::chrono::milliseconds timeout) override {
+    if (closed_) return error(invalid_argument("consumer is closed"));
+    if (!broken_.ok()) return error(broken_);
+    auto r = receive_impl(max_messages, timeout);
+    if (!r) broken_ = r.error();
+    return r;
+  }
+
+  Status acknowledge(std::span<const io::MessageId> ids) override {
+    if (closed_) return invalid_argument("consumer is closed");
+    if (!broken_.ok()) return broken_;
+    std::map<size_t, std::vector<EntryKey>> acks;  // by partition slot
+    for (const io::MessageId& id : ids) {
+      const EntryKey key{id.partition, id.ledger_id, id.entry_id};
+      if (auto it = outstanding_.find(key); it != outstanding_.end()) {
+        if (--it->second > 0) continue;  // more messages of this batch are unacknowledged
+        outstanding_.erase(it);
+      }
+      const size_t slot = partitioned_ ? static_cast<size_t>(id.partition) : 0;
+      if (slot >= partitions_.size()) {
+        return invalid_argument(fmt::format("acknowledge: message id of partition {} but {} has {}",
+                                            id.partition, name_.full(), partitions_.size()));
+      }
+      acks[slot].push_back(key);
+    }
+    // One ACK per partition consumer, all written before waiting for the receipts.
+    std::vector<std::pair<BrokerConnection*, uint64_t>> waits;
+    for (auto& [slot, keys] : acks) {
+      Partition& p = partitions_[slot];
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::ACK);
+      auto* a = cmd.mutable_ack();
+      a->set_consumer_id(p.consumer_id);
+      a->set_ack_type(proto::CommandAck::Individual);
+      for (const EntryKey& k : keys) {
+        auto* m = a->add_message_id();
+        m->set_ledgerid(static_cast<uint64_t>(k.ledger));
+        m->set_entryid(static_cast<uint64_t>(k.entry));
+      }
+      const uint64_t req = p.conn->next_request_id();
+      a->set_request_id(req);
+      p.conn->queue(cmd);
+      waits.emplace_back(p.conn, req);
+    }
+    for (auto& [conn, req] : waits) TL_RETURN_IF_ERROR(conn->flush());
+    for (auto& [conn, req] : waits) {
+      TL_ASSIGN_OR_RETURN(Frame f, wait_ack_response(*conn, req));
+      const auto& r = f.command.ackresponse();
+      if (r.has_error()) {
+        return io_error(fmt::format("{}: ACK on {}: {}: {}", conn->url(), name_.full(),
+                                    server_error_name(r.error()), r.message()));
+      }
+    }
+    return {};
+  }
+
+  Result<int64_t> backlog() override {
+    TL_ASSIGN_OR_RETURN(TopicStats s, admin_->stats(name_, partitioned_));
+    auto it = s.msg_backlog.find(sub_.subscription);
+    if (it == s.msg_backlog.end()) {
+      return error(not_found(fmt::format("subscription {} of {} not found in the topic's stats",
+                                         sub_.subscription, name_.full())));
+    }
+    return it->second;
+  }
+
+  Status close() override {
+    if (closed_) return {};
+    closed_ = true;
+    Status result;
+    for (Partition& p : partitions_) {
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::CLOSE_CONSUMER);
+      const uint64_t req = p.conn->next_request_id();
+      cmd.mutable_close_consumer()->set_consumer_id(p.consumer_id);
+      cmd.mutable_close_consumer()->set_request_id(req);
+      auto r = p.conn->request(cmd, req);
+      if (!r && result.ok() && broken_.ok()) result = r.error();
+    }
+    pool_.close();
+    queue_.clear();
+    return result;
+  }
+
+  Status redeliver() {
+    if (closed_) return invalid_argument("consumer is closed");
+    for (Partition& p : partitions_) {
+      proto::BaseCommand cmd;
+      cmd.set_type(proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES);
+      cmd.mutable_redeliverunacknowledgedmessages()->set_consumer_id(p.consumer_id);
+      p.conn->queue(cmd);
+    }
+    for (Partition& p : partitions_) TL_RETURN_IF_ERROR(p.conn->flush());
+    // Buffered messages will come again; their permits are given back.
+    for (const io::Message& m : queue_) {
+      Partition& p = partitions_[partitioned_ ? static_cast<size_t>(m.id.partition) : 0];
+      ++p.to_flow;
+    }
+    queue_.clear();
+    outstanding_.clear();
+    for (Partition& p : partitions_) TL_RETURN_IF_ERROR(maybe_flow(p));
+    return {};
+  }
+
+ private:
+  Result<Frame> wait_ack_response(BrokerConnection& conn, uint64_t req) {
+    const auto deadline = Clock::now() + pool_.options().operation_timeout;
+    std::vector<Frame> others;
+    while (true) {
+      TL_ASSIGN_OR_RETURN(auto f, conn.read_frame(remaining(deadline)));
+      if (!f) {
+        return error(unavailable(
+            fmt::format("{}: ACK on {}: no ACK_RESPONSE (timed out)", conn.url(), name_.full())));
+      }
+      if (f->command.type() == proto::BaseCommand::ACK_RESPONSE &&
+          f->command.ackresponse().request_id() == req) {
+        return std::move(*f);
+      }
+      TL_RETURN_IF_ERROR(handle(conn, std::move(*f)));
+    }
+  }
+
+  Status flow(Partition& p, uint32_t permits) {
+    proto::BaseCommand cmd;
+    cmd.set_type(proto::BaseCommand::FLOW);
+    cmd.mutable_flow()->set_consumer_id(p.consumer_id);
+    cmd.mutable_flow()->set_messagepermits(permits);
+    return p.conn->send(cmd);
+  }
+
+  Status maybe_flow(Partition& p) {
+    if (p.to_flow < kPermits / 2) return {};
+    const uint32_t n = p.to_flow;
+    p.to_flow = 0;
+    return flow(p, n);
+  }
+
+  Partition* by_id(uint64_t id) {
+    for (Partition& p : partitions_) {
+      if (p.consumer_id == id) return &p;
+    }
+    return nullptr;
+  }
+
+  // Turns a frame into queued messages (MESSAGE) or an error (CLOSE_CONSUMER).
+  Status handle(BrokerConnection& conn, Frame frame) {
+    const auto& c = frame.command;
+    if (c.type() == proto::BaseCommand::CLOSE_CONSUMER) {
+      return unavailable(
+          fmt::format("{}: the broker closed the consumer of {}", conn.url(), name_.full()));
+    }
+    if (c.type() != proto::BaseCommand::MESSAGE) return {};
+    Partition* p = by_id(c.message().consumer_id());
+    if (p == nullptr) return {};
+    const auto& id = c.message().message_id();
+    const auto& meta = frame.metadata;
+    if (meta.compression() != proto::NONE) {
+      return unimplemented(fmt::format("{}: MESSAGE {}:{} on {}: compression {} is not supported",
+                                       conn.url(), id.ledgerid(), id.entryid(), p->topic,
+                                       proto::CompressionType_Name(meta.compression())));
+    }
+    io::Message base;
+    base.id = io::MessageId{p->index, static_cast<int64_t>(id.ledgerid()),
+                            static_cast<int64_t>(id.entryid())};
+    base.publish_time_ms = static_cast<int64_t>(meta.publish_time());
+    base.redelivery_count = static_cast<int32_t>(c.message().redelivery_count());
+    const EntryKey key{p->index, base.id.ledger_id, base.id.entry_id};
+    if (!meta.has_num_messages_in_batch()) {
+      io::Message m = base;
+      m.key = meta.partition_key();
+      m.payload = std::move(frame.payload);
+      m.event_time_ms = static_cast<int64_t>(meta.event_time());
+      queue_.push_back(std::move(m));
+      outstanding_[key] = 1;
+      return {};
+    }
+    auto batch = parse_batch(frame.payload, meta.num_messages_in_batch());
+    if (!batch) {
+      return batch.error().with_context(fmt::format("{}: MESSAGE {}:{} on {}", conn.url(),
+                                                    id.ledgerid(), id.entryid(), p->topic));
+    }
+    const auto& ack_set = c.message().ack_set();
+    int32_t delivered = 0;
+    for (size_t i = 0; i < batch->size(); ++i) {
+      auto& single = (*batch)[i];
+      // ack_set: bit i set = message i still unacknowledged (absent = all).
+      const bool pending =
+          ack_set.empty() ||
+          (i / 64 < static_cast<size_t>(ack_set.size()) &&
+           ((static_cast<uint64_t>(ack_set[static_cast<int>(i / 64)]) >> (i % 64)) & 1));
+      if (!pending || single.metadata.compacted_out()) {
+        ++p->to_flow;
+        continue;
+      }
+      io::Message m = base;
+      m.key = single.metadata.partition_key();
+      m.payload = std::move(single.payload);
+      m.event_time_ms = single.metadata.has_event_time()
+                            ? static_cast<int64_t>(single.metadata.event_time())
+                            : static_cast<int64_t>(meta.event_time());
+      queue_.push_back(std::move(m));
+      ++delivered;
+    }
+    if (delivered > 0) {
+      outstanding_[key] = delivered;
+    } else {
+      // Every message of the entry was acknowledged before (ack_set) or compacted out.
+      outstanding_.erase(key);
+    }
+    return maybe_flow(*p);
+  }
+
+  Result<std::vector<io::Message>> receive_impl(size_t max_messages,
+                                                std::chrono::milliseconds timeout) {
+    std::vector<io::Message> out;
+    if (max_messages == 0) return out;
+    const auto deadline = Clock::now() + timeout;
+    // Read what is available without waiting, then wait for the first message.
+    while (queue_.size() < max_messages) {
+      bool any = false;
+      for (auto& [url, conn] : pool_.connections()) {
+        while (queue_.size() < max_messages && conn->has_input()) {
+          TL_ASSIGN_OR_RETURN(auto f, conn->read_frame(pool_.options().operation_timeout));
+          if (!f) break;
+          TL_RETURN_IF_ERROR(handle(*conn, std::move(*f)));
+          any = true;
+        }
+      }
+      if (!queue_.empty() || Clock::now() >= deadline) {
+        if (!any) break;
+        continue;
+      }
+      if (any) continue;
+      // Nothing buffered: wait on one connection (all of them in turn when there are several).
+      const auto conns = pool_.connections().size();
+      const auto slice = conns <= 1 ? remaining(deadline) : std::min(remaining(deadline), 10ms);
+      for (auto& [url, conn] : pool_.connections()) {
+        TL_ASSIGN_OR_RETURN(auto f, conn->read_frame(slice));
+        if (f) TL_RETURN_IF_ERROR(handle(*conn, std::move(*f)));
+        if (!queue_.empty()) break;
+      }
+    }
+    const size_t n = std::min(max_messages, queue_.size());
+    out.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      io::Message& m = queue_.front();
+      Partition& p = partitions_[partitioned_ ? static_cast<size_t>(m.id.partition) : 0];
+      ++p.to_flow;
+      out.push_back(std::move(m));
+      queue_.pop_front();
+    }
+    for (Partition& p : partitions_) TL_RETURN_IF_ERROR(maybe_flow(p));
+    return out;
+  }
+
+  ConnectionPool pool_;
+  std::shared_ptr<AdminClient> admin_;
+  TopicName name_;
+  bool partitioned_;
+  io::SubscribeOptions sub_;
+  std::vector<Partition> partitions_;
+  std::deque<io::Message> queue_;
+  // Per received entry: messages handed out but not yet acknowledged.
+  std::map<EntryKey, int32_t> outstanding_;
+  Status broken_;
+  bool closed_ = false;
+};
+
+class PulsarTopicService final : public io::TopicService {
+ public:
+  PulsarTopicService(ClientOptions client, std::shared_ptr<AdminClient> admin)
+      : client_(std::move(client)), admin_(std::move(admin)) {}
+
+  Status create_namespace(std::string_view tenant, std::string_view ns) override {
+    return admin_->create_namespace(tenant, ns);
+  }
+  Status create_partitioned_topic(std::string_view topic, int partitions) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    return admin_->create_partitioned_topic(name, partitions);
+  }
+  Result<int> partitions(std::string_view topic) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    return admin_->partitions(name);
+  }
+  Status set_schema(std::string_view topic, std::string_view envelope_json) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    return admin_->set_schema(name, envelope_json);
+  }
+  Result<std::optional<std::string>> get_schema(std::string_view topic) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    return admin_->get_schema(name);
+  }
+  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    TL_ASSIGN_OR_RETURN(int n, admin_->partitions(name));
+    auto producer = std::make_unique<PulsarProducer>(client_, name.full());
+    TL_RETURN_IF_ERROR(producer->open(partition_topics(name, n)));
+    return std::unique_ptr<io::Producer>(std::move(producer));
+  }
+  Result<std::unique_ptr<io::Consumer>> subscribe(std::string_view topic,
+                                                  const io::SubscribeOptions& options) override {
+    if (options.subscription.empty()) {
+      return error(
+          invalid_argument(fmt::format("subscribe to {}: empty subscription name", topic)));
+    }
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    TL_ASSIGN_OR_RETURN(int n, admin_->partitions(name));
+    auto consumer = std::make_unique<PulsarConsumer>(client_, admin_, name, n > 0, options);
+    TL_RETURN_IF_ERROR(consumer->open(partition_topics(name, n)));
+    return std::unique_ptr<io::Consumer>(std::move(consumer));
+  }
+  Result<int64_t> message_count(std::string_view topic) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    TL_ASSIGN_OR_RETURN(int n, admin_->partitions(name));
+    TL_ASSIGN_OR_RETURN(TopicStats s, admin_->stats(name, n > 0));
+    return s.msg_in_counter;
+  }
+
+ private:
+  ClientOptions client_;
+  std::shared_ptr<AdminClient> admin_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<io::TopicService>> open_pulsar_topic_service(const PulsarOptions& options) {
+  ClientOptions client;
+  client.service_url = options.broker_service_url;
+  client.tls = options.tls;
+  client.operation_timeout = options.operation_timeout;
+  TL_RETURN_IF_ERROR(parse_broker_url(client.service_url));
+  TL_RETURN_IF_ERROR(configure_auth(options.auth_plugin, options.auth_params, client));
+  AdminOptions admin;
+  admin.web_service_url = options.web_service_url;
+  admin.token = client.auth_data;
+  admin.tls = options.tls;
+  admin.timeout = options.operation_timeout;
+  return std::unique_ptr<io::TopicService>(std::make_unique<PulsarTopicService>(
+      std::move(client), std::make_shared<AdminClient>(std::move(admin))));
+}
+
+Status redeliver_unacknowledged(io::Consumer& consumer) {
+  auto* c = dynamic_cast<PulsarConsumer*>(&consumer);
+  if (c == nullptr) return invalid_argument("redeliver_unacknowledged: not a Pulsar consumer");
+  return c->redeliver();
+}
+
+}  // namespace tideline::pulsar
