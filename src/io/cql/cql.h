@@ -1,0 +1,35 @@
+#pragma once
+// The Cassandra table store of the clusters backend: io::TableStore over the CQL native
+// protocol v4 client (docs/formats/cql.md). One connection to the first reachable contact
+// point (in `local_dc` when set); no driver-side load balancing or failover.
+// Thread-safety: like every TableStore, an instance is used by one thread at a time.
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "io/net/net.h"
+#include "io/table_store.h"
+
+namespace tideline::io::cql {
+
+struct CqlOptions {
+  std::string contact_points = "127.0.0.1:9042";  // "host[:port], ..." (default port 9042)
+  // When set, only a node of this data center is used (system.local data_center); the
+  // connection fails naming the data centers found otherwise.
+  std::string local_dc;
+  std::string username;  // empty = no authentication
+  std::string password;  // secret: never logged nor put in messages
+  net::TlsOptions tls;
+  std::chrono::milliseconds connect_timeout{5000}, request_timeout{12000};
+  // Consistency of reads and writes: ANY, ONE, TWO, THREE, QUORUM, ALL, LOCAL_QUORUM,
+  // EACH_QUORUM, LOCAL_ONE (case-insensitive).
+  std::string consistency = "LOCAL_ONE";
+};
+
+// Connects and returns the store. Errors: kInvalidArgument for bad options (contact points,
+// consistency, credentials refused), kUnavailable when no contact point answers.
+Result<std::unique_ptr<io::TableStore>> open_cql_table_store(const CqlOptions& options);
+
+}  // namespace tideline::io::cql

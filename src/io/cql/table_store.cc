@@ -1,0 +1,540 @@
+// io::TableStore over the CQL native protocol; requests in docs/formats/cql.md.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <limits>
+#include <map>
+#include <thread>
+
+#include "common/time.h"
+#include "io/cql/client.h"
+#include "io/cql/cql.h"
+
+namespace tideline::io::cql {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr milliseconds kSchemaWait{30000};
+constexpr milliseconds kCountTimeout{600000};
+constexpr int32_t kPageSize = 5000;
+
+std::string quote(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string table_ref(std::string_view ks, std::string_view tbl) {
+  return quote(ks) + "." + quote(tbl);
+}
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+// Appends one [value] (null or the CQL encoding of row `row` of `col` as type `t`). Accepts
+// the same conversions as the embedded store: numbers across int/float storage when exact,
+// numeric/boolean strings, timestamps (ns -> ms), integers as ms for timestamp columns, any
+// scalar as text.
+Status encode_cell(BodyWriter& w, CqlType t, const Column& col, int64_t row,
+                   std::string_view column_name) {
+  if (!col.is_valid(row)) {
+    w.null_value();
+    return {};
+  }
+  const TypeId id = col.type_id();
+  const Storage storage = storage_of(id);
+  auto bad = [&](std::string_view why) {
+    return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
+                                        column_name, cql_type_name(t), type_id_name(id), why));
+  };
+  std::string& out = w.buffer();
+  switch (t) {
+    case CqlType::kInt:
+    case CqlType::kBigint:
+    case CqlType::kBoolean: {
+      int64_t v = 0;
+      if (storage == Storage::kInts && id != TypeId::kTimestamp && id != TypeId::kDuration) {
+        v = col.int_at(row);
+      } else if (storage == Storage::kFloats) {
+        double d = col.float_at(row);
+        if (!(d >= -9.2e18 && d <= 9.2e18) || d != static_cast<double>(static_cast<int64_t>(d))) {
+          return bad(" (not integral)");
+        }
+        v = static_cast<int64_t>(d);
+      } else if (storage == Storage::kString) {
+        std::string_view s = col.string_at(row);
+        if (t == CqlType::kBoolean && (s == "true" || s == "false")) {
+          v = s == "true";
+        } else if (!parse_number(s, v)) {
+          return bad(fmt::format(" '{}'", s));
+        }
+      } else {
+        return bad("");
+      }
+      if (t == CqlType::kInt) {
+        if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
+          return bad(fmt::format(" {} (out of int range)", v));
+        }
+        w.int_(4);
+        put_be(out, static_cast<uint32_t>(static_cast<int32_t>(v)), 4);
+      } else if (t == CqlType::kBigint) {
+        w.int_(8);
+        put_be(out, static_cast<uint64_t>(v), 8);
+      } else {
+        w.int_(1);
+        out.push_back(v != 0 ? 1 : 0);
+      }
+      return {};
+    }
+    case CqlType::kTimestamp: {
+      int64_t ms = 0;
+      if (id == TypeId::kTimestamp) {
+        ms = floor_div(col.int_at(row), kNanosPerMilli);
+      } else if (storage == Storage::kInts && id != TypeId::kDuration) {
+        ms = col.int_at(row);  // integers are CQL's own unit, ms
+      } else if (storage == Storage::kString) {
+        auto ts = parse_timestamp(col.string_at(row));
+        if (!ts) return bad(fmt::format(" '{}'", col.string_at(row)));
+        ms = floor_div(*ts, kNanosPerMilli);
+      } else {
+        return bad("");
+      }
+      w.int_(8);
+      put_be(out, static_cast<uint64_t>(ms), 8);
+      return {};
+    }
+    case CqlType::kDouble:
+    case CqlType::kFloat: {
+      double d = 0;
+      if (storage == Storage::kFloats) {
+        d = col.float_at(row);
+      } else if (storage == Storage::kInts && id != TypeId::kTimestamp && id != TypeId::kDuration) {
+        d = static_cast<double>(col.int_at(row));
+      } else if (storage == Storage::kString) {
+        if (!parse_number(col.string_at(row), d)) {
+          return bad(fmt::format(" '{}'", col.string_at(row)));
+        }
+      } else {
+        return bad("");
+      }
+      if (t == CqlType::kDouble) {
+        w.int_(8);
+        put_be(out, std::bit_cast<uint64_t>(d), 8);
+      } else {
+        w.int_(4);
+        put_be(out, std::bit_cast<uint32_t>(static_cast<float>(d)), 4);
+      }
+      return {};
+    }
+    case CqlType::kText: {
+      if (storage == Storage::kString) {
+        w.bytes(col.string_at(row));
+      } else if (storage == Storage::kChildren || storage == Storage::kNone) {
+        return bad("");
+      } else {
+        w.bytes(id == TypeId::kTimestamp ? format_timestamp(col.int_at(row))
+                                         : value_to_string(value_at(col, row)));
+      }
+      return {};
+    }
+  }
+  return bad("");
+}
+
+// CQL type names as system_schema.columns spells them.
+std::optional<CqlType> type_from_schema_name(std::string_view n) {
+  if (n == "int") return CqlType::kInt;
+  if (n == "bigint") return CqlType::kBigint;
+  if (n == "text" || n == "varchar" || n == "ascii") return CqlType::kText;
+  if (n == "timestamp") return CqlType::kTimestamp;
+  if (n == "double") return CqlType::kDouble;
+  if (n == "float") return CqlType::kFloat;
+  if (n == "boolean") return CqlType::kBoolean;
+  return std::nullopt;
+}
+
+// [value] of a text bind marker.
+void bind_text(QueryParams& p, std::string_view s) {
+  BodyWriter w;
+  w.bytes(s);
+  p.values += w.take();
+  ++p.value_count;
+  p.has_values = true;
+}
+
+class CqlTableStore final : public io::TableStore {
+ public:
+  explicit CqlTableStore(std::unique_ptr<Client> client) : client_(std::move(client)) {}
+
+  Status execute_ddl(std::string_view cql) override {
+    auto parsed = io::parse_ddl(cql);
+    if (!parsed) return parsed.error();
+    const io::DdlStatement& st = *parsed;
+    if (st.kind == io::DdlStatement::Kind::kCreateTable && st.table.keyspace.empty()) {
+      return invalid_argument(
+          fmt::format("CREATE TABLE {}: the table name must be qualified with a keyspace "
+                      "(keyspace.table)",
+                      st.table.name));
+    }
+    auto res = client_->query(cql, client_->params(), kSchemaWait);
+    if (!res) return res.error();
+    if (st.kind == io::DdlStatement::Kind::kCreateTable) {
+      schemas_.erase(fmt::format("{}.{}", st.table.keyspace, st.table.name));
+    }
+    TL_RETURN_IF_ERROR(wait_for_schema_agreement());
+    if (st.kind == io::DdlStatement::Kind::kCreateTable) {
+      return wait_until_visible(st.table.keyspace, st.table.name);
+    }
+    return {};
+  }
+
+  Result<TableSchema> describe(std::string_view keyspace, std::string_view table) override {
+    TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
+    return *s;
+  }
+
+  Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
+    TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
+    Status valid = rows.validate();
+    if (!valid.ok()) return valid.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+    const auto& fields = rows.schema->fields;
+    std::vector<int> table_col(fields.size());
+    std::vector<bool> provided(s->columns.size(), false);
+    for (size_t i = 0; i < fields.size(); ++i) {
+      int c = s->column_index(fields[i].name);
+      if (c < 0) {
+        return invalid_argument(
+            fmt::format("upsert into {}.{}: no column '{}'", keyspace, table, fields[i].name));
+      }
+      if (provided[static_cast<size_t>(c)]) {
+        return invalid_argument(fmt::format("upsert: column '{}' given twice", fields[i].name));
+      }
+      provided[static_cast<size_t>(c)] = true;
+      table_col[i] = c;
+    }
+    std::vector<bool> is_key(s->columns.size(), false);
+    for (const auto* keys : {&s->partition_key, &s->clustering_key}) {
+      for (const auto& k : *keys) {
+        int c = s->column_index(k);
+        is_key[static_cast<size_t>(c)] = true;
+        if (!provided[static_cast<size_t>(c)]) {
+          return invalid_argument(fmt::format("upsert into {}.{}: primary key column '{}' missing",
+                                              keyspace, table, k));
+        }
+      }
+    }
+    if (rows.num_rows == 0) return {};
+    std::string names, markers;
+    for (size_t i = 0; i < fields.size(); ++i) {
+      names += (i ? ", " : "") + quote(fields[i].name);
+      markers += i ? ", ?" : "?";
+    }
+    const std::string cql =
+        fmt::format("INSERT INTO {} ({}) VALUES ({})", table_ref(keyspace, table), names, markers);
+    auto it = statements_.find(cql);
+    if (it == statements_.end()) {
+      TL_ASSIGN_OR_RETURN(Prepared p, client_->prepare(cql));
+      it = statements_.emplace(cql, std::move(p)).first;
+    }
+    const uint16_t nvalues = static_cast<uint16_t>(fields.size());
+    Status st =
+        client_->execute_many(it->second, rows.num_rows, [&](int64_t r, QueryParams& p) -> Status {
+          BodyWriter w;
+          for (size_t i = 0; i < fields.size(); ++i) {
+            const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
+            const Column& col = rows.columns[i];
+            if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
+              return invalid_argument(
+                  fmt::format("row {}: primary key column '{}' is null", r, tc.name));
+            }
+            TL_RETURN_IF_ERROR(encode_cell(w, tc.type, col, r, tc.name));
+          }
+          p.values = w.take();
+          p.value_count = nvalues;
+          p.has_values = true;
+          return {};
+        });
+    if (!st.ok()) return st.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+    return {};
+  }
+
+  Status scan(std::string_view keyspace, std::string_view table, int64_t limit, int64_t batch_rows,
+              const std::function<Status(Batch&&)>& on_batch) override {
+    TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
+    if (batch_rows <= 0) batch_rows = 4096;
+    if (limit == 0) return {};
+    std::string cols;
+    for (const auto& c : s->columns) cols += (cols.empty() ? "" : ", ") + quote(c.name);
+    std::string cql = fmt::format("SELECT {} FROM {}", cols, table_ref(keyspace, table));
+    if (limit > 0 && limit <= std::numeric_limits<int32_t>::max()) {
+      cql += fmt::format(" LIMIT {}", limit);
+    }
+    const TypePtr type = s->batch_type();
+    const size_t ncols = s->columns.size();
+    Batch batch = Batch::empty(type);
+    auto flush = [&]() -> Status {
+      Batch out = std::move(batch);
+      batch = Batch::empty(type);
+      return on_batch(std::move(out));
+    };
+    QueryParams p = client_->params();
+    p.page_size = kPageSize;
+    int64_t total = 0;
+    while (true) {
+      auto res = client_->query(cql, p);
+      if (!res) return res.error().with_context(fmt::format("scan of {}.{}", keyspace, table));
+      if (res->kind != ResultKind::kRows) {
+        return corruption(fmt::format("scan of {}.{}: SELECT returned result kind {}", keyspace,
+                                      table, static_cast<int>(res->kind)));
+      }
+      const Rows& page = res->rows;
+      if (page.metadata.columns.size() != ncols) {
+        return corruption(fmt::format("scan of {}.{}: {} columns in the result, expected {}",
+                                      keyspace, table, page.metadata.columns.size(), ncols));
+      }
+      for (size_t c = 0; c < ncols; ++c) {
+        auto t = supported_type(page.metadata.columns[c].type);
+        if (!t || *t != s->columns[c].type) {
+          return corruption(fmt::format(
+              "scan of {}.{}: column '{}' has type {} in the result, expected {} (schema "
+              "changed?)",
+              keyspace, table, s->columns[c].name, page.metadata.columns[c].type.to_string(),
+              cql_type_name(s->columns[c].type)));
+        }
+      }
+      for (int32_t r = 0; r < page.row_count; ++r) {
+        if (limit >= 0 && total >= limit) break;
+        for (size_t c = 0; c < ncols; ++c) {
+          Status a = append_cell(batch.columns[c], page.metadata.columns[c].type,
+                                 page.cell(r, static_cast<int32_t>(c)));
+          if (!a.ok()) {
+            return a.with_context(fmt::format("scan of {}.{}: {}: column '{}'", keyspace, table,
+                                              client_->peer(), s->columns[c].name));
+          }
+        }
+        ++total;
+        if (++batch.num_rows >= batch_rows) TL_RETURN_IF_ERROR(flush());
+      }
+      if (!page.metadata.paging_state || (limit >= 0 && total >= limit)) break;
+      p.paging_state = *page.metadata.paging_state;
+    }
+    if (batch.num_rows > 0) TL_RETURN_IF_ERROR(flush());
+    return {};
+  }
+
+  Result<int64_t> count(std::string_view keyspace, std::string_view table) override {
+    TL_RETURN_IF_ERROR(schema(keyspace, table));
+    // A full scan on the server; it pages internally, so only our wait needs to be long.
+    TL_ASSIGN_OR_RETURN(ResultBody res, client_->query(fmt::format("SELECT COUNT(*) FROM {}",
+                                                                   table_ref(keyspace, table)),
+                                                       client_->params(), kCountTimeout));
+    if (res.kind != ResultKind::kRows || res.rows.row_count != 1 ||
+        res.rows.metadata.column_count != 1) {
+      return error(StatusCode::kCorruption,
+                   fmt::format("count of {}.{}: unexpected result shape", keyspace, table));
+    }
+    Column c(DataType::of(TypeId::kI64));
+    TL_RETURN_IF_ERROR(append_cell(c, res.rows.metadata.columns[0].type, res.rows.cell(0, 0)));
+    if (!c.is_valid(0)) return int64_t{0};
+    return c.int_at(0);
+  }
+
+ private:
+  Result<bool> keyspace_exists(std::string_view ks) {
+    QueryParams p = client_->params();
+    bind_text(p, ks);
+    TL_ASSIGN_OR_RETURN(
+        ResultBody res,
+        client_->query("SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?",
+                       p));
+    return res.rows.row_count > 0;
+  }
+
+  Result<bool> table_exists(std::string_view ks, std::string_view tbl) {
+    QueryParams p = client_->params();
+    bind_text(p, ks);
+    bind_text(p, tbl);
+    TL_ASSIGN_OR_RETURN(ResultBody res,
+                        client_->query("SELECT table_name FROM system_schema.tables WHERE "
+                                       "keyspace_name = ? AND table_name = ?",
+                                       p));
+    return res.rows.row_count > 0;
+  }
+
+  // Waits until every node reports the same schema version (system.local + system.peers).
+  Status wait_for_schema_agreement() {
+    const auto deadline = std::chrono::steady_clock::now() + kSchemaWait;
+    while (true) {
+      TL_ASSIGN_OR_RETURN(
+          ResultBody local,
+          client_->query("SELECT schema_version FROM system.local WHERE key='local'"));
+      TL_ASSIGN_OR_RETURN(ResultBody peers,
+                          client_->query("SELECT schema_version FROM system.peers"));
+      bool agree = local.rows.row_count == 1;
+      if (agree) {
+        auto mine = local.rows.cell(0, 0);
+        for (int32_t r = 0; r < peers.rows.row_count; ++r) {
+          auto theirs = peers.rows.cell(r, 0);
+          if (theirs && mine != theirs) agree = false;
+        }
+      }
+      if (agree) return {};
+      if (std::chrono::steady_clock::now() > deadline) {
+        return unavailable(fmt::format("{}: schema versions did not agree within {} ms",
+                                       client_->peer(), kSchemaWait.count()));
+      }
+      std::this_thread::sleep_for(milliseconds(200));
+    }
+  }
+
+  Status wait_until_visible(std::string_view ks, std::string_view tbl) {
+    const auto deadline = std::chrono::steady_clock::now() + kSchemaWait;
+    while (true) {
+      TL_ASSIGN_OR_RETURN(bool exists, table_exists(ks, tbl));
+      if (exists) return {};
+      if (std::chrono::steady_clock::now() > deadline) {
+        return unavailable(fmt::format("{}: table {}.{} not visible {} ms after CREATE TABLE",
+                                       client_->peer(), ks, tbl, kSchemaWait.count()));
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  }
+
+  // Reads the table's columns from system_schema; nullopt when the table does not exist.
+  // Column order: partition key, clustering key (by position), then the other columns in
+  // name order — the order of Cassandra's own `SELECT *` (declaration order is not stored).
+  Result<std::optional<TableSchema>> load_schema(std::string_view ks, std::string_view tbl) {
+    QueryParams p = client_->params();
+    bind_text(p, ks);
+    bind_text(p, tbl);
+    TL_ASSIGN_OR_RETURN(
+        ResultBody res,
+        client_->query("SELECT column_name, kind, position, clustering_order, type "
+                       "FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+                       p));
+    const Rows& rows = res.rows;
+    if (rows.row_count == 0) return std::nullopt;
+    if (rows.metadata.column_count != 5) {
+      return error(StatusCode::kCorruption, "system_schema.columns: unexpected result shape");
+    }
+    struct Col {
+      std::string name, kind, order, type;
+      int32_t position = 0;
+    };
+    std::vector<Col> cols;
+    for (int32_t r = 0; r < rows.row_count; ++r) {
+      Col c;
+      c.name = std::string(rows.cell(r, 0).value_or(""));
+      c.kind = std::string(rows.cell(r, 1).value_or(""));
+      auto pos = rows.cell(r, 2);
+      if (pos && pos->size() == 4) c.position = static_cast<int32_t>(get_be(pos->data(), 4));
+      c.order = std::string(rows.cell(r, 3).value_or(""));
+      c.type = std::string(rows.cell(r, 4).value_or(""));
+      cols.push_back(std::move(c));
+    }
+    auto rank = [](const Col& c) {
+      return c.kind == "partition_key" ? 0 : c.kind == "clustering" ? 1 : 2;
+    };
+    std::sort(cols.begin(), cols.end(), [&](const Col& a, const Col& b) {
+      if (rank(a) != rank(b)) return rank(a) < rank(b);
+      if (rank(a) < 2) return a.position < b.position;
+      return a.name < b.name;
+    });
+    TableSchema s;
+    s.keyspace = std::string(ks);
+    s.name = std::string(tbl);
+    for (const auto& c : cols) {
+      auto t = type_from_schema_name(c.type);
+      if (!t) {
+        return error(StatusCode::kUnimplemented,
+                     fmt::format("table {}.{}: column '{}' has CQL type '{}', which Tideline does "
+                                 "not support (supported: int, bigint, text/varchar/ascii, "
+                                 "timestamp, double, float, boolean)",
+                                 ks, tbl, c.name, c.type));
+      }
+      s.columns.push_back({c.name, *t});
+      if (c.kind == "partition_key") s.partition_key.push_back(c.name);
+      if (c.kind == "clustering") {
+        s.clustering_key.push_back(c.name);
+        s.clustering_descending.push_back(c.order == "desc");
+      }
+    }
+    return s;
+  }
+
+  Result<const TableSchema*> schema(std::string_view ks, std::string_view tbl) {
+    std::string key = fmt::format("{}.{}", ks, tbl);
+    auto it = schemas_.find(key);
+    if (it != schemas_.end()) return &it->second;
+    TL_ASSIGN_OR_RETURN(auto s, load_schema(ks, tbl));
+    if (!s) {
+      TL_ASSIGN_OR_RETURN(bool ks_exists, keyspace_exists(ks));
+      if (!ks_exists) {
+        return error(StatusCode::kNotFound,
+                     fmt::format("{}: keyspace '{}' does not exist", client_->peer(), ks));
+      }
+      return error(StatusCode::kNotFound,
+                   fmt::format("{}: table {} does not exist", client_->peer(), key));
+    }
+    return &schemas_.emplace(key, std::move(*s)).first->second;
+  }
+
+  std::unique_ptr<Client> client_;
+  std::map<std::string, TableSchema, std::less<>> schemas_;
+  std::map<std::string, Prepared, std::less<>> statements_;
+};
+
+// The connected node's data center, from system.local.
+Result<std::string> data_center(Client& client) {
+  TL_ASSIGN_OR_RETURN(ResultBody res,
+                      client.query("SELECT data_center FROM system.local WHERE key='local'"));
+  if (res.rows.row_count != 1) return std::string();
+  return std::string(res.rows.cell(0, 0).value_or(""));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<io::TableStore>> open_cql_table_store(const CqlOptions& options) {
+  ClientOptions co;
+  co.username = options.username;
+  co.password = options.password;
+  co.tls = options.tls;
+  co.connect_timeout = options.connect_timeout;
+  co.request_timeout = options.request_timeout;
+  TL_ASSIGN_OR_RETURN(co.consistency, parse_consistency(options.consistency));
+  TL_ASSIGN_OR_RETURN(auto endpoints, net::parse_endpoints(options.contact_points, kDefaultPort));
+  std::string failures;
+  for (const auto& ep : endpoints) {
+    co.contact_points = ep.to_string();
+    auto client = Client::connect(co);
+    if (!client) {
+      // Configuration and credential errors are the same on every node.
+      if (client.error().code() == StatusCode::kInvalidArgument) return error(client.error());
+      failures += (failures.empty() ? "" : "; ") + client.error().message();
+      continue;
+    }
+    if (!options.local_dc.empty()) {
+      TL_ASSIGN_OR_RETURN(std::string dc, data_center(**client));
+      if (dc != options.local_dc) {
+        failures +=
+            fmt::format("{}{}: node is in data center '{}', not the local dc '{}'",
+                        failures.empty() ? "" : "; ", (*client)->peer(), dc, options.local_dc);
+        continue;
+      }
+    }
+    return std::unique_ptr<io::TableStore>(new CqlTableStore(std::move(*client)));
+  }
+  return error(StatusCode::kUnavailable, fmt::format("no usable Cassandra node ({})", failures));
+}
+
+}  // namespace tideline::io::cql
