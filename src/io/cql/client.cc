@@ -36,6 +36,7 @@ Result<std::unique_ptr<Client>> Client::connect(const ClientOptions& options) {
   for (const auto& ep : endpoints) {
     auto conn = net::Connection::connect(ep, options.tls, options.connect_timeout);
     if (!conn) {
+      if (endpoints.size() == 1) return error(conn.error());  // it names the peer
       failures += (failures.empty() ? "" : "; ") + conn.error().message();
       continue;
     }

@@ -379,6 +379,7 @@ TEST_F(CqlStoreTest, ServerErrorsAreClear) {
   EXPECT_NE(r.error().message().find("Syntax_error"), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find("SELEC"), std::string::npos) << r.error().message();
   EXPECT_NE(r.error().message().find(contact_points()), std::string::npos);
+  std::printf("[syntax error] %s\n", r.error().to_string().c_str());
   // The connection stays usable after a server error.
   auto ok = client->query("SELECT release_version FROM system.local");
   ASSERT_TRUE(ok.has_value()) << ok.error().to_string();
@@ -393,6 +394,8 @@ TEST_F(CqlStoreTest, ServerErrorsAreClear) {
   EXPECT_EQ(d.error().code(), StatusCode::kNotFound);
   EXPECT_NE(d.error().message().find("keyspace 'tl_no_such_ks' does not exist"), std::string::npos)
       << d.error().message();
+  std::printf("[unknown keyspace] ddl: %s\n  describe: %s\n", ddl.to_string().c_str(),
+              d.error().to_string().c_str());
   auto d2 = store_->describe(keyspace(), "no_such_table");
   ASSERT_FALSE(d2.has_value());
   EXPECT_NE(d2.error().message().find("does not exist"), std::string::npos);
@@ -435,6 +438,7 @@ TEST_F(CqlStoreTest, TlsToPlainPortFailsCleanly) {
   ASSERT_FALSE(s.has_value());
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(20));
   EXPECT_NE(s.error().message().find(contact_points()), std::string::npos) << s.error().message();
+  std::printf("[tls to plain port] %s\n", s.error().to_string().c_str());
 }
 
 TEST_F(CqlStoreTest, InteropWithPythonDriver) {
