@@ -31,7 +31,7 @@ Result<TopicName> parse_topic_name(std::string_view topic);
 
 struct AdminOptions {
   std::string web_service_url = "http://127.0.0.1:8080";
-  std::string token;    // empty = no Authorization header (secret)
+  std::string token;        // empty = no Authorization header (secret)
   io::net::TlsOptions tls;  // ca_file, verify_peer, verify_hostname apply to https URLs
   std::chrono::milliseconds timeout{30000};
 };

@@ -178,16 +178,19 @@ Result<std::unique_ptr<BrokerConnection>> BrokerConnection::handshake(
 }
 
 void BrokerConnection::queue(const proto::BaseCommand& command) {
+  std::lock_guard lock(mu_);
   append_command_frame(out_, command);
 }
 
 void BrokerConnection::queue_payload(const proto::BaseCommand& command,
                                      const proto::MessageMetadata& metadata,
                                      std::string_view payload) {
+  std::lock_guard lock(mu_);
   append_payload_frame(out_, command, metadata, payload);
 }
 
 Status BrokerConnection::flush() {
+  std::lock_guard lock(mu_);
   if (out_.empty()) return {};
   if (!transport_) return unavailable(fmt::format("{}: connection is closed", url_));
   Status st = transport_->write_all(out_, options_.operation_timeout);
@@ -196,6 +199,7 @@ Status BrokerConnection::flush() {
 }
 
 Status BrokerConnection::send(const proto::BaseCommand& command) {
+  std::lock_guard lock(mu_);
   queue(command);
   return flush();
 }
@@ -261,6 +265,7 @@ Result<bool> BrokerConnection::handle_internal(const Frame& frame) {
 }
 
 Result<std::optional<Frame>> BrokerConnection::read_frame(std::chrono::milliseconds timeout) {
+  std::lock_guard lock(mu_);
   if (!pending_.empty()) {
     Frame f = std::move(pending_.front());
     pending_.pop_front();
@@ -276,6 +281,7 @@ Result<std::optional<Frame>> BrokerConnection::read_frame(std::chrono::milliseco
 }
 
 Result<Frame> BrokerConnection::request(const proto::BaseCommand& command, uint64_t request_id) {
+  std::lock_guard lock(mu_);
   TL_RETURN_IF_ERROR(send(command));
   const std::string what = command_name(command.type());
   const auto deadline = Clock::now() + options_.operation_timeout;
@@ -305,11 +311,26 @@ Result<Frame> BrokerConnection::request(const proto::BaseCommand& command, uint6
 }
 
 bool BrokerConnection::has_input() {
+  std::lock_guard lock(mu_);
   if (!pending_.empty() || in_pos_ < in_.size()) return true;
   return transport_ && transport_->readable_now();
 }
 
+void BrokerConnection::service_idle() {
+  std::unique_lock lock(mu_, std::try_to_lock);
+  if (!lock.owns_lock() || !transport_) return;
+  while (in_pos_ < in_.size() || transport_->readable_now()) {
+    auto frame = read_transport(std::chrono::milliseconds(0));
+    // Errors (a closed connection) surface on the owner's next call.
+    if (!frame || !*frame) return;
+    auto handled = handle_internal(**frame);
+    if (!handled) return;
+    if (!*handled) pending_.push_back(std::move(**frame));
+  }
+}
+
 void BrokerConnection::close() {
+  std::lock_guard lock(mu_);
   if (transport_) transport_->close();
   transport_.reset();
 }
@@ -318,8 +339,19 @@ Result<BrokerConnection*> ConnectionPool::get(std::string_view url) {
   if (auto it = connections_.find(url); it != connections_.end()) return it->second.get();
   TL_ASSIGN_OR_RETURN(auto conn, BrokerConnection::open(url, options_));
   BrokerConnection* raw = conn.get();
+  std::lock_guard lock(mu_);
   connections_.emplace(std::string(url), std::move(conn));
+  if (!keeper_.joinable()) keeper_ = std::thread([this] { keep_alive(); });
   return raw;
+}
+
+void ConnectionPool::keep_alive() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    stop_cv_.wait_for(lock, std::chrono::milliseconds(500));
+    if (stop_) break;
+    for (auto& [url, conn] : connections_) conn->service_idle();
+  }
 }
 
 Result<BrokerConnection*> ConnectionPool::lookup(std::string_view topic) {
@@ -362,6 +394,12 @@ Result<BrokerConnection*> ConnectionPool::lookup(std::string_view topic) {
 }
 
 void ConnectionPool::close() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  stop_cv_.notify_all();
+  if (keeper_.joinable()) keeper_.join();
   for (auto& [url, conn] : connections_) conn->close();
   connections_.clear();
 }

@@ -2,18 +2,25 @@
 // Pulsar binary-protocol connections (docs/formats/pulsar.md): CONNECT with optional token,
 // PING/PONG, request/response matching by request id, LOOKUP with redirects, and a pool of
 // connections per broker. Producers and consumers (pulsar.cc) drive these.
-// Thread-safety: a BrokerConnection and a ConnectionPool are used by one thread at a time
-// (each producer and consumer owns its pool). Frames that arrive while waiting for a
-// response (MESSAGE, SEND_RECEIPT, ...) are kept in arrival order for read_frame().
+// Thread-safety: a BrokerConnection and a ConnectionPool are driven by one thread (each
+// producer and consumer owns its pool); besides it, the pool's keeper thread services
+// connections that thread leaves idle (answers PING, keeps other frames), so the broker's
+// liveness checks pass while the owner is not reading. A connection's mutex serializes the
+// two. Frames that arrive while waiting for a response (MESSAGE, SEND_RECEIPT, ...) are kept
+// in arrival order for read_frame().
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "common/status.h"
 #include "io/net/net.h"
@@ -60,13 +67,16 @@ class BrokerConnection {
       std::string url);
 
   const std::string& url() const { return url_; }
-  uint64_t next_request_id() { return next_request_id_++; }
+  uint64_t next_request_id() { return next_request_id_++; }  // atomic
 
   // Buffers frames; flush() writes them. send() = queue + flush.
   void queue(const proto::BaseCommand& command);
   void queue_payload(const proto::BaseCommand& command, const proto::MessageMetadata& metadata,
                      std::string_view payload);
-  size_t queued_bytes() const { return out_.size(); }
+  size_t queued_bytes() {
+    std::lock_guard lock(mu_);
+    return out_.size();
+  }
   Status flush();
   Status send(const proto::BaseCommand& command);
 
@@ -79,6 +89,9 @@ class BrokerConnection {
   Result<Frame> request(const proto::BaseCommand& command, uint64_t request_id);
   // Whether a frame is buffered or bytes are readable without waiting.
   bool has_input();
+  // Keeper thread: when no other call holds the connection, reads what has arrived, answers
+  // PING and keeps the rest for read_frame(). Never waits.
+  void service_idle();
   void close();
 
  private:
@@ -89,6 +102,7 @@ class BrokerConnection {
   // Answers protocol-level frames; true = consumed.
   Result<bool> handle_internal(const Frame& frame);
 
+  std::recursive_mutex mu_;
   std::unique_ptr<io::net::Connection> transport_;
   ClientOptions options_;
   std::string url_;
@@ -96,7 +110,7 @@ class BrokerConnection {
   size_t in_pos_ = 0;
   std::string out_;
   std::deque<Frame> pending_;
-  uint64_t next_request_id_ = 1;
+  std::atomic<uint64_t> next_request_id_ = 1;
   uint32_t max_frame_size_ = kDefaultMaxMessageSize + kFrameHeadroom;
 };
 
@@ -104,19 +118,29 @@ class BrokerConnection {
 class ConnectionPool {
  public:
   explicit ConnectionPool(ClientOptions options) : options_(std::move(options)) {}
+  ~ConnectionPool() { close(); }
+  ConnectionPool(const ConnectionPool&) = delete;
+  ConnectionPool& operator=(const ConnectionPool&) = delete;
   Result<BrokerConnection*> get(std::string_view url);
   // LOOKUP of `topic` (a partition or a non-partitioned topic), following redirects;
   // returns the connection to the owning broker.
   Result<BrokerConnection*> lookup(std::string_view topic);
   const ClientOptions& options() const { return options_; }
+  // Only the owning thread may call this (the keeper never changes the map).
   std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>>& connections() {
     return connections_;
   }
   void close();
 
  private:
+  void keep_alive();
+
   ClientOptions options_;
+  std::mutex mu_;  // guards connections_ (insertions) against the keeper's iteration
   std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>> connections_;
+  std::condition_variable stop_cv_;
+  bool stop_ = false;
+  std::thread keeper_;
 };
 
 }  // namespace tideline::pulsar

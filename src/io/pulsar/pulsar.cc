@@ -338,6 +338,13 @@ class PulsarConsumer final : public io::Consumer {
     if (closed_) return {};
     closed_ = true;
     Status result;
+    // Handing the unacknowledged messages back before closing makes the broker count the
+    // redelivery (redelivery_count + 1, as the embedded log does); a consumer that merely
+    // disconnects gets them redelivered with an unchanged count.
+    if (broken_.ok()) {
+      Status st = send_redeliver();
+      if (!st.ok()) result = st;
+    }
     for (Partition& p : partitions_) {
       proto::BaseCommand cmd;
       cmd.set_type(proto::BaseCommand::CLOSE_CONSUMER);
@@ -352,15 +359,36 @@ class PulsarConsumer final : public io::Consumer {
     return result;
   }
 
+  // REDELIVER_UNACKNOWLEDGED_MESSAGES naming every received, unacknowledged entry.
+  Status send_redeliver() {
+    std::map<size_t, std::vector<EntryKey>> by_slot;
+    for (const auto& [key, count] : outstanding_) {
+      by_slot[partitioned_ ? static_cast<size_t>(key.partition) : 0].push_back(key);
+    }
+    for (auto& [slot, keys] : by_slot) {
+      if (slot >= partitions_.size()) continue;
+      Partition& p = partitions_[slot];
+      for (size_t at = 0; at < keys.size(); at += 1000) {
+        proto::BaseCommand cmd;
+        cmd.set_type(proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES);
+        auto* r = cmd.mutable_redeliverunacknowledgedmessages();
+        r->set_consumer_id(p.consumer_id);
+        for (size_t i = at; i < std::min(keys.size(), at + 1000); ++i) {
+          auto* id = r->add_message_ids();
+          id->set_ledgerid(static_cast<uint64_t>(keys[i].ledger));
+          id->set_entryid(static_cast<uint64_t>(keys[i].entry));
+        }
+        p.conn->queue(cmd);
+      }
+      TL_RETURN_IF_ERROR(p.conn->flush());
+    }
+    return {};
+  }
+
   Status redeliver() {
     if (closed_) return invalid_argument("consumer is closed");
-    for (Partition& p : partitions_) {
-      proto::BaseCommand cmd;
-      cmd.set_type(proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES);
-      cmd.mutable_redeliverunacknowledgedmessages()->set_consumer_id(p.consumer_id);
-      p.conn->queue(cmd);
-    }
-    for (Partition& p : partitions_) TL_RETURN_IF_ERROR(p.conn->flush());
+    if (!broken_.ok()) return broken_;
+    TL_RETURN_IF_ERROR(send_redeliver());
     // Buffered messages will come again; their permits are given back.
     for (const io::Message& m : queue_) {
       Partition& p = partitions_[partitioned_ ? static_cast<size_t>(m.id.partition) : 0];
