@@ -1,7 +1,8 @@
 // libFuzzer target for the CQL native protocol v4 response codec (docs/formats/cql.md).
 // Input: a response frame (9-byte header + body; the header's length is ignored and the
 // rest of the input is the body). The header is decoded, the envelope stripped, and the body
-// decoded as the opcode says (RESULT or ERROR; any other input is also tried as a RESULT).
+// decoded as the opcode says (RESULT, ERROR, SUPPORTED, AUTHENTICATE; any other opcode is
+// tried as a RESULT).
 // Properties: no crash or leak; a decoded Rows result re-encodes, and decoding that encoding
 // gives the same bytes again (a fixed point); cells of supported types convert into columns
 // of the right length.
@@ -44,6 +45,16 @@ void check_body(const FrameHeader& h, std::string_view body) {
   if (h.opcode == static_cast<uint8_t>(Opcode::kError)) {
     auto e = decode_error(*proper);
     if (e) (void)server_error_status(*e, "fuzz:9042");
+    return;
+  }
+  if (h.opcode == static_cast<uint8_t>(Opcode::kSupported)) {
+    BodyReader r(*proper, h.opcode);
+    (void)r.string_multimap();
+    return;
+  }
+  if (h.opcode == static_cast<uint8_t>(Opcode::kAuthenticate)) {
+    BodyReader r(*proper, h.opcode);
+    (void)r.string();
     return;
   }
   auto r = decode_result(std::string(*proper));

@@ -121,12 +121,21 @@ Result<Client::Response> Client::read_response(std::chrono::milliseconds timeout
   return r;
 }
 
-Result<Client::Response> Client::round_trip(Opcode op, std::string_view body,
-                                            std::chrono::milliseconds timeout) {
+Status Client::start(Opcode op, std::string_view body) {
+  if (pending_) {
+    return internal_error(fmt::format("{}: a request is already pending on stream 0", peer_));
+  }
   std::string frame;
   frame.reserve(kHeaderSize + body.size());
   append_frame(frame, 0, op, body);
   TL_RETURN_IF_ERROR(send(frame));
+  pending_ = true;
+  return {};
+}
+
+Result<Client::Response> Client::finish(std::chrono::milliseconds timeout) {
+  if (!pending_) return error(internal_error(fmt::format("{}: no request is pending", peer_)));
+  pending_ = false;
   TL_ASSIGN_OR_RETURN(Response r,
                       read_response(timeout.count() > 0 ? timeout : options_.request_timeout));
   if (r.header.stream != 0) {
@@ -134,6 +143,12 @@ Result<Client::Response> Client::round_trip(Opcode op, std::string_view body,
         fmt::format("{}: response on stream {}, expected stream 0", peer_, r.header.stream))));
   }
   return r;
+}
+
+Result<Client::Response> Client::round_trip(Opcode op, std::string_view body,
+                                            std::chrono::milliseconds timeout) {
+  TL_RETURN_IF_ERROR(start(op, body));
+  return finish(timeout);
 }
 
 Result<ServerError> Client::server_error(const Response& r) {
@@ -224,6 +239,15 @@ Result<ResultBody> Client::query(std::string_view cql, const QueryParams& params
   return to_result(std::move(r));
 }
 
+Status Client::start_query(std::string_view cql, const QueryParams& params) {
+  return start(Opcode::kQuery, encode_query_body(cql, params));
+}
+
+Result<ResultBody> Client::finish_query(std::chrono::milliseconds timeout) {
+  TL_ASSIGN_OR_RETURN(Response r, finish(timeout));
+  return to_result(std::move(r));
+}
+
 Result<Prepared> Client::prepare(std::string_view cql) {
   BodyWriter w;
   w.long_string(cql);
@@ -261,6 +285,9 @@ Result<ResultBody> Client::execute(Prepared& stmt, const QueryParams& params) {
 Status Client::execute_many(Prepared& stmt, int64_t count,
                             const std::function<Status(int64_t, QueryParams&)>& fill) {
   if (!broken_.ok()) return broken_;
+  if (pending_) {
+    return internal_error(fmt::format("{}: execute_many while a query is pending", peer_));
+  }
   const int window = options_.max_in_flight;
   // Streams 1..window; stream 0 stays for round trips.
   std::vector<int16_t> free_streams;

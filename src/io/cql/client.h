@@ -65,6 +65,12 @@ class Client {
   Result<ResultBody> query(std::string_view cql, const QueryParams& params,
                            std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   Result<ResultBody> query(std::string_view cql) { return query(cql, params()); }
+  // The two halves of query(), so the caller can work while the server answers (a scan
+  // decodes one page while the next is fetched). At most one query may be pending; no other
+  // request may be sent until finish_query() has returned.
+  Status start_query(std::string_view cql, const QueryParams& params);
+  Result<ResultBody> finish_query(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  bool query_pending() const { return pending_; }
   Result<Prepared> prepare(std::string_view cql);
   Result<ResultBody> execute(Prepared& stmt, const QueryParams& params);
   // Runs `count` EXECUTEs of `stmt` with up to max_in_flight of them outstanding. `fill`
@@ -86,6 +92,8 @@ class Client {
   void append_frame(std::string& out, int16_t stream, Opcode op, std::string_view body) const;
   Status send(std::string_view frames);
   Result<Response> read_response(std::chrono::milliseconds timeout);
+  Status start(Opcode op, std::string_view body);              // sends on stream 0
+  Result<Response> finish(std::chrono::milliseconds timeout);  // its response
   // Sends one request on stream 0 and returns its response.
   Result<Response> round_trip(Opcode op, std::string_view body, std::chrono::milliseconds timeout);
   // A RESULT response decoded, or the ERROR it carries as a Status.
@@ -98,6 +106,7 @@ class Client {
   std::string peer_;
   std::map<std::string, std::vector<std::string>> supported_;
   Status broken_;
+  bool pending_ = false;       // a request on stream 0 awaits its response
   std::vector<uint8_t> rbuf_;  // buffered input: [rpos_, rend_) not yet consumed
   size_t rpos_ = 0, rend_ = 0;
 };

@@ -290,43 +290,56 @@ class CqlTableStore final : public io::TableStore {
     QueryParams p = client_->params();
     p.page_size = kPageSize;
     int64_t total = 0;
-    while (true) {
-      auto res = client_->query(cql, p);
-      if (!res) return res.error().with_context(fmt::format("scan of {}.{}", keyspace, table));
-      if (res->kind != ResultKind::kRows) {
-        return corruption(fmt::format("scan of {}.{}: SELECT returned result kind {}", keyspace,
-                                      table, static_cast<int>(res->kind)));
-      }
-      const Rows& page = res->rows;
-      if (page.metadata.columns.size() != ncols) {
-        return corruption(fmt::format("scan of {}.{}: {} columns in the result, expected {}",
-                                      keyspace, table, page.metadata.columns.size(), ncols));
-      }
-      for (size_t c = 0; c < ncols; ++c) {
-        auto t = supported_type(page.metadata.columns[c].type);
-        if (!t || *t != s->columns[c].type) {
-          return corruption(fmt::format(
-              "scan of {}.{}: column '{}' has type {} in the result, expected {} (schema "
-              "changed?)",
-              keyspace, table, s->columns[c].name, page.metadata.columns[c].type.to_string(),
-              cql_type_name(s->columns[c].type)));
+    // The next page is requested before this one is converted, so the server reads while we
+    // decode. Every return below first collects a pending response, keeping the connection
+    // in step.
+    TL_RETURN_IF_ERROR(client_->start_query(cql, p));
+    Status st = [&]() -> Status {
+      while (client_->query_pending()) {
+        auto res = client_->finish_query();
+        if (!res) return res.error().with_context(fmt::format("scan of {}.{}", keyspace, table));
+        if (res->kind != ResultKind::kRows) {
+          return corruption(fmt::format("scan of {}.{}: SELECT returned result kind {}", keyspace,
+                                        table, static_cast<int>(res->kind)));
         }
-      }
-      for (int32_t r = 0; r < page.row_count; ++r) {
-        if (limit >= 0 && total >= limit) break;
+        const Rows& page = res->rows;
+        if (page.metadata.paging_state && (limit < 0 || total + page.row_count < limit)) {
+          p.paging_state = *page.metadata.paging_state;
+          TL_RETURN_IF_ERROR(client_->start_query(cql, p));
+        }
+        if (page.metadata.columns.size() != ncols) {
+          return corruption(fmt::format("scan of {}.{}: {} columns in the result, expected {}",
+                                        keyspace, table, page.metadata.columns.size(), ncols));
+        }
         for (size_t c = 0; c < ncols; ++c) {
-          Status a = append_cell(batch.columns[c], page.metadata.columns[c].type,
-                                 page.cell(r, static_cast<int32_t>(c)));
-          if (!a.ok()) {
-            return a.with_context(fmt::format("scan of {}.{}: {}: column '{}'", keyspace, table,
-                                              client_->peer(), s->columns[c].name));
+          auto t = supported_type(page.metadata.columns[c].type);
+          if (!t || *t != s->columns[c].type) {
+            return corruption(fmt::format(
+                "scan of {}.{}: column '{}' has type {} in the result, expected {} (schema "
+                "changed?)",
+                keyspace, table, s->columns[c].name, page.metadata.columns[c].type.to_string(),
+                cql_type_name(s->columns[c].type)));
           }
         }
-        ++total;
-        if (++batch.num_rows >= batch_rows) TL_RETURN_IF_ERROR(flush());
+        for (int32_t r = 0; r < page.row_count; ++r) {
+          if (limit >= 0 && total >= limit) break;
+          for (size_t c = 0; c < ncols; ++c) {
+            Status a = append_cell(batch.columns[c], page.metadata.columns[c].type,
+                                   page.cell(r, static_cast<int32_t>(c)));
+            if (!a.ok()) {
+              return a.with_context(fmt::format("scan of {}.{}: {}: column '{}'", keyspace, table,
+                                                client_->peer(), s->columns[c].name));
+            }
+          }
+          ++total;
+          if (++batch.num_rows >= batch_rows) TL_RETURN_IF_ERROR(flush());
+        }
       }
-      if (!page.metadata.paging_state || (limit >= 0 && total >= limit)) break;
-      p.paging_state = *page.metadata.paging_state;
+      return {};
+    }();
+    if (!st.ok()) {
+      if (client_->query_pending()) (void)client_->finish_query();
+      return st;
     }
     if (batch.num_rows > 0) TL_RETURN_IF_ERROR(flush());
     return {};

@@ -312,10 +312,23 @@ TEST_F(CqlStoreTest, UpsertAndScanEveryTypeWithNulls) {
   EXPECT_EQ(seen, 123);
   EXPECT_EQ(batches, 3);
 
+  // A limit spanning pages (5000 rows per page).
+  seen = 0;
+  s = store_->scan(keyspace(), "all_types", 7001, 4096, [&](Batch&& b) -> Status {
+    seen += b.num_rows;
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(seen, 7001);
+
   // A callback error stops the scan and is returned.
   s = store_->scan(keyspace(), "all_types", -1, 100,
                    [&](Batch&&) -> Status { return invalid_argument("stop here"); });
   EXPECT_EQ(s.message(), "stop here");
+  // The next page was already requested: its response was collected, the store still works.
+  auto again = store_->count(keyspace(), "all_types");
+  ASSERT_TRUE(again.has_value()) << again.error().to_string();
+  EXPECT_EQ(*again, 10000);
 }
 
 TEST_F(CqlStoreTest, UpsertOverwritesByKey) {
@@ -421,6 +434,8 @@ TEST_F(CqlStoreTest, ServerErrorsAreClear) {
   EXPECT_NE(none.error().message().find("127.0.0.1:1"), std::string::npos);
   // Second contact point used when the first is down.
   o.contact_points = "127.0.0.1:1, " + contact_points();
+  EXPECT_TRUE(open_cql_table_store(o).has_value());
+  o.local_dc = "datacenter1";  // the test server's data center
   EXPECT_TRUE(open_cql_table_store(o).has_value());
   o.local_dc = "no_such_dc";
   auto dc = open_cql_table_store(o);
