@@ -203,10 +203,12 @@ TEST_F(PulsarIntegration, TidelineProducesPythonConsumes) {
   constexpr int kCount = 10000;
   std::vector<io::OutgoingMessage> msgs;
   std::map<std::string, std::string> expected;  // payload hex -> key
+  std::map<std::string, int64_t> event_times;   // payload hex -> event time
   for (int i = 0; i < kCount; ++i) {
     io::OutgoingMessage m{"key-" + std::to_string(i % 257),
                           "payload-" + std::to_string(i) + std::string(i % 40, 'z'), 5000 + i};
     expected[hex(m.payload)] = m.key;
+    event_times[hex(m.payload)] = m.event_time_ms;
     msgs.push_back(std::move(m));
   }
   auto p = svc_->create_producer(t);
@@ -226,6 +228,7 @@ TEST_F(PulsarIntegration, TidelineProducesPythonConsumes) {
     const std::string key = j["key"];
     ASSERT_TRUE(expected.count(payload)) << line;
     EXPECT_EQ(expected[payload], key);
+    EXPECT_EQ(j["event_time"].get<int64_t>(), event_times[payload]);
     EXPECT_TRUE(seen.insert(payload).second) << "duplicate " << line;
     const std::string topic = j["topic"];
     const std::string want = t + "-partition-" + std::to_string(io::pulsar_key_hash(key) % 3);
