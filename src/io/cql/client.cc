@@ -102,10 +102,10 @@ Result<Client::Response> Client::read_response(std::chrono::milliseconds timeout
     r.body.assign(reinterpret_cast<const char*>(rbuf_.data() + rpos_), len);
     rpos_ += len;
   } else {
-    const size_t have = rend_ - rpos_;
+    const size_t have = std::min(rend_ - rpos_, len);
     r.body.resize(len);
     std::memcpy(r.body.data(), rbuf_.data() + rpos_, have);
-    rpos_ = rend_ = 0;
+    rpos_ += have;
     s = conn_->read_exact(
         std::span<uint8_t>(reinterpret_cast<uint8_t*>(r.body.data()) + have, len - have), timeout);
     if (!s.ok()) return error(fail(s));
