@@ -12,7 +12,7 @@
 namespace tideline::pulsar {
 namespace {
 
-TEST(TopicNames, Forms) {
+TEST(PulsarTopicNames, Forms) {
   auto full = parse_topic_name("persistent://tl/ns1/events");
   ASSERT_TRUE(full);
   EXPECT_EQ(full->tenant, "tl");
@@ -34,7 +34,7 @@ TEST(TopicNames, Forms) {
   EXPECT_EQ(escaped->rest_path(), "persistent/t/n/a%20b");
 }
 
-TEST(Admin, UnreachableServerNamesTheUrl) {
+TEST(PulsarAdmin, UnreachableServerNamesTheUrl) {
   AdminOptions o;
   o.web_service_url = "http://127.0.0.1:1";
   o.timeout = std::chrono::milliseconds(2000);
@@ -111,7 +111,7 @@ std::string http(int status, std::string_view reason_phrase, std::string_view bo
          std::to_string(body.size()) + "\r\n\r\n" + std::string(body);
 }
 
-TEST(Admin, BearerTokenStatusesAndReasons) {
+TEST(PulsarAdmin, BearerTokenStatusesAndReasons) {
   FakeHttpServer server({http(409, "Conflict", R"({"reason":"Namespace already exists"})"),
                          http(409, "Conflict", R"({"reason":"Partitioned topic already exists"})"),
                          http(200, "OK", R"({"partitions":3})"),
@@ -141,7 +141,7 @@ TEST(Admin, BearerTokenStatusesAndReasons) {
   }
 }
 
-TEST(Admin, NoTokenNoAuthorizationHeader) {
+TEST(PulsarAdmin, NoTokenNoAuthorizationHeader) {
   FakeHttpServer server({http(204, "No Content", "")});
   AdminOptions o;
   o.web_service_url = server.url();

@@ -76,7 +76,7 @@ std::vector<proto::BaseCommand> decode_all(std::string_view bytes) {
   return out;
 }
 
-TEST(Client, HandshakeSendsConnectWithTokenAndAnswersPing) {
+TEST(PulsarClient, HandshakeSendsConnectWithTokenAndAnswersPing) {
   std::string input;
   auto ping = command(proto::BaseCommand::PING);
   ping.mutable_ping();
@@ -99,7 +99,7 @@ TEST(Client, HandshakeSendsConnectWithTokenAndAnswersPing) {
   EXPECT_EQ(sent[1].type(), proto::BaseCommand::PONG);
 }
 
-TEST(Client, ConnectWithoutAuthHasNoAuthFields) {
+TEST(PulsarClient, ConnectWithoutAuthHasNoAuthFields) {
   ClientOptions options;
   auto c = make_connect(options);
   EXPECT_FALSE(c.connect().has_auth_method_name());
@@ -107,7 +107,7 @@ TEST(Client, ConnectWithoutAuthHasNoAuthFields) {
   EXPECT_EQ(c.connect().client_version(), "tideline");
 }
 
-TEST(Client, HandshakeErrorNamesServerError) {
+TEST(PulsarClient, HandshakeErrorNamesServerError) {
   std::string input;
   auto e = command(proto::BaseCommand::ERROR);
   e.mutable_error()->set_request_id(0);
@@ -122,7 +122,7 @@ TEST(Client, HandshakeErrorNamesServerError) {
             "pulsar://127.0.0.1:6650: CONNECT: AuthenticationError: Unable to authenticate");
 }
 
-TEST(Client, RequestMatchesIdAndKeepsOtherFrames) {
+TEST(PulsarClient, RequestMatchesIdAndKeepsOtherFrames) {
   std::string input = connected_frame();
   auto receipt = command(proto::BaseCommand::SEND_RECEIPT);
   receipt.mutable_send_receipt()->set_producer_id(1);
@@ -168,7 +168,7 @@ TEST(Client, RequestMatchesIdAndKeepsOtherFrames) {
   EXPECT_EQ(sent[1].subscribe().subtype(), proto::CommandSubscribe::Key_Shared);
 }
 
-TEST(Client, FrameAboveBrokerLimitIsRefused) {
+TEST(PulsarClient, FrameAboveBrokerLimitIsRefused) {
   std::string input = connected_frame();  // max_message_size 1024
   std::string big;
   auto send = command(proto::BaseCommand::MESSAGE);
@@ -190,7 +190,7 @@ TEST(Client, FrameAboveBrokerLimitIsRefused) {
   EXPECT_NE(f.error().message().find("exceeds the limit"), std::string::npos);
 }
 
-TEST(AuthParams, Formats) {
+TEST(PulsarAuthParams, Formats) {
   EXPECT_EQ(token_from_auth_params("token:abc").value(), "abc");
   EXPECT_EQ(token_from_auth_params("  token: abc \n").value(), "abc");
   EXPECT_EQ(token_from_auth_params("bare.jwt.value").value(), "bare.jwt.value");
@@ -206,7 +206,7 @@ TEST(AuthParams, Formats) {
   ASSERT_FALSE(empty);
 }
 
-TEST(AuthParams, PluginsAndSecrecy) {
+TEST(PulsarAuthParams, PluginsAndSecrecy) {
   ClientOptions o;
   ASSERT_TRUE(configure_auth("", "token:secret", o).ok());
   EXPECT_TRUE(o.auth_method.empty());
@@ -221,7 +221,7 @@ TEST(AuthParams, PluginsAndSecrecy) {
   EXPECT_EQ(json.error().message().find("secret-json"), std::string::npos);
 }
 
-TEST(BrokerUrls, Parse) {
+TEST(PulsarBrokerUrls, Parse) {
   auto a = parse_broker_url("pulsar://127.0.0.1:6650");
   ASSERT_TRUE(a);
   EXPECT_EQ(a->endpoint.port, 6650);

@@ -26,7 +26,7 @@ proto::MessageMetadata metadata(std::string_view key) {
   return m;
 }
 
-TEST(Crc32c, StandardVectors) {
+TEST(PulsarCrc32c, StandardVectors) {
   EXPECT_EQ(crc32c(""), 0u);
   EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
   EXPECT_EQ(crc32c(std::string(32, '\0')), 0x8A9136AAu);
@@ -37,7 +37,7 @@ TEST(Crc32c, StandardVectors) {
   EXPECT_EQ(crc32c_extend(crc32c("1234"), "56789"), 0xE3069283u);
 }
 
-TEST(Frame, SimpleCommandRoundTrip) {
+TEST(PulsarFrame, SimpleCommandRoundTrip) {
   proto::BaseCommand cmd;
   cmd.set_type(proto::BaseCommand::CONNECT);
   cmd.mutable_connect()->set_client_version("tideline");
@@ -58,7 +58,7 @@ TEST(Frame, SimpleCommandRoundTrip) {
   EXPECT_EQ(step->frame.command.connect().protocol_version(), kProtocolVersion);
 }
 
-TEST(Frame, PayloadRoundTripAndLayout) {
+TEST(PulsarFrame, PayloadRoundTripAndLayout) {
   std::string bytes;
   append_payload_frame(bytes, send_command(3, 9), metadata("k1"), "hello");
   auto step = decode_next(bytes, kDefaultMaxMessageSize);
@@ -83,7 +83,7 @@ TEST(Frame, PayloadRoundTripAndLayout) {
   EXPECT_EQ(crc, crc32c(std::string_view(bytes).substr(crc_at + 4)));
 }
 
-TEST(Frame, TwoFramesInAStream) {
+TEST(PulsarFrame, TwoFramesInAStream) {
   std::string bytes;
   append_payload_frame(bytes, send_command(1, 0), metadata("a"), "x");
   const size_t first = bytes.size();
@@ -105,7 +105,7 @@ TEST(Frame, TwoFramesInAStream) {
   }
 }
 
-TEST(Frame, CorruptedChecksumNamesOffset) {
+TEST(PulsarFrame, CorruptedChecksumNamesOffset) {
   std::string bytes;
   append_payload_frame(bytes, send_command(1, 0), metadata("a"), "payload");
   bytes.back() ^= 0x40;
@@ -116,7 +116,7 @@ TEST(Frame, CorruptedChecksumNamesOffset) {
       << step.error().message();
 }
 
-TEST(Frame, OversizedAndUndersizedFrames) {
+TEST(PulsarFrame, OversizedAndUndersizedFrames) {
   std::string bytes = {0x00, 0x60, 0x00, 0x00};  // 6 MiB
   auto big = decode_next(bytes, kDefaultMaxMessageSize);
   ASSERT_FALSE(big);
@@ -127,7 +127,7 @@ TEST(Frame, OversizedAndUndersizedFrames) {
   EXPECT_NE(small.error().message().find("smaller than 4"), std::string::npos);
 }
 
-TEST(Frame, TruncatedInsideTheFrame) {
+TEST(PulsarFrame, TruncatedInsideTheFrame) {
   // commandSize larger than the frame.
   std::string bytes = {0, 0, 0, 6, 0, 0, 0, 9, 8, 18};
   auto r = decode_next(bytes, kDefaultMaxMessageSize);
@@ -152,7 +152,7 @@ TEST(Frame, TruncatedInsideTheFrame) {
       << m.error().message();
 }
 
-TEST(Frame, MissingRequiredFieldIsAnError) {
+TEST(PulsarFrame, MissingRequiredFieldIsAnError) {
   proto::BaseCommand cmd;
   cmd.set_type(proto::BaseCommand::SEND);
   cmd.mutable_send()->set_producer_id(1);  // sequence_id (required) missing
@@ -168,7 +168,7 @@ TEST(Frame, MissingRequiredFieldIsAnError) {
   EXPECT_NE(r.error().message().find("at byte 8 does not parse"), std::string::npos);
 }
 
-TEST(Frame, PayloadWithoutChecksumIsAccepted) {
+TEST(PulsarFrame, PayloadWithoutChecksumIsAccepted) {
   std::string bytes;
   append_payload_frame(bytes, send_command(1, 0), metadata("a"), "zz");
   const uint32_t cmd_size = uint8_t(bytes[7]);
@@ -180,7 +180,7 @@ TEST(Frame, PayloadWithoutChecksumIsAccepted) {
   EXPECT_EQ(r->frame.payload, "zz");
 }
 
-TEST(Batch, RoundTrip) {
+TEST(PulsarBatch, RoundTrip) {
   std::vector<SingleMessage> msgs(3);
   for (int i = 0; i < 3; ++i) {
     msgs[i].metadata.set_partition_key("key" + std::to_string(i));
@@ -198,7 +198,7 @@ TEST(Batch, RoundTrip) {
   }
 }
 
-TEST(Batch, CountMismatchAndTruncation) {
+TEST(PulsarBatch, CountMismatchAndTruncation) {
   std::vector<SingleMessage> msgs(2);
   msgs[0].payload = "one";
   msgs[1].payload = "two";
@@ -217,7 +217,7 @@ TEST(Batch, CountMismatchAndTruncation) {
       << cut.error().message();
 }
 
-TEST(Names, ServerErrorsAndCommands) {
+TEST(PulsarNames, ServerErrorsAndCommands) {
   EXPECT_EQ(server_error_name(11), "TopicNotFound");
   EXPECT_EQ(server_error_name(999), "ServerError(999)");
   EXPECT_EQ(command_name(proto::BaseCommand::SEND_RECEIPT), "SEND_RECEIPT");
