@@ -53,6 +53,8 @@ class Client {
   // The SUPPORTED map of the node (CQL_VERSION, PROTOCOL_VERSIONS, COMPRESSION, ...).
   const std::map<std::string, std::vector<std::string>>& supported() const { return supported_; }
   Consistency default_consistency() const { return options_.consistency; }
+  // False once a transport or decode failure broke the frame stream (see above).
+  bool usable() const { return broken_.ok(); }
 
   // Params with the default consistency and no values.
   QueryParams params() const {

@@ -1,7 +1,9 @@
 #pragma once
 // The Cassandra table store of the clusters backend: io::TableStore over the CQL native
 // protocol v4 client (docs/formats/cql.md). One connection to the first reachable contact
-// point (in `local_dc` when set); no driver-side load balancing or failover.
+// point (in `local_dc` when set); no driver-side load balancing. When the connection fails
+// (node down, timeout), the call that saw it returns the error and the next call connects
+// again (to the first usable contact point); nothing is retried implicitly.
 // Thread-safety: like every TableStore, an instance is used by one thread at a time.
 
 #include <chrono>

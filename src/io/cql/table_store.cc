@@ -172,13 +172,57 @@ void bind_text(QueryParams& p, std::string_view s) {
   p.has_values = true;
 }
 
+// The connected node's data center, from system.local.
+Result<std::string> data_center(Client& client) {
+  TL_ASSIGN_OR_RETURN(ResultBody res,
+                      client.query("SELECT data_center FROM system.local WHERE key='local'"));
+  if (res.rows.row_count != 1) return std::string();
+  return std::string(res.rows.cell(0, 0).value_or(""));
+}
+
+// A client connected to the first usable contact point (reachable, in the local dc if set).
+Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
+  ClientOptions co;
+  co.username = options.username;
+  co.password = options.password;
+  co.tls = options.tls;
+  co.connect_timeout = options.connect_timeout;
+  co.request_timeout = options.request_timeout;
+  TL_ASSIGN_OR_RETURN(co.consistency, parse_consistency(options.consistency));
+  TL_ASSIGN_OR_RETURN(auto endpoints, net::parse_endpoints(options.contact_points, kDefaultPort));
+  std::string failures;
+  for (const auto& ep : endpoints) {
+    co.contact_points = ep.to_string();
+    auto client = Client::connect(co);
+    if (!client) {
+      // Configuration and credential errors are the same on every node.
+      if (client.error().code() == StatusCode::kInvalidArgument) return error(client.error());
+      failures += (failures.empty() ? "" : "; ") + client.error().message();
+      continue;
+    }
+    if (!options.local_dc.empty()) {
+      TL_ASSIGN_OR_RETURN(std::string dc, data_center(**client));
+      if (dc != options.local_dc) {
+        failures +=
+            fmt::format("{}{}: node is in data center '{}', not the local dc '{}'",
+                        failures.empty() ? "" : "; ", (*client)->peer(), dc, options.local_dc);
+        continue;
+      }
+    }
+    return std::move(*client);
+  }
+  return error(StatusCode::kUnavailable, fmt::format("no usable Cassandra node ({})", failures));
+}
+
 class CqlTableStore final : public io::TableStore {
  public:
-  explicit CqlTableStore(std::unique_ptr<Client> client) : client_(std::move(client)) {}
+  CqlTableStore(CqlOptions options, std::unique_ptr<Client> client)
+      : options_(std::move(options)), client_(std::move(client)) {}
 
   Status execute_ddl(std::string_view cql) override {
     auto parsed = io::parse_ddl(cql);
     if (!parsed) return parsed.error();
+    TL_RETURN_IF_ERROR(ensure_connected());
     const io::DdlStatement& st = *parsed;
     if (st.kind == io::DdlStatement::Kind::kCreateTable && st.table.keyspace.empty()) {
       return invalid_argument(
@@ -199,11 +243,13 @@ class CqlTableStore final : public io::TableStore {
   }
 
   Result<TableSchema> describe(std::string_view keyspace, std::string_view table) override {
+    TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
     return *s;
   }
 
   Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
+    TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
     Status valid = rows.validate();
     if (!valid.ok()) return valid.with_context(fmt::format("upsert into {}.{}", keyspace, table));
@@ -270,6 +316,7 @@ class CqlTableStore final : public io::TableStore {
 
   Status scan(std::string_view keyspace, std::string_view table, int64_t limit, int64_t batch_rows,
               const std::function<Status(Batch&&)>& on_batch) override {
+    TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
     if (batch_rows <= 0) batch_rows = 4096;
     if (limit == 0) return {};
@@ -346,6 +393,7 @@ class CqlTableStore final : public io::TableStore {
   }
 
   Result<int64_t> count(std::string_view keyspace, std::string_view table) override {
+    TL_RETURN_IF_ERROR(ensure_connected());
     TL_RETURN_IF_ERROR(schema(keyspace, table));
     // A full scan on the server; it pages internally, so only our wait needs to be long.
     TL_ASSIGN_OR_RETURN(ResultBody res, client_->query(fmt::format("SELECT COUNT(*) FROM {}",
@@ -363,6 +411,17 @@ class CqlTableStore final : public io::TableStore {
   }
 
  private:
+  // A client whose connection failed (transport error, timeout, undecodable frame) is
+  // replaced by a new connection at the start of the next call; the call that saw the failure
+  // has already returned it. Prepared statements are prepared again on the new connection.
+  Status ensure_connected() {
+    if (client_ && client_->usable()) return {};
+    client_.reset();
+    statements_.clear();
+    TL_ASSIGN_OR_RETURN(client_, connect_client(options_));
+    return {};
+  }
+
   Result<bool> keyspace_exists(std::string_view ks) {
     QueryParams p = client_->params();
     bind_text(p, ks);
@@ -502,52 +561,17 @@ class CqlTableStore final : public io::TableStore {
     return &schemas_.emplace(key, std::move(*s)).first->second;
   }
 
-  std::unique_ptr<Client> client_;
+  CqlOptions options_;
+  std::unique_ptr<Client> client_;  // null after a failed reconnection
   std::map<std::string, TableSchema, std::less<>> schemas_;
   std::map<std::string, Prepared, std::less<>> statements_;
 };
 
-// The connected node's data center, from system.local.
-Result<std::string> data_center(Client& client) {
-  TL_ASSIGN_OR_RETURN(ResultBody res,
-                      client.query("SELECT data_center FROM system.local WHERE key='local'"));
-  if (res.rows.row_count != 1) return std::string();
-  return std::string(res.rows.cell(0, 0).value_or(""));
-}
-
 }  // namespace
 
 Result<std::unique_ptr<io::TableStore>> open_cql_table_store(const CqlOptions& options) {
-  ClientOptions co;
-  co.username = options.username;
-  co.password = options.password;
-  co.tls = options.tls;
-  co.connect_timeout = options.connect_timeout;
-  co.request_timeout = options.request_timeout;
-  TL_ASSIGN_OR_RETURN(co.consistency, parse_consistency(options.consistency));
-  TL_ASSIGN_OR_RETURN(auto endpoints, net::parse_endpoints(options.contact_points, kDefaultPort));
-  std::string failures;
-  for (const auto& ep : endpoints) {
-    co.contact_points = ep.to_string();
-    auto client = Client::connect(co);
-    if (!client) {
-      // Configuration and credential errors are the same on every node.
-      if (client.error().code() == StatusCode::kInvalidArgument) return error(client.error());
-      failures += (failures.empty() ? "" : "; ") + client.error().message();
-      continue;
-    }
-    if (!options.local_dc.empty()) {
-      TL_ASSIGN_OR_RETURN(std::string dc, data_center(**client));
-      if (dc != options.local_dc) {
-        failures +=
-            fmt::format("{}{}: node is in data center '{}', not the local dc '{}'",
-                        failures.empty() ? "" : "; ", (*client)->peer(), dc, options.local_dc);
-        continue;
-      }
-    }
-    return std::unique_ptr<io::TableStore>(new CqlTableStore(std::move(*client)));
-  }
-  return error(StatusCode::kUnavailable, fmt::format("no usable Cassandra node ({})", failures));
+  TL_ASSIGN_OR_RETURN(auto client, connect_client(options));
+  return std::unique_ptr<io::TableStore>(new CqlTableStore(options, std::move(client)));
 }
 
 }  // namespace tideline::io::cql

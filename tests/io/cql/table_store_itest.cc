@@ -3,16 +3,22 @@
 // keyspace of this run, tl_it_<pid>, dropped at the end.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "common/time.h"
 #include "io/cql/client.h"
@@ -71,6 +77,97 @@ std::pair<bool, std::string> run(const std::string& cmd) {
   int rc = pclose(p);
   return {rc == 0, out};
 }
+
+// A TCP proxy on 127.0.0.1 to the test Cassandra whose connections can be cut, to test what
+// the store does when its connection dies (as when a node restarts).
+class CuttableProxy {
+ public:
+  CuttableProxy() {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int one = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(listen_fd_, 8);
+    socklen_t len = sizeof addr;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    accept_thread_ = std::thread([this] { accept_loop(); });
+  }
+  ~CuttableProxy() {
+    stop_ = true;
+    cut();
+    accept_thread_.join();
+    for (auto& t : pipes_) t.join();
+    for (int fd : fds_) ::close(fd);
+    ::close(listen_fd_);
+  }
+  uint16_t listen_port() const { return port_; }
+  int accepted() const { return accepted_; }
+  // Shuts down every open connection (both sides see EOF/reset).
+  void cut() {
+    std::lock_guard lock(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  void accept_loop() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) continue;
+      int server = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(std::stoi(port())));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      ++accepted_;
+      {
+        std::lock_guard lock(mu_);
+        fds_.push_back(client);
+        fds_.push_back(server);
+      }
+      pipes_.emplace_back([this, client, server] { pump(client, server); });
+    }
+  }
+  void pump(int a, int b) {
+    char buf[65536];
+    pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    while (!stop_) {
+      if (::poll(p, 2, 50) <= 0) continue;
+      for (int i = 0; i < 2; ++i) {
+        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        ssize_t n = ::recv(p[i].fd, buf, sizeof buf, 0);
+        if (n <= 0) goto done;
+        for (ssize_t off = 0; off < n;) {
+          ssize_t w = ::send(p[1 - i].fd, buf + off, static_cast<size_t>(n - off), MSG_NOSIGNAL);
+          if (w <= 0) goto done;
+          off += w;
+        }
+      }
+    }
+  done:
+    ::shutdown(a, SHUT_RDWR);
+    ::shutdown(b, SHUT_RDWR);
+  }
+
+  int listen_fd_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> accepted_{0};
+  std::mutex mu_;
+  std::vector<int> fds_;  // every proxied socket, closed by the destructor
+  std::thread accept_thread_;
+  std::vector<std::thread> pipes_;
+};
 
 class CqlStoreTest : public testing::Test {
  protected:
@@ -473,6 +570,31 @@ TEST_F(CqlStoreTest, InteropWithPythonDriver) {
   for (int64_t k = 0; k < 1500; ++k) want.push_back(python_line(k));
   ASSERT_EQ(got.size(), want.size());
   EXPECT_EQ(got, want);
+}
+
+TEST_F(CqlStoreTest, ReconnectsAfterTheConnectionDies) {
+  ASSERT_TRUE(store_->execute_ddl(create_interop_table("reconnect")).ok());
+  CuttableProxy proxy;
+  CqlOptions o = options();
+  o.contact_points = fmt::format("127.0.0.1:{}", proxy.listen_port());
+  auto store = open_cql_table_store(o);
+  ASSERT_TRUE(store.has_value()) << store.error().to_string();
+  ASSERT_TRUE((*store)->upsert(keyspace(), "reconnect", tideline_rows(100)).ok());
+  EXPECT_EQ(proxy.accepted(), 1);
+  proxy.cut();
+  // The call that meets the dead connection fails, naming the peer...
+  auto n = (*store)->count(keyspace(), "reconnect");
+  ASSERT_FALSE(n.has_value());
+  EXPECT_NE(n.error().message().find(o.contact_points), std::string::npos) << n.error().to_string();
+  std::printf("[dead connection] %s\n", n.error().to_string().c_str());
+  // ...and the next one connects again, prepares again and works.
+  Status s = (*store)->upsert(keyspace(), "reconnect", tideline_rows(50, 100));
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(proxy.accepted(), 2);
+  n = (*store)->count(keyspace(), "reconnect");
+  ASSERT_TRUE(n.has_value()) << n.error().to_string();
+  EXPECT_EQ(*n, 150);
+  EXPECT_EQ(scan_lines(**store, "reconnect"), expected_lines(tideline_rows(150)));
 }
 
 TEST_F(CqlStoreTest, Throughput100k) {
