@@ -383,6 +383,36 @@ TEST_F(CqlStoreTest, DdlAndDescribeRoundTrip) {
   EXPECT_NE(bad.message().find("1:"), std::string::npos) << bad.message();
 }
 
+// The statements the pipeline ships (conf/cql, examples) run on Cassandra and describe back
+// as parse_create_table reads them.
+TEST_F(CqlStoreTest, ShippedStatementsRoundTrip) {
+  int n = 0;
+  for (const char* file : {"conf/cql/input_tbl.stmt", "conf/cql/output_tbl.stmt",
+                           "examples/eshop/cql/session_features_tbl.stmt"}) {
+    std::string path = fmt::format("{}/{}", TIDELINE_SOURCE_DIR, file);
+    auto [ok, text] = run("cat " + path);
+    ASSERT_TRUE(ok) << path;
+    const std::string table = fmt::format("shipped_{}", n++);
+    const std::string stmt = fill_statement_template(text, keyspace(), table);
+    Status s = store_->execute_ddl(stmt);
+    ASSERT_TRUE(s.ok()) << file << ": " << s.to_string();
+    ASSERT_TRUE(store_->execute_ddl(stmt).ok()) << "IF NOT EXISTS twice";
+    auto want = parse_create_table(stmt);
+    ASSERT_TRUE(want.has_value()) << want.error().to_string();
+    auto got = store_->describe(keyspace(), table);
+    ASSERT_TRUE(got.has_value()) << got.error().to_string();
+    EXPECT_EQ(got->partition_key, want->partition_key) << file;
+    EXPECT_EQ(got->clustering_key, want->clustering_key) << file;
+    for (size_t i = 0; i < want->clustering_key.size(); ++i) {
+      EXPECT_EQ(got->is_descending(i), want->is_descending(i)) << file;
+    }
+    std::map<std::string, CqlType> g, w;
+    for (const auto& c : got->columns) g[c.name] = c.type;
+    for (const auto& c : want->columns) w[c.name] = c.type;
+    EXPECT_EQ(g, w) << file;
+  }
+}
+
 TEST_F(CqlStoreTest, UpsertAndScanEveryTypeWithNulls) {
   ASSERT_TRUE(store_->execute_ddl(create_interop_table("all_types")).ok());
   Batch rows = tideline_rows(10000);
