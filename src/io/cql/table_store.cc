@@ -293,18 +293,31 @@ class CqlTableStore final : public io::TableStore {
       it = statements_.emplace(cql, std::move(p)).first;
     }
     const uint16_t nvalues = static_cast<uint16_t>(fields.size());
+    auto encode_row = [&](int64_t r, BodyWriter& w) -> Status {
+      for (size_t i = 0; i < fields.size(); ++i) {
+        const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
+        const Column& col = rows.columns[i];
+        if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
+          return invalid_argument(
+              fmt::format("row {}: primary key column '{}' is null", r, tc.name));
+        }
+        TL_RETURN_IF_ERROR(encode_cell(w, tc.type, col, r, tc.name));
+      }
+      return {};
+    };
+    // Every row is converted once before anything is sent, so a row Cassandra could not
+    // take (null key, value out of range) writes nothing, as with the embedded store.
+    // Server-side failures can still leave earlier rows written (no transactions).
+    BodyWriter scratch;
+    for (int64_t r = 0; r < rows.num_rows; ++r) {
+      scratch.buffer().clear();
+      Status e = encode_row(r, scratch);
+      if (!e.ok()) return e.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+    }
     Status st =
         client_->execute_many(it->second, rows.num_rows, [&](int64_t r, QueryParams& p) -> Status {
           BodyWriter w;
-          for (size_t i = 0; i < fields.size(); ++i) {
-            const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
-            const Column& col = rows.columns[i];
-            if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
-              return invalid_argument(
-                  fmt::format("row {}: primary key column '{}' is null", r, tc.name));
-            }
-            TL_RETURN_IF_ERROR(encode_cell(w, tc.type, col, r, tc.name));
-          }
+          TL_RETURN_IF_ERROR(encode_row(r, w));
           p.values = w.take();
           p.value_count = nvalues;
           p.has_values = true;

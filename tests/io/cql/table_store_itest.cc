@@ -505,6 +505,16 @@ TEST_F(CqlStoreTest, UpsertOverwritesByKey) {
   big.num_rows = 1;
   s = store_->upsert(keyspace(), "overwrite", big);
   EXPECT_NE(s.message().find("out of int range"), std::string::npos) << s.message();
+  // A bad row anywhere in the batch writes nothing (rows are converted before sending).
+  Batch mixed = Batch::empty(DataType::record({f("k", TypeId::kI64), f("t", TypeId::kString)}));
+  for (int64_t k : {int64_t{1000}, int64_t{1001}, int64_t{1} << 40}) {
+    mixed.columns[0].append_int(k);
+    mixed.columns[1].append_string("mixed");
+    ++mixed.num_rows;
+  }
+  s = store_->upsert(keyspace(), "overwrite", mixed);
+  EXPECT_NE(s.message().find("row 2: column 'k'"), std::string::npos) << s.message();
+  EXPECT_EQ(*store_->count(keyspace(), "overwrite"), 10);
   Batch unk = Batch::empty(DataType::record({f("k", TypeId::kI32), f("zz", TypeId::kI32)}));
   s = store_->upsert(keyspace(), "overwrite", unk);
   EXPECT_NE(s.message().find("no column 'zz'"), std::string::npos) << s.message();
