@@ -413,6 +413,51 @@ TEST_F(CqlStoreTest, ShippedStatementsRoundTrip) {
   }
 }
 
+// Column kinds and values only other clients create: ascii and static columns, and
+// Cassandra's "empty" values of fixed-size types (read as null).
+TEST_F(CqlStoreTest, AsciiStaticAndEmptyValues) {
+  auto client = open_client();
+  ASSERT_TRUE(client);
+  auto q = [&](const std::string& cql) {
+    auto r = client->query(cql, client->params(), std::chrono::milliseconds(60000));
+    EXPECT_TRUE(r.has_value()) << cql << ": " << r.error().to_string();
+  };
+  q(
+      fmt::format("CREATE TABLE {}.odd (p int, c int, a ascii, s bigint STATIC, v int, "
+                  "PRIMARY KEY (p, c))",
+                  keyspace()));
+  q(fmt::format("INSERT INTO {}.odd (p, c, a, s, v) VALUES (1, 1, 'plain', 7, blobAsInt(0x))",
+                keyspace()));
+  q(fmt::format("INSERT INTO {}.odd (p, c, a, v) VALUES (1, 2, 'two', 2)", keyspace()));
+  auto d = store_->describe(keyspace(), "odd");
+  ASSERT_TRUE(d.has_value()) << d.error().to_string();
+  EXPECT_EQ(d->columns[d->column_index("a")].type, CqlType::kText);
+  EXPECT_EQ(d->columns[d->column_index("s")].type, CqlType::kBigint);
+  // Tideline writes the ascii column too.
+  Batch b = Batch::empty(
+      DataType::record({f("p", TypeId::kI32), f("c", TypeId::kI32), f("a", TypeId::kString)}));
+  b.columns[0].append_int(1);
+  b.columns[1].append_int(3);
+  b.columns[2].append_string("three");
+  b.num_rows = 1;
+  ASSERT_TRUE(store_->upsert(keyspace(), "odd", b).ok());
+  std::map<int64_t, std::string> rows;
+  Status s = store_->scan(keyspace(), "odd", -1, 10, [&](Batch&& batch) -> Status {
+    auto col = [&](std::string_view n) -> const Column& {
+      return batch.columns[static_cast<size_t>(batch.schema->field_index(n))];
+    };
+    for (int64_t r = 0; r < batch.num_rows; ++r) {
+      rows[col("c").int_at(r)] =
+          fmt::format("{} s={} v={}", col("a").string_at(r), col("s").int_at(r),
+                      col("v").is_valid(r) ? std::to_string(col("v").int_at(r)) : "null");
+    }
+    return {};
+  });
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(rows, (std::map<int64_t, std::string>{
+                      {1, "plain s=7 v=null"}, {2, "two s=7 v=2"}, {3, "three s=7 v=null"}}));
+}
+
 TEST_F(CqlStoreTest, UpsertAndScanEveryTypeWithNulls) {
   ASSERT_TRUE(store_->execute_ddl(create_interop_table("all_types")).ok());
   Batch rows = tideline_rows(10000);
