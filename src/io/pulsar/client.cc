@@ -393,6 +393,14 @@ Result<BrokerConnection*> ConnectionPool::lookup(std::string_view topic) {
   return error(unavailable(fmt::format("LOOKUP {}: more than {} redirects", topic, kMaxRedirects)));
 }
 
+void ConnectionPool::drop(std::string_view url) {
+  std::lock_guard lock(mu_);
+  auto it = connections_.find(url);
+  if (it == connections_.end()) return;
+  it->second->close();
+  connections_.erase(it);
+}
+
 void ConnectionPool::close() {
   {
     std::lock_guard lock(mu_);

@@ -130,6 +130,8 @@ class ConnectionPool {
   std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>>& connections() {
     return connections_;
   }
+  // Closes and forgets the connection to `url` (after it failed); pointers to it dangle.
+  void drop(std::string_view url);
   void close();
 
  private:

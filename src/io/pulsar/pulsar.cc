@@ -3,10 +3,13 @@
 #include "io/pulsar/pulsar.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "common/time.h"
@@ -25,6 +28,8 @@ constexpr size_t kMaxInFlight = 1000;
 constexpr size_t kFlushBytes = 256 * 1024;
 // Permits per partition consumer; FLOW is sent again when half were handed out.
 constexpr uint32_t kPermits = 1000;
+// A send() that needs more reconnects than this fails.
+constexpr int kMaxReconnectsPerSend = 10;
 
 int64_t wall_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -64,13 +69,21 @@ std::vector<std::string> partition_topics(const TopicName& name, int partitions)
 
 class PulsarProducer final : public io::Producer {
  public:
+  // A message sent but without a receipt yet; kept for resending after a reconnect (only
+  // during send(), whose span it points into).
+  struct Pending {
+    uint64_t sequence_id;
+    size_t index;  // into the span given to send()
+    uint64_t publish_time;
+  };
   struct Partition {
     std::string topic;
     BrokerConnection* conn = nullptr;
     uint64_t producer_id = 0;
     std::string producer_name;
     uint64_t next_sequence = 0;
-    uint64_t acked_through = 0;  // sequence ids < this have receipts
+    std::deque<Pending> pending;
+    bool lost = false;  // closed by the broker or its connection failed: recreate
   };
 
   PulsarProducer(ClientOptions options, std::string topic)
@@ -78,34 +91,21 @@ class PulsarProducer final : public io::Producer {
   ~PulsarProducer() override { (void)close(); }
 
   Status open(const std::vector<std::string>& topics) {
-    uint64_t producer_id = 1;
     for (const std::string& t : topics) {
       Partition p;
       p.topic = t;
-      TL_ASSIGN_OR_RETURN(p.conn, pool_.lookup(t));
-      p.producer_id = producer_id++;
-      proto::BaseCommand cmd;
-      cmd.set_type(proto::BaseCommand::PRODUCER);
-      const uint64_t req = p.conn->next_request_id();
-      auto* c = cmd.mutable_producer();
-      c->set_topic(t);
-      c->set_producer_id(p.producer_id);
-      c->set_request_id(req);
-      TL_ASSIGN_OR_RETURN(Frame frame, p.conn->request(cmd, req));
-      if (frame.command.type() != proto::BaseCommand::PRODUCER_SUCCESS) {
-        return corruption(fmt::format("{}: PRODUCER {}: answered with {}", p.conn->url(), t,
-                                      command_name(frame.command.type())));
-      }
-      // producer_ready = false (exclusive access pending) is not used: Shared access mode.
-      p.producer_name = frame.command.producer_success().producer_name();
       partitions_.push_back(std::move(p));
+      TL_RETURN_IF_ERROR(create(partitions_.back()));
     }
     return {};
   }
 
   Status send(std::span<const io::OutgoingMessage> messages) override {
     if (!broken_.ok()) return broken_;
+    if (closed_) return invalid_argument(fmt::format("producer of {} is closed", topic_));
+    reconnects_ = 0;
     Status st = send_impl(messages);
+    for (Partition& p : partitions_) p.pending.clear();
     if (!st.ok()) broken_ = st;
     return st;
   }
@@ -117,6 +117,7 @@ class PulsarProducer final : public io::Producer {
     closed_ = true;
     Status result;
     for (Partition& p : partitions_) {
+      if (p.lost || p.conn == nullptr || failed_.count(p.conn)) continue;
       proto::BaseCommand cmd;
       cmd.set_type(proto::BaseCommand::CLOSE_PRODUCER);
       const uint64_t req = p.conn->next_request_id();
@@ -130,70 +131,153 @@ class PulsarProducer final : public io::Producer {
   }
 
  private:
+  // LOOKUP and PRODUCER for one partition.
+  Status create(Partition& p) {
+    p.conn = nullptr;
+    // A fresh id per creation (see PulsarConsumer::subscribe_partition).
+    p.producer_id = next_producer_id_++;
+    TL_ASSIGN_OR_RETURN(BrokerConnection * conn, pool_.lookup(p.topic));
+    proto::BaseCommand cmd;
+    cmd.set_type(proto::BaseCommand::PRODUCER);
+    const uint64_t req = conn->next_request_id();
+    auto* c = cmd.mutable_producer();
+    c->set_topic(p.topic);
+    c->set_producer_id(p.producer_id);
+    c->set_request_id(req);
+    TL_ASSIGN_OR_RETURN(Frame frame, conn->request(cmd, req));
+    if (frame.command.type() != proto::BaseCommand::PRODUCER_SUCCESS) {
+      return corruption(fmt::format("{}: PRODUCER {}: answered with {}", conn->url(), p.topic,
+                                    command_name(frame.command.type())));
+    }
+    // producer_ready = false (exclusive access pending) does not occur: Shared access mode.
+    p.producer_name = frame.command.producer_success().producer_name();
+    p.conn = conn;
+    p.lost = false;
+    return {};
+  }
+
+  void queue_send(Partition& p, const io::OutgoingMessage& m, const Pending& pending) {
+    proto::BaseCommand cmd;
+    cmd.set_type(proto::BaseCommand::SEND);
+    auto* s = cmd.mutable_send();
+    s->set_producer_id(p.producer_id);
+    s->set_sequence_id(pending.sequence_id);
+    s->set_num_messages(1);
+    proto::MessageMetadata meta;
+    meta.set_producer_name(p.producer_name);
+    meta.set_sequence_id(pending.sequence_id);
+    meta.set_publish_time(pending.publish_time);
+    if (!m.key.empty()) meta.set_partition_key(m.key);
+    if (m.event_time_ms > 0) meta.set_event_time(static_cast<uint64_t>(m.event_time_ms));
+    p.conn->queue_payload(cmd, meta, m.payload);
+  }
+
+  void mark_failed(BrokerConnection* conn) {
+    if (!failed_.insert(conn).second) return;
+    failed_urls_.push_back(conn->url());
+    for (Partition& p : partitions_) {
+      if (p.conn == conn) p.lost = true;
+    }
+  }
+
+  // Recreates a lost partition producer (retrying for up to the operation timeout) and
+  // resends its messages without receipts, with their sequence ids: they may be stored twice
+  // when the broker persisted them but the receipt was lost (at least once).
+  Status ensure_ready(Partition& p, std::span<const io::OutgoingMessage> messages) {
+    if (!p.lost) return {};
+    if (++reconnects_ > kMaxReconnectsPerSend) {
+      return unavailable(fmt::format("producer of {}: more than {} reconnects in one send", topic_,
+                                     kMaxReconnectsPerSend));
+    }
+    for (const std::string& url : failed_urls_) pool_.drop(url);
+    failed_urls_.clear();
+    failed_.clear();
+    const auto deadline = Clock::now() + pool_.options().operation_timeout;
+    auto pause = std::chrono::milliseconds(100);
+    while (true) {
+      Status st = create(p);
+      if (st.ok()) break;
+      spdlog::warn("pulsar producer of {}: recreating {}: {}", topic_, p.topic, st.message());
+      if (Clock::now() + pause >= deadline) {
+        return st.with_context(fmt::format("recreating the producer of {}", p.topic));
+      }
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    }
+    for (const Pending& pending : p.pending) queue_send(p, messages[pending.index], pending);
+    if (!p.conn->flush().ok()) mark_failed(p.conn);
+    return {};
+  }
+
   Status send_impl(std::span<const io::OutgoingMessage> messages) {
-    if (closed_) return invalid_argument(fmt::format("producer of {} is closed", topic_));
     const size_t n = partitions_.size();
-    std::map<BrokerConnection*, size_t> in_flight;
-    for (const io::OutgoingMessage& m : messages) {
+    for (size_t i = 0; i < messages.size(); ++i) {
+      const io::OutgoingMessage& m = messages[i];
       const size_t index = n == 1          ? 0
                            : m.key.empty() ? round_robin_++ % n
                                            : io::pulsar_key_hash(m.key) % n;
       Partition& p = partitions_[index];
-      proto::BaseCommand cmd;
-      cmd.set_type(proto::BaseCommand::SEND);
-      auto* s = cmd.mutable_send();
-      s->set_producer_id(p.producer_id);
-      s->set_sequence_id(p.next_sequence);
-      s->set_num_messages(1);
-      proto::MessageMetadata meta;
-      meta.set_producer_name(p.producer_name);
-      meta.set_sequence_id(p.next_sequence);
-      meta.set_publish_time(static_cast<uint64_t>(wall_ms()));
-      if (!m.key.empty()) meta.set_partition_key(m.key);
-      if (m.event_time_ms > 0) meta.set_event_time(static_cast<uint64_t>(m.event_time_ms));
-      ++p.next_sequence;
-      p.conn->queue_payload(cmd, meta, m.payload);
-      size_t& count = in_flight[p.conn];
-      ++count;
-      if (p.conn->queued_bytes() >= kFlushBytes) TL_RETURN_IF_ERROR(p.conn->flush());
-      while (count >= kMaxInFlight) {
-        TL_RETURN_IF_ERROR(p.conn->flush());
-        TL_RETURN_IF_ERROR(read_receipt(*p.conn, count));
+      TL_RETURN_IF_ERROR(ensure_ready(p, messages));
+      p.pending.push_back({p.next_sequence++, i, static_cast<uint64_t>(wall_ms())});
+      if (p.lost) continue;  // resent by ensure_ready
+      queue_send(p, m, p.pending.back());
+      if (p.conn->queued_bytes() >= kFlushBytes && !p.conn->flush().ok()) mark_failed(p.conn);
+      while (p.pending.size() >= kMaxInFlight) {
+        TL_RETURN_IF_ERROR(ensure_ready(p, messages));
+        if (!p.conn->flush().ok()) {
+          mark_failed(p.conn);
+          continue;
+        }
+        TL_RETURN_IF_ERROR(read_receipt(p));
       }
     }
-    for (auto& [conn, count] : in_flight) TL_RETURN_IF_ERROR(conn->flush());
-    for (auto& [conn, count] : in_flight) {
-      while (count > 0) TL_RETURN_IF_ERROR(read_receipt(*conn, count));
+    for (Partition& p : partitions_) {
+      if (!p.lost && !p.conn->flush().ok()) mark_failed(p.conn);
+    }
+    for (Partition& p : partitions_) {
+      while (!p.pending.empty()) {
+        TL_RETURN_IF_ERROR(ensure_ready(p, messages));
+        TL_RETURN_IF_ERROR(read_receipt(p));
+      }
     }
     return {};
   }
 
-  // Reads one frame from `conn`; a receipt decrements `count`.
-  Status read_receipt(BrokerConnection& conn, size_t& count) {
+  // Reads one frame from `p`'s connection and applies it to whichever partition it names.
+  Status read_receipt(Partition& p) {
+    if (p.lost) return {};
+    BrokerConnection* conn = p.conn;
     const auto timeout = pool_.options().operation_timeout;
-    TL_ASSIGN_OR_RETURN(auto frame, conn.read_frame(timeout));
-    if (!frame) {
-      return unavailable(fmt::format("{}: SEND to {}: no receipt within {} ms (timed out)",
-                                     conn.url(), topic_, timeout.count()));
+    auto frame = conn->read_frame(timeout);
+    if (!frame || !*frame) {
+      spdlog::warn("pulsar producer of {}: {}; recreating", topic_,
+                   frame ? fmt::format("{}: no receipt within {} ms", conn->url(), timeout.count())
+                         : frame.error().message());
+      mark_failed(conn);
+      return {};
     }
-    const auto& c = frame->command;
+    const auto& c = (*frame)->command;
     switch (c.type()) {
       case proto::BaseCommand::SEND_RECEIPT: {
-        Partition* p = by_id(c.send_receipt().producer_id());
-        if (p != nullptr) p->acked_through = c.send_receipt().sequence_id() + 1;
-        --count;
+        Partition* q = by_id(c.send_receipt().producer_id());
+        if (q == nullptr) return {};
+        const uint64_t seq = c.send_receipt().sequence_id();
+        while (!q->pending.empty() && q->pending.front().sequence_id <= seq) {
+          q->pending.pop_front();
+        }
         return {};
       }
       case proto::BaseCommand::SEND_ERROR: {
         const auto& e = c.send_error();
-        Partition* p = by_id(e.producer_id());
-        return io_error(fmt::format("{}: SEND to {} (sequence {}): {}: {}", conn.url(),
-                                    p ? p->topic : topic_, e.sequence_id(),
+        Partition* q = by_id(e.producer_id());
+        return io_error(fmt::format("{}: SEND to {} (sequence {}): {}: {}", conn->url(),
+                                    q ? q->topic : topic_, e.sequence_id(),
                                     server_error_name(e.error()), e.message()));
       }
       case proto::BaseCommand::CLOSE_PRODUCER:
-        return unavailable(
-            fmt::format("{}: the broker closed the producer of {}", conn.url(), topic_));
+        // The topic is moving (unload, failover): recreate after a new lookup.
+        if (Partition* q = by_id(c.close_producer().producer_id())) q->lost = true;
+        return {};
       default:
         return {};  // not for a producer; ignored
     }
@@ -210,6 +294,10 @@ class PulsarProducer final : public io::Producer {
   std::string topic_;
   std::vector<Partition> partitions_;
   size_t round_robin_ = 0;
+  int reconnects_ = 0;
+  uint64_t next_producer_id_ = 1;
+  std::set<BrokerConnection*> failed_;  // failed connections, dropped by ensure_ready()
+  std::vector<std::string> failed_urls_;
   Status broken_;
   bool closed_ = false;
 };
@@ -222,6 +310,7 @@ class PulsarConsumer final : public io::Consumer {
     BrokerConnection* conn = nullptr;
     uint64_t consumer_id = 0;
     uint32_t to_flow = 0;  // permits used since the last FLOW
+    bool lost = false;     // closed by the broker or its connection failed: resubscribe
   };
   struct EntryKey {
     int32_t partition;
@@ -240,16 +329,27 @@ class PulsarConsumer final : public io::Consumer {
   ~PulsarConsumer() override { (void)close(); }
 
   Status open(const std::vector<std::string>& topics) {
-    uint64_t consumer_id = 1;
     for (size_t i = 0; i < topics.size(); ++i) {
       Partition p;
       p.index = static_cast<int32_t>(i);
       p.topic = topics[i];
-      TL_ASSIGN_OR_RETURN(p.conn, pool_.lookup(p.topic));
-      p.consumer_id = consumer_id++;
+      partitions_.push_back(std::move(p));
+      TL_RETURN_IF_ERROR(subscribe_partition(partitions_.back()));
+    }
+    return {};
+  }
+
+  // LOOKUP, SUBSCRIBE and the first FLOW of one partition consumer.
+  Status subscribe_partition(Partition& p) {
+    p.conn = nullptr;
+    // A fresh id per subscription: the broker may still be closing the previous one, and
+    // frames for the old id are then ignored.
+    p.consumer_id = next_consumer_id_++;
+    TL_ASSIGN_OR_RETURN(BrokerConnection * conn, pool_.lookup(p.topic));
+    {
       proto::BaseCommand cmd;
       cmd.set_type(proto::BaseCommand::SUBSCRIBE);
-      const uint64_t req = p.conn->next_request_id();
+      const uint64_t req = conn->next_request_id();
       auto* s = cmd.mutable_subscribe();
       s->set_topic(p.topic);
       s->set_subscription(sub_.subscription);
@@ -260,11 +360,65 @@ class PulsarConsumer final : public io::Consumer {
       s->set_initialposition(sub_.initial_position == io::InitialPosition::kEarliest
                                  ? proto::CommandSubscribe::Earliest
                                  : proto::CommandSubscribe::Latest);
-      TL_RETURN_IF_ERROR(p.conn->request(cmd, req));
-      partitions_.push_back(std::move(p));
-      TL_RETURN_IF_ERROR(flow(partitions_.back(), kPermits));
+      TL_RETURN_IF_ERROR(conn->request(cmd, req));
+    }
+    p.conn = conn;
+    p.lost = false;
+    p.to_flow = 0;
+    return flow(p, kPermits);
+  }
+
+  // A connection failed: its partition consumers are resubscribed by recover().
+  void mark_failed(BrokerConnection* conn) {
+    if (!failed_.insert(conn).second) return;
+    failed_urls_.push_back(conn->url());
+    for (Partition& p : partitions_) {
+      if (p.conn == conn) p.lost = true;
+    }
+  }
+
+  // Resubscribes lost partition consumers, retrying with growing pauses for up to the
+  // operation timeout (a topic being unloaded answers ServiceNotReady for a while). Their
+  // buffered and unacknowledged messages are forgotten: the broker delivers them again.
+  Status recover() {
+    if (failed_urls_.empty() && std::none_of(partitions_.begin(), partitions_.end(),
+                                             [](const Partition& p) { return p.lost; })) {
+      return {};
+    }
+    for (const std::string& url : failed_urls_) pool_.drop(url);
+    failed_urls_.clear();
+    failed_.clear();
+    for (Partition& p : partitions_) {
+      if (!p.lost) continue;
+      std::erase_if(queue_, [&](const io::Message& m) { return m.id.partition == p.index; });
+      std::erase_if(outstanding_, [&](const auto& kv) { return kv.first.partition == p.index; });
+      const auto deadline = Clock::now() + pool_.options().operation_timeout;
+      auto pause = std::chrono::milliseconds(100);
+      while (true) {
+        Status st = subscribe_partition(p);
+        if (st.ok()) break;
+        spdlog::warn("pulsar consumer of {}: resubscribing {}: {}", name_.full(), p.topic,
+                     st.message());
+        if (Clock::now() + pause >= deadline) {
+          return st.with_context(fmt::format("resubscribing to {}", p.topic));
+        }
+        std::this_thread::sleep_for(pause);
+        pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+      }
     }
     return {};
+  }
+
+  // A frame from `conn`, or nullopt on timeout or when the connection failed (then marked).
+  std::optional<Frame> read_from(BrokerConnection* conn, std::chrono::milliseconds t) {
+    if (failed_.count(conn)) return std::nullopt;
+    auto f = conn->read_frame(t);
+    if (!f) {
+      spdlog::warn("pulsar consumer of {}: {}; resubscribing", name_.full(), f.error().message());
+      mark_failed(conn);
+      return std::nullopt;
+    }
+    return std::move(*f);
   }
 
   Result<std::vector<io::Message>> receive(size_t max_messages,
@@ -293,10 +447,17 @@ class PulsarConsumer final : public io::Consumer {
       }
       acks[slot].push_back(key);
     }
-    // One ACK per partition consumer, all written before waiting for the receipts.
-    std::vector<std::pair<BrokerConnection*, uint64_t>> waits;
+    // One ACK per partition consumer, all written before waiting for the receipts. Acks of a
+    // partition consumer that is lost are dropped: its messages come again (at least once).
+    struct Wait {
+      BrokerConnection* conn;
+      uint64_t consumer_id;
+      uint64_t request_id;
+    };
+    std::vector<Wait> waits;
     for (auto& [slot, keys] : acks) {
       Partition& p = partitions_[slot];
+      if (p.lost || failed_.count(p.conn)) continue;
       proto::BaseCommand cmd;
       cmd.set_type(proto::BaseCommand::ACK);
       auto* a = cmd.mutable_ack();
@@ -310,18 +471,27 @@ class PulsarConsumer final : public io::Consumer {
       const uint64_t req = p.conn->next_request_id();
       a->set_request_id(req);
       p.conn->queue(cmd);
-      waits.emplace_back(p.conn, req);
+      waits.push_back({p.conn, p.consumer_id, req});
     }
-    for (auto& [conn, req] : waits) TL_RETURN_IF_ERROR(conn->flush());
-    for (auto& [conn, req] : waits) {
-      TL_ASSIGN_OR_RETURN(Frame f, wait_ack_response(*conn, req));
-      const auto& r = f.command.ackresponse();
+    for (const Wait& w : waits) {
+      if (!failed_.count(w.conn) && !w.conn->flush().ok()) mark_failed(w.conn);
+    }
+    for (const Wait& w : waits) {
+      if (failed_.count(w.conn)) continue;
+      auto f = wait_ack_response(*w.conn, w.consumer_id, w.request_id);
+      if (!f) {
+        spdlog::warn("pulsar consumer of {}: {}; resubscribing", name_.full(), f.error().message());
+        mark_failed(w.conn);
+        continue;
+      }
+      if (!*f) continue;  // the broker closed that consumer meanwhile
+      const auto& r = (*f)->command.ackresponse();
       if (r.has_error()) {
-        return io_error(fmt::format("{}: ACK on {}: {}: {}", conn->url(), name_.full(),
+        return io_error(fmt::format("{}: ACK on {}: {}: {}", w.conn->url(), name_.full(),
                                     server_error_name(r.error()), r.message()));
       }
     }
-    return {};
+    return recover();
   }
 
   Result<int64_t> backlog() override {
@@ -346,6 +516,7 @@ class PulsarConsumer final : public io::Consumer {
       if (!st.ok()) result = st;
     }
     for (Partition& p : partitions_) {
+      if (p.lost || p.conn == nullptr || failed_.count(p.conn)) continue;
       proto::BaseCommand cmd;
       cmd.set_type(proto::BaseCommand::CLOSE_CONSUMER);
       const uint64_t req = p.conn->next_request_id();
@@ -368,6 +539,7 @@ class PulsarConsumer final : public io::Consumer {
     for (auto& [slot, keys] : by_slot) {
       if (slot >= partitions_.size()) continue;
       Partition& p = partitions_[slot];
+      if (p.lost || p.conn == nullptr || failed_.count(p.conn)) continue;
       for (size_t at = 0; at < keys.size(); at += 1000) {
         proto::BaseCommand cmd;
         cmd.set_type(proto::BaseCommand::REDELIVER_UNACKNOWLEDGED_MESSAGES);
@@ -401,10 +573,15 @@ class PulsarConsumer final : public io::Consumer {
   }
 
  private:
-  Result<Frame> wait_ack_response(BrokerConnection& conn, uint64_t req) {
+  // The ACK_RESPONSE for `req`; nullopt when the broker closed the consumer meanwhile.
+  Result<std::optional<Frame>> wait_ack_response(BrokerConnection& conn, uint64_t consumer_id,
+                                                 uint64_t req) {
     const auto deadline = Clock::now() + pool_.options().operation_timeout;
-    std::vector<Frame> others;
     while (true) {
+      // The broker does not answer acks of a consumer it closed.
+      if (Partition* p = by_id(consumer_id); p == nullptr || p->lost) {
+        return std::optional<Frame>();
+      }
       TL_ASSIGN_OR_RETURN(auto f, conn.read_frame(remaining(deadline)));
       if (!f) {
         return error(unavailable(
@@ -412,7 +589,7 @@ class PulsarConsumer final : public io::Consumer {
       }
       if (f->command.type() == proto::BaseCommand::ACK_RESPONSE &&
           f->command.ackresponse().request_id() == req) {
-        return std::move(*f);
+        return f;
       }
       TL_RETURN_IF_ERROR(handle(conn, std::move(*f)));
     }
@@ -444,8 +621,9 @@ class PulsarConsumer final : public io::Consumer {
   Status handle(BrokerConnection& conn, Frame frame) {
     const auto& c = frame.command;
     if (c.type() == proto::BaseCommand::CLOSE_CONSUMER) {
-      return unavailable(
-          fmt::format("{}: the broker closed the consumer of {}", conn.url(), name_.full()));
+      // The topic is moving (unload, failover): subscribe again after a new lookup.
+      if (Partition* p = by_id(c.close_consumer().consumer_id())) p->lost = true;
+      return {};
     }
     if (c.type() != proto::BaseCommand::MESSAGE) return {};
     Partition* p = by_id(c.message().consumer_id());
@@ -515,10 +693,11 @@ class PulsarConsumer final : public io::Consumer {
     const auto deadline = Clock::now() + timeout;
     // Read what is available without waiting, then wait for the first message.
     while (queue_.size() < max_messages) {
+      TL_RETURN_IF_ERROR(recover());
       bool any = false;
       for (auto& [url, conn] : pool_.connections()) {
-        while (queue_.size() < max_messages && conn->has_input()) {
-          TL_ASSIGN_OR_RETURN(auto f, conn->read_frame(pool_.options().operation_timeout));
+        while (queue_.size() < max_messages && !failed_.count(conn.get()) && conn->has_input()) {
+          auto f = read_from(conn.get(), pool_.options().operation_timeout);
           if (!f) break;
           TL_RETURN_IF_ERROR(handle(*conn, std::move(*f)));
           any = true;
@@ -533,9 +712,13 @@ class PulsarConsumer final : public io::Consumer {
       const auto conns = pool_.connections().size();
       const auto slice = conns <= 1 ? remaining(deadline) : std::min(remaining(deadline), 10ms);
       for (auto& [url, conn] : pool_.connections()) {
-        TL_ASSIGN_OR_RETURN(auto f, conn->read_frame(slice));
+        auto f = read_from(conn.get(), slice);
         if (f) TL_RETURN_IF_ERROR(handle(*conn, std::move(*f)));
         if (!queue_.empty()) break;
+      }
+      if (!failed_.empty() && remaining(deadline) > 0ms) {
+        // Avoid spinning on a failed connection before recover() runs.
+        std::this_thread::sleep_for(std::min(remaining(deadline), 10ms));
       }
     }
     const size_t n = std::min(max_messages, queue_.size());
@@ -547,7 +730,9 @@ class PulsarConsumer final : public io::Consumer {
       out.push_back(std::move(m));
       queue_.pop_front();
     }
-    for (Partition& p : partitions_) TL_RETURN_IF_ERROR(maybe_flow(p));
+    for (Partition& p : partitions_) {
+      if (!p.lost && !failed_.count(p.conn)) TL_RETURN_IF_ERROR(maybe_flow(p));
+    }
     return out;
   }
 
@@ -560,6 +745,9 @@ class PulsarConsumer final : public io::Consumer {
   std::deque<io::Message> queue_;
   // Per received entry: messages handed out but not yet acknowledged.
   std::map<EntryKey, int32_t> outstanding_;
+  std::set<BrokerConnection*> failed_;  // failed connections, dropped by recover()
+  std::vector<std::string> failed_urls_;
+  uint64_t next_consumer_id_ = 1;
   Status broken_;
   bool closed_ = false;
 };

@@ -416,6 +416,67 @@ TEST_F(PulsarIntegration, SubscriptionTypesAndErrors) {
   }
 }
 
+TEST_F(PulsarIntegration, ReconnectsAfterTopicUnload) {
+  const std::string local = "reconnect";
+  const std::string t = topic_name(local);
+  ASSERT_TRUE(svc_->create_partitioned_topic(t, 2).ok());
+  auto c = svc_->subscribe(t, {"rc", io::SubscriptionType::kShared});
+  ASSERT_TRUE(c) << c.error().to_string();
+  auto p = svc_->create_producer(t);
+  ASSERT_TRUE(p) << p.error().to_string();
+  auto batch = [](int from) {
+    std::vector<io::OutgoingMessage> msgs;
+    for (int i = from; i < from + 200; ++i) {
+      msgs.push_back({"k" + std::to_string(i % 17), "r" + std::to_string(i)});
+    }
+    return msgs;
+  };
+  ASSERT_TRUE((*p)->send(batch(0)).ok());
+  std::set<std::string> seen;
+  while (seen.size() < 50) {
+    auto r = (*c)->receive(50 - seen.size(), 10s);
+    ASSERT_TRUE(r && !r->empty());
+    std::vector<io::MessageId> ids;
+    for (const io::Message& m : *r) {
+      seen.insert(m.payload);
+      ids.push_back(m.id);
+    }
+    ASSERT_TRUE((*c)->acknowledge(ids).ok());
+  }
+  // The broker closes every producer and consumer of the topic; both must come back.
+  AdminClient a = admin();
+  auto unload = a.call("PUT", "/admin/v2/persistent/public/" + ns_name() + "/" + local + "/unload",
+                       std::nullopt);
+  ASSERT_TRUE(unload);
+  ASSERT_EQ(unload->status / 100, 2) << unload->body;
+  const auto reconnect_start = std::chrono::steady_clock::now();
+  Status sent = (*p)->send(batch(200));
+  ASSERT_TRUE(sent.ok()) << sent.to_string();
+  while (seen.size() < 400) {
+    auto r = (*c)->receive(100, 15s);
+    ASSERT_TRUE(r) << r.error().to_string();
+    ASSERT_FALSE(r->empty()) << "only " << seen.size() << " of 400";
+    std::vector<io::MessageId> ids;
+    for (const io::Message& m : *r) {
+      seen.insert(m.payload);
+      ids.push_back(m.id);
+    }
+    ASSERT_TRUE((*c)->acknowledge(ids).ok());
+  }
+  EXPECT_EQ(seen.size(), 400u);
+  // Nothing waited for the 30 s operation timeout (an ack to a closed consumer is never
+  // answered; the client must notice the CLOSE_CONSUMER instead).
+  EXPECT_LT(std::chrono::steady_clock::now() - reconnect_start, 15s);
+  int64_t backlog = -1;
+  for (int i = 0; i < 50 && backlog != 0; ++i) {
+    backlog = (*c)->backlog().value();
+    if (backlog != 0) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(backlog, 0);
+  EXPECT_TRUE((*c)->close().ok());
+  EXPECT_TRUE((*p)->close().ok());
+}
+
 TEST_F(PulsarIntegration, Throughput100k) {
   const std::string t = topic_name("throughput");
   ASSERT_TRUE(svc_->create_partitioned_topic(t, 3).ok());
