@@ -22,6 +22,8 @@ std::string_view status_code_name(StatusCode code) {
       return "TypeError";
     case StatusCode::kUnavailable:
       return "Unavailable";
+    case StatusCode::kTimeout:
+      return "Timeout";
     case StatusCode::kCancelled:
       return "Cancelled";
     case StatusCode::kUnimplemented:

@@ -20,6 +20,7 @@ enum class StatusCode {
   kParseError,
   kTypeError,
   kUnavailable,  // a remote service is down or unreachable
+  kTimeout,      // a bounded wait (network connect/read/write, a request) ran out of time
   kCancelled,    // stopped by a signal or a caller
   kUnimplemented,
   kInternal,

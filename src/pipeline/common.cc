@@ -3,7 +3,9 @@
 #include <fstream>
 #include <sstream>
 
+#include "io/cql/cql.h"
 #include "io/embedded/embedded.h"
+#include "io/pulsar/pulsar.h"
 #include "pipeline/pipeline.h"
 
 namespace tideline::pipeline {
@@ -18,16 +20,38 @@ Result<std::string> read_text_file(const std::string& path) {
 
 Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& config) {
   if (config.backend == Backend::kEmbedded) return embedded::open_table_store(config.data_dir);
-  return error(StatusCode::kUnimplemented,
-               "the clusters backend's Cassandra client is not available in this build yet "
-               "(set tideline.backend=embedded)");
+  io::cql::CqlOptions o;
+  o.contact_points = config.cassandra_contact_points;
+  o.local_dc = config.cassandra_local_dc;
+  o.username = config.cassandra_username;
+  o.password = config.cassandra_password;
+  o.consistency = config.cassandra_consistency;
+  o.tls.enabled = config.cassandra_tls;
+  o.tls.ca_file = config.cassandra_tls_ca_file;
+  o.tls.verify_peer = !config.cassandra_tls_allow_insecure;
+  o.tls.verify_hostname =
+      config.cassandra_tls_verify_hostname && !config.cassandra_tls_allow_insecure;
+  o.tls.cert_file = config.cassandra_tls_cert_file;
+  o.tls.key_file = config.cassandra_tls_key_file;
+  auto store = io::cql::open_cql_table_store(o);
+  if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
+  return store;
 }
 
 Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfig& config) {
   if (config.backend == Backend::kEmbedded) return embedded::open_topic_service(config.data_dir);
-  return error(StatusCode::kUnimplemented,
-               "the clusters backend's Pulsar client is not available in this build yet "
-               "(set tideline.backend=embedded)");
+  pulsar::PulsarOptions o;
+  const PulsarClientConf& cc = config.pulsar;
+  if (!cc.broker_service_url.empty()) o.broker_service_url = cc.broker_service_url;
+  if (!cc.web_service_url.empty()) o.web_service_url = cc.web_service_url;
+  o.auth_plugin = cc.auth_plugin;
+  o.auth_params = cc.auth_params;
+  o.tls.ca_file = cc.tls_trust_certs_file_path;
+  o.tls.verify_peer = !cc.tls_allow_insecure_connection;
+  o.tls.verify_hostname = cc.tls_enable_hostname_verification;
+  auto service = pulsar::open_pulsar_topic_service(o);
+  if (!service) return std::unexpected(service.error().with_context("opening Pulsar"));
+  return service;
 }
 
 namespace {

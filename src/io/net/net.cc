@@ -68,9 +68,8 @@ std::string errno_text(int err) {
 
 Status timeout_status(const Endpoint& peer, std::string_view what,
                       std::chrono::milliseconds timeout) {
-  // is_timeout() recognises these by kTimedOut in the message (see net.h).
-  return Status(StatusCode::kUnavailable, fmt::format("{}: {} after {} ms {}", peer.to_string(),
-                                                      kTimedOut, timeout.count(), what));
+  return Status(StatusCode::kTimeout, fmt::format("{}: {} after {} ms {}", peer.to_string(),
+                                                  kTimedOut, timeout.count(), what));
 }
 
 // Milliseconds left until `deadline`, rounded up so a poll never returns early; 0 when past.
@@ -629,8 +628,7 @@ std::string address_text(const addrinfo* ai) {
 }  // namespace
 
 bool is_timeout(const Status& status) {
-  return status.code() == StatusCode::kUnavailable &&
-         status.message().find(kTimedOut) != std::string::npos;
+  return status.code() == StatusCode::kTimeout;
 }
 
 std::string Endpoint::to_string() const {

@@ -32,12 +32,9 @@ Result<Endpoint> parse_endpoint(std::string_view text, uint16_t default_port);
 // A comma-separated list of endpoints ("a:9042, b:9042"); at least one.
 Result<std::vector<Endpoint>> parse_endpoints(std::string_view text, uint16_t default_port);
 
-// Timeouts. common/status.h has no timeout code (yet), so a call whose `timeout` passed
-// fails with kUnavailable and a message containing "timed out" ("127.0.0.1:9042: timed out
-// after 500 ms reading (3 of 9 bytes received)"); is_timeout() tells such a status apart from
-// other unavailability (refused, closed by peer). Where this header says kTimeout, read
-// "is_timeout(status)". Use is_timeout() rather than the code, so callers keep working when
-// StatusCode gains a kTimeout that this part will then use.
+// Timeouts: a call whose `timeout` passed fails with kTimeout and a message naming the peer
+// and what was waited for ("127.0.0.1:9042: timed out after 500 ms reading (3 of 9 bytes
+// received)"). is_timeout(status) == (status.code() == StatusCode::kTimeout).
 bool is_timeout(const Status& status);
 
 struct TlsOptions {

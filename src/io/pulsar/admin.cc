@@ -148,7 +148,7 @@ Result<AdminClient::Response> AdminClient::call(std::string_view method, std::st
                    options_.tls.verify_peer && options_.tls.verify_hostname ? 2L : 0L);
   const CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {
-    const StatusCode code = rc == CURLE_OPERATION_TIMEDOUT ? StatusCode::kUnavailable
+    const StatusCode code = rc == CURLE_OPERATION_TIMEDOUT ? StatusCode::kTimeout
                             : rc == CURLE_COULDNT_CONNECT  ? StatusCode::kUnavailable
                                                            : StatusCode::kIoError;
     return error(code, fmt::format("{} {}{}: {}", method, options_.web_service_url, path,

@@ -23,13 +23,15 @@ class ScriptedConnection final : public io::net::Connection {
     return {};
   }
   Status read_exact(std::span<uint8_t> out, std::chrono::milliseconds t) override {
-    if (input_.size() - pos_ < out.size()) return unavailable("127.0.0.1:6650: timed out");
+    if (input_.size() - pos_ < out.size())
+      return Status(StatusCode::kTimeout, "127.0.0.1:6650: timed out");
     std::copy_n(input_.data() + pos_, out.size(), out.data());
     pos_ += out.size();
     return {};
   }
   Result<size_t> read_some(std::span<uint8_t> out, std::chrono::milliseconds) override {
-    if (pos_ == input_.size()) return error(unavailable("127.0.0.1:6650: timed out reading"));
+    if (pos_ == input_.size())
+      return error(Status(StatusCode::kTimeout, "127.0.0.1:6650: timed out reading"));
     // Hand out a few bytes at a time to exercise frame reassembly.
     const size_t n = std::min<size_t>({out.size(), input_.size() - pos_, 7});
     std::copy_n(input_.data() + pos_, n, out.data());
