@@ -51,6 +51,21 @@ Status create_topics(const PipelineConfig& c, io::TopicService& topics, PrepEnvR
 Status load_raw(const PipelineConfig& c, const PrepEnvOptions& o, io::TableStore& tables,
                 PrepEnvReport& rep) {
   TL_ASSIGN_OR_RETURN(auto schema, tables.describe(c.keyspace, c.table_input));
+  // The raw file's columns follow the input table's CREATE TABLE statement. Cassandra does
+  // not keep declaration order (its describe lists key columns first, then the others by
+  // name), so the statement file gives the layout when it declares the same columns.
+  if (auto text = read_text_file(c.input_stmt)) {
+    auto ddl = io::parse_ddl(io::fill_statement_template(*text, c.keyspace, c.table_input));
+    if (ddl && ddl->kind == io::DdlStatement::Kind::kCreateTable &&
+        ddl->table.columns.size() == schema.columns.size()) {
+      bool same = true;
+      for (const auto& col : ddl->table.columns) {
+        int i = schema.column_index(col.name);
+        same = same && i >= 0 && schema.columns[static_cast<size_t>(i)].type == col.type;
+      }
+      if (same) schema.columns = ddl->table.columns;
+    }
+  }
   TypePtr table_type = schema.batch_type();
   // Raw files carry timestamps as epoch milliseconds: read them as integers, convert below.
   std::vector<Field> load_fields = table_type->fields;
