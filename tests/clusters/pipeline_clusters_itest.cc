@@ -21,8 +21,10 @@ namespace fs = std::filesystem;
 class ClustersPipeline : public ::testing::Test {
  protected:
   void SetUp() override {
-    tag_ = "tl_e2e_" + std::to_string(::getpid());
-    dir_ = fs::temp_directory_path() / ("tl-clusters-" + std::to_string(::getpid()));
+    // Keyspace and namespace unique per test (the Pulsar namespace outlives the test).
+    static int counter = 0;
+    tag_ = "tl_e2e_" + std::to_string(::getpid()) + "_" + std::to_string(counter++);
+    dir_ = fs::temp_directory_path() / ("tl-clusters-" + tag_);
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     std::string conf = std::string(TIDELINE_SOURCE_DIR) + "/conf";
@@ -68,7 +70,9 @@ class ClustersPipeline : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
-  testing::RunResult run(std::vector<std::string> args) { return run_tideline(args, "", {}); }
+  testing::RunResult run(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    return run_tideline(args, "", env);
+  }
 
   testing::RunResult python(const std::string& script) {
     auto path = (dir_ / "peer.py").string();
@@ -141,6 +145,43 @@ TEST_F(ClustersPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   // The whole pipeline again: the output table is unchanged.
   ASSERT_NO_FATAL_FAILURE(run_pipeline(csv, kRows));
   EXPECT_EQ(read_with_python("clicks_out", cols), output);
+}
+
+// At-least-once on the real servers: a processor and a consumer SIGKILLed after writing
+// their output but before acknowledging their input (fail points) lose nothing: Pulsar
+// redelivers the unacknowledged messages to the next run and the upserts absorb duplicates.
+TEST_F(ClustersPipeline, KilledProcessorAndConsumerLoseNothing) {
+  const int64_t kRows = 1500;
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "8", "--out", csv}).exit_code,
+      0);
+  auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
+                   "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.out << prep.err;
+  auto producer = run({"main-proc", "-cf", config_, "-wt", "producer", "--idle-ms", "2000"});
+  ASSERT_EQ(producer.exit_code, 0) << producer.err;
+
+  auto killed = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"},
+                    {"TIDELINE_FAILPOINTS=processor.before_ack"});
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.out << killed.err;
+  auto again = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find(std::to_string(kRows) + " rows in"), std::string::npos)
+      << "every input message is redelivered: " << again.out;
+
+  killed = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"},
+               {"TIDELINE_FAILPOINTS=consumer.before_ack"});
+  EXPECT_EQ(killed.exit_code, 128 + 9) << killed.out << killed.err;
+  again = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+
+  const std::vector<std::string> cols = {"year",      "month",      "day",   "order_seq",
+                                         "session",   "category",   "model", "price",
+                                         "price_ind", "event_time", "so_key"};
+  auto input = read_with_python("clicks_in", cols);
+  ASSERT_EQ(input.size(), static_cast<size_t>(kRows));
+  EXPECT_EQ(read_with_python("clicks_out", cols), input);
 }
 
 }  // namespace
