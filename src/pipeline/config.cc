@@ -31,7 +31,8 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.cassandra.tls", "tideline.cassandra.tls.ca.file",
       "tideline.cassandra.tls.verify.hostname", "tideline.cassandra.tls.allow.insecure",
       "tideline.cassandra.tls.cert.file", "tideline.cassandra.tls.key.file",
-      "tideline.cassandra.consistency"};
+      "tideline.cassandra.consistency", "tideline.processor.subscription.type",
+      "tideline.consumer.subscription.type"};
   return kKeys;
 }
 
@@ -137,6 +138,30 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
                    fmt::format("key '{}' in {}: expected a subscription name without spaces or "
                                "'/', got '{}'",
                                key, path, *value));
+    }
+  }
+  for (auto [key, value] :
+       {std::pair<std::string_view, io::SubscriptionType*>{"tideline.processor.subscription.type",
+                                                           &c.processor_subscription_type},
+        {"tideline.consumer.subscription.type", &c.consumer_subscription_type}}) {
+    std::string text = props.get_or(std::string(key), "Exclusive");
+    std::string low;
+    for (char ch : text)
+      if (ch != '_' && ch != '-')
+        low += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (low == "exclusive") {
+      *value = io::SubscriptionType::kExclusive;
+    } else if (low == "shared") {
+      *value = io::SubscriptionType::kShared;
+    } else if (low == "failover") {
+      *value = io::SubscriptionType::kFailover;
+    } else if (low == "keyshared") {
+      *value = io::SubscriptionType::kKeyShared;
+    } else {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key '{}' in {}: expected Exclusive, Shared, Failover or "
+                               "Key_Shared, got '{}'",
+                               key, path, text));
     }
   }
   c.input_stmt = resolve(base, props.get_or("tideline.cql.input.stmt", "cql/input_tbl.stmt"));

@@ -9,6 +9,7 @@
 
 #include "common/properties.h"
 #include "common/status.h"
+#include "io/topic.h"
 
 namespace tideline::pipeline {
 
@@ -65,8 +66,17 @@ struct PipelineConfig {
   // to acknowledge a message takes it from the other.
   std::string processor_subscription = "tideline-processor";  // tideline.processor.subscription
   std::string consumer_subscription = "tideline-consumer";    // tideline.consumer.subscription
-  std::string input_stmt;                                     // tideline.cql.input.stmt
-  std::string output_stmt;                                    // tideline.cql.output.stmt
+  // Subscription types (tideline.processor.subscription.type / tideline.consumer.subscription.
+  // type: Exclusive, Shared, Failover, Key_Shared). Scale-out is Pulsar's: several processors
+  // on one Key_Shared subscription split the input by message key (each key's messages go
+  // to one of them, in order), which keeps per-entity state whole when the query's entity
+  // is the message key (the producer keys messages by the input table's key column; a
+  // query that re-keys with with_key needs Exclusive). Consumers only upsert, so Shared
+  // suffices for them. The embedded log serves one active consumer per subscription.
+  io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
+  io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
+  std::string input_stmt;     // tideline.cql.input.stmt
+  std::string output_stmt;    // tideline.cql.output.stmt
   std::string input_schema;   // tideline.schema.input (Pulsar envelope JSON)
   std::string output_schema;  // tideline.schema.output
   int topic_partitions = 3;   // tideline.topic.partitions

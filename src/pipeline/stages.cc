@@ -194,7 +194,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   const std::string& sub = c.processor_subscription;
   TL_ASSIGN_OR_RETURN(
       auto consumer,
-      topics->subscribe(in_topic, {.subscription = sub, .type = io::SubscriptionType::kExclusive}));
+      topics->subscribe(in_topic, {.subscription = sub, .type = c.processor_subscription_type}));
   TL_ASSIGN_OR_RETURN(auto producer, topics->create_producer(out_topic));
   std::unique_ptr<io::Producer> dlq;
   const int time_col = in_codec->type()->field_index(c.time_column);
@@ -265,7 +265,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
   const std::string& sub = c.consumer_subscription;
   TL_ASSIGN_OR_RETURN(
       auto consumer,
-      topics->subscribe(topic, {.subscription = sub, .type = io::SubscriptionType::kExclusive}));
+      topics->subscribe(topic, {.subscription = sub, .type = c.consumer_subscription_type}));
   std::unique_ptr<io::Producer> dlq;
   auto backlog = consumer->backlog();
   ProgressBar bar("consume", backlog ? *backlog : -1);

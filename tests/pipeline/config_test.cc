@@ -143,6 +143,25 @@ TEST_F(ConfigTest, CassandraTlsAndConsistencyKeys) {
   EXPECT_NE(c.error().message().find("MOST"), std::string::npos);
 }
 
+TEST_F(ConfigTest, SubscriptionTypes) {
+  auto c = load_config(write("m.properties", kMinimal));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->processor_subscription_type, io::SubscriptionType::kExclusive);
+  EXPECT_EQ(c->consumer_subscription_type, io::SubscriptionType::kExclusive);
+  c = load_config(write("t.properties", std::string(kMinimal) +
+                                            "tideline.processor.subscription.type=Key_Shared\n"
+                                            "tideline.consumer.subscription.type=shared\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->processor_subscription_type, io::SubscriptionType::kKeyShared);
+  EXPECT_EQ(c->consumer_subscription_type, io::SubscriptionType::kShared);
+  EXPECT_TRUE(c->warnings.empty());
+  c = load_config(write(
+      "b.properties", std::string(kMinimal) + "tideline.processor.subscription.type=Broadcast\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("tideline.processor.subscription.type"), std::string::npos);
+  EXPECT_NE(c.error().message().find("Broadcast"), std::string::npos);
+}
+
 TEST_F(ConfigTest, LooseBooleansAsTheOriginal) {
   for (auto [text, want] : {std::pair{"True", true},
                             {"yes", true},
