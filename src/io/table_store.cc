@@ -480,4 +480,40 @@ Result<TableSchema> parse_create_table(std::string_view cql) {
   return std::move(st.table);
 }
 
+Result<UpsertColumns> map_upsert_columns(const TableSchema& schema, const Batch& rows,
+                                         std::string_view keyspace, std::string_view table) {
+  Status valid = rows.validate();
+  if (!valid.ok())
+    return error(valid.with_context(fmt::format("upsert into {}.{}", keyspace, table)));
+  const auto& fields = rows.schema->fields;
+  UpsertColumns m;
+  m.table_col.resize(fields.size());
+  m.provided.assign(schema.columns.size(), false);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    int c = schema.column_index(fields[i].name);
+    if (c < 0) {
+      return std::unexpected(invalid_argument(
+          fmt::format("upsert into {}.{}: no column '{}'", keyspace, table, fields[i].name)));
+    }
+    if (m.provided[static_cast<size_t>(c)]) {
+      return std::unexpected(
+          invalid_argument(fmt::format("upsert: column '{}' given twice", fields[i].name)));
+    }
+    m.provided[static_cast<size_t>(c)] = true;
+    m.table_col[i] = c;
+  }
+  m.is_key.assign(schema.columns.size(), false);
+  for (const auto* keys : {&schema.partition_key, &schema.clustering_key}) {
+    for (const auto& k : *keys) {
+      int c = schema.column_index(k);
+      m.is_key[static_cast<size_t>(c)] = true;
+      if (!m.provided[static_cast<size_t>(c)]) {
+        return std::unexpected(invalid_argument(
+            fmt::format("upsert into {}.{}: primary key column '{}' missing", keyspace, table, k)));
+      }
+    }
+  }
+  return m;
+}
+
 }  // namespace tideline::io

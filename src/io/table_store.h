@@ -67,6 +67,18 @@ Result<DdlStatement> parse_ddl(std::string_view cql);
 std::string fill_statement_template(std::string_view text, std::string_view keyspace,
                                     std::string_view table);
 
+// How an upsert's batch columns land in a table: for each batch field its table column,
+// which table columns the batch provides, and which are primary-key columns. Errors
+// (kInvalidArgument, naming keyspace.table and the column): an invalid batch, an unknown
+// column, a column given twice, a primary-key column missing.
+struct UpsertColumns {
+  std::vector<int> table_col;  // per batch field
+  std::vector<bool> provided;  // per table column
+  std::vector<bool> is_key;    // per table column
+};
+Result<UpsertColumns> map_upsert_columns(const TableSchema& schema, const Batch& rows,
+                                         std::string_view keyspace, std::string_view table);
+
 class TableStore {
  public:
   virtual ~TableStore() = default;

@@ -251,34 +251,10 @@ class CqlTableStore final : public io::TableStore {
   Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
     TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
-    Status valid = rows.validate();
-    if (!valid.ok()) return valid.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+    TL_ASSIGN_OR_RETURN(io::UpsertColumns cols, io::map_upsert_columns(*s, rows, keyspace, table));
     const auto& fields = rows.schema->fields;
-    std::vector<int> table_col(fields.size());
-    std::vector<bool> provided(s->columns.size(), false);
-    for (size_t i = 0; i < fields.size(); ++i) {
-      int c = s->column_index(fields[i].name);
-      if (c < 0) {
-        return invalid_argument(
-            fmt::format("upsert into {}.{}: no column '{}'", keyspace, table, fields[i].name));
-      }
-      if (provided[static_cast<size_t>(c)]) {
-        return invalid_argument(fmt::format("upsert: column '{}' given twice", fields[i].name));
-      }
-      provided[static_cast<size_t>(c)] = true;
-      table_col[i] = c;
-    }
-    std::vector<bool> is_key(s->columns.size(), false);
-    for (const auto* keys : {&s->partition_key, &s->clustering_key}) {
-      for (const auto& k : *keys) {
-        int c = s->column_index(k);
-        is_key[static_cast<size_t>(c)] = true;
-        if (!provided[static_cast<size_t>(c)]) {
-          return invalid_argument(fmt::format("upsert into {}.{}: primary key column '{}' missing",
-                                              keyspace, table, k));
-        }
-      }
-    }
+    const std::vector<int>& table_col = cols.table_col;
+    const std::vector<bool>& is_key = cols.is_key;
     if (rows.num_rows == 0) return {};
     std::string names, markers;
     for (size_t i = 0; i < fields.size(); ++i) {
