@@ -199,6 +199,17 @@ Batch boundary_table(std::mt19937& rng) {
   return b;
 }
 
+// Every row of a result as one string of its cells.
+std::vector<std::string> rows_of(const Batch& r) {
+  std::vector<std::string> rows;
+  for (int64_t i = 0; i < r.num_rows; ++i) {
+    std::string row;
+    for (const auto& c : r.columns) row += value_to_string(value_at(c, i)) + "|";
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
 std::vector<std::string> run_rows(const std::string& q, const Batch& t, ResultBehavior rb) {
   QueryOptions opts;
   opts.results = rb;
@@ -210,13 +221,7 @@ std::vector<std::string> run_rows(const std::string& q, const Batch& t, ResultBe
   auto r = (*s)->finish();
   EXPECT_TRUE(r) << q << ": " << (r ? "" : r.error().message());
   if (!r) return {};
-  std::vector<std::string> rows;
-  for (int64_t i = 0; i < r->num_rows; ++i) {
-    std::string row;
-    for (const auto& c : r->columns) row += value_to_string(value_at(c, i)) + "|";
-    rows.push_back(std::move(row));
-  }
-  return rows;
+  return rows_of(*r);
 }
 
 TEST(EngineRandomQueries, TickWindowFusionKeepsValues) {
@@ -325,16 +330,6 @@ TEST(EngineRandomQueries, FinalResultsAreLastHistoryRows) {
 // A dictionary-encoded key (Session::add_input_dictionary_key, the path `tideline query`
 // takes for .tlc tables) gives the same results as plain keys for every kind of query:
 // it takes a different preparation (lazy row keys, no key/time copies).
-std::vector<std::string> rows_of(const Batch& r) {
-  std::vector<std::string> rows;
-  for (int64_t i = 0; i < r.num_rows; ++i) {
-    std::string row;
-    for (const auto& c : r.columns) row += value_to_string(value_at(c, i)) + "|";
-    rows.push_back(std::move(row));
-  }
-  return rows;
-}
-
 TEST(EngineRandomQueries, DictionaryKeysGiveSameResults) {
   std::mt19937 data_rng(21);
   Batch plain = table(data_rng);
