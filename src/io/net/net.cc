@@ -224,9 +224,45 @@ int no_password(char* /*buf*/, int /*size*/, int /*rwflag*/, void* /*userdata*/)
 // ---------------------------------------------------------------------------------------
 // Plain TCP. Owns the socket descriptor (closed by close() or the destructor).
 
-class TcpConnection : public Connection {
+// What plain and TLS connections share: the peer, and reads built on the subclass's
+// read_once (at least one byte, or 0 when the deadline passed first).
+class ConnectionBase : public Connection {
  public:
-  TcpConnection(Endpoint peer, int fd) : peer_(std::move(peer)), fd_(fd) {}
+  explicit ConnectionBase(Endpoint peer) : peer_(std::move(peer)) {}
+
+  Status read_exact(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
+    auto deadline = deadline_after(timeout);
+    size_t done = 0;
+    while (done < out.size()) {
+      auto n = read_once(out.subspan(done), deadline);
+      if (!n) return n.error();
+      if (*n == 0) {
+        return timeout_status(
+            peer_, fmt::format("reading ({} of {} bytes received)", done, out.size()), timeout);
+      }
+      done += *n;
+    }
+    return {};
+  }
+
+  Result<size_t> read_some(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
+    if (out.empty()) return size_t{0};
+    TL_ASSIGN_OR_RETURN(size_t n, read_once(out, deadline_after(timeout)));
+    if (n == 0) return error(timeout_status(peer_, "waiting for data", timeout));
+    return n;
+  }
+
+  const Endpoint& peer() const override { return peer_; }
+
+ protected:
+  virtual Result<size_t> read_once(std::span<uint8_t> out, Clock::time_point deadline) = 0;
+
+  Endpoint peer_;
+};
+
+class TcpConnection : public ConnectionBase {
+ public:
+  TcpConnection(Endpoint peer, int fd) : ConnectionBase(std::move(peer)), fd_(fd) {}
   TcpConnection(const TcpConnection&) = delete;
   TcpConnection& operator=(const TcpConnection&) = delete;
   ~TcpConnection() override { TcpConnection::close(); }
@@ -254,28 +290,6 @@ class TcpConnection : public Connection {
     return {};
   }
 
-  Status read_exact(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
-    auto deadline = deadline_after(timeout);
-    size_t done = 0;
-    while (done < out.size()) {
-      auto n = read_once(out.subspan(done), deadline);
-      if (!n) return n.error();
-      if (*n == 0) {
-        return timeout_status(
-            peer_, fmt::format("reading ({} of {} bytes received)", done, out.size()), timeout);
-      }
-      done += *n;
-    }
-    return {};
-  }
-
-  Result<size_t> read_some(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
-    if (out.empty()) return size_t{0};
-    TL_ASSIGN_OR_RETURN(size_t n, read_once(out, deadline_after(timeout)));
-    if (n == 0) return error(timeout_status(peer_, "waiting for data", timeout));
-    return n;
-  }
-
   bool readable_now() override {
     if (fd_ < 0) return false;
     pollfd p{fd_, POLLIN, 0};
@@ -293,7 +307,6 @@ class TcpConnection : public Connection {
     }
   }
 
-  const Endpoint& peer() const override { return peer_; }
   bool is_tls() const override { return false; }
 
  private:
@@ -310,7 +323,7 @@ class TcpConnection : public Connection {
   }
 
   // Reads at least one byte, or returns 0 when `deadline` passed first.
-  Result<size_t> read_once(std::span<uint8_t> out, Clock::time_point deadline) {
+  Result<size_t> read_once(std::span<uint8_t> out, Clock::time_point deadline) override {
     if (fd_ < 0) return error(closed_status());
     for (;;) {
       ssize_t n = ::recv(fd_, out.data(), out.size(), 0);
@@ -333,7 +346,6 @@ class TcpConnection : public Connection {
     }
   }
 
-  Endpoint peer_;
   int fd_;
 };
 
@@ -342,9 +354,9 @@ class TcpConnection : public Connection {
 // reference to the SSL_CTX) and the SocketState the BIO points at. The thread's OpenSSL
 // error queue is cleared before each SSL call so messages describe only that call.
 
-class TlsConnection : public Connection {
+class TlsConnection : public ConnectionBase {
  public:
-  TlsConnection(Endpoint peer, int fd) : peer_(std::move(peer)) { sock_.fd = fd; }
+  TlsConnection(Endpoint peer, int fd) : ConnectionBase(std::move(peer)) { sock_.fd = fd; }
   TlsConnection(const TlsConnection&) = delete;  // the BIO points at sock_
   TlsConnection& operator=(const TlsConnection&) = delete;
   ~TlsConnection() override { TlsConnection::close(); }
@@ -452,28 +464,6 @@ class TlsConnection : public Connection {
     return {};
   }
 
-  Status read_exact(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
-    auto deadline = deadline_after(timeout);
-    size_t done = 0;
-    while (done < out.size()) {
-      auto n = read_once(out.subspan(done), deadline);
-      if (!n) return n.error();
-      if (*n == 0) {
-        return timeout_status(
-            peer_, fmt::format("reading ({} of {} bytes received)", done, out.size()), timeout);
-      }
-      done += *n;
-    }
-    return {};
-  }
-
-  Result<size_t> read_some(std::span<uint8_t> out, std::chrono::milliseconds timeout) override {
-    if (out.empty()) return size_t{0};
-    TL_ASSIGN_OR_RETURN(size_t n, read_once(out, deadline_after(timeout)));
-    if (n == 0) return error(timeout_status(peer_, "waiting for data", timeout));
-    return n;
-  }
-
   // True when decrypted bytes are buffered, or the socket has bytes (which may turn out to
   // be a non-data record such as a session ticket; a read then waits for real data).
   bool readable_now() override {
@@ -503,7 +493,6 @@ class TlsConnection : public Connection {
     }
   }
 
-  const Endpoint& peer() const override { return peer_; }
   bool is_tls() const override { return true; }
 
  private:
@@ -554,7 +543,7 @@ class TlsConnection : public Connection {
   }
 
   // Reads at least one byte, or returns 0 when `deadline` passed first.
-  Result<size_t> read_once(std::span<uint8_t> out, Clock::time_point deadline) {
+  Result<size_t> read_once(std::span<uint8_t> out, Clock::time_point deadline) override {
     if (!ssl_) return error(closed_status());
     for (;;) {
       ERR_clear_error();
@@ -573,7 +562,6 @@ class TlsConnection : public Connection {
     }
   }
 
-  Endpoint peer_;
   SocketState sock_;  // must outlive ssl_ (its BIO points here): declared before it
   SslPtr ssl_;
   bool broken_ = false;  // a fatal SSL error happened: no close_notify on close()
