@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
+#include <limits>
+
+#include "common/time.h"
 
 namespace tideline::io {
 
@@ -514,6 +518,103 @@ Result<UpsertColumns> map_upsert_columns(const TableSchema& schema, const Batch&
     }
   }
   return m;
+}
+
+namespace {
+
+template <typename T>
+bool parse_number(std::string_view s, T& out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+}  // namespace
+
+Status to_cql_cell(CqlType t, const Column& col, int64_t row, std::string_view column_name,
+                   CqlCell& out) {
+  out.is_null = !col.is_valid(row);
+  if (out.is_null) return {};
+  const TypeId id = col.type_id();
+  const Storage storage = storage_of(id);
+  const bool number =
+      storage == Storage::kInts && id != TypeId::kTimestamp && id != TypeId::kDuration;
+  auto bad = [&](std::string_view why) {
+    return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
+                                        column_name, cql_type_name(t), type_id_name(id), why));
+  };
+  switch (t) {
+    case CqlType::kInt:
+    case CqlType::kBigint:
+    case CqlType::kBoolean: {
+      int64_t v = 0;
+      if (number) {
+        v = col.int_at(row);
+      } else if (storage == Storage::kFloats) {
+        double d = col.float_at(row);
+        if (!(d >= -9.2e18 && d <= 9.2e18) || d != static_cast<double>(static_cast<int64_t>(d))) {
+          return bad(" (not integral)");
+        }
+        v = static_cast<int64_t>(d);
+      } else if (storage == Storage::kString) {
+        std::string_view s = col.string_at(row);
+        if (t == CqlType::kBoolean && (s == "true" || s == "false")) {
+          v = s == "true";
+        } else if (!parse_number(s, v)) {
+          return bad(fmt::format(" '{}'", s));
+        }
+      } else {
+        return bad("");
+      }
+      if (t == CqlType::kInt &&
+          (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
+        return bad(fmt::format(" {} (out of int range)", v));
+      }
+      out.i = t == CqlType::kBoolean ? (v != 0) : v;
+      return {};
+    }
+    case CqlType::kTimestamp: {
+      if (id == TypeId::kTimestamp) {
+        out.i = floor_div(col.int_at(row), kNanosPerMilli);
+      } else if (number) {
+        out.i = col.int_at(row);  // integers are CQL's own unit, ms
+      } else if (storage == Storage::kString) {
+        auto ts = parse_timestamp(col.string_at(row));
+        if (!ts) return bad(fmt::format(" '{}'", col.string_at(row)));
+        out.i = floor_div(*ts, kNanosPerMilli);
+      } else {
+        return bad("");
+      }
+      return {};
+    }
+    case CqlType::kDouble:
+    case CqlType::kFloat: {
+      if (storage == Storage::kFloats) {
+        out.d = col.float_at(row);
+      } else if (number) {
+        out.d = static_cast<double>(col.int_at(row));
+      } else if (storage == Storage::kString) {
+        if (!parse_number(col.string_at(row), out.d)) {
+          return bad(fmt::format(" '{}'", col.string_at(row)));
+        }
+      } else {
+        return bad("");
+      }
+      return {};
+    }
+    case CqlType::kText: {
+      if (storage == Storage::kString) {
+        out.text = col.string_at(row);
+      } else if (storage == Storage::kChildren || storage == Storage::kNone) {
+        return bad("");
+      } else {
+        out.owned = id == TypeId::kTimestamp ? format_timestamp(col.int_at(row))
+                                             : value_to_string(value_at(col, row));
+        out.text = out.owned;
+      }
+      return {};
+    }
+  }
+  return bad("");
 }
 
 }  // namespace tideline::io

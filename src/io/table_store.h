@@ -79,6 +79,23 @@ struct UpsertColumns {
 Result<UpsertColumns> map_upsert_columns(const TableSchema& schema, const Batch& rows,
                                          std::string_view keyspace, std::string_view table);
 
+// One cell of a batch converted for a column of CQL type `t`, the conversions every table
+// store accepts: numbers across integer/float storage when exact (a float must be integral
+// and within i64 range for int/bigint), numeric and "true"/"false" strings, timestamps
+// (ns in memory -> ms), plain integers as ms for timestamp columns, RFC 3339 strings for
+// timestamps, and any scalar as text. Timestamps and durations are not numbers.
+struct CqlCell {
+  bool is_null = false;
+  int64_t i = 0;          // int, bigint, boolean (0/1), timestamp (ms)
+  double d = 0;           // double, float
+  std::string_view text;  // text: the column's bytes, or `owned`
+  std::string owned;      // a scalar formatted as text
+};
+// Fills `out` (reused across cells to keep its buffer). kInvalidArgument names the row,
+// column, types and value: "row 3: column 'price' (int): cannot store string value 'abc'".
+Status to_cql_cell(CqlType t, const Column& col, int64_t row, std::string_view column_name,
+                   CqlCell& out);
+
 class TableStore {
  public:
   virtual ~TableStore() = default;

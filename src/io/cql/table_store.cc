@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <charconv>
 #include <limits>
 #include <map>
 #include <thread>
@@ -35,120 +34,39 @@ std::string table_ref(std::string_view ks, std::string_view tbl) {
   return quote(ks) + "." + quote(tbl);
 }
 
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-// Appends one [value] (null or the CQL encoding of row `row` of `col` as type `t`). Accepts
-// the same conversions as the embedded store: numbers across int/float storage when exact,
-// numeric/boolean strings, timestamps (ns -> ms), integers as ms for timestamp columns, any
-// scalar as text.
-Status encode_cell(BodyWriter& w, CqlType t, const Column& col, int64_t row,
-                   std::string_view column_name) {
-  if (!col.is_valid(row)) {
+// Appends one [value]: null, or the CQL encoding of `cell` as type `t`.
+void encode_cell(BodyWriter& w, CqlType t, const io::CqlCell& cell) {
+  if (cell.is_null) {
     w.null_value();
-    return {};
+    return;
   }
-  const TypeId id = col.type_id();
-  const Storage storage = storage_of(id);
-  auto bad = [&](std::string_view why) {
-    return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
-                                        column_name, cql_type_name(t), type_id_name(id), why));
-  };
   std::string& out = w.buffer();
   switch (t) {
     case CqlType::kInt:
+      w.int_(4);
+      put_be(out, static_cast<uint32_t>(static_cast<int32_t>(cell.i)), 4);
+      return;
     case CqlType::kBigint:
-    case CqlType::kBoolean: {
-      int64_t v = 0;
-      if (storage == Storage::kInts && id != TypeId::kTimestamp && id != TypeId::kDuration) {
-        v = col.int_at(row);
-      } else if (storage == Storage::kFloats) {
-        double d = col.float_at(row);
-        if (!(d >= -9.2e18 && d <= 9.2e18) || d != static_cast<double>(static_cast<int64_t>(d))) {
-          return bad(" (not integral)");
-        }
-        v = static_cast<int64_t>(d);
-      } else if (storage == Storage::kString) {
-        std::string_view s = col.string_at(row);
-        if (t == CqlType::kBoolean && (s == "true" || s == "false")) {
-          v = s == "true";
-        } else if (!parse_number(s, v)) {
-          return bad(fmt::format(" '{}'", s));
-        }
-      } else {
-        return bad("");
-      }
-      if (t == CqlType::kInt) {
-        if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max()) {
-          return bad(fmt::format(" {} (out of int range)", v));
-        }
-        w.int_(4);
-        put_be(out, static_cast<uint32_t>(static_cast<int32_t>(v)), 4);
-      } else if (t == CqlType::kBigint) {
-        w.int_(8);
-        put_be(out, static_cast<uint64_t>(v), 8);
-      } else {
-        w.int_(1);
-        out.push_back(v != 0 ? 1 : 0);
-      }
-      return {};
-    }
-    case CqlType::kTimestamp: {
-      int64_t ms = 0;
-      if (id == TypeId::kTimestamp) {
-        ms = floor_div(col.int_at(row), kNanosPerMilli);
-      } else if (storage == Storage::kInts && id != TypeId::kDuration) {
-        ms = col.int_at(row);  // integers are CQL's own unit, ms
-      } else if (storage == Storage::kString) {
-        auto ts = parse_timestamp(col.string_at(row));
-        if (!ts) return bad(fmt::format(" '{}'", col.string_at(row)));
-        ms = floor_div(*ts, kNanosPerMilli);
-      } else {
-        return bad("");
-      }
+    case CqlType::kTimestamp:
       w.int_(8);
-      put_be(out, static_cast<uint64_t>(ms), 8);
-      return {};
-    }
+      put_be(out, static_cast<uint64_t>(cell.i), 8);
+      return;
+    case CqlType::kBoolean:
+      w.int_(1);
+      out.push_back(cell.i != 0 ? 1 : 0);
+      return;
     case CqlType::kDouble:
-    case CqlType::kFloat: {
-      double d = 0;
-      if (storage == Storage::kFloats) {
-        d = col.float_at(row);
-      } else if (storage == Storage::kInts && id != TypeId::kTimestamp && id != TypeId::kDuration) {
-        d = static_cast<double>(col.int_at(row));
-      } else if (storage == Storage::kString) {
-        if (!parse_number(col.string_at(row), d)) {
-          return bad(fmt::format(" '{}'", col.string_at(row)));
-        }
-      } else {
-        return bad("");
-      }
-      if (t == CqlType::kDouble) {
-        w.int_(8);
-        put_be(out, std::bit_cast<uint64_t>(d), 8);
-      } else {
-        w.int_(4);
-        put_be(out, std::bit_cast<uint32_t>(static_cast<float>(d)), 4);
-      }
-      return {};
-    }
-    case CqlType::kText: {
-      if (storage == Storage::kString) {
-        w.bytes(col.string_at(row));
-      } else if (storage == Storage::kChildren || storage == Storage::kNone) {
-        return bad("");
-      } else {
-        w.bytes(id == TypeId::kTimestamp ? format_timestamp(col.int_at(row))
-                                         : value_to_string(value_at(col, row)));
-      }
-      return {};
-    }
+      w.int_(8);
+      put_be(out, std::bit_cast<uint64_t>(cell.d), 8);
+      return;
+    case CqlType::kFloat:
+      w.int_(4);
+      put_be(out, std::bit_cast<uint32_t>(static_cast<float>(cell.d)), 4);
+      return;
+    case CqlType::kText:
+      w.bytes(cell.text);
+      return;
   }
-  return bad("");
 }
 
 // CQL type names as system_schema.columns spells them.
@@ -269,6 +187,7 @@ class CqlTableStore final : public io::TableStore {
       it = statements_.emplace(cql, std::move(p)).first;
     }
     const uint16_t nvalues = static_cast<uint16_t>(fields.size());
+    io::CqlCell cell;
     auto encode_row = [&](int64_t r, BodyWriter& w) -> Status {
       for (size_t i = 0; i < fields.size(); ++i) {
         const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
@@ -277,7 +196,8 @@ class CqlTableStore final : public io::TableStore {
           return invalid_argument(
               fmt::format("row {}: primary key column '{}' is null", r, tc.name));
         }
-        TL_RETURN_IF_ERROR(encode_cell(w, tc.type, col, r, tc.name));
+        TL_RETURN_IF_ERROR(io::to_cql_cell(tc.type, col, r, tc.name, cell));
+        encode_cell(w, tc.type, cell);
       }
       return {};
     };

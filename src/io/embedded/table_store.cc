@@ -2,9 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <charconv>
 #include <filesystem>
-#include <limits>
 #include <map>
 #include <optional>
 
@@ -69,98 +67,34 @@ std::string key_list(const TableSchema& s, bool ordered = false) {
   return out;
 }
 
-template <typename T>
-bool parse_number(std::string_view s, T& out) {
-  auto r = std::from_chars(s.data(), s.data() + s.size(), out);
-  return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-// Binds row `row` of `col` as CQL type `t`. Conversions accepted: see upsert() contract.
-Status bind_cell(Statement& st, int idx, CqlType t, const Column& col, int64_t row,
-                 std::string_view column_name) {
-  if (!col.is_valid(row)) {
+// Binds `cell` (converted for CQL type `t`) to parameter `idx`. Text from the batch's
+// column is bound in place (it outlives the statement's run); formatted text is copied,
+// because `cell` is reused for the next column.
+void bind_cell(Statement& st, int idx, CqlType t, const io::CqlCell& cell) {
+  if (cell.is_null) {
     st.bind_null(idx);
-    return {};
+    return;
   }
-  const TypeId id = col.type_id();
-  const Storage storage = storage_of(id);
-  auto bad = [&](std::string_view why) {
-    return invalid_argument(fmt::format("row {}: column '{}' ({}): cannot store {} value{}", row,
-                                        column_name, io::cql_type_name(t), type_id_name(id), why));
-  };
   switch (t) {
     case CqlType::kInt:
     case CqlType::kBigint:
-    case CqlType::kBoolean: {
-      int64_t v = 0;
-      if (storage == Storage::kInts) {
-        v = col.int_at(row);
-      } else if (storage == Storage::kFloats) {
-        double d = col.float_at(row);
-        if (d != static_cast<double>(static_cast<int64_t>(d))) return bad(" (not integral)");
-        v = static_cast<int64_t>(d);
-      } else if (storage == Storage::kString) {
-        std::string_view s = col.string_at(row);
-        if (t == CqlType::kBoolean && (s == "true" || s == "false")) {
-          v = s == "true";
-        } else if (!parse_number(s, v)) {
-          return bad(fmt::format(" '{}'", s));
-        }
-      } else {
-        return bad("");
-      }
-      if (t == CqlType::kInt &&
-          (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())) {
-        return bad(fmt::format(" {} (out of int range)", v));
-      }
-      if (t == CqlType::kBoolean) v = v != 0;
-      st.bind_int(idx, v);
-      return {};
-    }
-    case CqlType::kTimestamp: {
-      if (id == TypeId::kTimestamp) {
-        st.bind_int(idx, floor_div(col.int_at(row), kNanosPerMilli));
-      } else if (storage == Storage::kInts) {
-        st.bind_int(idx, col.int_at(row));  // integers are CQL's own unit, ms
-      } else if (storage == Storage::kString) {
-        auto ts = parse_timestamp(col.string_at(row));
-        if (!ts) return bad(fmt::format(" '{}'", col.string_at(row)));
-        st.bind_int(idx, floor_div(*ts, kNanosPerMilli));
-      } else {
-        return bad("");
-      }
-      return {};
-    }
+    case CqlType::kBoolean:
+    case CqlType::kTimestamp:
+      st.bind_int(idx, cell.i);
+      return;
     case CqlType::kDouble:
-    case CqlType::kFloat: {
-      if (storage == Storage::kFloats) {
-        st.bind_double(idx, col.float_at(row));
-      } else if (storage == Storage::kInts && id != TypeId::kTimestamp) {
-        st.bind_double(idx, static_cast<double>(col.int_at(row)));
-      } else if (storage == Storage::kString) {
-        double d = 0;
-        if (!parse_number(col.string_at(row), d))
-          return bad(fmt::format(" '{}'", col.string_at(row)));
-        st.bind_double(idx, d);
+    case CqlType::kFloat:
+      st.bind_double(idx, cell.d);
+      return;
+    case CqlType::kText:
+      if (cell.text.data() == cell.owned.data()) {
+        sqlite3_bind_text(st.get(), idx, cell.text.data(), static_cast<int>(cell.text.size()),
+                          SQLITE_TRANSIENT);
       } else {
-        return bad("");
+        st.bind_text(idx, cell.text);
       }
-      return {};
-    }
-    case CqlType::kText: {
-      if (storage == Storage::kString) {
-        st.bind_text(idx, col.string_at(row));
-      } else if (storage == Storage::kChildren) {
-        return bad("");
-      } else {
-        std::string s = id == TypeId::kTimestamp ? format_timestamp(col.int_at(row))
-                                                 : value_to_string(value_at(col, row));
-        sqlite3_bind_text(st.get(), idx, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
-      }
-      return {};
-    }
+      return;
   }
-  return bad("");
 }
 
 class SqliteTableStore final : public io::TableStore {
@@ -267,6 +201,7 @@ class SqliteTableStore final : public io::TableStore {
     }
     Statement& st = it->second;
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
+    io::CqlCell cell;
     for (int64_t r = 0; r < rows.num_rows; ++r) {
       for (size_t i = 0; i < fields.size(); ++i) {
         const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
@@ -278,11 +213,12 @@ class SqliteTableStore final : public io::TableStore {
                           "'{}' is null",
                           keyspace, table, r, tc.name));
         }
-        Status b = bind_cell(st, static_cast<int>(i) + 1, tc.type, col, r, tc.name);
+        Status b = io::to_cql_cell(tc.type, col, r, tc.name, cell);
         if (!b.ok()) {
           st.reset();
           return b.with_context(fmt::format("upsert into {}.{}", keyspace, table));
         }
+        bind_cell(st, static_cast<int>(i) + 1, tc.type, cell);
       }
       TL_RETURN_STATUS_IF_ERROR(st.run());
     }
