@@ -83,11 +83,13 @@ std::vector<std::string> run_python(const std::string& script, const std::string
 }
 
 constexpr const char* kPythonConsume = R"py(
-import json, sys
+import json, logging, sys
 import pulsar
+# The client's own log goes to stderr: stdout carries only the data the test compares.
+logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, sub, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 client = pulsar.Client(url, operation_timeout_seconds=30,
-                       logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+                       logger=logging.getLogger('pulsar'))
 consumer = client.subscribe(topic, sub, consumer_type=pulsar.ConsumerType.Shared,
                             initial_position=pulsar.InitialPosition.Earliest)
 for _ in range(count):
@@ -100,11 +102,13 @@ client.close()
 )py";
 
 constexpr const char* kPythonProduce = R"py(
-import sys
+import logging, sys
 import pulsar
+# The client's own log goes to stderr: stdout carries only the data the test compares.
+logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 client = pulsar.Client(url, operation_timeout_seconds=30,
-                       logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))
+                       logger=logging.getLogger('pulsar'))
 producer = client.create_producer(topic, batching_enabled=True, batching_max_messages=100,
                                   batching_max_publish_delay_ms=20,
                                   block_if_queue_full=True)
