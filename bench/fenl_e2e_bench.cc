@@ -58,7 +58,8 @@ void run(const Tables& tables, const char* label, const std::string& query,
   std::vector<engine::TableSpec> specs = {{"T", tables.t.schema, "time", "user", "", ""},
                                           {"M", tables.m.schema, "time", "merchant", "", ""}};
   engine::QueryOptions opts;
-  opts.results = behavior;
+  engine::ResultOptions opts_r;
+  opts_r.results = behavior;
   auto t0 = std::chrono::steady_clock::now();
   auto q = engine::compile(query, specs, {}, opts);
   if (!q) {
@@ -70,7 +71,7 @@ void run(const Tables& tables, const char* label, const std::string& query,
     std::fprintf(stderr, "%s: session failed\n", label);
     return;
   }
-  auto r = (*s)->finish();
+  auto r = (*s)->finish(opts_r);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!r) {
     std::fprintf(stderr, "%s: %s\n", label, r.error().message().c_str());

@@ -68,13 +68,14 @@ void BM_SumPerEntity(benchmark::State& state) {
   }
   b.num_rows = n;
   engine::QueryOptions opts;
-  opts.results = engine::ResultBehavior::kFinal;
+  engine::ResultOptions opts_r;
+  opts_r.results = engine::ResultBehavior::kFinal;
   auto q = engine::compile("{ total: sum(T.amount), n: count(T) }",
                            {{"T", schema, "time", "key", "", ""}}, {}, opts);
   for (auto _ : state) {
     auto s = engine::start_session(*q);
     (void)(*s)->add_input("T", b);
-    benchmark::DoNotOptimize((*s)->finish());
+    benchmark::DoNotOptimize((*s)->finish(opts_r));
   }
   state.SetItemsProcessed(state.iterations() * n);
 }

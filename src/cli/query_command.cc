@@ -350,21 +350,22 @@ int run_query(const QueryArgs& a) {
     return usage("a query is required (--expr TEXT or --expr-file PATH)");
   }
   engine::QueryOptions opts;
+  engine::ResultOptions ropts;
   opts.require_record = true;  // as Fenl: the query must produce a record
   if (a.results == "final")
-    opts.results = engine::ResultBehavior::kFinal;
+    ropts.results = engine::ResultBehavior::kFinal;
   else if (a.results != "history")
     return usage("--results must be 'history' or 'final'");
   if (!a.final_at.empty()) {
     auto t = parse_timestamp(a.final_at);
     if (!t) return usage("--final-at: " + t.error().message());
-    opts.final_at = *t;
-    opts.results = engine::ResultBehavior::kFinal;
+    ropts.final_at = *t;
+    ropts.results = engine::ResultBehavior::kFinal;
   }
   if (!a.changed_since.empty()) {
     auto t = parse_timestamp(a.changed_since);
     if (!t) return usage("--changed-since: " + t.error().message());
-    opts.changed_since = *t;
+    ropts.changed_since = *t;
   }
   if (a.format != "csv" && a.format != "jsonl" && a.format != "table" && a.format != "tlc") {
     return usage("--format must be csv, jsonl, table or tlc");
@@ -520,7 +521,7 @@ int run_query(const QueryArgs& a) {
     }
   }
   batches.clear();
-  auto result = (*session)->finish();
+  auto result = (*session)->finish(ropts);
   if (!result) {
     std::fprintf(stderr, "query: %s\n", result.error().message().c_str());
     return result.error().code() == StatusCode::kTypeError ? kExitUsage : kExitFailure;
@@ -530,7 +531,7 @@ int run_query(const QueryArgs& a) {
   if (opts.key_indices && dicts.size() > 1) dicts[1] = (*session)->key_dictionary();
   if (opts.key_indices && !dicts[1]) dicts.clear();
   if (a.format == "tlc") {
-    io::ColumnarMeta meta{"_time", "_key", "", opts.results == engine::ResultBehavior::kHistory};
+    io::ColumnarMeta meta{"_time", "_key", "", ropts.results == engine::ResultBehavior::kHistory};
     Status st = io::write_columnar(stdout, *result, meta, "<stdout>", dicts);
     if (!st.ok()) {
       std::fprintf(stderr, "query: %s\n", st.message().c_str());

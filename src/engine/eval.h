@@ -1,18 +1,29 @@
 #pragma once
-// Batch evaluator of a Fenl plan over fully loaded tables (SEMANTICS §3-§7).
+// The Fenl engine's execution core (docs/fenl.md, "Operator model").
 //
-// Every expression evaluates to a Stream: a domain (sorted row keys (time, subsort,
-// key_hash) with dense entity indices) plus one value column and a `new` flag per row.
-// Operators combine streams by merging domains and "spreading" each argument into the
-// merged domain (discrete values are null off their own rows, continuous values carry
-// forward per entity). Stateful operators (aggregations, lag, shift_until) keep their
-// per-entity state in OperatorState objects held by an ExecState that the session owns:
-// flat arrays indexed by entity, left describing each operator as of the last input row.
+// A session runs the plan over its input in *chunks*: each chunk holds the input rows with
+// time in [from, to) and evaluates every plan node once over them, columnar. Every
+// expression evaluates to a Stream: a domain (rows ordered by (time, subsort, key_hash), with
+// dense entity indices) plus one value column and a `new` flag per row. Operators combine
+// streams by merging domains and "spreading" each argument into the merged domain (discrete
+// values are null off their own rows, continuous values carry forward per entity).
+//
+// What survives from one chunk to the next is explicit and held as values, never as row
+// indices (the chunk's rows are freed after it):
+//  - the entity dictionaries (GroupingState),
+//  - per stateful operator, an OperatorState (src/engine/operators/operator.h) keyed by the
+//    node's stable id and its tick-context id,
+//  - per continuous stream, its latest value per entity (CarryState), read when a later
+//    chunk spreads the stream into rows before the stream's own first row in that chunk.
+// The batch case is one chunk covering all input; it keeps no state and may use plan
+// rewrites (tick-window fusion, final-only aggregation).
 
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -36,16 +47,14 @@ struct Domain {
 
   // Lazy row keys: subsort[i] = *lazy_subsort_base + i, key_hash[i] =
   // (*lazy_entity_hashes)[entity[i]] (an entity's hash in its grouping, which never
-  // changes once interned; the session sizes its groupings once, before preparing tables,
-  // so the pointer stays valid). Code reading subsort or key_hash calls ensure_keys()
-  // first, or reads single rows with subsort_at / key_hash_at.
-  // Not thread-safe (the evaluator is single-threaded).
+  // changes once interned; the vector object lives as long as the session). Code reading
+  // subsort or key_hash calls ensure_keys() first, or reads single rows with subsort_at /
+  // key_hash_at. Not thread-safe (the evaluator is single-threaded).
   mutable std::optional<uint64_t> lazy_subsort_base;
   mutable const std::vector<uint64_t>* lazy_entity_hashes = nullptr;
   void ensure_keys() const {
     if (lazy_subsort_base || lazy_entity_hashes) materialize_keys();
   }
-  // One row's keys, without materializing a lazy domain.
   uint64_t subsort_at(size_t i) const {
     return lazy_subsort_base ? *lazy_subsort_base + i : subsort[i];
   }
@@ -58,13 +67,17 @@ struct Domain {
 };
 using DomainPtr = std::shared_ptr<const Domain>;
 
+struct CarryState;
+
 struct Stream {
   DomainPtr domain;  // null: a constant without rows of its own (values has 1 row)
   Column values;
   std::vector<uint8_t> is_new;  // one per domain row
   bool continuous = false;
+  // A continuous stream's values per entity from earlier chunks (null in a session's only
+  // chunk, and for constants).
+  const CarryState* carry = nullptr;
 };
-
 using StreamPtr = std::shared_ptr<const Stream>;
 
 // Open-addressing map from key hash to dense entity index. Key hashes are already well
@@ -104,93 +117,179 @@ struct GroupingState {
   size_t size() const { return hashes.size(); }
 };
 
-// A table after preparation: rows sorted by (time, subsort, key_hash).
+// A table's rows of one chunk, sorted by (time, subsort, key_hash).
 struct PreparedTable {
   DomainPtr domain;
   Column record;  // all columns, as the table's record type
 };
 
-// Per-entity state of one stateful operator: one plan node, in one tick context. Concrete
-// kinds (accumulators per window segment, lag rings, shift_until buffers) are defined next
-// to their operators in eval.cc; after a run, row references are resolved to values.
-struct OperatorState {
-  virtual ~OperatorState() = default;
-};
-
-// Everything an evaluation reads and leaves behind. Owned by the session; the Evaluator
-// that fills it must live as long (operator keys refer to its tick-context domains).
-struct ExecState {
-  std::vector<GroupingState> groupings;
-  std::vector<PreparedTable> tables;
-  std::map<std::pair<const fenl::Node*, const Domain*>, std::unique_ptr<OperatorState>> operators;
-
-  // The state of `node` in context `ctx`, created on first use.
-  template <typename S>
-  S& state_for(const fenl::Node& node, const Domain* ctx) {
-    auto& slot = operators[{&node, ctx}];
-    if (!slot) slot = std::make_unique<S>();
-    return static_cast<S&>(*slot);
-  }
-};
-
-class Evaluator {
+// Per-entity scratch values with epoch stamps: begin() clears it in O(1), so per-chunk
+// work stays proportional to the chunk, not to the number of entities ever seen.
+class EntityScratch {
  public:
-  Evaluator(const fenl::Plan& plan, ExecState& state)
-      : plan_(plan), state_(state), groupings_(state.groupings), tables_(state.tables) {}
-  Result<StreamPtr> eval(const fenl::NodePtr& node, const DomainPtr& ctx = nullptr);
-  // Final results only: the root record's aggregation fields that nothing else reads are
-  // evaluated for each entity's last row at or before `cutoff` (all rows when unset) and
-  // return a compact stream of just those rows (also for a root `record | when(is_valid(T))`
-  // whose record reads only T's rows). Call before eval().
-  void set_final_only(std::optional<int64_t> cutoff);
+  void begin(size_t entities) {
+    if (stamp_.size() < entities) {
+      stamp_.resize(entities, 0);
+      value_.resize(entities, -1);
+    }
+    if (++epoch_ == 0) {
+      std::fill(stamp_.begin(), stamp_.end(), 0);
+      epoch_ = 1;
+    }
+  }
+  bool has(uint32_t e) const { return e < stamp_.size() && stamp_[e] == epoch_; }
+  int64_t get(uint32_t e) const { return has(e) ? value_[e] : -1; }
+  void set(uint32_t e, int64_t v) {
+    if (e >= stamp_.size()) {
+      stamp_.resize(e + 1, 0);
+      value_.resize(e + 1, -1);
+    }
+    stamp_[e] = epoch_;
+    value_[e] = v;
+  }
 
  private:
-  Result<Stream> eval_uncached(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_call(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_aggregation(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_tick(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_when(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_shift_to(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_shift_until(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_lag(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_lookup(const fenl::Node& node, const DomainPtr& ctx);
-  Result<Stream> eval_with_key(const fenl::Node& node, const DomainPtr& ctx);
-  // Evaluates args and spreads them into their union domain.
+  std::vector<uint32_t> stamp_;
+  std::vector<int64_t> value_;
+  uint32_t epoch_ = 0;
+};
+
+class OperatorState;  // engine/operators/operator.h
+
+// The latest value of one continuous stream per entity, as stored values.
+struct CarryState {
+  Column values;                      // slots
+  std::vector<int64_t> slot;          // per entity: its slot, or -1
+  int64_t live = 0;                   // entities with a slot
+  int64_t slot_of(uint32_t e) const { return e < slot.size() ? slot[e] : -1; }
+  // Records the stream's value at each entity's last row of the chunk.
+  void update(const Stream& s, EntityScratch& scratch);
+};
+
+// Where tick rows come from: the domain whose entities tick, and the stable id of the plan
+// node that produced it (state of operators under a context is keyed by it).
+struct Ctx {
+  DomainPtr domain;
+  int key = -1;
+};
+inline constexpr int kFusedCtx = -2;  // state key of fused (terminal-only) evaluations
+
+// The time range one evaluation covers.
+struct Chunk {
+  int64_t from = INT64_MIN;            // input rows at or after (the previous frontier)
+  int64_t to = INT64_MAX;              // input rows before (the new frontier)
+  int64_t max_input_time = INT64_MIN;  // latest input time seen: ticks fire at or before it
+  bool terminal = true;                // the input has ended: pending shifted rows flush
+  bool keep_state = false;             // later chunks follow: keep carries and stored values
+};
+
+// Everything that outlives a chunk, owned by the session.
+struct ExecState {
+  std::vector<GroupingState> groupings;
+  std::map<std::pair<int, int>, std::unique_ptr<OperatorState>> operators;
+  std::map<std::pair<int, int>, CarryState> carries;
+};
+
+class Evaluator;
+// An operator family's evaluation of one call node over the chunk.
+using OperatorFn = Result<Stream> (*)(Evaluator& ev, const fenl::Node& n, const Ctx& ctx);
+struct OperatorDef {
+  std::string_view name;
+  OperatorFn eval;
+  // The result has exactly the rows of its aligned arguments (tick-window fusion may look
+  // through it).
+  bool keeps_domain = false;
+};
+// The operator registry: every non-element-wise function (aggregations, ticks, windows,
+// when, shifts, lag, lookup, with_key, record functions, time_of). Element-wise functions
+// run as kernels (engine/functions). nullptr: not an operator.
+const OperatorDef* find_operator(std::string_view name);
+std::span<const OperatorDef> all_operators();
+
+// Evaluates a plan over one chunk's tables. Lives for one chunk; state lives in ExecState.
+class Evaluator {
+ public:
+  Evaluator(const fenl::Plan& plan, const std::unordered_map<const fenl::Node*, int>& ids,
+            ExecState& state, std::vector<PreparedTable>& tables, const Chunk& chunk)
+      : plan_(plan), ids_(ids), state_(state), groupings_(state.groupings), tables_(tables),
+        chunk_(chunk) {}
+  Result<StreamPtr> eval(const fenl::NodePtr& node, const Ctx& ctx = {});
+  // Final results only (terminal single chunk): the root record's aggregation fields that
+  // nothing else reads are evaluated for each entity's last row at or before `cutoff` (all
+  // rows when unset) and return a compact stream of just those rows (also for a root
+  // `record | when(is_valid(T))` whose record reads only T's rows). Call before eval().
+  void set_final_only(std::optional<int64_t> cutoff);
+  // Tick-window fusion (terminal single chunk only; see operators/when.cc).
+  void enable_fusion(bool on) { fusion_allowed_ = on; }
+  // After the chunk: records every continuous stream's latest values for the next chunk.
+  void commit_carries();
+
+  // --- for operator families -------------------------------------------------------
+  const fenl::Plan& plan() const { return plan_; }
+  const Chunk& chunk() const { return chunk_; }
+  std::vector<GroupingState>& groupings() { return groupings_; }
+  int id(const fenl::Node& n) const { return ids_.at(&n); }
+  // The state of operator `n` in context `ctx_key`, created on first use. An existing state
+  // of another kind (a corrupt restore) is an error.
+  template <typename S, typename... A>
+  Result<S*> state_for(const fenl::Node& n, int ctx_key, A&&... args) {
+    auto& slot = state_.operators[{id(n), ctx_key}];
+    if (!slot) slot = std::make_unique<S>(std::forward<A>(args)...);
+    S* s = dynamic_cast<S*>(slot.get());
+    if (!s)
+      return error(StatusCode::kInternal,
+                   "operator state of node @" + std::to_string(id(n)) + " has another kind");
+    return s;
+  }
+  // Spreads args into their union domain.
   Result<DomainPtr> align(const std::vector<const Stream*>& streams, ColumnList& cols,
                           std::vector<uint8_t>& is_new);
   DomainPtr unite(const DomainPtr& a, const DomainPtr& b);
   const std::vector<int32_t>& mapping(const DomainPtr& sub, const DomainPtr& sup);
   Column spread(const Stream& s, const DomainPtr& u, std::vector<uint8_t>* is_new);
-  bool needs_context(const fenl::Node& n);
-  // Tick-window fusion. `when(is_valid(T), v)` keeps only T's rows, so inside v an
-  // aggregation windowed by `since(<tick>)` over T's rows needs the tick rows only as reset
-  // points: with fusion on, it runs over T's own domain and resets where an entity's
-  // consecutive rows straddle a tick, instead of uniting T with every entity's tick rows.
-  // Values at T's rows are identical. when_fuses_ticks(n) checks that v qualifies (only
-  // T's domain, no fused aggregation feeding another aggregation or a domain-changing
-  // operator). Fused streams are memoized apart (fused_memo_), and fused operator state is
-  // keyed apart, so nothing evaluated without fusion ever sees them.
+  DomainPtr side_with_rows(const DomainPtr& u, const std::vector<int32_t>& rows) const;
+  // Fusion and final-only (see set_final_only, operators/when.cc).
+  bool fusing() const { return fuse_ticks_; }
+  void set_fusing(bool on) { fuse_ticks_ = on; }
+  bool fusion_allowed() const { return fusion_allowed_; }
+  bool final_only(const fenl::Node& n) const { return final_only_.count(&n) > 0; }
+  std::optional<int64_t> final_cutoff() const { return final_cutoff_; }
+  const fenl::Node* final_root_when() const { return final_root_when_; }
   bool when_fuses_ticks(const fenl::Node& when) const;
   bool fusable(const fenl::Node& n, int table, bool in_aggregation, bool& has_tick) const;
+  void keep_alive(DomainPtr d) { keep_alive_.push_back(std::move(d)); }
+  // Per-entity scratch for an operator's own loop (spread uses it too: do not hold it across
+  // calls to eval/align/spread).
+  EntityScratch& scratch() { return scratch_; }
+
+ private:
+  Result<Stream> eval_uncached(const fenl::Node& node, const Ctx& ctx);
+  bool needs_context(const fenl::Node& n);
+  bool table_read_whole(int table);
+
   bool fuse_ticks_ = false;
+  bool fusion_allowed_ = false;
   std::unordered_set<const fenl::Node*> final_only_;
   std::optional<int64_t> final_cutoff_;
   const fenl::Node* final_root_when_ = nullptr;
-  std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> fused_memo_;
-  Domain fused_state_key_;  // stands in for the context in fused operator-state keys
 
   const fenl::Plan& plan_;
+  const std::unordered_map<const fenl::Node*, int>& ids_;
   ExecState& state_;
   std::vector<GroupingState>& groupings_;
   std::vector<PreparedTable>& tables_;
+  Chunk chunk_;
+  EntityScratch scratch_;
   std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> memo_;
+  std::map<std::pair<const fenl::Node*, const Domain*>, StreamPtr> fused_memo_;
+  // Continuous streams of this chunk whose latest values the next chunk needs.
+  std::vector<std::pair<CarryState*, StreamPtr>> carried_;
   // One stream per table, holding the prepared record. A field of a table that is never
   // read as a whole record is moved out of it on first use (the record keeps an all-null
   // placeholder of the same length) and shared by every reader through table_fields_.
   std::unordered_map<int, std::shared_ptr<Stream>> table_streams_;
   std::map<std::pair<int, int>, StreamPtr> table_fields_;
   std::unordered_map<int, bool> table_whole_;
-  bool table_read_whole(int table);
   std::map<std::pair<const Domain*, const Domain*>, DomainPtr> unions_;
   std::map<std::pair<const Domain*, const Domain*>, std::vector<int32_t>> maps_;
   std::unordered_map<const fenl::Node*, bool> needs_ctx_;
@@ -198,7 +297,19 @@ class Evaluator {
   // Every domain that is a side of a union, by address: `when` reuses one when its kept
   // rows are exactly that side's rows (so later operators see the original domain).
   std::map<const Domain*, DomainPtr> union_sides_;
-  DomainPtr side_with_rows(const DomainPtr& u, const std::vector<int32_t>& rows) const;
 };
+
+// Helpers shared by operator families (operators/merge.cc).
+bool triple_less(const Domain& a, size_t i, const Domain& b, size_t j);
+bool triple_eq(const Domain& a, size_t i, const Domain& b, size_t j);
+void push_row(Domain& d, const Domain& s, size_t i);
+Column bool_column(int64_t n, bool v);
+// Appends all rows of `src` to `dst` (same type), buffer-wise.
+void append_column(Column& dst, const Column& src);
+// Row i of the result: refs[i] >= 0 is row refs[i] of `rows`, refs[i] <= -2 is row
+// (-refs[i] - 2) of `stored`, -1 is null. Work is proportional to refs.size().
+Column gather_refs(const Column& rows, const Column& stored, const std::vector<int64_t>& refs);
+inline int64_t stored_ref(int64_t slot) { return -slot - 2; }
+inline int64_t ref_slot(int64_t ref) { return -ref - 2; }
 
 }  // namespace tideline::engine

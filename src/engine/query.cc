@@ -10,6 +10,9 @@
 
 #include "engine/eval.h"
 #include "engine/kernels.h"
+#include "engine/operators/operator.h"
+#include "engine/state_io.h"
+#include "fenl/diagnostic.h"
 #include "fenl/hash.h"
 #include "fenl/plan.h"
 
@@ -19,12 +22,23 @@ namespace {
 
 using fenl::Kind;
 
+// Whether an element-wise kernel implements `fn` (engine/functions registry).
+bool has_kernel(std::string_view fn) {
+  (void)fn;
+  return true;  // TODO(registry): find_kernel(fn) != nullptr once the kernel registry lands
+}
+
 class CompiledQueryImpl : public CompiledQuery {
  public:
   fenl::Plan plan;
   std::vector<TableSpec> tables;
   QueryOptions options;
   TypePtr out_type;
+  // Stable operator ids: first-visit order of a depth-first walk from the root.
+  std::unordered_map<const fenl::Node*, int> node_ids;
+  uint64_t fp = 0;
+
+  uint64_t fingerprint() const override { return fp; }
 
   const TypePtr& output_type() const override { return out_type; }
   std::vector<std::string> warnings() const override { return plan.warnings; }
@@ -119,149 +133,203 @@ class CompiledQueryImpl : public CompiledQuery {
   }
 };
 
-// Appends all rows of `src` to `dst` (same type), buffer-wise.
-void append_column(Column& dst, const Column& src) {
-  const int64_t base = dst.size(), n = src.size();
-  if (n == 0) return;
-  switch (storage_of(dst.type_id())) {
-    case Storage::kInts:
-      dst.ints().insert(dst.ints().end(), src.ints().begin(), src.ints().begin() + n);
-      break;
-    case Storage::kFloats:
-      dst.floats().insert(dst.floats().end(), src.floats().begin(), src.floats().begin() + n);
-      break;
-    case Storage::kString: {
-      uint32_t off = static_cast<uint32_t>(dst.chars().size());
-      dst.chars().append(src.chars());
-      for (int64_t i = 1; i <= n; ++i)
-        dst.offsets().push_back(src.offsets()[static_cast<size_t>(i)] + off);
-      break;
-    }
-    case Storage::kChildren:
-      for (size_t f = 0; f < dst.num_children(); ++f) append_column(dst.child(f), src.child(f));
-      break;
-    case Storage::kNone:
-      break;
+// Times of a table's rows (`ok[i]` = 0 for a row without a usable time; `ok` stays empty
+// when every row has one).
+void row_times(const Column& tcol, int64_t n, std::vector<int64_t>& times,
+               std::vector<uint8_t>& ok) {
+  if (tcol.all_valid() && storage_of(tcol.type_id()) == Storage::kInts) {
+    times.assign(tcol.ints().begin(), tcol.ints().begin() + n);
+    ok.clear();
+    return;
   }
-  bool need_bits = !dst.validity().empty() || !src.all_valid();
-  dst.set_size(base + n);
-  if (need_bits) {
-    auto& v = dst.validity();
-    if (v.empty()) v.assign(static_cast<size_t>((base + 63) / 64), ~uint64_t{0});
-    v.resize(static_cast<size_t>((base + n + 63) / 64), 0);
-    if (base % 64) v[static_cast<size_t>(base / 64)] &= (uint64_t{1} << (base % 64)) - 1;
-    for (int64_t i = 0; i < n; ++i) {
-      if (src.is_valid(i))
-        v[static_cast<size_t>((base + i) >> 6)] |= uint64_t{1} << ((base + i) & 63);
+  times.assign(static_cast<size_t>(n), 0);
+  ok.assign(static_cast<size_t>(n), 1);
+  for (int64_t i = 0; i < n; ++i) {
+    if (!tcol.is_valid(i)) {
+      ok[static_cast<size_t>(i)] = 0;
+      continue;
+    }
+    switch (storage_of(tcol.type_id())) {
+      case Storage::kInts:
+        times[static_cast<size_t>(i)] = tcol.int_at(i);
+        break;
+      case Storage::kFloats:
+        times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i));
+        break;
+      case Storage::kString: {
+        auto t = parse_timestamp(tcol.string_at(i));
+        if (t)
+          times[static_cast<size_t>(i)] = *t;
+        else
+          ok[static_cast<size_t>(i)] = 0;
+        break;
+      }
+      default:
+        ok[static_cast<size_t>(i)] = 0;
     }
   }
 }
 
+constexpr std::string_view kStateMagic = "TLSTATE1";
+constexpr std::string_view kStateEnd = "TLSTEND1";
+constexpr uint32_t kStateVersion = 1;
+
+// Input rows of one table not yet processed (time >= the frontier), in arrival order.
+struct TableBuffer {
+  Column rec;                     // the table's record type
+  std::vector<uint64_t> seq;      // arrival numbers; empty = first_seq + i
+  uint64_t first_seq = 0;
+  std::optional<Column> key_dict;  // a dictionary-encoded key column's distinct values
+  int64_t max_time = INT64_MIN;    // latest valid time among the rows
+  uint64_t arrived = 0;            // rows ever pushed (the next arrival number)
+};
+
 class SessionImpl : public Session {
  public:
   explicit SessionImpl(std::shared_ptr<const CompiledQueryImpl> q) : q_(std::move(q)) {
-    for (const auto& t : q_->tables) {
-      Column c(t.schema);
-      inputs_.push_back(std::move(c));
+    const fenl::Plan& plan = q_->plan;
+    buffers_.resize(q_->tables.size());
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      buffers_[i].rec = Column(q_->tables[i].schema);
+      // Every table numbers its rows from the same base, so a row's subsort is its arrival
+      // position (docs/fenl.md#row-order): independent of how input is split into pushes and
+      // chunks, and two tables with the same rows order them the same way.
+      subsort_base_.push_back(uint64_t{1} << 62);
+    }
+    inputs_.resize(q_->tables.size());
+    key_dicts_.resize(q_->tables.size());
+    state_.groupings.resize(plan.groupings.size());
+    for (size_t g = 0; g < plan.groupings.size(); ++g) {
+      state_.groupings[g].key_type = plan.groupings[g].key_type;
+      state_.groupings[g].keys = Column(fenl::physical_type(*plan.groupings[g].key_type));
     }
   }
 
-  Status add_input(std::string_view table, Batch&& batch) override {
+  TimestampNs watermark() const override { return watermark_; }
+
+  Status push(std::string_view table, Batch&& batch) override {
+    TL_ASSIGN_OR_RETURN(size_t ti, table_index(table));
     TL_RETURN_IF_ERROR(check_input(table, batch));
-    for (size_t i = 0; i < q_->tables.size(); ++i) {
-      if (q_->tables[i].name != table) continue;
-      Column& acc = inputs_[i];
-      if (acc.size() != 0) break;
-      bool same_lengths = true;
-      for (const auto& c : batch.columns) same_lengths = same_lengths && c.size() == batch.num_rows;
-      if (!same_lengths) break;
-      // First batch of the table: adopt its buffers (no copy).
-      for (size_t f = 0; f < batch.columns.size(); ++f) acc.child(f) = std::move(batch.columns[f]);
-      acc.set_size(batch.num_rows);
-      return {};
+    for (const auto& c : batch.columns)
+      if (c.size() != batch.num_rows)
+        return invalid_argument("batch for table '" + std::string(table) +
+                                "' has columns of different lengths");
+    TableBuffer& buf = buffers_[ti];
+    if (buf.key_dict)
+      return invalid_argument("table '" + std::string(table) +
+                              "' was given whole with a dictionary-encoded key");
+    TL_RETURN_IF_ERROR(note_times(ti, batch.columns[time_index(ti)], batch.num_rows));
+    if (buf.rec.size() == 0) {
+      // Nothing buffered: adopt the batch's buffers (no copy).
+      for (size_t f = 0; f < batch.columns.size(); ++f)
+        buf.rec.child(f) = std::move(batch.columns[f]);
+      buf.rec.set_size(batch.num_rows);
+      buf.rec.validity().clear();
+      buf.seq.clear();
+      buf.first_seq = buf.arrived;
+    } else {
+      if (!buf.seq.empty())
+        for (int64_t i = 0; i < batch.num_rows; ++i)
+          buf.seq.push_back(buf.arrived + static_cast<uint64_t>(i));
+      for (size_t f = 0; f < batch.columns.size(); ++f)
+        append_column(buf.rec.child(f), batch.columns[f]);
+      buf.rec.set_size(buf.rec.size() + batch.num_rows);
     }
-    return add_input(table, static_cast<const Batch&>(batch));
+    buf.arrived += static_cast<uint64_t>(batch.num_rows);
+    return {};
   }
 
   Status add_input_dictionary_key(std::string_view table, Batch&& batch,
                                   Column&& key_values) override {
-    if (finished_) return invalid_argument("add_input() after finish()");
-    for (size_t i = 0; i < q_->tables.size(); ++i) {
-      if (q_->tables[i].name != table) continue;
-      const TableSpec& spec = q_->tables[i];
-      const auto& schema = *spec.schema;
-      int k = schema.field_index(spec.key_column);
-      if (k < 0 || batch.columns.size() != schema.fields.size())
-        return invalid_argument("batch for table '" + std::string(table) +
-                                "' does not match its schema");
-      Column& codes = batch.columns[static_cast<size_t>(k)];
-      if (codes.type_id() != TypeId::kU32 ||
-          key_values.type_id() != schema.fields[static_cast<size_t>(k)].type->id)
-        return invalid_argument("dictionary key of table '" + std::string(table) +
-                                "': codes must be u32 and values of the key's type");
-      if (inputs_[i].size() != 0)
-        return invalid_argument("dictionary key input for table '" + std::string(table) +
-                                "' must be its only input");
-      const int64_t nv = key_values.size();
-      // Range check as one vectorizable reduction; the offending row is searched only when
-      // the check fails.
-      uint64_t worst = 0;
-      const auto& cv = codes.ints();
-      if (codes.all_valid()) {
-        for (int64_t r = 0; r < codes.size(); ++r)
+    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
+    TL_ASSIGN_OR_RETURN(size_t i, table_index(table));
+    const TableSpec& spec = q_->tables[i];
+    const auto& schema = *spec.schema;
+    int k = schema.field_index(spec.key_column);
+    if (k < 0 || batch.columns.size() != schema.fields.size())
+      return invalid_argument("batch for table '" + std::string(table) +
+                              "' does not match its schema");
+    Column& codes = batch.columns[static_cast<size_t>(k)];
+    if (codes.type_id() != TypeId::kU32 ||
+        key_values.type_id() != schema.fields[static_cast<size_t>(k)].type->id)
+      return invalid_argument("dictionary key of table '" + std::string(table) +
+                              "': codes must be u32 and values of the key's type");
+    if (buffers_[i].arrived != 0)
+      return invalid_argument("dictionary key input for table '" + std::string(table) +
+                              "' must be its only input");
+    const int64_t nv = key_values.size();
+    // Range check as one vectorizable reduction; the offending row is searched only when
+    // the check fails.
+    uint64_t worst = 0;
+    const auto& cv = codes.ints();
+    if (codes.all_valid()) {
+      for (int64_t r = 0; r < codes.size(); ++r)
+        worst = std::max(worst, static_cast<uint64_t>(cv[static_cast<size_t>(r)]));
+    } else {
+      for (int64_t r = 0; r < codes.size(); ++r)
+        if (codes.is_valid(r))
           worst = std::max(worst, static_cast<uint64_t>(cv[static_cast<size_t>(r)]));
-      } else {
-        for (int64_t r = 0; r < codes.size(); ++r)
-          if (codes.is_valid(r))
-            worst = std::max(worst, static_cast<uint64_t>(cv[static_cast<size_t>(r)]));
-      }
-      if (codes.size() > 0 && worst >= static_cast<uint64_t>(nv)) {
-        for (int64_t r = 0; r < codes.size(); ++r) {
-          if (codes.is_valid(r) && (codes.int_at(r) < 0 || codes.int_at(r) >= nv))
-            return invalid_argument("dictionary key of table '" + std::string(table) + "': code " +
-                                    std::to_string(codes.int_at(r)) + " outside the dictionary");
-        }
-      }
-      // Check the other columns with a placeholder of the key's type in the key slot.
-      Column held = std::move(codes);
-      codes = Column(schema.fields[static_cast<size_t>(k)].type);
-      Batch probe;
-      probe.schema = batch.schema;
-      probe.num_rows = 0;
-      for (const auto& c : batch.columns) probe.columns.push_back(Column(c.type()));
-      Status st = check_input(table, probe);
-      codes = std::move(held);
-      TL_RETURN_IF_ERROR(st);
-      for (const auto& c : batch.columns)
-        if (c.size() != batch.num_rows)
-          return invalid_argument("batch for table '" + std::string(table) +
-                                  "' has columns of different lengths");
-      Column& acc = inputs_[i];
-      for (size_t f = 0; f < batch.columns.size(); ++f) acc.child(f) = std::move(batch.columns[f]);
-      acc.set_size(batch.num_rows);
-      key_dicts_.resize(q_->tables.size());
-      key_dicts_[i] = std::move(key_values);
-      return {};
     }
-    return invalid_argument("unknown table '" + std::string(table) + "'");
+    if (codes.size() > 0 && worst >= static_cast<uint64_t>(nv)) {
+      for (int64_t r = 0; r < codes.size(); ++r) {
+        if (codes.is_valid(r) && (codes.int_at(r) < 0 || codes.int_at(r) >= nv))
+          return invalid_argument("dictionary key of table '" + std::string(table) + "': code " +
+                                  std::to_string(codes.int_at(r)) + " outside the dictionary");
+      }
+    }
+    // Check the other columns with a placeholder of the key's type in the key slot.
+    Batch probe;
+    probe.schema = batch.schema;
+    probe.num_rows = 0;
+    for (size_t f = 0; f < batch.columns.size(); ++f)
+      probe.columns.push_back(static_cast<int>(f) == k ? Column(schema.fields[f].type)
+                                                       : Column(batch.columns[f].type()));
+    TL_RETURN_IF_ERROR(check_input(table, probe));
+    for (const auto& c : batch.columns)
+      if (c.size() != batch.num_rows)
+        return invalid_argument("batch for table '" + std::string(table) +
+                                "' has columns of different lengths");
+    TL_RETURN_IF_ERROR(note_times(i, batch.columns[time_index(i)], batch.num_rows));
+    TableBuffer& buf = buffers_[i];
+    for (size_t f = 0; f < batch.columns.size(); ++f) buf.rec.child(f) = std::move(batch.columns[f]);
+    buf.rec.set_size(batch.num_rows);
+    buf.first_seq = 0;
+    buf.arrived = static_cast<uint64_t>(batch.num_rows);
+    buf.key_dict = std::move(key_values);
+    return {};
   }
 
-  Status add_input(std::string_view table, const Batch& batch) override {
-    TL_RETURN_IF_ERROR(check_input(table, batch));
-    for (size_t i = 0; i < q_->tables.size(); ++i) {
-      if (q_->tables[i].name != table) continue;
-      Column& acc = inputs_[i];
-      for (size_t f = 0; f < batch.columns.size(); ++f)
-        append_column(acc.child(f), batch.columns[f]);
-      acc.set_size(acc.size() + batch.num_rows);
-      return {};
-    }
-    return invalid_argument("unknown table '" + std::string(table) + "'");
+  Result<Batch> advance(TimestampNs w, const ResultOptions& options) override {
+    if (options.final_at)
+      return error(StatusCode::kInvalidArgument,
+                   "final_at is an option of finish(); advance to final_at + 1ns instead");
+    if (ended_) return error(StatusCode::kInvalidArgument, "advance() after the end of input");
+    if (w < watermark_)
+      return error(StatusCode::kInvalidArgument,
+                   "watermark " + std::to_string(w) + " is below the previous watermark " +
+                       std::to_string(watermark_));
+    watermark_ = w;
+    return run_chunk(w, options);
+  }
+
+  Result<Batch> finish(const ResultOptions& options) override {
+    if (ended_)
+      return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
+    watermark_ = kEndOfTime;
+    return run_chunk(kEndOfTime, options);
+  }
+
+  Result<std::string> snapshot() const override;
+  Status restore(std::string_view bytes) override;
+
+  const Column* key_dictionary() const override {
+    if (!q_->options.key_indices || emitted_grouping_ < 0) return nullptr;
+    return &state_.groupings[static_cast<size_t>(emitted_grouping_)].keys;
   }
 
  private:
   Status check_input(std::string_view table, const Batch& batch) const {
-    if (finished_) return invalid_argument("add_input() after finish()");
+    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
     for (size_t i = 0; i < q_->tables.size(); ++i) {
       if (q_->tables[i].name != table) continue;
       const auto& schema = *q_->tables[i].schema;
@@ -282,31 +350,130 @@ class SessionImpl : public Session {
     }
     return invalid_argument("unknown table '" + std::string(table) + "'");
   }
+  Result<size_t> table_index(std::string_view table) const {
+    for (size_t i = 0; i < q_->tables.size(); ++i)
+      if (q_->tables[i].name == table) return i;
+    return error(StatusCode::kInvalidArgument, "unknown table '" + std::string(table) + "'");
+  }
+  size_t time_index(size_t ti) const {
+    return static_cast<size_t>(q_->tables[ti].schema->field_index(q_->tables[ti].time_column));
+  }
 
- public:
-  Result<Batch> finish() override {
-    if (finished_)
-      return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
-    finished_ = true;
+  // Checks a pushed batch's times against the watermark and records the latest.
+  Status note_times(size_t ti, const Column& tcol, int64_t n) {
+    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
+    std::vector<int64_t> times;
+    std::vector<uint8_t> ok;
+    row_times(tcol, n, times, ok);
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (size_t i = 0; i < times.size(); ++i) {
+      if (!ok.empty() && !ok[i]) continue;
+      lo = std::min(lo, times[i]);
+      hi = std::max(hi, times[i]);
+    }
+    if (lo < watermark_) {
+      for (size_t i = 0; i < times.size(); ++i)
+        if ((ok.empty() || ok[i]) && times[i] < watermark_)
+          return invalid_argument("table '" + q_->tables[ti].name + "': row " + std::to_string(i) +
+                                  " of the batch has time " + format_timestamp(times[i]) +
+                                  ", before the watermark " + format_timestamp(watermark_));
+    }
+    buffers_[ti].max_time = std::max(buffers_[ti].max_time, hi);
+    max_time_ = std::max(max_time_, hi);
+    return {};
+  }
+
+  // Moves the buffered rows of table `ti` with time < `to` (all when `all`) into inputs_[ti]
+  // (with their arrival numbers in chunk_seq_ / chunk_first_seq_) and prepares them.
+  Result<PreparedTable> take_chunk(size_t ti, int64_t to, bool all) {
+    TableBuffer& buf = buffers_[ti];
+    chunk_seq_.clear();
+    chunk_first_seq_ = buf.first_seq;
+    if (all || buf.max_time < to) {
+      inputs_[ti] = std::move(buf.rec);
+      chunk_seq_ = std::move(buf.seq);
+      key_dicts_[ti] = std::move(buf.key_dict);
+      buf.key_dict.reset();
+      buf.rec = Column(q_->tables[ti].schema);
+      buf.seq.clear();
+      buf.first_seq = buf.arrived;
+      buf.max_time = INT64_MIN;
+    } else {
+      if (buf.key_dict) {
+        // Split rows need the key's values: decode the dictionary codes.
+        const size_t k = static_cast<size_t>(
+            q_->tables[ti].schema->field_index(q_->tables[ti].key_column));
+        Column& kc = buf.rec.child(k);
+        std::vector<int32_t> codes(static_cast<size_t>(kc.size()));
+        for (int64_t i = 0; i < kc.size(); ++i)
+          codes[static_cast<size_t>(i)] = kc.is_valid(i) ? static_cast<int32_t>(kc.int_at(i)) : -1;
+        kc = gather(*buf.key_dict, codes);
+        buf.key_dict.reset();
+      }
+      const int64_t n = buf.rec.size();
+      std::vector<int64_t> times;
+      std::vector<uint8_t> ok;
+      row_times(buf.rec.child(time_index(ti)), n, times, ok);
+      std::vector<int32_t> now, later;
+      std::vector<uint64_t> now_seq, later_seq;
+      int64_t later_max = INT64_MIN;
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t r = static_cast<size_t>(i);
+        const uint64_t sq = buf.seq.empty() ? buf.first_seq + r : buf.seq[r];
+        const bool valid = ok.empty() || ok[r];
+        if (!valid || times[r] < to) {
+          now.push_back(static_cast<int32_t>(i));
+          now_seq.push_back(sq);
+        } else {
+          later.push_back(static_cast<int32_t>(i));
+          later_seq.push_back(sq);
+          later_max = std::max(later_max, times[r]);
+        }
+      }
+      inputs_[ti] = gather(buf.rec, now);
+      inputs_[ti].validity().clear();
+      chunk_seq_ = std::move(now_seq);
+      Column rest = gather(buf.rec, later);
+      rest.validity().clear();
+      buf.rec = std::move(rest);
+      buf.seq = std::move(later_seq);
+      buf.max_time = later_max;
+    }
+    return prepare(ti, state_.groupings);
+  }
+
+  uint64_t chunk_seq(size_t i) const {
+    return chunk_seq_.empty() ? chunk_first_seq_ + i : chunk_seq_[i];
+  }
+
+  Result<Batch> run_chunk(TimestampNs w, const ResultOptions& options) {
+    const bool terminal = w == kEndOfTime;
+    const int64_t to =
+        terminal ? INT64_MAX : (max_time_ == INT64_MIN ? frontier_ : std::min(w, max_time_ + 1));
+    if (terminal) ended_ = true;
+    if (!terminal && to <= frontier_) return Batch::empty(q_->out_type);
+    const bool single = terminal && frontier_ == INT64_MIN;
+    Chunk chunk;
+    chunk.from = frontier_;
+    chunk.to = to;
+    chunk.max_input_time = max_time_;
+    chunk.terminal = terminal;
+    chunk.keep_state = !terminal;
+    std::vector<PreparedTable> tables;
+    for (size_t i = 0; i < q_->tables.size(); ++i) {
+      TL_ASSIGN_OR_RETURN(PreparedTable p, take_chunk(i, to, terminal));
+      tables.push_back(std::move(p));
+    }
     const fenl::Plan& plan = q_->plan;
-    std::vector<GroupingState>& groupings = state_.groupings;
-    groupings.resize(plan.groupings.size());
-    for (size_t g = 0; g < plan.groupings.size(); ++g) {
-      groupings[g].key_type = plan.groupings[g].key_type;
-      groupings[g].keys = Column(fenl::physical_type(*plan.groupings[g].key_type));
+    Evaluator ev(plan, q_->node_ids, state_, tables, chunk);
+    if (single && q_->options.rewrites) {
+      ev.enable_fusion(true);
+      if (options.results == ResultBehavior::kFinal) ev.set_final_only(options.final_at);
     }
-    std::vector<PreparedTable>& prepared = state_.tables;
-    int64_t t_last = std::numeric_limits<int64_t>::min();
-    for (size_t i = 0; i < plan.tables.size(); ++i) {
-      TL_ASSIGN_OR_RETURN(PreparedTable p, prepare(i, groupings));
-      if (p.domain->size()) t_last = std::max(t_last, p.domain->time.back());
-      prepared.push_back(std::move(p));
-    }
-    evaluator_ = std::make_unique<Evaluator>(plan, state_);
-    if (q_->options.results == ResultBehavior::kFinal)
-      evaluator_->set_final_only(q_->options.final_at);
-    TL_ASSIGN_OR_RETURN(StreamPtr r, evaluator_->eval(plan.root));
-    return emit(*r, groupings, t_last);
+    TL_ASSIGN_OR_RETURN(StreamPtr r, ev.eval(plan.root));
+    if (chunk.keep_state) ev.commit_carries();
+    frontier_ = to;
+    return emit(*r, options, terminal, to);
   }
 
  private:
@@ -425,15 +592,11 @@ class SessionImpl : public Session {
                                                            : 0;
       }
     } else {
-      // Per-table base derived from the content, so identical inputs get identical subsorts
-      // and rows of one table keep their order.
-      uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
-      for (int64_t i = 0; i < n; ++i) {
-        h = (h ^ static_cast<uint64_t>(times[static_cast<size_t>(i)])) * 0x9E3779B97F4A7C15ULL;
-      }
-      uint64_t base = h >> 2;
+      // Per-table base plus the row's arrival number: independent of how the input was
+      // split into pushes and chunks, and rows of one table keep their arrival order.
+      const uint64_t base = subsort_base_[ti];
       for (int64_t i = 0; i < n; ++i)
-        subsort[static_cast<size_t>(i)] = base + static_cast<uint64_t>(i);
+        subsort[static_cast<size_t>(i)] = base + chunk_seq(static_cast<size_t>(i));
     }
     hash_range(split, n);
     if (hasher.joinable()) hasher.join();
@@ -525,29 +688,17 @@ class SessionImpl : public Session {
                  ? static_cast<size_t>(kc.ints()[i])
                  : nd;
     };
-    // Pass 1: the first row of every code and the time order, on this thread; on a helper
-    // thread meanwhile, the content hash seeding the subsort base (as in the general path),
-    // one serial multiply chain.
+    // Pass 1: the first row of every code and the time order.
     const size_t split = n >= (size_t{1} << 18) ? n / 2 : 0;
     std::vector<int32_t> first(nd + 1, INT32_MAX);
-    uint64_t h = fenl::hash_int(static_cast<uint64_t>(n));
-    auto content_hash = [&] {
-      for (size_t i = 0; i < n; ++i)
-        h = (h ^ static_cast<uint64_t>(times_in[i])) * 0x9E3779B97F4A7C15ULL;
-    };
     std::thread helper;
-    if (split > 0) helper = std::thread(content_hash);
     bool sorted = true;
     for (size_t i = 0; i < n; ++i) {
       int32_t& f = first[code_at(i)];
       if (f == INT32_MAX) f = static_cast<int32_t>(i);
       if (i > 0 && times_in[i] < times_in[i - 1]) sorted = false;
     }
-    if (helper.joinable())
-      helper.join();
-    else
-      content_hash();
-    const uint64_t base = h >> 2;
+    const uint64_t base = subsort_base_[ti] + chunk_first_seq_;
     if (!sorted) return std::nullopt;
     // Intern keys in order of first appearance (the order a row-by-row pass would use).
     std::vector<std::pair<int32_t, uint32_t>> order;
@@ -616,21 +767,16 @@ class SessionImpl : public Session {
     return p;
   }
 
-  const Column* key_dictionary() const override {
-    if (!finished_ || !q_->options.key_indices || emitted_grouping_ < 0) return nullptr;
-    return &state_.groupings[static_cast<size_t>(emitted_grouping_)].keys;
-  }
-
-  Result<Batch> emit(const Stream& r, const std::vector<GroupingState>& groupings, int64_t t_last) {
-    const QueryOptions& opt = q_->options;
+  Result<Batch> emit(const Stream& r, const ResultOptions& opt, bool terminal, int64_t to) {
     Batch out = Batch::empty(q_->out_type);
     if (!r.domain || r.domain->grouping < 0) return out;
     const Domain& d = *r.domain;
-    const GroupingState& g = groupings[static_cast<size_t>(d.grouping)];
+    const GroupingState& g = state_.groupings[static_cast<size_t>(d.grouping)];
     std::vector<int32_t> rows;   // rows of r to output
     std::vector<int64_t> times;  // their output times
     std::vector<uint32_t> entities;
     if (opt.results == ResultBehavior::kHistory) {
+      // History omits rows before 1970 (as Kaskada does; docs/fenl.md#results).
       int64_t since = opt.changed_since.value_or(0);
       int64_t until = opt.final_at.value_or(std::numeric_limits<int64_t>::max());
       for (size_t i = 0; i < d.size(); ++i) {
@@ -641,27 +787,29 @@ class SessionImpl : public Session {
         }
       }
     } else {
+      // One row per entity with a result row in this call's range: its latest.
       int64_t cutoff = opt.final_at.value_or(std::numeric_limits<int64_t>::max());
-      std::vector<int32_t> last(g.size(), -1);
+      final_scratch_.begin(g.size());
+      std::vector<uint32_t> seen;
       for (size_t i = 0; i < d.size(); ++i) {
         if (d.time[i] > cutoff) break;
-        if (d.entity[i] >= last.size()) last.resize(d.entity[i] + 1, -1);
-        last[d.entity[i]] = static_cast<int32_t>(i);
+        if (!final_scratch_.has(d.entity[i])) seen.push_back(d.entity[i]);
+        final_scratch_.set(d.entity[i], static_cast<int64_t>(i));
       }
-      // The final tick follows the last row of every input and of the result itself
-      // (shifted rows may lie beyond the inputs).
+      // Final values are stamped just after the last input (or result) time, after final_at,
+      // or at the frontier of an incremental call.
+      int64_t t_last = max_time_;
       if (d.size()) t_last = std::max(t_last, d.time.back());
-      int64_t stamp = (opt.final_at ? *opt.final_at : t_last) + 1;
+      int64_t stamp = opt.final_at ? *opt.final_at + 1 : terminal ? t_last + 1 : to;
       std::vector<std::pair<uint64_t, uint32_t>> ents;
-      for (uint32_t e = 0; e < last.size(); ++e) {
-        if (last[e] < 0) continue;
-        if (opt.changed_since && d.time[static_cast<size_t>(last[e])] < *opt.changed_since)
-          continue;
+      for (uint32_t e : seen) {
+        const int64_t last = final_scratch_.get(e);
+        if (opt.changed_since && d.time[static_cast<size_t>(last)] < *opt.changed_since) continue;
         ents.emplace_back(g.hashes[e], e);
       }
       std::sort(ents.begin(), ents.end());
       for (const auto& [h, e] : ents) {
-        rows.push_back(last[e]);
+        rows.push_back(static_cast<int32_t>(final_scratch_.get(e)));
         times.push_back(stamp);
         entities.push_back(e);
       }
@@ -670,7 +818,7 @@ class SessionImpl : public Session {
     Column tc = alloc_column(DataType::of(TypeId::kTimestamp), n);
     std::copy(times.begin(), times.end(), tc.ints().begin());
     out.columns[0] = std::move(tc);
-    if (opt.key_indices) {
+    if (q_->options.key_indices) {
       // Entity indexes into key_dictionary(); an entity whose key is null stays null.
       emitted_grouping_ = d.grouping;
       Column kc = alloc_column(DataType::of(TypeId::kU32), n);
@@ -702,17 +850,194 @@ class SessionImpl : public Session {
   }
 
   std::shared_ptr<const CompiledQueryImpl> q_;
-  std::vector<Column> inputs_;  // one record column per table, accumulated
-  bool finished_ = false;
-  // Per table: the distinct keys when its key column arrived dictionary-encoded (the input's
-  // key column then holds u32 codes until prepare()).
+  std::vector<TableBuffer> buffers_;
+  std::vector<uint64_t> subsort_base_;  // per table: the base of its rows' subsorts
+  TimestampNs watermark_ = INT64_MIN;   // latest advance() watermark
+  int64_t frontier_ = INT64_MIN;        // input before this time has been processed
+  int64_t max_time_ = INT64_MIN;        // latest input time pushed
+  bool ended_ = false;
+  // The chunk being prepared (prepare() reads these): its record per table, the arrival
+  // numbers of its rows (empty = chunk_first_seq_ + i) and a dictionary-encoded key's values.
+  std::vector<Column> inputs_;
+  std::vector<uint64_t> chunk_seq_;
+  uint64_t chunk_first_seq_ = 0;
   std::vector<std::optional<Column>> key_dicts_;
   int emitted_grouping_ = -1;  // grouping whose keys the result's `_key` indexes
-  // Entity spaces, prepared tables and every operator's per-entity state; kept after
-  // finish() together with the evaluator whose domains key the operator states.
+  EntityScratch final_scratch_;
+  // Entity dictionaries, operator states and carries: everything that outlives a chunk.
   ExecState state_;
-  std::unique_ptr<Evaluator> evaluator_;
 };
+
+Result<std::string> SessionImpl::snapshot() const {
+  StateWriter w;
+  w.magic(kStateMagic);
+  w.u32(kStateVersion);
+  w.u64(q_->fingerprint());
+  w.i64(watermark_);
+  w.i64(frontier_);
+  w.i64(max_time_);
+  w.u8(ended_ ? 1 : 0);
+  w.u32(static_cast<uint32_t>(buffers_.size()));
+  for (const TableBuffer& b : buffers_) {
+    w.u64(b.arrived);
+    Column rec = b.rec;
+    if (b.key_dict) {
+      const size_t k = static_cast<size_t>(&b - buffers_.data());
+      const size_t kc = static_cast<size_t>(
+          q_->tables[k].schema->field_index(q_->tables[k].key_column));
+      std::vector<int32_t> codes(static_cast<size_t>(rec.size()));
+      for (int64_t i = 0; i < rec.size(); ++i)
+        codes[static_cast<size_t>(i)] =
+            rec.child(kc).is_valid(i) ? static_cast<int32_t>(rec.child(kc).int_at(i)) : -1;
+      rec.child(kc) = gather(*b.key_dict, codes);
+    }
+    w.column(rec);
+    std::vector<uint64_t> seq = b.seq;
+    if (seq.empty())
+      for (int64_t i = 0; i < b.rec.size(); ++i) seq.push_back(b.first_seq + static_cast<uint64_t>(i));
+    w.vec(seq);
+  }
+  w.u32(static_cast<uint32_t>(state_.groupings.size()));
+  for (const GroupingState& g : state_.groupings) {
+    w.vec(g.hashes);
+    w.column(g.keys);
+  }
+  w.u32(static_cast<uint32_t>(state_.carries.size()));
+  for (const auto& [key, c] : state_.carries) {
+    w.i32(key.first);
+    w.i32(key.second);
+    std::vector<uint32_t> ents;
+    std::vector<int32_t> slots;
+    for (uint32_t e = 0; e < c.slot.size(); ++e) {
+      if (c.slot[e] < 0) continue;
+      ents.push_back(e);
+      slots.push_back(static_cast<int32_t>(c.slot[e]));
+    }
+    w.vec(ents);
+    w.column(ents.empty() ? Column(c.values.type()) : gather(c.values, slots));
+  }
+  w.u32(static_cast<uint32_t>(state_.operators.size()));
+  for (const auto& [key, op] : state_.operators) {
+    w.i32(key.first);
+    w.i32(key.second);
+    w.u8(static_cast<uint8_t>(op->kind()));
+    StateWriter payload;
+    op->snapshot(payload);
+    w.bytes(payload.str());
+  }
+  w.magic(kStateEnd);
+  return std::move(w.str());
+}
+
+Status SessionImpl::restore(std::string_view bytes) {
+  StateReader r(bytes);
+  TL_RETURN_IF_ERROR(r.magic(kStateMagic));
+  uint32_t version = 0;
+  TL_RETURN_IF_ERROR(r.u32(version));
+  if (version != kStateVersion)
+    return corruption("engine state: format version " + std::to_string(version) +
+                      " is not supported (this build reads version " +
+                      std::to_string(kStateVersion) + ")");
+  uint64_t fp = 0;
+  TL_RETURN_IF_ERROR(r.u64(fp));
+  if (fp != q_->fingerprint())
+    return invalid_argument(
+        "engine state was taken by a different query or input schema (fingerprint " +
+        std::to_string(fp) + ", this query " + std::to_string(q_->fingerprint()) + ")");
+  int64_t wm = 0, fr = 0, mt = 0;
+  uint8_t ended = 0;
+  TL_RETURN_IF_ERROR(r.i64(wm));
+  TL_RETURN_IF_ERROR(r.i64(fr));
+  TL_RETURN_IF_ERROR(r.i64(mt));
+  TL_RETURN_IF_ERROR(r.u8(ended));
+  uint32_t nt = 0;
+  TL_RETURN_IF_ERROR(r.u32(nt));
+  if (nt != buffers_.size()) return r.fail("table count does not match the query");
+  std::vector<TableBuffer> buffers(nt);
+  for (uint32_t i = 0; i < nt; ++i) {
+    TableBuffer& b = buffers[i];
+    TL_RETURN_IF_ERROR(r.u64(b.arrived));
+    TL_ASSIGN_OR_RETURN(b.rec, r.column(q_->tables[i].schema.get()));
+    TL_RETURN_IF_ERROR(r.vec(b.seq));
+    if (b.seq.size() != static_cast<size_t>(b.rec.size()))
+      return r.fail("buffered rows and arrival numbers differ in count");
+    std::vector<int64_t> times;
+    std::vector<uint8_t> ok;
+    row_times(b.rec.child(time_index(i)), b.rec.size(), times, ok);
+    for (size_t k = 0; k < times.size(); ++k)
+      if (ok.empty() || ok[k]) b.max_time = std::max(b.max_time, times[k]);
+    b.first_seq = b.arrived;
+  }
+  uint32_t ng = 0;
+  TL_RETURN_IF_ERROR(r.u32(ng));
+  if (ng != state_.groupings.size()) return r.fail("grouping count does not match the query");
+  ExecState st;
+  st.groupings.resize(ng);
+  for (uint32_t g = 0; g < ng; ++g) {
+    GroupingState& gs = st.groupings[g];
+    gs.key_type = q_->plan.groupings[g].key_type;
+    std::vector<uint64_t> hashes;
+    TL_RETURN_IF_ERROR(r.vec(hashes));
+    TypePtr kt = fenl::physical_type(*gs.key_type);
+    TL_ASSIGN_OR_RETURN(Column keys, r.column());
+    if (keys.type_id() != kt->id && keys.size() > 0) return r.fail("entity keys of another type");
+    if (keys.size() != static_cast<int64_t>(hashes.size()))
+      return r.fail("entity keys and hashes differ in count");
+    gs.keys = Column(kt);
+    for (size_t e = 0; e < hashes.size(); ++e) {
+      if (gs.intern(hashes[e], keys, static_cast<int64_t>(e)) != e)
+        return r.fail("duplicate entity key hash");
+    }
+  }
+  uint32_t nc = 0;
+  TL_RETURN_IF_ERROR(r.u32(nc));
+  for (uint32_t k = 0; k < nc; ++k) {
+    int32_t node = 0, ctx = 0;
+    TL_RETURN_IF_ERROR(r.i32(node));
+    TL_RETURN_IF_ERROR(r.i32(ctx));
+    std::vector<uint32_t> ents;
+    TL_RETURN_IF_ERROR(r.vec(ents));
+    TL_ASSIGN_OR_RETURN(Column vals, r.column());
+    if (vals.size() != static_cast<int64_t>(ents.size()))
+      return r.fail("carried values and entities differ in count");
+    CarryState& c = st.carries[{node, ctx}];
+    c.values = std::move(vals);
+    for (size_t j = 0; j < ents.size(); ++j) {
+      if (ents[j] > (1u << 31)) return r.fail("carried entity out of range");
+      if (ents[j] >= c.slot.size()) c.slot.resize(ents[j] + 1, -1);
+      c.slot[ents[j]] = static_cast<int64_t>(j);
+    }
+    c.live = static_cast<int64_t>(ents.size());
+  }
+  uint32_t no = 0;
+  TL_RETURN_IF_ERROR(r.u32(no));
+  for (uint32_t k = 0; k < no; ++k) {
+    int32_t node = 0, ctx = 0;
+    uint8_t kind = 0;
+    TL_RETURN_IF_ERROR(r.i32(node));
+    TL_RETURN_IF_ERROR(r.i32(ctx));
+    TL_RETURN_IF_ERROR(r.u8(kind));
+    std::string payload;
+    TL_RETURN_IF_ERROR(r.bytes(payload));
+    uint8_t layout = payload.empty() ? 0 : static_cast<uint8_t>(payload[0]);
+    TL_ASSIGN_OR_RETURN(auto op, make_state(static_cast<StateKind>(kind), layout));
+    StateReader pr(payload);
+    Status s = op->restore(pr);
+    if (!s.ok())
+      return corruption("engine state: operator @" + std::to_string(node) + ": " + s.message());
+    if (!pr.at_end()) return r.fail("operator payload has trailing bytes");
+    st.operators[{node, ctx}] = std::move(op);
+  }
+  TL_RETURN_IF_ERROR(r.magic(kStateEnd));
+  if (!r.at_end()) return r.fail("trailing bytes after the end marker");
+  buffers_ = std::move(buffers);
+  state_ = std::move(st);
+  watermark_ = wm;
+  frontier_ = fr;
+  max_time_ = mt;
+  ended_ = ended != 0;
+  return {};
+}
 
 }  // namespace
 
@@ -755,6 +1080,26 @@ Result<std::shared_ptr<const CompiledQuery>> compile(std::string_view query,
     fields.push_back({f.name, fenl::physical_type(*f.type)});
   q->out_type = DataType::record(std::move(fields));
   q->plan = std::move(plan);
+  // Number the nodes, and resolve every call to an operator or a kernel now: a function
+  // without an implementation is a compile error, not a failure halfway through a run.
+  std::vector<const fenl::Node*> todo{q->plan.root.get()};
+  while (!todo.empty()) {
+    const fenl::Node* n = todo.back();
+    todo.pop_back();
+    if (q->node_ids.count(n)) continue;
+    q->node_ids.emplace(n, static_cast<int>(q->node_ids.size()));
+    if (n->op == fenl::Op::kCall && !find_operator(n->fn) && !has_kernel(n->fn)) {
+      fenl::Diagnostic d{fenl::Stage::kType, n->span,
+                         "function '" + n->fn + "' has no implementation in this engine", ""};
+      return error(StatusCode::kUnimplemented, fenl::render(d, query));
+    }
+    for (auto it = n->args.rbegin(); it != n->args.rend(); ++it) todo.push_back(it->get());
+  }
+  std::string id = q->explain() + "\n" + q->out_type->to_string();
+  for (const auto& t : tables)
+    id += "\n" + t.name + " " + t.schema->to_string() + " time=" + t.time_column +
+          " key=" + t.key_column + " subsort=" + t.subsort_column + " grouping=" + t.grouping;
+  q->fp = fenl::hash_string(id);
   return std::shared_ptr<const CompiledQuery>(q);
 }
 

@@ -6,16 +6,13 @@
 //  - compile() parses, resolves and type-checks the query against the table specs; errors
 //    carry the stage and position ("Parse error at 3:14: ..." with the source line and a
 //    caret) in Status::message().
-//  - A Session executes one compiled query. Inputs may arrive in any order across calls to
-//    add_input(); the session orders rows by (time, subsort, arrival) itself.
-//  - finish() returns every result row (history: one per change; final: one per entity).
-//    It consumes the session's inputs: call it once (later calls, and add_input after it,
-//    fail with kInvalidArgument).
+//  - A Session executes one compiled query, over all input at once (push + finish) or
+//    incrementally (push / advance / snapshot / restore; see Session).
 //    Output schema: `_time` (timestamp), `_key` (the entity key's type), then the fields of
 //    the result record in order (a non-record result becomes one field named `result`,
 //    unless QueryOptions::require_record makes it a compile error as in Fenl).
-//  - All execution state lives in operator state objects owned by the session (no state on
-//    the call stack between calls), so a later streaming mode can snapshot it.
+//  - All execution state is explicit: entity dictionaries and per-operator state held as
+//    values (never row references), so snapshot() captures it and restore() resumes it.
 //  - Thread-safety: a CompiledQuery is immutable and may be shared by threads and
 //    sessions; a Session must be used by one thread at a time.
 
@@ -48,10 +45,19 @@ struct ViewSpec {
 
 enum class ResultBehavior { kHistory, kFinal };
 
-struct QueryOptions {
+// What one call returns. Result options are per call, not per compiled query: one session
+// can serve history rows to one caller and final values to another.
+struct ResultOptions {
   ResultBehavior results = ResultBehavior::kHistory;
-  std::optional<TimestampNs> final_at;       // final results as of this time
-  std::optional<TimestampNs> changed_since;  // history: rows at/after; final: changed entities
+  // finish() only: final results as of this time (stamped final_at + 1ns). With advance(),
+  // pass the watermark final_at + 1 instead.
+  std::optional<TimestampNs> final_at;
+  // History: only rows at or after this time. Final: only entities whose latest result row
+  // is at or after it.
+  std::optional<TimestampNs> changed_since;
+};
+
+struct QueryOptions {
   // Fenl requires the query to produce a record (diagnostic E0013). When false, a
   // non-record result becomes one field named `result` instead of an error.
   bool require_record = false;
@@ -59,6 +65,9 @@ struct QueryOptions {
   // Session::key_dictionary() (the distinct keys), so large results need not repeat every
   // key's bytes (writers dictionary-encode or look the key up). Null keys stay null.
   bool key_indices = false;
+  // Plan rewrites (tick-window fusion, final-only aggregation) for a session's terminal
+  // advance. Off: the plain plan everywhere (tests compare both; results are identical).
+  bool rewrites = true;
 };
 
 class CompiledQuery {
@@ -78,18 +87,49 @@ class CompiledQuery {
     (void)table;
     return {};
   }
+  // 64-bit fingerprint of the compiled plan and the input schemas; a snapshot carries it
+  // and restore() refuses a snapshot taken under another fingerprint.
+  virtual uint64_t fingerprint() const { return 0; }
 };
 
+// One execution of a compiled query, batch or incremental (docs/fenl.md, "Operator model").
+//
+// Incremental contract:
+//  - push(table, batch) buffers input rows. Every row's time must be >= the last watermark
+//    passed to advance() (else kInvalidArgument naming the table and row); otherwise batches
+//    may arrive in any order and rows of one table keep their arrival order among equal
+//    times.
+//  - advance(w) emits every result row with time < w exactly once, in (time, subsort, key)
+//    order, and returns them. Rows the input cannot yet decide (ticks and shifted rows later
+//    than the latest input time) wait until more input arrives or w = kEndOfTime. A
+//    watermark below the previous one is an error.
+//  - advance(kEndOfTime) ends the input: everything left is emitted and later pushes fail.
+//  - snapshot() returns the whole state (entity dictionaries, every operator's state as
+//    values, buffered input) as bytes (docs/formats/engine-state.md); restore(bytes) on a
+//    new session of the same compiled query continues exactly where the snapshot was taken.
+// Batch use: push each table once, then finish() (= advance(kEndOfTime) with options).
+// Concatenating the batches of any sequence of advances equals the batch result.
+// Thread-safety: a Session must be used by one thread at a time.
 class Session {
  public:
+  static constexpr TimestampNs kEndOfTime = INT64_MAX;
+
   virtual ~Session() = default;
-  // `batch` must have the schema given for `table` at compile time.
-  virtual Status add_input(std::string_view table, const Batch& batch) = 0;
-  // Same, but the session may take over the batch's buffers instead of copying them (the
-  // batch is left valid but unspecified). The default copies.
-  virtual Status add_input(std::string_view table, Batch&& batch) {
-    return add_input(table, static_cast<const Batch&>(batch));
+  // `batch` must have the schema given for `table` at compile time. The session may take
+  // over the batch's buffers (the batch is left valid but unspecified).
+  virtual Status push(std::string_view table, Batch&& batch) = 0;
+  virtual Result<Batch> advance(TimestampNs watermark, const ResultOptions& options = {}) = 0;
+  virtual Result<std::string> snapshot() const = 0;
+  virtual Status restore(std::string_view bytes) = 0;
+  // The latest watermark passed to advance() (INT64_MIN before the first).
+  virtual TimestampNs watermark() const = 0;
+
+  // Batch conveniences.
+  Status add_input(std::string_view table, const Batch& batch) {
+    Batch copy = batch;
+    return push(table, std::move(copy));
   }
+  Status add_input(std::string_view table, Batch&& batch) { return push(table, std::move(batch)); }
   // The whole input of `table` with a dictionary-encoded key column: `batch`'s key column
   // holds u32 codes (null = null key) into `key_values` (the distinct keys, of the key
   // column's type). Keys are hashed and interned once per distinct value instead of once
@@ -97,10 +137,11 @@ class Session {
   // table without other input (else kInvalidArgument). The default is kUnimplemented.
   virtual Status add_input_dictionary_key(std::string_view table, Batch&& batch,
                                           Column&& key_values);
-  virtual Result<Batch> finish() = 0;
-  // After finish() with QueryOptions::key_indices: the distinct entity keys `_key` indexes
-  // (owned by the session, valid until it is destroyed). Null before finish() or without
-  // the option.
+  // Every remaining result row (history: one per change; final: one per entity), i.e.
+  // advance(kEndOfTime) — or, with final_at, the final values as of final_at.
+  virtual Result<Batch> finish(const ResultOptions& options = {}) = 0;
+  // With QueryOptions::key_indices: the distinct entity keys `_key` indexes (owned by the
+  // session, valid until it is destroyed; grows as entities appear).
   virtual const Column* key_dictionary() const { return nullptr; }
 };
 

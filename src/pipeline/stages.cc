@@ -226,12 +226,13 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     rep.rows_in += in.batch.num_rows;
     if (in.batch.num_rows > 0) {
       engine::QueryOptions qo;
-      if (!history.empty()) qo.changed_since = in.min_time;
+      engine::ResultOptions ro;
+      if (!history.empty()) ro.changed_since = in.min_time;
       history.push_back(std::move(in.batch));
       TL_ASSIGN_OR_RETURN(auto query, engine::compile(query_text, {table}, {}, qo));
       TL_ASSIGN_OR_RETURN(auto session, engine::start_session(query));
       for (const auto& b : history) TL_RETURN_IF_ERROR(session->add_input(c.query_table, b));
-      TL_ASSIGN_OR_RETURN(auto result, session->finish());
+      TL_ASSIGN_OR_RETURN(auto result, session->finish(ro));
       TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(result, out_type, true));
       TL_RETURN_IF_ERROR(
           publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));

@@ -45,7 +45,8 @@ std::pair<Batch, Column> encoded() {
 
 std::string run(const std::string& expr, ResultBehavior results, bool dict) {
   QueryOptions o;
-  o.results = results;
+  ResultOptions o_r;
+  o_r.results = results;
   auto q = compile(expr, {{"T", schema(), "t", "k", "", ""}}, {}, o);
   EXPECT_TRUE(q.has_value()) << q.error().message();
   auto s = start_session(*q);
@@ -57,7 +58,7 @@ std::string run(const std::string& expr, ResultBehavior results, bool dict) {
   } else {
     EXPECT_TRUE((*s)->add_input("T", plain()).ok());
   }
-  auto r = (*s)->finish();
+  auto r = (*s)->finish(o_r);
   EXPECT_TRUE(r.has_value()) << r.error().message();
   std::string out;
   for (int64_t i = 0; i < r->num_rows; ++i) {

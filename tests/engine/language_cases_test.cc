@@ -148,9 +148,10 @@ void run_file(const std::filesystem::path& path) {
     } else if (kind == "query" || kind == "error") {
       auto o = options(words);
       QueryOptions opts;
-      if (o["results"] == "final") opts.results = ResultBehavior::kFinal;
-      if (o.count("final_at")) opts.final_at = *parse_timestamp(o["final_at"]);
-      if (o.count("changed_since")) opts.changed_since = *parse_timestamp(o["changed_since"]);
+      ResultOptions opts_r;
+      if (o["results"] == "final") opts_r.results = ResultBehavior::kFinal;
+      if (o.count("final_at")) opts_r.final_at = *parse_timestamp(o["final_at"]);
+      if (o.count("changed_since")) opts_r.changed_since = *parse_timestamp(o["changed_since"]);
       std::string query = block(true);
       std::string expected = block(false);
       ++cases;
@@ -168,7 +169,7 @@ void run_file(const std::filesystem::path& path) {
       auto s = start_session(*q);
       ASSERT_TRUE(s);
       for (const auto& t : tables) ASSERT_TRUE((*s)->add_input(t.spec.name, t.batch).ok());
-      auto r = (*s)->finish();
+      auto r = (*s)->finish(opts_r);
       ASSERT_TRUE(r) << r.error().message();
       EXPECT_EQ(render(*r), expected);
     } else {

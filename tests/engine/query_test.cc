@@ -46,12 +46,13 @@ TEST(EngineFacade, OrdersRowsAcrossBatchesAndComputesHistory) {
 
 TEST(EngineFacade, FinalResultsOnePerEntity) {
   QueryOptions o;
-  o.results = ResultBehavior::kFinal;
+  ResultOptions o_r;
+  o_r.results = ResultBehavior::kFinal;
   auto q = compile("{ total: sum(P.amount) }", {{"P", schema(), "time", "user", "", ""}}, {}, o);
   ASSERT_TRUE(q);
   auto s = start_session(*q);
   ASSERT_TRUE((*s)->add_input("P", batch({{10, "a", 1}, {20, "b", 2}, {30, "a", 3}})).ok());
-  auto r = (*s)->finish();
+  auto r = (*s)->finish(o_r);
   ASSERT_TRUE(r);
   ASSERT_EQ(r->num_rows, 2);
   EXPECT_EQ(r->columns[0].int_at(0), 31);  // stamped t_last + 1ns

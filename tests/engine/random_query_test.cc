@@ -150,7 +150,8 @@ TEST(EngineRandomQueries, CompileOrRunCleanly) {
     std::string q = g.query();
     SCOPED_TRACE(q);
     QueryOptions opts;
-    if (seed % 3 == 1) opts.results = ResultBehavior::kFinal;
+    ResultOptions opts_r;
+    if (seed % 3 == 1) opts_r.results = ResultBehavior::kFinal;
     auto cq = compile(q, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
     if (!cq) {
       EXPECT_FALSE(cq.error().message().empty());
@@ -160,7 +161,7 @@ TEST(EngineRandomQueries, CompileOrRunCleanly) {
     auto s = start_session(*cq);
     ASSERT_TRUE(s);
     ASSERT_TRUE((*s)->add_input("T", t).ok());
-    auto r = (*s)->finish();
+    auto r = (*s)->finish(opts_r);
     if (!r) continue;
     ++ran;
     ASSERT_TRUE(r->validate().ok()) << r->validate().message();
@@ -212,13 +213,14 @@ std::vector<std::string> rows_of(const Batch& r) {
 
 std::vector<std::string> run_rows(const std::string& q, const Batch& t, ResultBehavior rb) {
   QueryOptions opts;
-  opts.results = rb;
+  ResultOptions opts_r;
+  opts_r.results = rb;
   auto cq = compile(q, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
   EXPECT_TRUE(cq) << q << ": " << (cq ? "" : cq.error().message());
   if (!cq) return {};
   auto s = start_session(*cq);
   EXPECT_TRUE(s && (*s)->add_input("T", t).ok());
-  auto r = (*s)->finish();
+  auto r = (*s)->finish(opts_r);
   EXPECT_TRUE(r) << q << ": " << (r ? "" : r.error().message());
   if (!r) return {};
   return rows_of(*r);
@@ -309,15 +311,16 @@ TEST(EngineRandomQueries, FinalResultsAreLastHistoryRows) {
     ASSERT_TRUE(hist);
     for (bool at : {false, true}) {
       QueryOptions opts;
-      opts.results = ResultBehavior::kFinal;
+      ResultOptions opts_r;
+      opts_r.results = ResultBehavior::kFinal;
       int64_t cutoff = INT64_MAX;
       if (at) cutoff = t0 + static_cast<int64_t>(rng() % static_cast<uint64_t>(t1 - t0));
-      if (at) opts.final_at = cutoff;
+      if (at) opts_r.final_at = cutoff;
       auto cq_f = compile(v, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
       ASSERT_TRUE(cq_f);
       auto sf = start_session(*cq_f);
       ASSERT_TRUE((*sf)->add_input("T", t).ok());
-      auto fin = (*sf)->finish();
+      auto fin = (*sf)->finish(opts_r);
       ASSERT_TRUE(fin);
       // One row per entity, in key-hash order, all stamped with the same time.
       for (int64_t i = 1; i < fin->num_rows; ++i)
@@ -355,18 +358,19 @@ TEST(EngineRandomQueries, DictionaryKeysGiveSameResults) {
     std::string q = g.query();
     SCOPED_TRACE(q);
     QueryOptions opts;
-    if (seed % 3 == 1) opts.results = ResultBehavior::kFinal;
+    ResultOptions opts_r;
+    if (seed % 3 == 1) opts_r.results = ResultBehavior::kFinal;
     auto cq = compile(q, {{"T", schema(), "time", "key", "", ""}}, {}, opts);
     if (!cq) continue;
     auto s1 = start_session(*cq);
     ASSERT_TRUE((*s1)->add_input("T", plain).ok());
-    auto r1 = (*s1)->finish();
+    auto r1 = (*s1)->finish(opts_r);
     Batch encoded = plain;
     encoded.columns[1] = codes;
     Column dict = values;
     auto s2 = start_session(*cq);
     ASSERT_TRUE((*s2)->add_input_dictionary_key("T", std::move(encoded), std::move(dict)).ok());
-    auto r2 = (*s2)->finish();
+    auto r2 = (*s2)->finish(opts_r);
     ASSERT_EQ(r1.has_value(), r2.has_value());
     if (!r1) continue;
     ++ran;

@@ -1,0 +1,115 @@
+// lag(n, input) (docs/fenl.md#lag): at each row, the input's value n new, valid rows back
+// for the row's entity (null until there are that many). Continuous. State between chunks
+// (docs/formats/engine-state.md, kind 3): per entity a ring of the last n+1 consumed values
+// and the number consumed.
+
+#include "engine/operators/families.h"
+#include "engine/operators/operator.h"
+
+namespace tideline::engine {
+
+using fenl::Node;
+
+namespace {
+
+struct LagState : OperatorState {
+  size_t capacity = 0;
+  std::vector<int64_t> ring;  // entity-major refs (gather_refs encoding), -1 empty
+  std::vector<uint64_t> count;
+  ValueStore store;
+  EntityScratch touched;
+
+  StateKind kind() const override { return StateKind::kLag; }
+  void snapshot(StateWriter& w) const override {
+    w.u32(static_cast<uint32_t>(capacity));
+    w.vec(count);
+    std::vector<int64_t> slots(ring.size());
+    for (size_t i = 0; i < ring.size(); ++i) slots[i] = ring[i] == -1 ? -1 : ref_slot(ring[i]);
+    w.vec(slots);
+    w.column(store.values);
+  }
+  Status restore(StateReader& r) override {
+    uint32_t cap = 0;
+    TL_RETURN_STATUS_IF_ERROR(r.u32(cap));
+    capacity = cap;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(count));
+    std::vector<int64_t> slots;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(slots));
+    TL_ASSIGN_OR_RETURN(store.values, r.column());
+    if (capacity == 0 || slots.size() != count.size() * capacity)
+      return r.fail("lag ring does not match its entity count");
+    ring.resize(slots.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (slots[i] < -1 || slots[i] >= store.values.size()) return r.fail("value slot out of range");
+      ring[i] = slots[i] == -1 ? -1 : stored_ref(slots[i]);
+    }
+    return {};
+  }
+};
+
+Result<Stream> eval_lag(Evaluator& ev, const Node& n, const Ctx& ctx) {
+  TL_ASSIGN_OR_RETURN(StreamPtr x_p, ev.eval(n.args[1], ctx));
+  const Stream& x = *x_p;
+  Stream s;
+  s.continuous = true;
+  s.domain = x.domain;
+  s.is_new = x.is_new;
+  if (!x.domain) {
+    s.values = literal_column(Value{}, *n.type);
+    return s;
+  }
+  const size_t cap = static_cast<size_t>(n.const_int) + 1;
+  const size_t ents = ev.groupings()[static_cast<size_t>(x.domain->grouping)].size();
+  if (ents * cap > 100'000'000) {
+    return error(StatusCode::kInvalidArgument, "lag state too large: " + std::to_string(ents) +
+                                                   " entities x " + std::to_string(cap) +
+                                                   " values");
+  }
+  TL_ASSIGN_OR_RETURN(LagState * st, ev.state_for<LagState>(n, ctx.key));
+  st->capacity = cap;
+  if (st->count.size() < ents) {
+    st->count.resize(ents, 0);
+    st->ring.resize(ents * cap, -1);
+  }
+  std::vector<int64_t>& ring = st->ring;
+  std::vector<uint64_t>& count = st->count;
+  std::vector<int64_t> idx(x.domain->size(), -1);
+  for (size_t i = 0; i < x.domain->size(); ++i) {
+    size_t e = x.domain->entity[i];
+    if (x.is_new[i] && x.values.is_valid(static_cast<int64_t>(i))) {
+      ring[e * cap + count[e] % cap] = static_cast<int64_t>(i);
+      ++count[e];
+    }
+    if (count[e] >= cap) idx[i] = ring[e * cap + count[e] % cap];
+  }
+  s.values = gather_refs(x.values, st->store.values, idx);
+  if (ev.chunk().keep_state) {
+    st->touched.begin(ents);
+    std::vector<int64_t*> refs;
+    for (size_t i = 0; i < x.domain->size(); ++i) {
+      uint32_t e = x.domain->entity[i];
+      if (st->touched.has(e)) continue;
+      st->touched.set(e, 0);
+      for (size_t k = 0; k < cap; ++k) refs.push_back(&ring[e * cap + k]);
+    }
+    st->store.store(x.values, refs);
+    if (static_cast<size_t>(st->store.values.size()) > 2 * ring.size() + 4096) {
+      std::vector<int64_t*> all;
+      for (int64_t& r : ring) all.push_back(&r);
+      st->store.compact(all, ring.size());
+    }
+  }
+  return s;
+}
+
+const OperatorDef kLagOps[] = {{"lag", eval_lag}};
+
+}  // namespace
+
+std::span<const OperatorDef> lag_operators() { return kLagOps; }
+
+Result<std::unique_ptr<OperatorState>> make_lag_state() {
+  return std::unique_ptr<OperatorState>(new LagState());
+}
+
+}  // namespace tideline::engine
