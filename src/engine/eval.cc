@@ -152,10 +152,17 @@ Result<StreamPtr> Evaluator::eval(const NodePtr& node, const Ctx& ctx) {
   if (auto it = memo.find(key); it != memo.end()) return it->second;
   TL_ASSIGN_OR_RETURN(Stream s, eval_uncached(*node, c));
   if (s.domain) keep_alive_.push_back(s.domain);
+  // A continuous stream reads its values from earlier chunks (when there were any) and,
+  // when later chunks follow, records its latest ones after this chunk.
   CarryState* carry = nullptr;
-  if (chunk_.keep_state && s.continuous && s.domain && !fuse_ticks_) {
-    carry = &state_.carries[{id(*node), c.key}];
-    s.carry = carry;
+  if (s.continuous && s.domain && !fuse_ticks_) {
+    const std::pair<int, int> ck{id(*node), c.key};
+    if (chunk_.keep_state) {
+      carry = &state_.carries[ck];
+    } else if (auto it = state_.carries.find(ck); it != state_.carries.end()) {
+      s.carry = &it->second;
+    }
+    if (carry) s.carry = carry;
   }
   auto p = std::make_shared<const Stream>(std::move(s));
   memo[key] = p;
