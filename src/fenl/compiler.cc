@@ -1,4 +1,5 @@
-// Name resolution, argument binding (SEMANTICS §1.5) and type checking (§2).
+// Name resolution, argument binding (docs/fenl.md#argument-binding) and type checking
+// (docs/fenl.md#types).
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -327,7 +328,7 @@ class Compiler {
   }
 
   // Tick functions take their rows from an input: they may only appear inside a window's
-  // condition or the condition of when/if/null_if (SEMANTICS §4.4).
+  // condition or the condition of when/if/null_if (docs/fenl.md#ticks).
   void check_ticks(const Node& n, bool has_input) {
     if (!tick_checked_.insert({&n, has_input}).second) return;  // shared subtrees once
     if (n.op == Op::kCall && is_tick(n.fn) && !has_input) {
@@ -646,7 +647,7 @@ class Compiler {
                                   (near.empty() ? "" : "; nearest matches: " + near));
     }
     const Signature& sig = it->second;
-    // Bind arguments (SEMANTICS §1.5).
+    // Bind arguments (docs/fenl.md#argument-binding).
     std::vector<const Arg*> positional;
     std::vector<const Arg*> keyword;
     for (const auto& a : e.args) {

@@ -1,6 +1,6 @@
 #pragma once
 // Fenl's hash() and entity key hashes: the ahash 0.8 fallback hasher with the engine's fixed
-// seeds (SEMANTICS §9), so key ordering and hash() outputs match the reference engine.
+// seeds (docs/fenl.md#key-hashes), so key ordering and hash() outputs match the reference engine.
 
 #include <cstdint>
 #include <string_view>

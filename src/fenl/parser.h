@@ -1,5 +1,5 @@
 #pragma once
-// Lexer and recursive-descent parser for Fenl expressions (grammar: SEMANTICS §1).
+// Lexer and recursive-descent parser for Fenl expressions (grammar: docs/fenl.md#syntax).
 
 #include <string_view>
 #include <vector>

@@ -239,7 +239,7 @@ TypeRef least_upper_bound(const TypeRef& a, const TypeRef& b) {
   Kind x = a->kind, y = b->kind;
   if (is_int(x) && is_int(y)) {
     if (is_signed_int(x) == is_signed_int(y)) return int_width(x) >= int_width(y) ? a : b;
-    // Engine anomalies around u64 (see SEMANTICS §2.3).
+    // Engine anomalies around u64 (see docs/fenl.md#types).
     if (x == Kind::kU64 && is_signed_int(y)) return Type::of(Kind::kI64);
     if (is_signed_int(x) && y == Kind::kU64) return Type::of(Kind::kF64);
     return Type::of(Kind::kI64);  // signed with u32

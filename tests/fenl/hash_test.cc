@@ -5,7 +5,7 @@
 namespace tideline::fenl {
 namespace {
 
-// Reference values from the Fenl catalog (SEMANTICS §9).
+// Reference values from the Fenl catalog (docs/fenl.md#key-hashes).
 TEST(FenlHash, MatchesReferenceEngine) {
   EXPECT_EQ(hash_string("hello"), 1472103086483932002ULL);
   EXPECT_EQ(hash_string("world"), 8057155968893317866ULL);

@@ -89,7 +89,7 @@ Result<LoadStats> load_typed(CsvReader& reader, const TypePtr& schema, const Loa
                              const std::function<void(const RowError&)>& on_error);
 
 // Loads a CSV with a header row (column names) and infers each column's type from all its
-// values, as Kaskada's preparation does (SEMANTICS.md section 8, Arrow's CSV inference). Each
+// values, as Kaskada's preparation does (docs/fenl.md#input-tables; Arrow's CSV inference). Each
 // non-empty cell is classified by the first matching rule:
 //   bool       `true` / `false`, any case
 //   int        -?\d+ (a value that overflows i64 counts as "other")

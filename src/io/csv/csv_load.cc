@@ -166,7 +166,8 @@ void append_cell(Column& col, TypeId id, const Cell& cell) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// load_inferred: classification per SEMANTICS.md section 8 (Arrow's CSV inference).
+// load_inferred: classification as documented on load_inferred in csv.h (Kaskada's preparation,
+// Arrow's CSV inference; docs/fenl.md#input-tables).
 
 // Cell kinds as bits, so a column's kinds combine with `|`.
 constexpr uint32_t kBoolBit = 1u << 0;
