@@ -146,7 +146,8 @@ int run(const char* label, const Input& in, int64_t batch) {
       return 1;
     }
     out_rows += r->num_rows;
-    per_batch[k] = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - b0).count();
+    per_batch[k] =
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - b0).count();
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   size_t tenth = std::max<size_t>(1, parts.size() / 10);
@@ -161,9 +162,11 @@ int run(const char* label, const Input& in, int64_t batch) {
   double late = mean(last > tenth ? last - tenth : 0, last);
   // State size at the end of the stream (before the final batch would end it): measured on
   // a session fed the same input up to the last batch.
-  std::printf("%-9s events=%lld batch=%lld: %.0f events/s, %.3f s, us/batch first 10%% %.1f, last 10%% %.1f, rows out %lld\n",
-              label, static_cast<long long>(n), static_cast<long long>(batch),
-              static_cast<double>(n) / secs, secs, early, late, static_cast<long long>(out_rows));
+  std::printf(
+      "%-9s events=%lld batch=%lld: %.0f events/s, %.3f s, us/batch first 10%% %.1f, last 10%% "
+      "%.1f, rows out %lld\n",
+      label, static_cast<long long>(n), static_cast<long long>(batch),
+      static_cast<double>(n) / secs, secs, early, late, static_cast<long long>(out_rows));
   return 0;
 }
 
@@ -178,8 +181,8 @@ void state_size(const char* label, const Input& in) {
   (void)(*s)->advance(last_t + 1);
   auto bytes = (*s)->snapshot();
   if (!bytes) return;
-  std::printf("%-9s snapshot after %lld events: %zu bytes, %lld entities, %.1f bytes/entity\n", label,
-              static_cast<long long>(in.batch.num_rows), bytes->size(),
+  std::printf("%-9s snapshot after %lld events: %zu bytes, %lld entities, %.1f bytes/entity\n",
+              label, static_cast<long long>(in.batch.num_rows), bytes->size(),
               static_cast<long long>(in.entities),
               static_cast<double>(bytes->size()) / static_cast<double>(in.entities));
 }
@@ -201,7 +204,9 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--query")) {
       which = argv[i + 1];
     } else {
-      std::fprintf(stderr, "usage: incremental_bench [--events N] [--batch B,...] [--query sessions|monthly|both]\n");
+      std::fprintf(stderr,
+                   "usage: incremental_bench [--events N] [--batch B,...] [--query "
+                   "sessions|monthly|both]\n");
       return 2;
     }
   }

@@ -158,9 +158,9 @@ class OperatorState;  // engine/operators/operator.h
 
 // The latest value of one continuous stream per entity, as stored values.
 struct CarryState {
-  Column values;                      // slots
-  std::vector<int64_t> slot;          // per entity: its slot, or -1
-  int64_t live = 0;                   // entities with a slot
+  Column values;              // slots
+  std::vector<int64_t> slot;  // per entity: its slot, or -1
+  int64_t live = 0;           // entities with a slot
   int64_t slot_of(uint32_t e) const { return e < slot.size() ? slot[e] : -1; }
   // Records the stream's value at each entity's last row of the chunk.
   void update(const Stream& s, EntityScratch& scratch);
@@ -211,7 +211,11 @@ class Evaluator {
  public:
   Evaluator(const fenl::Plan& plan, const std::unordered_map<const fenl::Node*, int>& ids,
             ExecState& state, std::vector<PreparedTable>& tables, const Chunk& chunk)
-      : plan_(plan), ids_(ids), state_(state), groupings_(state.groupings), tables_(tables),
+      : plan_(plan),
+        ids_(ids),
+        state_(state),
+        groupings_(state.groupings),
+        tables_(tables),
         chunk_(chunk) {}
   Result<StreamPtr> eval(const fenl::NodePtr& node, const Ctx& ctx = {});
   // Final results only (terminal single chunk): the root record's aggregation fields that
@@ -309,7 +313,11 @@ void append_column(Column& dst, const Column& src);
 // Row i of the result: refs[i] >= 0 is row refs[i] of `rows`, refs[i] <= -2 is row
 // (-refs[i] - 2) of `stored`, -1 is null. Work is proportional to refs.size().
 Column gather_refs(const Column& rows, const Column& stored, const std::vector<int64_t>& refs);
-inline int64_t stored_ref(int64_t slot) { return -slot - 2; }
-inline int64_t ref_slot(int64_t ref) { return -ref - 2; }
+inline int64_t stored_ref(int64_t slot) {
+  return -slot - 2;
+}
+inline int64_t ref_slot(int64_t ref) {
+  return -ref - 2;
+}
 
 }  // namespace tideline::engine

@@ -176,8 +176,8 @@ constexpr uint32_t kStateVersion = 1;
 
 // Input rows of one table not yet processed (time >= the frontier), in arrival order.
 struct TableBuffer {
-  Column rec;                     // the table's record type
-  std::vector<uint64_t> seq;      // arrival numbers; empty = first_seq + i
+  Column rec;                 // the table's record type
+  std::vector<uint64_t> seq;  // arrival numbers; empty = first_seq + i
   uint64_t first_seq = 0;
   std::optional<Column> key_dict;  // a dictionary-encoded key column's distinct values
   int64_t max_time = INT64_MIN;    // latest valid time among the rows
@@ -241,7 +241,8 @@ class SessionImpl : public Session {
 
   Status add_input_dictionary_key(std::string_view table, Batch&& batch,
                                   Column&& key_values) override {
-    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
+    if (ended_)
+      return invalid_argument("input after the end of input (advance to the end of time)");
     TL_ASSIGN_OR_RETURN(size_t i, table_index(table));
     const TableSpec& spec = q_->tables[i];
     const auto& schema = *spec.schema;
@@ -291,7 +292,8 @@ class SessionImpl : public Session {
                                 "' has columns of different lengths");
     TL_RETURN_IF_ERROR(note_times(i, batch.columns[time_index(i)], batch.num_rows));
     TableBuffer& buf = buffers_[i];
-    for (size_t f = 0; f < batch.columns.size(); ++f) buf.rec.child(f) = std::move(batch.columns[f]);
+    for (size_t f = 0; f < batch.columns.size(); ++f)
+      buf.rec.child(f) = std::move(batch.columns[f]);
     buf.rec.set_size(batch.num_rows);
     buf.first_seq = 0;
     buf.arrived = static_cast<uint64_t>(batch.num_rows);
@@ -305,9 +307,9 @@ class SessionImpl : public Session {
                    "final_at is an option of finish(); advance to final_at + 1ns instead");
     if (ended_) return error(StatusCode::kInvalidArgument, "advance() after the end of input");
     if (w < watermark_)
-      return error(StatusCode::kInvalidArgument,
-                   "watermark " + std::to_string(w) + " is below the previous watermark " +
-                       std::to_string(watermark_));
+      return error(StatusCode::kInvalidArgument, "watermark " + std::to_string(w) +
+                                                     " is below the previous watermark " +
+                                                     std::to_string(watermark_));
     watermark_ = w;
     return run_chunk(w, options);
   }
@@ -329,7 +331,8 @@ class SessionImpl : public Session {
 
  private:
   Status check_input(std::string_view table, const Batch& batch) const {
-    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
+    if (ended_)
+      return invalid_argument("input after the end of input (advance to the end of time)");
     for (size_t i = 0; i < q_->tables.size(); ++i) {
       if (q_->tables[i].name != table) continue;
       const auto& schema = *q_->tables[i].schema;
@@ -361,7 +364,8 @@ class SessionImpl : public Session {
 
   // Checks a pushed batch's times against the watermark and records the latest.
   Status note_times(size_t ti, const Column& tcol, int64_t n) {
-    if (ended_) return invalid_argument("input after the end of input (advance to the end of time)");
+    if (ended_)
+      return invalid_argument("input after the end of input (advance to the end of time)");
     std::vector<int64_t> times;
     std::vector<uint8_t> ok;
     row_times(tcol, n, times, ok);
@@ -401,8 +405,8 @@ class SessionImpl : public Session {
     } else {
       if (buf.key_dict) {
         // Split rows need the key's values: decode the dictionary codes.
-        const size_t k = static_cast<size_t>(
-            q_->tables[ti].schema->field_index(q_->tables[ti].key_column));
+        const size_t k =
+            static_cast<size_t>(q_->tables[ti].schema->field_index(q_->tables[ti].key_column));
         Column& kc = buf.rec.child(k);
         std::vector<int32_t> codes(static_cast<size_t>(kc.size()));
         for (int64_t i = 0; i < kc.size(); ++i)
@@ -883,8 +887,8 @@ Result<std::string> SessionImpl::snapshot() const {
     Column rec = b.rec;
     if (b.key_dict) {
       const size_t k = static_cast<size_t>(&b - buffers_.data());
-      const size_t kc = static_cast<size_t>(
-          q_->tables[k].schema->field_index(q_->tables[k].key_column));
+      const size_t kc =
+          static_cast<size_t>(q_->tables[k].schema->field_index(q_->tables[k].key_column));
       std::vector<int32_t> codes(static_cast<size_t>(rec.size()));
       for (int64_t i = 0; i < rec.size(); ++i)
         codes[static_cast<size_t>(i)] =
@@ -894,7 +898,8 @@ Result<std::string> SessionImpl::snapshot() const {
     w.column(rec);
     std::vector<uint64_t> seq = b.seq;
     if (seq.empty())
-      for (int64_t i = 0; i < b.rec.size(); ++i) seq.push_back(b.first_seq + static_cast<uint64_t>(i));
+      for (int64_t i = 0; i < b.rec.size(); ++i)
+        seq.push_back(b.first_seq + static_cast<uint64_t>(i));
     w.vec(seq);
   }
   w.u32(static_cast<uint32_t>(state_.groupings.size()));

@@ -55,7 +55,8 @@ Status StateReader::raw(void* p, size_t n) {
 Status StateReader::bytes(std::string& s) {
   uint64_t n = 0;
   TL_RETURN_STATUS_IF_ERROR(u64(n));
-  if (n > data_.size() - pos_) return fail("string of " + std::to_string(n) + " bytes exceeds the data");
+  if (n > data_.size() - pos_)
+    return fail("string of " + std::to_string(n) + " bytes exceeds the data");
   s.assign(data_.substr(pos_, n));
   pos_ += n;
   return {};
@@ -72,7 +73,8 @@ Result<TypePtr> StateReader::type(int depth) {
   if (depth > 64) return error(fail("type nested too deeply"));
   uint8_t id = 0;
   TL_RETURN_IF_ERROR(u8(id));
-  if (id > static_cast<uint8_t>(TypeId::kRecord)) return error(fail("unknown type id " + std::to_string(id)));
+  if (id > static_cast<uint8_t>(TypeId::kRecord))
+    return error(fail("unknown type id " + std::to_string(id)));
   TypeId t = static_cast<TypeId>(id);
   if (t != TypeId::kRecord) return DataType::of(t);
   uint32_t n = 0;

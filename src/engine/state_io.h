@@ -56,8 +56,8 @@ class StateReader {
     static_assert(std::is_trivially_copyable_v<T>);
     uint64_t n = 0;
     TL_RETURN_STATUS_IF_ERROR(u64(n));
-    if (n > (data_.size() - pos_) / sizeof(T)) return fail("vector of " + std::to_string(n) +
-                                                           " elements exceeds the data");
+    if (n > (data_.size() - pos_) / sizeof(T))
+      return fail("vector of " + std::to_string(n) + " elements exceeds the data");
     v.resize(n);
     return raw(v.data(), n * sizeof(T));
   }

@@ -41,7 +41,8 @@ inline Batch slice_rows(const Batch& b, int64_t from, int64_t to) {
 
 // Times of a batch's rows as the engine reads them (INT64_MAX: no usable time).
 inline std::vector<int64_t> batch_times(const TableInput& t) {
-  const Column& c = t.batch.columns[static_cast<size_t>(t.batch.schema->field_index(t.spec.time_column))];
+  const Column& c =
+      t.batch.columns[static_cast<size_t>(t.batch.schema->field_index(t.spec.time_column))];
   std::vector<int64_t> out(static_cast<size_t>(t.batch.num_rows), INT64_MAX);
   for (int64_t i = 0; i < t.batch.num_rows; ++i) {
     if (!c.is_valid(i)) continue;
@@ -59,7 +60,8 @@ inline std::vector<int64_t> batch_times(const TableInput& t) {
 
 // Returns "" when the incremental runs equal the batch run, else what differed. A query that
 // fails in batch must fail incrementally too (and vice versa).
-inline std::string check_incremental(const std::string& query, const std::vector<TableInput>& tables,
+inline std::string check_incremental(const std::string& query,
+                                     const std::vector<TableInput>& tables,
                                      const std::vector<ViewSpec>& views, const ResultOptions& ro,
                                      uint32_t seed, EquivalenceStats* stats = nullptr,
                                      QueryOptions qo = {}) {
@@ -91,7 +93,8 @@ inline std::string check_incremental(const std::string& query, const std::vector
     cur[i].times = batch_times(tables[i]);
     const int64_t chunks = 1 + static_cast<int64_t>(rng() % 50);
     std::vector<int64_t> cuts{0, n};
-    for (int64_t k = 1; k < chunks && n > 1; ++k) cuts.push_back(1 + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - 1)));
+    for (int64_t k = 1; k < chunks && n > 1; ++k)
+      cuts.push_back(1 + static_cast<int64_t>(rng() % static_cast<uint64_t>(n - 1)));
     std::sort(cuts.begin(), cuts.end());
     cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
     cur[i].cuts = cuts;
@@ -138,8 +141,13 @@ inline std::string check_incremental(const std::string& query, const std::vector
       if (bound != INT64_MAX && bound >= w) {
         // A watermark in [w, bound]: often exactly at a row time, sometimes between.
         int64_t span = bound == w ? 0 : bound - w;
-        int64_t pick = w == INT64_MIN ? bound - static_cast<int64_t>(rng() % 3) * 43'200'000'000'000LL
-                                      : w + (span > 0 ? static_cast<int64_t>(rng() % static_cast<uint64_t>(std::min<int64_t>(span, INT64_MAX / 2))) : 0);
+        int64_t pick =
+            w == INT64_MIN
+                ? bound - static_cast<int64_t>(rng() % 3) * 43'200'000'000'000LL
+                : w + (span > 0
+                           ? static_cast<int64_t>(rng() % static_cast<uint64_t>(std::min<int64_t>(
+                                                              span, INT64_MAX / 2)))
+                           : 0);
         if (rng() % 3 == 0) pick = bound;
         pick = std::clamp(pick, w, bound);
         auto out = s->advance(pick, step);
@@ -168,21 +176,23 @@ inline std::string check_incremental(const std::string& query, const std::vector
   Result<Batch> last = failure.ok() ? s->finish(ro) : Result<Batch>(std::unexpected(failure));
   if (!expected || !last) {
     if (!expected && !last) return "";
-    return std::string("batch ") + (expected ? "succeeded" : "failed: " + expected.error().message()) +
-           ", incremental " + (last ? "succeeded" : "failed: " + last.error().message());
+    return std::string("batch ") +
+           (expected ? "succeeded" : "failed: " + expected.error().message()) + ", incremental " +
+           (last ? "succeeded" : "failed: " + last.error().message());
   }
   for (auto& r : result_rows(*last)) history_rows.push_back(r);
   collect(*last);
   if (ro.results == ResultBehavior::kHistory) {
     std::vector<std::string> want = result_rows(*expected);
     if (want == history_rows) return "";
-    std::string msg = "history differs: batch " + std::to_string(want.size()) + " rows, incremental " +
-                      std::to_string(history_rows.size());
+    std::string msg = "history differs: batch " + std::to_string(want.size()) +
+                      " rows, incremental " + std::to_string(history_rows.size());
     for (size_t i = 0; i < std::max(want.size(), history_rows.size()); ++i) {
       std::string a = i < want.size() ? want[i] : "<none>";
       std::string b = i < history_rows.size() ? history_rows[i] : "<none>";
       if (a != b) {
-        msg += "; first difference at row " + std::to_string(i) + ": batch " + a + " vs incremental " + b;
+        msg += "; first difference at row " + std::to_string(i) + ": batch " + a +
+               " vs incremental " + b;
         break;
       }
     }
@@ -191,7 +201,8 @@ inline std::string check_incremental(const std::string& query, const std::vector
   std::map<std::string, std::string> want;
   for (int64_t i = 0; i < expected->num_rows; ++i) {
     std::string row;
-    for (size_t c = 2; c < expected->columns.size(); ++c) row += cell_text(expected->columns[c], i) + "|";
+    for (size_t c = 2; c < expected->columns.size(); ++c)
+      row += cell_text(expected->columns[c], i) + "|";
     want[cell_text(expected->columns[1], i)] = row;
   }
   if (ro.final_at) {
@@ -206,12 +217,13 @@ inline std::string check_incremental(const std::string& query, const std::vector
     return "";
   }
   if (want != got_final) {
-    std::string msg = "final results differ: batch " + std::to_string(want.size()) + " entities, incremental " +
-                      std::to_string(got_final.size());
+    std::string msg = "final results differ: batch " + std::to_string(want.size()) +
+                      " entities, incremental " + std::to_string(got_final.size());
     for (const auto& [k, v] : want) {
       auto it = got_final.find(k);
       if (it == got_final.end() || it->second != v) {
-        msg += "; entity " + k + ": batch " + v + " vs incremental " + (it == got_final.end() ? "<none>" : it->second);
+        msg += "; entity " + k + ": batch " + v + " vs incremental " +
+               (it == got_final.end() ? "<none>" : it->second);
         break;
       }
     }

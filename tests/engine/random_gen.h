@@ -139,14 +139,12 @@ class Gen {
   std::mt19937 rng_;
 };
 
-
 // One result cell as text (records recursively, nulls as "∅").
 inline std::string cell_text(const Column& c, int64_t i) {
   if (!c.is_valid(i)) return "\u2205";
   if (c.type_id() == TypeId::kRecord) {
     std::string s = "{";
-    for (size_t f = 0; f < c.num_children(); ++f)
-      s += (f ? "," : "") + cell_text(c.child(f), i);
+    for (size_t f = 0; f < c.num_children(); ++f) s += (f ? "," : "") + cell_text(c.child(f), i);
     return s + "}";
   }
   return value_to_string(value_at(c, i));
@@ -157,7 +155,8 @@ inline std::vector<std::string> result_rows(const Batch& r, size_t skip_columns 
   std::vector<std::string> rows;
   for (int64_t i = 0; i < r.num_rows; ++i) {
     std::string row;
-    for (size_t c = skip_columns; c < r.columns.size(); ++c) row += cell_text(r.columns[c], i) + "|";
+    for (size_t c = skip_columns; c < r.columns.size(); ++c)
+      row += cell_text(r.columns[c], i) + "|";
     rows.push_back(std::move(row));
   }
   return rows;

@@ -167,7 +167,8 @@ struct FirstLastState : AccumulatorState<RefAcc> {
     TL_ASSIGN_OR_RETURN(store.values, r.column());
     accumulators.assign(slots.size(), RefAcc{});
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i] < -1 || slots[i] >= store.values.size()) return r.fail("value slot out of range");
+      if (slots[i] < -1 || slots[i] >= store.values.size())
+        return r.fail("value slot out of range");
       accumulators[i].ref = slots[i] == -1 ? -1 : stored_ref(slots[i]);
     }
     for (uint32_t o : open_segment)
@@ -384,7 +385,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
   }
   out.is_new = xn;
   if (fused) {
-    reset = tick_crossings(*u, win->args[0]->fn, groupings[static_cast<size_t>(u->grouping)].size());
+    reset =
+        tick_crossings(*u, win->args[0]->fn, groupings[static_cast<size_t>(u->grouping)].size());
   } else if (has_window) {
     Column cs = ev.spread(cond, u, &c_new);
     reset.resize(rows);
@@ -622,7 +624,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_window_alone(Evaluator&, const Node& n, const Ctx&) {
-  return error(StatusCode::kTypeError, "'" + n.fn + "' can only be used as an aggregation's window");
+  return error(StatusCode::kTypeError,
+               "'" + n.fn + "' can only be used as an aggregation's window");
 }
 
 const OperatorDef kAggregationOps[] = {
@@ -634,7 +637,9 @@ const OperatorDef kAggregationOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> aggregation_operators() { return kAggregationOps; }
+std::span<const OperatorDef> aggregation_operators() {
+  return kAggregationOps;
+}
 
 Result<std::unique_ptr<OperatorState>> make_aggregation_state(StateKind kind, uint8_t layout) {
   if (kind == StateKind::kFirstLast) return std::unique_ptr<OperatorState>(new FirstLastState());

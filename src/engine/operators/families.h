@@ -8,13 +8,15 @@
 
 namespace tideline::engine {
 
-std::span<const OperatorDef> aggregation_operators();  // aggregation.cc: count ... last, since, sliding
-std::span<const OperatorDef> tick_operators();         // tick.cc: minutely ... yearly
-std::span<const OperatorDef> when_operators();         // when.cc: when, if, null_if
-std::span<const OperatorDef> shift_operators();        // shift.cc: shift_to, shift_until
-std::span<const OperatorDef> lag_operators();          // lag.cc: lag
-std::span<const OperatorDef> lookup_operators();       // lookup.cc: lookup, with_key
-std::span<const OperatorDef> record_operators();       // scalar.cc: extend, select/remove_fields, time_of
+std::span<const OperatorDef>
+aggregation_operators();                          // aggregation.cc: count ... last, since, sliding
+std::span<const OperatorDef> tick_operators();    // tick.cc: minutely ... yearly
+std::span<const OperatorDef> when_operators();    // when.cc: when, if, null_if
+std::span<const OperatorDef> shift_operators();   // shift.cc: shift_to, shift_until
+std::span<const OperatorDef> lag_operators();     // lag.cc: lag
+std::span<const OperatorDef> lookup_operators();  // lookup.cc: lookup, with_key
+std::span<const OperatorDef>
+record_operators();  // scalar.cc: extend, select/remove_fields, time_of
 
 // Non-call nodes and element-wise calls (scalar.cc).
 Result<Stream> eval_field(Evaluator& ev, const fenl::Node& n, const Ctx& ctx);

@@ -40,7 +40,8 @@ struct LagState : OperatorState {
       return r.fail("lag ring does not match its entity count");
     ring.resize(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i] < -1 || slots[i] >= store.values.size()) return r.fail("value slot out of range");
+      if (slots[i] < -1 || slots[i] >= store.values.size())
+        return r.fail("value slot out of range");
       ring[i] = slots[i] == -1 ? -1 : stored_ref(slots[i]);
     }
     return {};
@@ -106,7 +107,9 @@ const OperatorDef kLagOps[] = {{"lag", eval_lag}};
 
 }  // namespace
 
-std::span<const OperatorDef> lag_operators() { return kLagOps; }
+std::span<const OperatorDef> lag_operators() {
+  return kLagOps;
+}
 
 Result<std::unique_ptr<OperatorState>> make_lag_state() {
   return std::unique_ptr<OperatorState>(new LagState());

@@ -134,6 +134,8 @@ const OperatorDef kLookupOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> lookup_operators() { return kLookupOps; }
+std::span<const OperatorDef> lookup_operators() {
+  return kLookupOps;
+}
 
 }  // namespace tideline::engine

@@ -39,8 +39,7 @@ Result<Stream> eval_time_of(Evaluator& ev, const Node& n, const Ctx& ctx) {
     return s;
   }
   s.is_new = x.is_new;
-  Column c =
-      alloc_column(DataType::of(TypeId::kTimestamp), static_cast<int64_t>(x.domain->size()));
+  Column c = alloc_column(DataType::of(TypeId::kTimestamp), static_cast<int64_t>(x.domain->size()));
   std::copy(x.domain->time.begin(), x.domain->time.end(), c.ints().begin());
   s.values = std::move(c);
   return s;
@@ -85,7 +84,9 @@ const OperatorDef kRecordOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> record_operators() { return kRecordOps; }
+std::span<const OperatorDef> record_operators() {
+  return kRecordOps;
+}
 
 Result<Stream> eval_field(Evaluator& ev, const Node& n, const Ctx& ctx) {
   TL_ASSIGN_OR_RETURN(StreamPtr b_p, ev.eval(n.args[0], ctx));

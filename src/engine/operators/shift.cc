@@ -231,7 +231,9 @@ const OperatorDef kShiftOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> shift_operators() { return kShiftOps; }
+std::span<const OperatorDef> shift_operators() {
+  return kShiftOps;
+}
 
 Result<std::unique_ptr<OperatorState>> make_shift_state(StateKind kind) {
   if (kind == StateKind::kShiftTo) return std::unique_ptr<OperatorState>(new ShiftToState());

@@ -22,8 +22,8 @@ Result<std::unique_ptr<OperatorState>> make_state(StateKind kind, uint8_t layout
     case StateKind::kTick:
       return make_tick_state();
   }
-  return error(StatusCode::kCorruption,
-               "engine state: unknown operator state kind " + std::to_string(static_cast<int>(kind)));
+  return error(StatusCode::kCorruption, "engine state: unknown operator state kind " +
+                                            std::to_string(static_cast<int>(kind)));
 }
 
 }  // namespace tideline::engine

@@ -156,7 +156,9 @@ const OperatorDef kTickOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> tick_operators() { return kTickOps; }
+std::span<const OperatorDef> tick_operators() {
+  return kTickOps;
+}
 
 Result<std::unique_ptr<OperatorState>> make_tick_state() {
   return std::unique_ptr<OperatorState>(new TickState());

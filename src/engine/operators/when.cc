@@ -145,6 +145,8 @@ const OperatorDef kWhenOps[] = {
 
 }  // namespace
 
-std::span<const OperatorDef> when_operators() { return kWhenOps; }
+std::span<const OperatorDef> when_operators() {
+  return kWhenOps;
+}
 
 }  // namespace tideline::engine
