@@ -366,16 +366,27 @@ class SessionImpl : public Session {
   Status note_times(size_t ti, const Column& tcol, int64_t n) {
     if (ended_)
       return invalid_argument("input after the end of input (advance to the end of time)");
+    int64_t lo = INT64_MAX, hi = INT64_MIN;
     std::vector<int64_t> times;
     std::vector<uint8_t> ok;
-    row_times(tcol, n, times, ok);
-    int64_t lo = INT64_MAX, hi = INT64_MIN;
-    for (size_t i = 0; i < times.size(); ++i) {
-      if (!ok.empty() && !ok[i]) continue;
-      lo = std::min(lo, times[i]);
-      hi = std::max(hi, times[i]);
+    const bool plain = tcol.all_valid() && storage_of(tcol.type_id()) == Storage::kInts;
+    if (plain) {
+      // The common case, without copying the times: one vectorizable min/max pass.
+      const int64_t* t = tcol.ints().data();
+      for (int64_t i = 0; i < n; ++i) {
+        lo = std::min(lo, t[i]);
+        hi = std::max(hi, t[i]);
+      }
+    } else {
+      row_times(tcol, n, times, ok);
+      for (size_t i = 0; i < times.size(); ++i) {
+        if (!ok.empty() && !ok[i]) continue;
+        lo = std::min(lo, times[i]);
+        hi = std::max(hi, times[i]);
+      }
     }
     if (lo < watermark_) {
+      if (plain) row_times(tcol, n, times, ok);
       for (size_t i = 0; i < times.size(); ++i)
         if ((ok.empty() || ok[i]) && times[i] < watermark_)
           return invalid_argument("table '" + q_->tables[ti].name + "': row " + std::to_string(i) +

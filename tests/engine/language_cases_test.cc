@@ -19,7 +19,7 @@
 //
 // Tables and views stay defined for the rest of the file. Output cells: timestamps
 // RFC 3339 with 9 digits and Z, floats shortest round-trip (with ".0" when integral),
-// nulls empty.
+// nulls empty. The parser is tests/engine/case_files.h (parse_case_file).
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -31,16 +31,11 @@
 #include <sstream>
 
 #include "common/time.h"
+#include "engine/case_files.h"
 #include "engine/query.h"
-#include "io/csv/csv.h"
 
 namespace tideline::engine {
 namespace {
-
-struct CaseTable {
-  TableSpec spec;
-  Batch batch;
-};
 
 std::string cell(const Column& c, int64_t r) {
   if (!c.is_valid(r)) return "";
@@ -88,94 +83,31 @@ std::string render(const Batch& b) {
   return s;
 }
 
-std::map<std::string, std::string> options(std::istringstream& in) {
-  std::map<std::string, std::string> m;
-  std::string tok;
-  while (in >> tok) {
-    auto eq = tok.find('=');
-    m[tok.substr(0, eq)] = eq == std::string::npos ? "" : tok.substr(eq + 1);
-  }
-  return m;
-}
-
 void run_file(const std::filesystem::path& path) {
-  std::ifstream f(path);
-  ASSERT_TRUE(f) << path;
-  std::vector<std::string> lines;
-  for (std::string l; std::getline(f, l);) lines.push_back(l);
-  std::vector<CaseTable> tables;
-  std::vector<ViewSpec> views;
-  size_t i = 0;
+  CaseFile file = parse_case_file(path);
   int cases = 0;
-  auto block = [&](bool stop_at_dashes) {
-    std::string text;
-    while (i < lines.size() && !(stop_at_dashes ? lines[i] == "----" : lines[i].empty()))
-      text += lines[i++] + "\n";
-    if (i < lines.size()) ++i;
-    return text;
-  };
-  while (i < lines.size()) {
-    const std::string line = lines[i];
-    const size_t at = i + 1;
-    if (line.empty() || line[0] == '#') {
-      ++i;
+  for (const CaseDirective& c : file.cases) {
+    ++cases;
+    SCOPED_TRACE(c.where() + ": " + c.query);
+    std::vector<TableSpec> specs;
+    for (const auto& t : c.tables) specs.push_back(t.spec);
+    auto q = compile(c.query, specs, c.views, c.query_options);
+    if (c.kind == CaseDirective::Kind::kError) {
+      ASSERT_FALSE(q) << "expected a compile error";
+      std::string expected = c.expected;
+      while (!expected.empty() && expected.back() == '\n') expected.pop_back();
+      EXPECT_NE(q.error().message().find(expected), std::string::npos) << q.error().message();
       continue;
     }
-    std::istringstream words(line);
-    std::string kind;
-    words >> kind;
-    ++i;
-    if (kind == "table") {
-      CaseTable t;
-      words >> t.spec.name;
-      auto o = options(words);
-      t.spec.time_column = o["time"];
-      t.spec.key_column = o["key"];
-      t.spec.subsort_column = o["subsort"];
-      t.spec.grouping = o["grouping"];
-      auto reader =
-          csv::CsvReader::from_string(block(false), path.filename().string() + ":" + t.spec.name);
-      auto b = csv::load_inferred(*reader, {t.spec.time_column});
-      ASSERT_TRUE(b) << b.error().message();
-      t.spec.schema = b->schema;
-      t.batch = std::move(*b);
-      tables.push_back(std::move(t));
-    } else if (kind == "view") {
-      ViewSpec v;
-      words >> v.name;
-      v.expression = block(false);
-      views.push_back(v);
-    } else if (kind == "query" || kind == "error") {
-      auto o = options(words);
-      QueryOptions opts;
-      ResultOptions opts_r;
-      if (o["results"] == "final") opts_r.results = ResultBehavior::kFinal;
-      if (o.count("final_at")) opts_r.final_at = *parse_timestamp(o["final_at"]);
-      if (o.count("changed_since")) opts_r.changed_since = *parse_timestamp(o["changed_since"]);
-      std::string query = block(true);
-      std::string expected = block(false);
-      ++cases;
-      SCOPED_TRACE(path.filename().string() + ":" + std::to_string(at) + ": " + query);
-      std::vector<TableSpec> specs;
-      for (const auto& t : tables) specs.push_back(t.spec);
-      auto q = compile(query, specs, views, opts);
-      if (kind == "error") {
-        ASSERT_FALSE(q) << "expected a compile error";
-        while (!expected.empty() && expected.back() == '\n') expected.pop_back();
-        EXPECT_NE(q.error().message().find(expected), std::string::npos) << q.error().message();
-        continue;
-      }
-      ASSERT_TRUE(q) << q.error().message();
-      auto s = start_session(*q);
-      ASSERT_TRUE(s);
-      for (const auto& t : tables) ASSERT_TRUE((*s)->add_input(t.spec.name, t.batch).ok());
-      auto r = (*s)->finish(opts_r);
-      ASSERT_TRUE(r) << r.error().message();
-      EXPECT_EQ(render(*r), expected);
-    } else {
-      FAIL() << path << ":" << at << ": unknown directive '" << kind << "'";
-    }
+    ASSERT_TRUE(q) << q.error().message();
+    auto s = start_session(*q);
+    ASSERT_TRUE(s);
+    for (const auto& t : c.tables) ASSERT_TRUE((*s)->add_input(t.spec.name, t.batch).ok());
+    auto r = (*s)->finish(c.result_options);
+    ASSERT_TRUE(r) << r.error().message();
+    EXPECT_EQ(render(*r), c.expected);
   }
+  ASSERT_TRUE(file.error.empty()) << file.error;
   EXPECT_GT(cases, 0) << path << " has no cases";
 }
 
@@ -185,17 +117,7 @@ TEST_P(LanguageCases, Run) {
   run_file(GetParam());
 }
 
-std::vector<std::string> case_files() {
-  std::vector<std::string> out;
-  std::filesystem::path dir = std::filesystem::path(TIDELINE_SOURCE_DIR) / "tests/fenl/cases";
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    if (e.path().extension() == ".test") out.push_back(e.path().string());
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Fenl, LanguageCases, ::testing::ValuesIn(case_files()),
+INSTANTIATE_TEST_SUITE_P(Fenl, LanguageCases, ::testing::ValuesIn(language_case_paths()),
                          [](const ::testing::TestParamInfo<std::string>& info) {
                            std::string n = std::filesystem::path(info.param).stem().string();
                            for (char& c : n) {
