@@ -13,6 +13,7 @@ struct MainProcArgs {
   std::string workload;
   int64_t load_count = -1;
   bool follow = false;
+  bool reset_state = false;
   int idle_ms = 300;
 };
 }  // namespace
@@ -34,6 +35,9 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
                   "(-ldn N) producer: rows to publish from the input table, -1 = all")
       ->capture_default_str();
   sub->add_flag("--follow", args->follow, "keep running and process new data until stopped");
+  sub->add_flag("--reset-state", args->reset_state,
+                "processor: discard its checkpoint and start from a fresh state (needed after "
+                "changing the query or the input schema)");
   sub->add_option("--idle-ms", args->idle_ms, "how long an empty source counts as drained")
       ->capture_default_str();
   sub->footer("Example:\n  tideline main-proc -cf examples/eshop/embedded.properties -wt producer");
@@ -61,6 +65,7 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
     pipeline::StageOptions o;
     o.limit = args->load_count;
     o.follow = args->follow;
+    o.reset_state = args->reset_state;
     o.stop = &g_stop_requested;
     o.idle_ms = args->idle_ms;
     Result<pipeline::StageReport> rep = wt == "producer"    ? pipeline::run_producer(*cfg, o)

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <filesystem>
 #include <set>
+#include <tuple>
 
 #include "common/logging.h"
 
@@ -32,7 +33,10 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.cassandra.tls.verify.hostname", "tideline.cassandra.tls.allow.insecure",
       "tideline.cassandra.tls.cert.file", "tideline.cassandra.tls.key.file",
       "tideline.cassandra.consistency", "tideline.processor.subscription.type",
-      "tideline.consumer.subscription.type"};
+      "tideline.consumer.subscription.type", "tideline.processor.checkpoint.dir",
+      "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
+      "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
+      "tideline.processor.late.events"};
   return kKeys;
 }
 
@@ -162,6 +166,41 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
                    fmt::format("key '{}' in {}: expected Exclusive, Shared, Failover or "
                                "Key_Shared, got '{}'",
                                key, path, text));
+    }
+  }
+  c.checkpoint_dir =
+      resolve(base, props.get_or("tideline.processor.checkpoint.dir", c.data_dir.empty()
+                                                                           ? "tideline-checkpoints"
+                                                                           : c.data_dir));
+  for (auto [key, value, lo] :
+       {std::tuple<std::string_view, int64_t*, int64_t>{"tideline.processor.checkpoint.interval.ms",
+                                                        &c.checkpoint_interval_ms, 1},
+        {"tideline.processor.checkpoint.events", &c.checkpoint_events, 0},
+        {"tideline.processor.allowed.lateness.ms", &c.allowed_lateness_ms, 0},
+        {"tideline.processor.idle.timeout.ms", &c.partition_idle_ms, 1}}) {
+    auto text = props.get(std::string(key));
+    if (!text) continue;
+    try {
+      size_t used = 0;
+      *value = std::stoll(*text, &used);
+      if (used != text->size() || *value < lo) throw 0;
+    } catch (...) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key '{}' in {}: expected an integer >= {}, got '{}'", key, path, lo,
+                               *text));
+    }
+  }
+  {
+    std::string late = props.get_or("tideline.processor.late.events", "dead-letter");
+    if (late == "dead-letter" || late == "dead_letter" || late == "dlq") {
+      c.late_to_dead_letter = true;
+    } else if (late == "drop") {
+      c.late_to_dead_letter = false;
+    } else {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.late.events' in {}: expected "
+                               "'dead-letter' or 'drop', got '{}'",
+                               path, late));
     }
   }
   c.input_stmt = resolve(base, props.get_or("tideline.cql.input.stmt", "cql/input_tbl.stmt"));

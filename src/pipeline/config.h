@@ -75,6 +75,13 @@ struct PipelineConfig {
   // suffices for them. The embedded log serves one active consumer per subscription.
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
+  // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
+  std::string checkpoint_dir;              // tideline.processor.checkpoint.dir (default data dir)
+  int64_t checkpoint_interval_ms = 1000;   // tideline.processor.checkpoint.interval.ms
+  int64_t checkpoint_events = 0;           // tideline.processor.checkpoint.events (0 = no limit)
+  int64_t allowed_lateness_ms = 0;         // tideline.processor.allowed.lateness.ms
+  int64_t partition_idle_ms = 2000;        // tideline.processor.idle.timeout.ms
+  bool late_to_dead_letter = true;         // tideline.processor.late.events = dead-letter | drop
   std::string input_stmt;     // tideline.cql.input.stmt
   std::string output_stmt;    // tideline.cql.output.stmt
   std::string input_schema;   // tideline.schema.input (Pulsar envelope JSON)

@@ -8,8 +8,10 @@
 #include "common/failpoint.h"
 #include "common/progress.h"
 #include "common/time.h"
+#include "engine/kernels.h"
 #include "engine/query.h"
 #include "io/avro/avro.h"
+#include "pipeline/checkpoint.h"
 #include "pipeline/pipeline.h"
 
 namespace tideline::pipeline {
@@ -170,6 +172,9 @@ Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
 
 }  // namespace
 
+// The processor: one compiled Fenl query run incrementally over the input topic
+// (docs/fenl.md "Operator model"), with event-time watermarks across partitions and
+// checkpoints of its state and input positions (docs/formats/checkpoint.md).
 Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o) {
   StageReport rep{.stage = "processor"};
   int64_t t0 = monotonic_ns();
@@ -186,12 +191,38 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
                           .key_column = c.key_column,
                           .subsort_column = "",
                           .grouping = ""};
-  // Compile once up front so a bad query fails before any message is consumed.
-  {
-    auto q = engine::compile(query_text, {table}, {}, {});
-    if (!q) return error(q.error().with_context(c.query_file));
-  }
+  // Compiled once, before anything is consumed: a query that does not type-check against the
+  // input topic's schema fails here with its diagnostic.
+  auto query = engine::compile(query_text, {table}, {}, {});
+  if (!query) return error(query.error().with_context(c.query_file));
+  TL_ASSIGN_OR_RETURN(auto session, engine::start_session(*query));
+
+  // Resume from the job's checkpoint.
+  TL_ASSIGN_OR_RETURN(auto store, open_checkpoint_store(c.checkpoint_dir));
   const std::string& sub = c.processor_subscription;
+  const std::string job = in_topic + "|" + sub;
+  TL_ASSIGN_OR_RETURN(auto saved, store->load(job));
+  if (saved && o.reset_state) {
+    spdlog::warn("processor: --reset-state: discarding checkpoint {} of {}", saved->sequence, job);
+    TL_RETURN_IF_ERROR(store->remove(job));
+    saved.reset();
+  }
+  Checkpoint cp;
+  if (saved) {
+    if (saved->fingerprint != (*query)->fingerprint()) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("the checkpoint of {} in {}/checkpoints.sqlite was written by a "
+                               "different query or input schema (fingerprint {}, this query {}); "
+                               "start the processor with --reset-state to discard it",
+                               job, c.checkpoint_dir, saved->fingerprint, (*query)->fingerprint()));
+    }
+    Status st = session->restore(saved->snapshot);
+    if (!st.ok()) return error(st.with_context("checkpoint of " + job));
+    cp = std::move(*saved);
+    spdlog::info("processor: resumed from checkpoint {} ({} events, {} rows out)", cp.sequence,
+                 cp.events, cp.output_rows);
+  }
+
   TL_ASSIGN_OR_RETURN(
       auto consumer,
       topics->subscribe(in_topic, {.subscription = sub, .type = c.processor_subscription_type}));
@@ -202,49 +233,150 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   const int out_key = out_type->field_index("_key");
   const int out_time = out_type->field_index("_time");
 
+  // Event-time progress per partition: the latest event time seen and when a message last
+  // came. The watermark is the smallest latest time over the partitions that are not idle.
+  struct Partition {
+    int64_t latest = INT64_MIN;
+    int64_t heard_ms = 0;
+  };
+  TL_ASSIGN_OR_RETURN(int nparts, topics->partitions(in_topic));
+  const int64_t started_ms = monotonic_ns() / kNanosPerMilli;
+  std::vector<Partition> parts(static_cast<size_t>(std::max(nparts, 1)), {INT64_MIN, started_ms});
+  int64_t latest_any = INT64_MIN;
+  const int64_t lateness_ns = c.allowed_lateness_ms * kNanosPerMilli;
+
   auto backlog = consumer->backlog();
   ProgressBar bar("process", backlog ? *backlog : -1);
-  // All input so far; a cycle re-runs the query over it and emits the rows at or after the
-  // earliest new event (changed-since). The streaming engine will make this incremental.
-  std::vector<Batch> history;
   std::vector<io::OutgoingMessage> scratch;
-  while (!stopped(o)) {
-    Intake in;
-    in.batch = Batch::empty(in_codec->type());
-    bool idle = false;
-    while (!stopped(o) && in.batch.num_rows < (o.follow ? o.batch_rows : INT64_MAX)) {
-      TL_ASSIGN_OR_RETURN(
-          idle, receive_round(*topics, *consumer, *in_codec, in_topic, sub, o, in, dlq, time_col));
-      bar.update(rep.rows_in + in.batch.num_rows);
-      if (idle) break;
-    }
-    rep.dead_letters += in.dead_letters;
-    if (in.ids.empty()) {
-      if (!o.follow) break;
-      continue;
-    }
-    rep.rows_in += in.batch.num_rows;
-    if (in.batch.num_rows > 0) {
-      engine::QueryOptions qo;
-      engine::ResultOptions ro;
-      if (!history.empty()) ro.changed_since = in.min_time;
-      history.push_back(std::move(in.batch));
-      TL_ASSIGN_OR_RETURN(auto query, engine::compile(query_text, {table}, {}, qo));
-      TL_ASSIGN_OR_RETURN(auto session, engine::start_session(query));
-      for (const auto& b : history) TL_RETURN_IF_ERROR(session->add_input(c.query_table, b));
-      TL_ASSIGN_OR_RETURN(auto result, session->finish(ro));
-      TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(result, out_type, true));
-      TL_RETURN_IF_ERROR(
-          publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));
-      TL_RETURN_IF_ERROR(producer->flush());
-      rep.rows_out += result.num_rows;
-    }
-    // Acknowledge only after the results are durable (at-least-once).
+  std::vector<io::MessageId> unacked;  // covered by the next checkpoint, then acknowledged
+  int64_t events_since_cp = 0, rereads = 0;
+  int64_t last_cp_ms = monotonic_ns() / kNanosPerMilli;
+  bool dirty = false;  // anything to checkpoint
+
+  auto checkpoint = [&]() -> Status {
+    TL_RETURN_IF_ERROR(producer->flush());
+    failpoint("processor.before_checkpoint");
+    TL_ASSIGN_OR_RETURN(cp.snapshot, session->snapshot());
+    cp.fingerprint = (*query)->fingerprint();
+    ++cp.sequence;
+    cp.created_ms = now_ns() / kNanosPerMilli;
+    TL_RETURN_IF_ERROR(store->save(job, cp));
+    cp.snapshot.clear();
     failpoint("processor.before_ack");
-    TL_RETURN_IF_ERROR(consumer->acknowledge(in.ids));
+    if (!unacked.empty()) TL_RETURN_IF_ERROR(consumer->acknowledge(unacked));
+    unacked.clear();
+    events_since_cp = 0;
+    last_cp_ms = monotonic_ns() / kNanosPerMilli;
+    dirty = false;
+    return {};
+  };
+
+  while (!stopped(o)) {
+    TL_ASSIGN_OR_RETURN(auto msgs, consumer->receive(4096, milliseconds(o.idle_ms)));
+    const bool idle = msgs.empty();
+    const int64_t now = monotonic_ns() / kNanosPerMilli;
+    Batch batch = Batch::empty(in_codec->type());
+    std::vector<uint8_t> late;  // per decoded row
+    const int64_t wm = session->watermark();
+    for (const auto& m : msgs) {
+      unacked.push_back(m.id);
+      dirty = true;
+      auto pos = cp.positions.find(m.id.partition);
+      if (pos != cp.positions.end() && covered_by(m.id, pos->second)) {
+        ++rereads;  // already in the checkpoint's state: acknowledge without processing
+        continue;
+      }
+      cp.positions[m.id.partition] = m.id;
+      Status s = in_codec->decode_into(m.payload, batch);
+      if (!s.ok()) {
+        TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, s, dlq));
+        ++rep.dead_letters;
+        continue;
+      }
+      ++cp.events;
+      ++events_since_cp;
+      bool is_late = false;
+      if (time_col >= 0) {
+        const Column& tc = batch.columns[static_cast<size_t>(time_col)];
+        const int64_t r = batch.num_rows - 1;
+        if (tc.is_valid(r)) {
+          const int64_t t = tc.int_at(r);
+          if (t < wm) {
+            is_late = true;
+          } else {
+            size_t p = static_cast<size_t>(std::max(m.id.partition, 0));
+            if (p >= parts.size()) parts.resize(p + 1, {INT64_MIN, started_ms});
+            parts[p].latest = std::max(parts[p].latest, t);
+            latest_any = std::max(latest_any, t);
+          }
+        }
+      }
+      if (m.id.partition >= 0 && static_cast<size_t>(m.id.partition) < parts.size())
+        parts[static_cast<size_t>(m.id.partition)].heard_ms = now;
+      late.push_back(is_late);
+      if (is_late) {
+        ++cp.late_events;
+        Status why = invalid_argument(fmt::format(
+            "late event: time {} is before the watermark {}",
+            format_timestamp(batch.columns[static_cast<size_t>(time_col)].int_at(batch.num_rows - 1)),
+            format_timestamp(wm)));
+        if (c.late_to_dead_letter) {
+          TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, why, dlq));
+          ++rep.dead_letters;
+        } else {
+          spdlog::warn("processor: dropped {} partition {} entry {}: {}", in_topic, m.id.partition,
+                       m.id.entry_id, why.message());
+        }
+      }
+    }
+    if (std::find(late.begin(), late.end(), 1) != late.end()) {
+      std::vector<int32_t> keep;
+      for (size_t i = 0; i < late.size(); ++i)
+        if (!late[i]) keep.push_back(static_cast<int32_t>(i));
+      Batch kept;
+      kept.schema = batch.schema;
+      for (const auto& col : batch.columns) kept.columns.push_back(engine::gather(col, keep));
+      kept.num_rows = static_cast<int64_t>(keep.size());
+      batch = std::move(kept);
+    }
+    rep.rows_in += batch.num_rows;
+    if (batch.num_rows > 0) TL_RETURN_IF_ERROR(session->push(c.query_table, std::move(batch)));
+    // The watermark: drained (not following) = everything received is final; else the
+    // smallest latest time of the partitions heard from within the idle timeout (all idle:
+    // everything received), less the allowed lateness.
+    int64_t w = INT64_MIN;
+    if (latest_any != INT64_MIN) {
+      if (idle && !o.follow) {
+        w = latest_any + 1;
+      } else {
+        int64_t lo = INT64_MAX;
+        for (const auto& p : parts)
+          if (now - p.heard_ms < c.partition_idle_ms) lo = std::min(lo, p.latest);
+        w = lo == INT64_MAX ? latest_any + 1 : (lo == INT64_MIN ? INT64_MIN : lo - lateness_ns);
+      }
+    }
+    if (w > session->watermark()) {
+      TL_ASSIGN_OR_RETURN(auto result, session->advance(w));
+      if (result.num_rows > 0) {
+        TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(result, out_type, true));
+        TL_RETURN_IF_ERROR(
+            publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));
+        rep.rows_out += result.num_rows;
+        cp.output_rows += result.num_rows;
+        dirty = true;
+      }
+    }
+    bar.update(rep.rows_in);
+    const bool due = now - last_cp_ms >= c.checkpoint_interval_ms ||
+                     (c.checkpoint_events > 0 && events_since_cp >= c.checkpoint_events);
+    if (dirty && (due || (idle && !o.follow))) TL_RETURN_IF_ERROR(checkpoint());
     if (!o.follow && idle) break;
   }
+  if (dirty) TL_RETURN_IF_ERROR(checkpoint());  // clean shutdown (drained or signalled)
   bar.finish();
+  if (rereads > 0)
+    spdlog::info("processor: {} redelivered events were covered by the checkpoint (not re-read)",
+                 rereads);
   TL_RETURN_IF_ERROR(producer->close());
   TL_RETURN_IF_ERROR(consumer->close());
   if (dlq) TL_RETURN_IF_ERROR(dlq->close());
