@@ -206,6 +206,7 @@ class SessionImpl : public Session {
   }
 
   TimestampNs watermark() const override { return watermark_; }
+  TimestampNs max_input_time() const override { return max_time_; }
 
   Status push(std::string_view table, Batch&& batch) override {
     TL_ASSIGN_OR_RETURN(size_t ti, table_index(table));

@@ -123,6 +123,9 @@ class Session {
   virtual Status restore(std::string_view bytes) = 0;
   // The latest watermark passed to advance() (INT64_MIN before the first).
   virtual TimestampNs watermark() const = 0;
+  // The latest input time pushed so far (INT64_MIN without input); advancing to one past it
+  // emits everything the input received so far decides.
+  virtual TimestampNs max_input_time() const = 0;
 
   // Batch conveniences.
   Status add_input(std::string_view table, const Batch& batch) {

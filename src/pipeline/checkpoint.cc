@@ -67,8 +67,8 @@ class SqliteCheckpointStore final : public CheckpointStore {
   explicit SqliteCheckpointStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
 
   Result<std::optional<Checkpoint>> load(const std::string& job) override {
-    TL_ASSIGN_OR_RETURN(auto st, db_->prepare(
-                                     "SELECT version, fingerprint, sequence, positions, events, "
+    TL_ASSIGN_OR_RETURN(auto st,
+                        db_->prepare("SELECT version, fingerprint, sequence, positions, events, "
                                      "output_rows, late_events, snapshot, created_ms "
                                      "FROM checkpoints WHERE job = ?"));
     st.bind_text(1, job);
@@ -92,9 +92,8 @@ class SqliteCheckpointStore final : public CheckpointStore {
 
   Status save(const std::string& job, const Checkpoint& cp) override {
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
-    TL_ASSIGN_OR_RETURN_S(auto st, db_->prepare(
-                                       "INSERT OR REPLACE INTO checkpoints VALUES "
-                                       "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+    TL_ASSIGN_OR_RETURN_S(auto st, db_->prepare("INSERT OR REPLACE INTO checkpoints VALUES "
+                                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
     std::string positions = encode_positions(cp.positions);
     st.bind_text(1, job);
     st.bind_int(2, kRecordVersion);

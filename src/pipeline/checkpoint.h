@@ -28,7 +28,8 @@ struct Checkpoint {
 
 // Whether message `id` is at or before `pos` in its partition's order.
 inline bool covered_by(const io::MessageId& id, const io::MessageId& pos) {
-  return id.ledger_id < pos.ledger_id || (id.ledger_id == pos.ledger_id && id.entry_id <= pos.entry_id);
+  return id.ledger_id < pos.ledger_id ||
+         (id.ledger_id == pos.ledger_id && id.entry_id <= pos.entry_id);
 }
 
 class CheckpointStore {

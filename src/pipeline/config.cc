@@ -169,9 +169,8 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     }
   }
   c.checkpoint_dir =
-      resolve(base, props.get_or("tideline.processor.checkpoint.dir", c.data_dir.empty()
-                                                                           ? "tideline-checkpoints"
-                                                                           : c.data_dir));
+      resolve(base, props.get_or("tideline.processor.checkpoint.dir",
+                                 c.data_dir.empty() ? "tideline-checkpoints" : c.data_dir));
   for (auto [key, value, lo] :
        {std::tuple<std::string_view, int64_t*, int64_t>{"tideline.processor.checkpoint.interval.ms",
                                                         &c.checkpoint_interval_ms, 1},
@@ -185,9 +184,9 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
       *value = std::stoll(*text, &used);
       if (used != text->size() || *value < lo) throw 0;
     } catch (...) {
-      return error(StatusCode::kInvalidArgument,
-                   fmt::format("key '{}' in {}: expected an integer >= {}, got '{}'", key, path, lo,
-                               *text));
+      return error(
+          StatusCode::kInvalidArgument,
+          fmt::format("key '{}' in {}: expected an integer >= {}, got '{}'", key, path, lo, *text));
     }
   }
   {

@@ -60,6 +60,11 @@ std::string key_string(const Column& c, int64_t row) {
   }
 }
 
+// Appends every row of `src` to `dst` (same type).
+void append_rows(Column& dst, const Column& src) {
+  for (int64_t i = 0; i < src.size(); ++i) dst.append_from(src, i);
+}
+
 // Encodes every row of `batch` (already of the codec's type) and publishes it.
 Status publish_batch(const avro::Codec& codec, const Batch& batch, int key_col, int time_col,
                      io::Producer& producer, std::vector<io::OutgoingMessage>& scratch) {
@@ -114,18 +119,47 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
   int64_t expected = total ? (o.limit >= 0 ? std::min(o.limit, *total) : *total) : -1;
   ProgressBar bar("produce", expected);
   std::vector<io::OutgoingMessage> scratch;
+  // The table is read whole, then published in event-time order: a table scan comes in key
+  // order (Cassandra: token order), and a streaming processor downstream treats events
+  // older than its watermark as late. Rows of equal times keep their scan order.
+  Batch all = Batch::empty(type);
   Status s =
       tables->scan(c.keyspace, c.table_input, o.limit, o.batch_rows, [&](Batch&& b) -> Status {
         if (stopped(o)) return {StatusCode::kCancelled, "stopped by signal"};
         TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(b, type, true));
-        TL_RETURN_STATUS_IF_ERROR(
-            publish_batch(*codec, conformed, key_col, time_col, *producer, scratch));
-        failpoint("producer.after_send");
-        rep.rows_in += b.num_rows;
-        rep.rows_out += b.num_rows;
-        bar.add(b.num_rows);
+        for (size_t f = 0; f < all.columns.size(); ++f)
+          append_rows(all.columns[f], conformed.columns[f]);
+        all.num_rows += conformed.num_rows;
         return {};
       });
+  if (s.ok()) {
+    const Column& tc = all.columns[static_cast<size_t>(time_col)];
+    std::vector<int32_t> order(static_cast<size_t>(all.num_rows));
+    for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+    auto time_of = [&](int32_t r) { return tc.is_valid(r) ? tc.int_at(r) : INT64_MIN; };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int32_t a, int32_t b) { return time_of(a) < time_of(b); });
+    for (size_t from = 0; from < order.size() && s.ok();
+         from += static_cast<size_t>(o.batch_rows)) {
+      if (stopped(o)) {
+        s = {StatusCode::kCancelled, "stopped by signal"};
+        break;
+      }
+      size_t to = std::min(order.size(), from + static_cast<size_t>(o.batch_rows));
+      std::vector<int32_t> idx(order.begin() + static_cast<ptrdiff_t>(from),
+                               order.begin() + static_cast<ptrdiff_t>(to));
+      Batch part;
+      part.schema = all.schema;
+      for (const auto& col : all.columns) part.columns.push_back(engine::gather(col, idx));
+      part.num_rows = static_cast<int64_t>(idx.size());
+      s = publish_batch(*codec, part, key_col, time_col, *producer, scratch);
+      if (!s.ok()) break;
+      failpoint("producer.after_send");
+      rep.rows_in += part.num_rows;
+      rep.rows_out += part.num_rows;
+      bar.add(part.num_rows);
+    }
+  }
   bar.finish();
   TL_RETURN_IF_ERROR(producer->flush());
   TL_RETURN_IF_ERROR(producer->close());
@@ -318,7 +352,8 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
         ++cp.late_events;
         Status why = invalid_argument(fmt::format(
             "late event: time {} is before the watermark {}",
-            format_timestamp(batch.columns[static_cast<size_t>(time_col)].int_at(batch.num_rows - 1)),
+            format_timestamp(
+                batch.columns[static_cast<size_t>(time_col)].int_at(batch.num_rows - 1)),
             format_timestamp(wm)));
         if (c.late_to_dead_letter) {
           TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, why, dlq));
@@ -345,10 +380,11 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     // smallest latest time of the partitions heard from within the idle timeout (all idle:
     // everything received), less the allowed lateness.
     int64_t w = INT64_MIN;
-    if (latest_any != INT64_MIN) {
-      if (idle && !o.follow) {
-        w = latest_any + 1;
-      } else {
+    if (idle && !o.follow) {
+      // Drained: everything received so far (also before a restart) is final.
+      if (session->max_input_time() != INT64_MIN) w = session->max_input_time() + 1;
+    } else if (latest_any != INT64_MIN) {
+      {
         int64_t lo = INT64_MAX;
         for (const auto& p : parts)
           if (now - p.heard_ms < c.partition_idle_ms) lo = std::min(lo, p.latest);

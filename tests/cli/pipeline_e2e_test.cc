@@ -68,11 +68,11 @@ class EmbeddedPipeline : public ::testing::Test {
       auto r = run({"main-proc", "-cf", config_, "-wt", wt, "--idle-ms", "200"});
       ASSERT_EQ(r.exit_code, 0) << wt << ": " << r.err;
       const std::string want =
-          !replay                           ? std::to_string(rows) + " rows in"
-          : std::string(wt) == "processor" ? "0 rows in, 0 rows out, " + std::to_string(rows) +
-                                                 " dead letters"
-          : std::string(wt) == "consumer"  ? "0 rows in"
-                                           : std::to_string(rows) + " rows in";
+          !replay ? std::to_string(rows) + " rows in"
+          : std::string(wt) == "processor"
+              ? "0 rows in, 0 rows out, " + std::to_string(rows) + " dead letters"
+          : std::string(wt) == "consumer" ? "0 rows in"
+                                          : std::to_string(rows) + " rows in";
       EXPECT_NE(r.out.find(want), std::string::npos) << wt << ": " << r.out;
     }
   }

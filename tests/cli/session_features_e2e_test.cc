@@ -2,14 +2,20 @@
 // features computed by the processor from the same input topic as the projection pipeline,
 // checked against values computed here from the generated CSV. Also `tideline query` over the
 // store's tables (store:...).
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
+#include <thread>
 
 #include "cli/run_binary.h"
 
@@ -203,6 +209,97 @@ TEST_F(SessionFeaturesPipeline, OutputTableMatchesFeaturesComputedFromTheCsv) {
   EXPECT_EQ(rows.front().at("session"), "1");
   EXPECT_EQ(rows.front().at("clicks"), "1");
   EXPECT_EQ(rows.front().at("prev_model"), "");
+}
+
+// Starts the binary in the background (output discarded); returns its pid.
+pid_t spawn_tideline(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    std::string bin = TIDELINE_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The crash-safety property of the live processor with a stateful query: the session-features
+// processor, following the input topic while a producer publishes into it, is SIGKILLed at
+// random moments and restarted each time; it resumes from its checkpoint (engine state +
+// input positions), so every feature in the output table is right — with the old
+// re-run-from-memory processor, counts restarted from 1 after each kill. The same with the
+// consumer killed too.
+TEST_F(SessionFeaturesPipeline, ProcessorKilledRepeatedlyResumesFromItsCheckpoint) {
+  const int64_t kRows = 20000;
+  const int kKills = 8;
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "23", "--header", "--out", csv})
+          .exit_code,
+      0);
+  std::ofstream(features_, std::ios::app) << "tideline.processor.checkpoint.interval.ms=40\n"
+                                             "tideline.processor.idle.timeout.ms=500\n";
+  auto prep = run({"prep-env", "-cf", features_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.err;
+  const std::string log = (dir_ / "background.log").string();
+  pid_t producer = spawn_tideline({"main-proc", "-cf", features_, "-wt", "producer"}, log);
+  std::mt19937 rng(5);
+  for (int k = 0; k < kKills; ++k) {
+    pid_t proc = spawn_tideline(
+        {"main-proc", "-cf", features_, "-wt", "processor", "--follow", "--idle-ms", "50"}, log);
+    pid_t cons = k % 2 ? spawn_tideline({"main-proc", "-cf", features_, "-wt", "consumer",
+                                         "--follow", "--idle-ms", "50"},
+                                        log)
+                       : -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + rng() % 450));
+    ::kill(proc, SIGKILL);
+    int status = 0;
+    ::waitpid(proc, &status, 0);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "processor run " << k << " ended before it was killed";
+    if (cons > 0) {
+      ::kill(cons, SIGKILL);
+      ::waitpid(cons, &status, 0);
+    }
+  }
+  int status = 0;
+  ::waitpid(producer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::slurp(log);
+  // Drain what is left, then the consumer.
+  auto proc = run({"main-proc", "-cf", features_, "-wt", "processor", "--idle-ms", "300"});
+  ASSERT_EQ(proc.exit_code, 0) << proc.err;
+  auto cons = run({"main-proc", "-cf", features_, "-wt", "consumer", "--idle-ms", "300"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.err;
+  auto dump = run({"table", "dump", "-cf", features_, "output"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  expect_features(as_records(dump.out), expected_features(testing::slurp(csv)),
+                  "output table after " + std::to_string(kKills) + " kills");
+  // And the output equals the batch query over the same input, row for row.
+  const std::string query_file =
+      std::string(TIDELINE_SOURCE_DIR) + "/examples/eshop/session_features.fenl";
+  auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
+                "kasTblInput=store:input,time=event_time,key=so_key"});
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  auto batch_rows = as_records(q.out);
+  auto table_rows = as_records(dump.out);
+  ASSERT_EQ(batch_rows.size(), table_rows.size());
+  std::map<std::string, std::map<std::string, std::string>> by_key;
+  for (auto& r : table_rows) by_key[r.at("so_key")] = r;
+  for (const auto& b : batch_rows) {
+    auto it = by_key.find(b.at("so_key"));
+    ASSERT_NE(it, by_key.end()) << b.at("so_key");
+    for (const char* col : {"session", "clicks", "sale_clicks", "seconds_since_first", "prev_model",
+                            "model", "category", "price"})
+      EXPECT_EQ(it->second.at(col), b.at(col)) << "so_key " << b.at("so_key") << " " << col;
+  }
 }
 
 TEST_F(SessionFeaturesPipeline, QueryReadsTheStoresTables) {
