@@ -41,6 +41,7 @@ struct QueryArgs {
   std::string changed_since;
   std::string format = "csv";
   bool explain = false;
+  bool state_size = false;
   std::string config;  // pipeline config for store: tables
 };
 
@@ -521,6 +522,25 @@ int run_query(const QueryArgs& a) {
     }
   }
   batches.clear();
+  if (a.state_size) {
+    // Measurement: the incremental state after all input (advanced just past the latest
+    // input time, the input not ended), as a live processor would checkpoint it.
+    const int64_t t = (*session)->max_input_time();
+    if (t != INT64_MIN) {
+      auto r = (*session)->advance(t + 1);
+      if (!r) {
+        std::fprintf(stderr, "query: %s\n", r.error().message().c_str());
+        return kExitFailure;
+      }
+    }
+    auto bytes = (*session)->snapshot();
+    if (!bytes) {
+      std::fprintf(stderr, "query: %s\n", bytes.error().message().c_str());
+      return kExitFailure;
+    }
+    std::fprintf(stdout, "state_bytes=%zu\n", bytes->size());
+    return kExitOk;
+  }
   auto result = (*session)->finish(ropts);
   if (!result) {
     std::fprintf(stderr, "query: %s\n", result.error().message().c_str());
@@ -577,6 +597,9 @@ void register_query_command(CLI::App& app, CommandContext& ctx) {
                   "csv|jsonl|table|tlc (Tideline columnar, docs/formats/columnar.md)")
       ->capture_default_str();
   sub->add_flag("--explain", args->explain, "print the compiled plan instead of running it");
+  sub->add_flag("--state-size", args->state_size,
+                "instead of results, print the size in bytes of the incremental engine state "
+                "after all input (what a live processor checkpoints)");
   sub->footer(
       "Example:\n  tideline query --expr '{ total: sum(P.amount) }' \\\n"
       "      --table P=purchases.csv,time=ts,key=user --results final --format table\n"
