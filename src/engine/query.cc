@@ -1,6 +1,7 @@
 #include "engine/query.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -318,6 +319,11 @@ class SessionImpl : public Session {
   Result<Batch> finish(const ResultOptions& options) override {
     if (ended_)
       return error(StatusCode::kInvalidArgument, "finish() was already called on this session");
+    if (options.final_at && *options.final_at < INT64_MAX && *options.final_at + 1 < watermark_)
+      return error(StatusCode::kInvalidArgument,
+                   "final_at " + format_timestamp(*options.final_at) +
+                       " is before the watermark already passed (" + format_timestamp(watermark_) +
+                       "): earlier calls returned the rows it would need");
     watermark_ = kEndOfTime;
     return run_chunk(kEndOfTime, options);
   }
@@ -919,8 +925,14 @@ Result<std::string> SessionImpl::snapshot() const {
     w.vec(g.hashes);
     w.column(g.keys);
   }
-  w.u32(static_cast<uint32_t>(state_.carries.size()));
-  for (const auto& [key, c] : state_.carries) {
+  // After the end of input nothing more can run: operator states and carries (which may
+  // still reference the last chunk's rows) are not written.
+  static const std::map<std::pair<int, int>, CarryState> kNoCarries;
+  static const std::map<std::pair<int, int>, std::unique_ptr<OperatorState>> kNoOperators;
+  const auto& carries = ended_ ? kNoCarries : state_.carries;
+  const auto& operators = ended_ ? kNoOperators : state_.operators;
+  w.u32(static_cast<uint32_t>(carries.size()));
+  for (const auto& [key, c] : carries) {
     w.i32(key.first);
     w.i32(key.second);
     std::vector<uint32_t> ents;
@@ -933,8 +945,8 @@ Result<std::string> SessionImpl::snapshot() const {
     w.vec(ents);
     w.column(ents.empty() ? Column(c.values.type()) : gather(c.values, slots));
   }
-  w.u32(static_cast<uint32_t>(state_.operators.size()));
-  for (const auto& [key, op] : state_.operators) {
+  w.u32(static_cast<uint32_t>(operators.size()));
+  for (const auto& [key, op] : operators) {
     w.i32(key.first);
     w.i32(key.second);
     w.u8(static_cast<uint8_t>(op->kind()));
@@ -943,10 +955,21 @@ Result<std::string> SessionImpl::snapshot() const {
     w.bytes(payload.str());
   }
   w.magic(kStateEnd);
+  // A checksum of everything before it: a damaged snapshot is refused, not misread.
+  w.u64(fenl::hash_string(w.str()));
   return std::move(w.str());
 }
 
 Status SessionImpl::restore(std::string_view bytes) {
+  if (bytes.size() < 8)
+    return corruption("engine state: " + std::to_string(bytes.size()) + " bytes is too short");
+  {
+    uint64_t sum = 0;
+    std::memcpy(&sum, bytes.data() + bytes.size() - 8, 8);
+    if (sum != fenl::hash_string(bytes.substr(0, bytes.size() - 8)))
+      return corruption("engine state: checksum mismatch (the snapshot is damaged or truncated)");
+    bytes.remove_suffix(8);
+  }
   StateReader r(bytes);
   TL_RETURN_IF_ERROR(r.magic(kStateMagic));
   uint32_t version = 0;

@@ -66,6 +66,7 @@ class StateReader {
   Result<Column> column(const DataType* expect = nullptr);
   Status magic(std::string_view m);
   bool at_end() const { return pos_ == data_.size(); }
+  size_t remaining() const { return data_.size() - pos_; }
   size_t offset() const { return pos_; }
   Status fail(const std::string& what) const {
     return corruption("engine state: byte " + std::to_string(pos_) + ": " + what);

@@ -36,8 +36,12 @@ uint32_t env_u32(const char* name, uint32_t fallback) {
   return static_cast<uint32_t>(n);
 }
 
-uint32_t seeds_per_case() { return std::max<uint32_t>(1, env_u32("TIDELINE_EQUIVALENCE_SEEDS", 5)); }
-uint32_t first_seed() { return env_u32("TIDELINE_EQUIVALENCE_FIRST_SEED", 1); }
+uint32_t seeds_per_case() {
+  return std::max<uint32_t>(1, env_u32("TIDELINE_EQUIVALENCE_SEEDS", 5));
+}
+uint32_t first_seed() {
+  return env_u32("TIDELINE_EQUIVALENCE_FIRST_SEED", 1);
+}
 
 struct Tally {
   int checked = 0;  // cases that compiled and went through check_incremental
@@ -52,7 +56,8 @@ struct Tally {
 // results, snapshotted and restored at random points; the final rows of all advances,
 // upserted by key, must equal the batch finish(final_at) (values and keys; times are the
 // advances' own). Returns "" when equal.
-std::string check_final_at_by_advance(const std::string& query, const std::vector<TableInput>& tables,
+std::string check_final_at_by_advance(const std::string& query,
+                                      const std::vector<TableInput>& tables,
                                       const std::vector<ViewSpec>& views, const ResultOptions& ro,
                                       uint32_t seed, EquivalenceStats* stats, QueryOptions qo) {
   std::vector<TableSpec> specs;
@@ -62,7 +67,8 @@ std::string check_final_at_by_advance(const std::string& query, const std::vecto
   auto bs = start_session(*cq);
   if (!bs) return "start_session failed";
   for (const auto& t : tables)
-    if (Status st = (*bs)->add_input(t.spec.name, t.batch); !st.ok()) return "batch push: " + st.message();
+    if (Status st = (*bs)->add_input(t.spec.name, t.batch); !st.ok())
+      return "batch push: " + st.message();
   auto expected = (*bs)->finish(ro);
   if (!expected) return "batch failed: " + expected.error().message();
   const TimestampNs end = *ro.final_at + 1;
@@ -105,7 +111,8 @@ std::string check_final_at_by_advance(const std::string& query, const std::vecto
     if (open.empty()) break;
     const size_t ti = open[rng() % open.size()];
     const Chunk& ch = per_table[ti][next[ti]++];
-    Status st = s->push(tables[ch.table].spec.name, slice_rows(tables[ch.table].batch, ch.from, ch.to));
+    Status st =
+        s->push(tables[ch.table].spec.name, slice_rows(tables[ch.table].batch, ch.from, ch.to));
     if (!st.ok()) return "push: " + st.message();
     if (stats) ++stats->pushes;
     if (rng() % 2 == 0) {
@@ -115,9 +122,10 @@ std::string check_final_at_by_advance(const std::string& query, const std::vecto
           for (int64_t r = per_table[i][k].from; r < per_table[i][k].to; ++r)
             bound = std::min(bound, times[i][static_cast<size_t>(r)]);
       if (bound >= w) {
-        const int64_t pick = w == INT64_MIN || bound == w
-                                 ? bound
-                                 : w + static_cast<int64_t>(rng() % static_cast<uint64_t>(bound - w + 1));
+        const int64_t pick =
+            w == INT64_MIN || bound == w
+                ? bound
+                : w + static_cast<int64_t>(rng() % static_cast<uint64_t>(bound - w + 1));
         auto out = s->advance(pick, step);
         if (!out) return "advance: " + out.error().message();
         w = pick;
@@ -139,7 +147,8 @@ std::string check_final_at_by_advance(const std::string& query, const std::vecto
   std::map<std::string, std::string> want;
   for (int64_t i = 0; i < expected->num_rows; ++i) {
     std::string row;
-    for (size_t c = 2; c < expected->columns.size(); ++c) row += cell_text(expected->columns[c], i) + "|";
+    for (size_t c = 2; c < expected->columns.size(); ++c)
+      row += cell_text(expected->columns[c], i) + "|";
     want[cell_text(expected->columns[1], i)] = row;
   }
   if (want == got) return "";
@@ -170,9 +179,9 @@ bool check_case(const std::string& where, const std::string& query,
     for (bool rewrites : {true, false}) {
       qo.rewrites = rewrites;
       // final_at: see check_final_at_by_advance and the (skipped) FinishFinalAtAfterAdvances.
-      std::string diff = ro.final_at
-                             ? check_final_at_by_advance(query, tables, views, ro, seed, &tally.stats, qo)
-                             : check_incremental(query, tables, views, ro, seed, &tally.stats, qo);
+      std::string diff =
+          ro.final_at ? check_final_at_by_advance(query, tables, views, ro, seed, &tally.stats, qo)
+                      : check_incremental(query, tables, views, ro, seed, &tally.stats, qo);
       ++tally.runs;
       if (diff.empty()) continue;
       if (failures++ == 0)
@@ -226,21 +235,67 @@ TEST(CaseEquivalence, LanguageCases) {
   EXPECT_EQ(tally.checked, expected) << "query directives not checked";
   EXPECT_GT(tally.stats.advances, tally.checked);
   EXPECT_GT(tally.stats.restores, tally.checked);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("language cases: %d query cases checked (%zu files), %u seeds x 2 plans each, %d runs, "
-              "%d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-              tally.checked, paths.size(), seeds_per_case(), tally.runs, tally.stats.pushes,
-              tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf(
+      "language cases: %d query cases checked (%zu files), %u seeds x 2 plans each, %d runs, "
+      "%d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
+      tally.checked, paths.size(), seeds_per_case(), tally.runs, tally.stats.pushes,
+      tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
 }
 
-// check_incremental's own final_at form: advances (final results) at random watermarks, then
-// finish(final_at) alone must give the batch's final values as of final_at.
+// The median time of the input rows (a final_at inside the data), or nullopt without rows.
+std::optional<TimestampNs> median_time(const std::vector<TableInput>& tables) {
+  std::vector<int64_t> all;
+  for (const auto& t : tables)
+    for (int64_t v : batch_times(t))
+      if (v != INT64_MAX) all.push_back(v);
+  if (all.empty()) return std::nullopt;
+  std::nth_element(all.begin(), all.begin() + static_cast<long>(all.size() / 2), all.end());
+  return all[all.size() / 2];
+}
+
+// Only one language case has final_at; every query is also checked with final results as of
+// the median input time (through advance(final_at + 1), see check_final_at_by_advance).
+TEST(CaseEquivalence, AllCasesFinalAtMedianTime) {
+  Tally tally;
+  int cases = 0;
+  for (const auto& path : language_case_paths()) {
+    for (const CaseDirective& c : parse_case_file(path).cases) {
+      if (c.kind != CaseDirective::Kind::kQuery) continue;
+      ResultOptions ro;
+      ro.results = ResultBehavior::kFinal;
+      ro.final_at = median_time(c.tables);
+      if (!ro.final_at) continue;
+      ++cases;
+      check_case(c.where() + " final_at=" + format_timestamp(*ro.final_at), c.query, c.tables,
+                 c.views, ro, c.query_options, tally);
+    }
+  }
+  const std::string dir = conformance_catalog_dir();
+  QueryOptions qo;
+  qo.require_record = true;
+  for (const auto& path : conformance_case_paths(dir)) {
+    std::string error;
+    ConformanceCase c = load_conformance_case(path, &error);
+    if (!error.empty() || c.diagnostics) continue;
+    ResultOptions ro;
+    ro.results = ResultBehavior::kFinal;
+    ro.final_at = median_time(c.tables);
+    if (!ro.final_at) continue;
+    ++cases;
+    check_case(c.file + " final_at=" + format_timestamp(*ro.final_at), c.expression, c.tables,
+               c.views, ro, qo, tally);
+  }
+  EXPECT_GT(cases, 100);
+  EXPECT_EQ(tally.checked, cases);
+  std::printf("final_at at the median input time: %d cases checked, %d runs, %d failing cases\n",
+              tally.checked, tally.runs, tally.failed_cases);
+}
+
+// check_incremental's own final_at form: advances (final results, watermarks at most
+// final_at + 1ns) at random points, then finish(final_at): upserting every call's rows by
+// key gives the batch's final values as of final_at.
 TEST(CaseEquivalence, FinishFinalAtAfterAdvances) {
-  GTEST_SKIP() << "engine bug: after advance(w), finish({final, final_at}) returns only the "
-                  "entities not yet emitted, and nothing at all once w > final_at (e.g. "
-                  "results.test:18 after advance(2021-01-04): empty instead of alice 10, bob 5); "
-                  "final_at cases are checked through advance(final_at + 1) in LanguageCases";
   int checked = 0;
   for (const auto& path : language_case_paths()) {
     for (const CaseDirective& c : parse_case_file(path).cases) {
@@ -278,8 +333,8 @@ TEST(CaseEquivalence, ConformanceCatalog) {
       continue;
     }
     ++csv_cases;
-    if (!check_case(c.file + " (" + c.name + ")", c.expression, c.tables, c.views,
-                    c.result_options, qo, tally))
+    if (!check_case(c.file + " (" + c.name + ")", c.expression, c.tables, c.views, c.result_options,
+                    qo, tally))
       ADD_FAILURE() << c.file << ": does not compile, not checked";
   }
   EXPECT_GT(tally.checked, 0);
@@ -287,13 +342,12 @@ TEST(CaseEquivalence, ConformanceCatalog) {
   EXPECT_EQ(csv_cases + diagnostics, static_cast<int>(paths.size()));
   EXPECT_GT(tally.stats.advances, tally.checked);
   EXPECT_GT(tally.stats.restores, tally.checked);
-  const double secs =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("conformance catalog %s: %d cases checked, %d diagnostics cases skipped, %u seeds x 2 "
-              "plans each, %d runs, %d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-              dir.c_str(), tally.checked, diagnostics, seeds_per_case(), tally.runs,
-              tally.stats.pushes, tally.stats.advances, tally.stats.restores, tally.failed_cases,
-              secs);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf(
+      "conformance catalog %s: %d cases checked, %d diagnostics cases skipped, %u seeds x 2 "
+      "plans each, %d runs, %d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
+      dir.c_str(), tally.checked, diagnostics, seeds_per_case(), tally.runs, tally.stats.pushes,
+      tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
 }
 
 }  // namespace

@@ -26,6 +26,9 @@ using fenl::Op;
 
 namespace {
 
+// sliding(n) accepts n up to 100000 (the compiler's limit).
+constexpr uint32_t kMaxSegments = 100'000;
+
 // Accumulators: default-constructed = empty window. `kLayout` identifies the snapshot layout.
 struct CountAcc {
   static constexpr uint8_t kLayout = 1;
@@ -110,7 +113,11 @@ struct AccumulatorState : OperatorState {
   std::vector<uint32_t> open_segment;
 
   void grow(size_t entities, size_t segs) {
-    if (segments == 0) segments = segs;
+    if (segments != segs) {  // first use (a restored state of the same plan matches)
+      segments = segs;
+      accumulators.clear();
+      open_segment.clear();
+    }
     if (accumulators.size() < entities * segments) accumulators.resize(entities * segments);
     if (segments > 1 && open_segment.size() < entities) open_segment.resize(entities, 0);
   }
@@ -130,11 +137,15 @@ struct AccumulatorState : OperatorState {
                     std::to_string(Acc::kLayout));
     uint32_t segs = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u32(segs));
+    if (segs > kMaxSegments)
+      return r.fail("window segments " + std::to_string(segs) + " out of range");
     segments = segs;
     TL_RETURN_STATUS_IF_ERROR(r.vec(open_segment));
     uint64_t n = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u64(n));
-    if (n > (uint64_t{1} << 32)) return r.fail("too many accumulators");
+    // Every accumulator takes at least 8 bytes: a count beyond the bytes left is corrupt.
+    if (n > r.remaining() / 8) return r.fail("accumulator count exceeds the data");
+    if (segments && n % segments) return r.fail("accumulators are not whole segments");
     accumulators.assign(n, Acc{});
     for (Acc& a : accumulators) TL_RETURN_STATUS_IF_ERROR(a.read(r));
     for (uint32_t o : open_segment)
@@ -160,6 +171,8 @@ struct FirstLastState : AccumulatorState<RefAcc> {
   Status restore(StateReader& r) override {
     uint32_t segs = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u32(segs));
+    if (segs > kMaxSegments)
+      return r.fail("window segments " + std::to_string(segs) + " out of range");
     segments = segs;
     TL_RETURN_STATUS_IF_ERROR(r.vec(open_segment));
     std::vector<int64_t> slots;
