@@ -1,7 +1,9 @@
 #pragma once
-// Columnar kernels of the Fenl engine: each loops over whole columns with typed buffers
-// (no per-row virtual calls). Inputs are aligned columns of equal length; results follow
-// SEMANTICS §5 (null in -> null out unless the function says otherwise).
+// Column helpers of the Fenl engine (gather, casts, validity, key hashes) and the entry to
+// its element-wise kernels (call_kernel; the kernels are in engine/functions/, one file per
+// family). Kernels loop over whole columns with typed buffers (no per-row virtual calls).
+// Inputs are aligned columns of equal length; results follow SEMANTICS §5 (null in -> null
+// out unless the function says otherwise).
 
 #include <cstdint>
 #include <deque>
@@ -59,8 +61,9 @@ Column literal_column(const Value& v, const fenl::Type& t);
 Column cast_column(const Column& c, const fenl::Type& from, const fenl::Type& to);
 // Sets out's validity to the AND of the inputs' validity.
 void and_validity(Column& out, const std::vector<const Column*>& ins);
-// Element-wise function `fn` of the catalog over aligned argument columns. `arg_types` and
-// `result` are the logical types after implicit casts.
+// Element-wise function `fn` of the catalog over aligned argument columns (its kernel in
+// engine/functions/registry.h; kUnimplemented if it has none). `arg_types` and `result` are
+// the logical types after implicit casts.
 Result<Column> call_kernel(std::string_view fn, const ColumnList& args,
                            const std::vector<fenl::TypeRef>& arg_types, const fenl::Type& result);
 inline Result<Column> call_kernel(std::string_view fn, const std::vector<Column>& args,

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "fenl/functions.h"
 #include "fenl/parser.h"
 #include "fenl/plan.h"
 
@@ -32,94 +33,13 @@ struct Signature {
   std::string text;
 };
 
-constexpr const char* kSignatures[] = {
-    "add<N: number>(a: N, b: N) -> N",
-    "sub<N: number>(a: N, b: N) -> N",
-    "mul<N: number>(a: N, b: N) -> N",
-    "div<N: number>(a: N, b: N) -> N",
-    "neg<N: signed>(n: N) -> N",
-    "ceil<N: number>(n: N) -> N",
-    "floor<N: number>(n: N) -> N",
-    "round<N: number>(n: N) -> N",
-    "clamp<N: number>(value: N, min: N = null, max: N = null) -> N",
-    "exp(power: f64) -> f64",
-    "powf(base: f64, power: f64) -> f64",
-    "sqrt<N: number>(a: N) -> f64",
-    "zip_min<O: ordered>(a: O, b: O) -> O",
-    "zip_max<O: ordered>(a: O, b: O) -> O",
-    "eq<T: any>(a: T, b: T) -> bool",
-    "neq<T: any>(a: T, b: T) -> bool",
-    "lt<O: ordered>(a: O, b: O) -> bool",
-    "lte<O: ordered>(a: O, b: O) -> bool",
-    "gt<O: ordered>(a: O, b: O) -> bool",
-    "gte<O: ordered>(a: O, b: O) -> bool",
-    "not(input: bool) -> bool",
-    "logical_and(a: bool, b: bool) -> bool",
-    "logical_or(a: bool, b: bool) -> bool",
-    "if<T: any>(condition: bool, value: T) -> T",
-    "null_if<T: any>(condition: bool, value: T) -> T",
-    "else<T: any>(default: T, value: T) -> T",
-    "coalesce<T: any>(values+: T) -> T",
-    "count<T: any>(input: T, window: window = null) -> u32",
-    "count_if(input: bool, window: window = null) -> u32",
-    "sum<N: number>(input: N, window: window = null) -> N",
-    "min<O: ordered>(input: O, window: window = null) -> O",
-    "max<O: ordered>(input: O, window: window = null) -> O",
-    "mean<N: number>(input: N, window: window = null) -> f64",
-    "variance<N: number>(input: N, window: window = null) -> f64",
-    "stddev<N: number>(input: N, window: window = null) -> f64",
-    "first<T: any>(input: T, window: window = null) -> T",
-    "last<T: any>(input: T, window: window = null) -> T",
-    "since(condition: bool) -> window",
-    "sliding(const duration: i64, condition: bool) -> window",
-    "minutely() -> bool",
-    "hourly() -> bool",
-    "daily() -> bool",
-    "monthly() -> bool",
-    "yearly() -> bool",
-    "time_of<T: any>(input: T) -> timestamp_ns",
-    "add_time<D: timedelta>(delta: D, time: timestamp_ns) -> timestamp_ns",
-    "seconds(seconds: i64) -> duration_s",
-    "days(days: i64) -> interval_days",
-    "months(months: i64) -> interval_months",
-    "seconds_between(t1: timestamp_ns, t2: timestamp_ns) -> duration_s",
-    "days_between(t1: timestamp_ns, t2: timestamp_ns) -> interval_days",
-    "months_between(t1: timestamp_ns, t2: timestamp_ns) -> interval_months",
-    "year(time: timestamp_ns) -> i32",
-    "month_of_year(time: timestamp_ns) -> u32",
-    "month_of_year0(time: timestamp_ns) -> u32",
-    "day_of_month(time: timestamp_ns) -> u32",
-    "day_of_month0(time: timestamp_ns) -> u32",
-    "day_of_year(time: timestamp_ns) -> u32",
-    "day_of_year0(time: timestamp_ns) -> u32",
-    "when<T: any>(condition: bool, value: T) -> T",
-    "shift_to<T: any>(time: timestamp_ns, value: T) -> T",
-    "shift_by<D: timedelta, T: any>(delta: D, value: T) -> T",
-    "shift_until<T: any>(predicate: bool, value: T) -> T",
-    // Extension: the reference limits lag to ordered types; Tideline also lags strings and
-    // booleans (class 'lagged'), e.g. the previous page a visitor viewed (docs/fenl.md).
-    "lag<O: lagged>(const n: i64, input: O) -> O",
-    "lookup<K: key, T: any>(key: K, value: T) -> T",
-    "with_key<K: key, T: any>(key: K, value: T, const grouping: string = null) -> T",
-    "extend(extension: record, base: record) -> record",
-    "select_fields(record: record, const fields+: string) -> record",
-    "remove_fields(record: record, const fields+: string) -> record",
-    "len(s: string) -> i32",
-    "upper(s: string) -> string",
-    "lower(s: string) -> string",
-    "substring(s: string, start: i64 = null, end: i64 = null) -> string",
-    "json(s: string) -> json",
-    "is_valid<T: any>(input: T) -> bool",
-    "hash<K: key>(input: K) -> u64",
-};
-
-Signature parse_signature(const char* text) {
+Signature parse_signature(std::string_view text) {
   std::vector<Token> toks;
   Diagnostic d;
   bool ok = tokenize(text, toks, d);
   (void)ok;
   Signature s;
-  s.text = text;
+  s.text = std::string(text);
   size_t i = 0;
   s.name = toks[i++].text;
   if (toks[i].kind == TokenKind::kLt) {
@@ -161,8 +81,8 @@ Signature parse_signature(const char* text) {
 const std::unordered_map<std::string, Signature>& catalog() {
   static const auto kCatalog = [] {
     std::unordered_map<std::string, Signature> m;
-    for (const char* t : kSignatures) {
-      auto s = parse_signature(t);
+    for (const FunctionDef& f : all_functions()) {
+      auto s = parse_signature(f.signature);
       m.emplace(s.name, std::move(s));
     }
     return m;
@@ -994,12 +914,13 @@ class Compiler {
 }  // namespace
 
 bool is_aggregation(std::string_view fn) {
-  return fn == "count" || fn == "count_if" || fn == "sum" || fn == "min" || fn == "max" ||
-         fn == "mean" || fn == "variance" || fn == "stddev" || fn == "first" || fn == "last";
+  const FunctionDef* f = find_function(fn);
+  return f && f->kind == FnKind::kAggregation;
 }
 
 bool is_tick(std::string_view fn) {
-  return fn == "minutely" || fn == "hourly" || fn == "daily" || fn == "monthly" || fn == "yearly";
+  const FunctionDef* f = find_function(fn);
+  return f && f->kind == FnKind::kTick;
 }
 
 Result<Plan> compile_plan(std::string_view query, const std::vector<TableDecl>& tables,
