@@ -2,7 +2,7 @@
 // Column helpers of the Fenl engine (gather, casts, validity, key hashes) and the entry to
 // its element-wise kernels (call_kernel; the kernels are in engine/functions/, one file per
 // family). Kernels loop over whole columns with typed buffers (no per-row virtual calls).
-// Inputs are aligned columns of equal length; results follow SEMANTICS §5 (null in -> null
+// Inputs are aligned columns of equal length; results follow docs/fenl.md#nulls (null in -> null
 // out unless the function says otherwise).
 
 #include <cstdint>
@@ -57,7 +57,7 @@ Column gather(const Column& src, const std::vector<int32_t>& idx);
 Column broadcast(const Column& one, int64_t n);
 // Column holding a literal value of logical type `t`.
 Column literal_column(const Value& v, const fenl::Type& t);
-// Element-wise cast (SEMANTICS §2.4: unconvertible values become null).
+// Element-wise cast (docs/fenl.md#casts: unconvertible values become null).
 Column cast_column(const Column& c, const fenl::Type& from, const fenl::Type& to);
 // Sets out's validity to the AND of the inputs' validity.
 void and_validity(Column& out, const std::vector<const Column*>& ins);

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "engine/eval.h"
+#include "engine/functions/registry.h"
 #include "engine/kernels.h"
 #include "engine/operators/operator.h"
 #include "engine/state_io.h"
@@ -24,10 +25,7 @@ namespace {
 using fenl::Kind;
 
 // Whether an element-wise kernel implements `fn` (engine/functions registry).
-bool has_kernel(std::string_view fn) {
-  (void)fn;
-  return true;  // TODO(registry): find_kernel(fn) != nullptr once the kernel registry lands
-}
+bool has_kernel(std::string_view fn) { return find_kernel(fn) != nullptr; }
 
 class CompiledQueryImpl : public CompiledQuery {
  public:
