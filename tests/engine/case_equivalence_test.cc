@@ -3,12 +3,15 @@
 // project has: each `query` case of tests/fenl/cases/*.test (with its result options) and
 // each case of the Fenl conformance catalog (tests/conformance/catalog, or the shared
 // suite's /work/shared/conformance/catalog where the repository has none; `diagnostics`
-// cases are skipped). Every case runs with the rewrites on and with the plain plan.
+// cases are skipped). Each seed runs with the rewrites on; the first two seeds also with the
+// plain plan. A final_at case alternates, by seed, between check_incremental (finish with
+// final_at) and check_final_at_by_advance (advance to final_at + 1).
 //
-// Environment:
-//   TIDELINE_EQUIVALENCE_SEEDS=N       seeds per case and plan (default 5, the CTest run).
-//                                      A soak: TIDELINE_EQUIVALENCE_SEEDS=200
-//                                      build/tests/engine_tests --gtest_filter='CaseEquivalence.*'
+// Environment (tests/engine/seeds.h):
+//   TIDELINE_EQUIVALENCE_SEEDS=N       seeds per case (default 5, the CTest run; the soak
+//                                      runs the plain plan on every seed too), e.g.
+//                                      TIDELINE_EQUIVALENCE_SEEDS=200 build/tests/engine_tests
+//                                        --gtest_filter='CaseEquivalence.*'
 //   TIDELINE_EQUIVALENCE_FIRST_SEED=S  first seed (default 1), to replay a reported failure
 //                                      (failures name the case, the seed and the plan).
 
@@ -20,28 +23,14 @@
 
 #include "engine/case_files.h"
 #include "engine/equivalence.h"
+#include "engine/seeds.h"
 
 namespace tideline::engine {
 namespace {
 
-uint32_t env_u32(const char* name, uint32_t fallback) {
-  const char* v = std::getenv(name);
-  if (!v || !*v) return fallback;
-  char* end = nullptr;
-  unsigned long n = std::strtoul(v, &end, 10);
-  if (*end != '\0') {
-    ADD_FAILURE() << name << "=" << v << " is not a number";
-    return fallback;
-  }
-  return static_cast<uint32_t>(n);
-}
-
-uint32_t seeds_per_case() {
-  return std::max<uint32_t>(1, env_u32("TIDELINE_EQUIVALENCE_SEEDS", 5));
-}
-uint32_t first_seed() {
-  return env_u32("TIDELINE_EQUIVALENCE_FIRST_SEED", 1);
-}
+uint32_t seeds_per_case() { return seeds_or(5); }
+// Seeds (from the first) that also run with the plain plan.
+uint32_t plain_plan_seeds(uint32_t seeds) { return soak() ? seeds : std::min<uint32_t>(seeds, 2); }
 
 struct Tally {
   int checked = 0;  // cases that compiled and went through check_incremental
@@ -163,29 +152,37 @@ std::string check_final_at_by_advance(const std::string& query,
   return msg + "; incremental has extra entities";
 }
 
-// Runs every seed of one case under both plans; returns false if the query does not compile
-// (nothing checked). A case's failures are reported once (its first failing seed) with the
-// number of failing runs.
+// Runs `seeds` seeds of one case (the first plain_plan_seeds(seeds) under both plans);
+// returns false if the query does not compile (nothing checked). A case's failures are
+// reported once (its first failing run) with the number of failing runs.
 bool check_case(const std::string& where, const std::string& query,
                 const std::vector<TableInput>& tables, const std::vector<ViewSpec>& views,
-                const ResultOptions& ro, QueryOptions qo, Tally& tally) {
+                const ResultOptions& ro, QueryOptions qo, Tally& tally,
+                uint32_t seeds = seeds_per_case()) {
   std::vector<TableSpec> specs;
   for (const auto& t : tables) specs.push_back(t.spec);
   if (!compile(query, specs, views, qo)) return false;
   const int pushes_before = tally.stats.pushes;
-  int failures = 0;
+  int failures = 0, runs = 0;
   std::string first;
-  for (uint32_t seed = first_seed(); seed < first_seed() + seeds_per_case(); ++seed) {
+  for (uint32_t k = 0; k < seeds; ++k) {
+    const uint32_t seed = first_seed() + k;
     for (bool rewrites : {true, false}) {
+      if (!rewrites && k >= plain_plan_seeds(seeds)) continue;
       qo.rewrites = rewrites;
-      // final_at: see check_final_at_by_advance and the (skipped) FinishFinalAtAfterAdvances.
+      // final_at: by seed, finish(final_at) after advances (check_incremental) or
+      // advance(final_at + 1) (check_final_at_by_advance).
+      const bool by_advance = ro.final_at && seed % 2 == 1;
       std::string diff =
-          ro.final_at ? check_final_at_by_advance(query, tables, views, ro, seed, &tally.stats, qo)
-                      : check_incremental(query, tables, views, ro, seed, &tally.stats, qo);
+          by_advance ? check_final_at_by_advance(query, tables, views, ro, seed, &tally.stats, qo)
+                     : check_incremental(query, tables, views, ro, seed, &tally.stats, qo);
       ++tally.runs;
+      ++runs;
       if (diff.empty()) continue;
       if (failures++ == 0)
-        first = "seed " + std::to_string(seed) + (rewrites ? " (rewrites)" : " (plain plan)") +
+        first = "seed " + std::to_string(seed) + (rewrites ? " (rewrites" : " (plain plan") +
+                (ro.final_at ? (by_advance ? ", advance to final_at + 1)" : ", finish(final_at))")
+                             : ")") +
                 ": " + diff;
     }
   }
@@ -196,7 +193,7 @@ bool check_case(const std::string& where, const std::string& query,
   if (failures) {
     ++tally.failed_cases;
     ADD_FAILURE() << where << ": incremental differs from batch in " << failures << " of "
-                  << 2 * seeds_per_case() << " runs; first: " << first << "\nquery: " << query;
+                  << runs << " runs; first: " << first << "\nquery: " << query;
   }
   ++tally.checked;
   return true;
@@ -237,9 +234,9 @@ TEST(CaseEquivalence, LanguageCases) {
   EXPECT_GT(tally.stats.restores, tally.checked);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "language cases: %d query cases checked (%zu files), %u seeds x 2 plans each, %d runs, "
+      "language cases: %d query cases checked (%zu files), %u seeds each (plain plan on %u), %d runs, "
       "%d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-      tally.checked, paths.size(), seeds_per_case(), tally.runs, tally.stats.pushes,
+      tally.checked, paths.size(), seeds_per_case(), plain_plan_seeds(seeds_per_case()), tally.runs, tally.stats.pushes,
       tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
 }
 
@@ -255,7 +252,7 @@ std::optional<TimestampNs> median_time(const std::vector<TableInput>& tables) {
 }
 
 // Only one language case has final_at; every query is also checked with final results as of
-// the median input time (through advance(final_at + 1), see check_final_at_by_advance).
+// the median input time (2 seeds by default: finish(final_at) and advance(final_at + 1)).
 TEST(CaseEquivalence, AllCasesFinalAtMedianTime) {
   Tally tally;
   int cases = 0;
@@ -268,7 +265,7 @@ TEST(CaseEquivalence, AllCasesFinalAtMedianTime) {
       if (!ro.final_at) continue;
       ++cases;
       check_case(c.where() + " final_at=" + format_timestamp(*ro.final_at), c.query, c.tables,
-                 c.views, ro, c.query_options, tally);
+                 c.views, ro, c.query_options, tally, seeds_or(2));
     }
   }
   const std::string dir = conformance_catalog_dir();
@@ -284,7 +281,7 @@ TEST(CaseEquivalence, AllCasesFinalAtMedianTime) {
     if (!ro.final_at) continue;
     ++cases;
     check_case(c.file + " final_at=" + format_timestamp(*ro.final_at), c.expression, c.tables,
-               c.views, ro, qo, tally);
+               c.views, ro, qo, tally, seeds_or(2));
   }
   EXPECT_GT(cases, 100);
   EXPECT_EQ(tally.checked, cases);
@@ -344,9 +341,9 @@ TEST(CaseEquivalence, ConformanceCatalog) {
   EXPECT_GT(tally.stats.restores, tally.checked);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "conformance catalog %s: %d cases checked, %d diagnostics cases skipped, %u seeds x 2 "
-      "plans each, %d runs, %d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-      dir.c_str(), tally.checked, diagnostics, seeds_per_case(), tally.runs, tally.stats.pushes,
+      "conformance catalog %s: %d cases checked, %d diagnostics cases skipped, %u seeds "
+      "each (plain plan on %u), %d runs, %d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
+      dir.c_str(), tally.checked, diagnostics, seeds_per_case(), plain_plan_seeds(seeds_per_case()), tally.runs, tally.stats.pushes,
       tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
 }
 

@@ -5,7 +5,11 @@
 // with_key. For each: an empty session's snapshot, one entity, null keys, a snapshot after
 // every row, deterministic bytes, refusal of another query's snapshot, truncated and
 // corrupted snapshots; then the input-order rules of push/advance, and one query over a
-// million entities (prints the snapshot size per entity).
+// million entities (prints the snapshot size per entity; 100,000 under sanitizers).
+//
+// Seeds (tests/engine/seeds.h): OneEntity, NullKeys and SnapshotAfterEveryRow run 3 data sets
+// (1 under sanitizers), or TIDELINE_EQUIVALENCE_SEEDS of them for a soak, e.g.
+//   TIDELINE_EQUIVALENCE_SEEDS=100 build/tests/engine_tests --gtest_filter='*StateFamily*'
 
 #include <gtest/gtest.h>
 
@@ -16,6 +20,7 @@
 #include <random>
 
 #include "engine/equivalence.h"
+#include "engine/seeds.h"
 #include "fenl/hash.h"
 
 namespace tideline::engine {
@@ -346,44 +351,46 @@ TEST_P(StateFamily, EmptySessionRoundTrip) {
 
 // (b) One entity; (c) null keys (T's key, T.ref and U's key); and several keys: a snapshot
 // after every row, and the random-chunk equivalence property.
-TEST_P(StateFamily, OneEntity) {
-  for (uint32_t seed : {1u, 2u, 3u}) {
-    const auto tables = make_tables(seed, {.rows = 30, .keys = 1, .null_keys = false});
+// Data sets per test, and check_incremental chunking seeds per data set and result behaviour.
+uint32_t data_seeds() { return seeds_or(kSanitizedBuild ? 1 : 3); }
+uint32_t chunk_seeds() { return soak() || !kSanitizedBuild ? 10 : 2; }
+
+// Every data set of `shape` (seeds from `base`): a snapshot after every row, and
+// check_incremental, with history and final results.
+void round_trips(const Family& f, uint32_t base, DataShape shape) {
+  for (uint32_t k = 0; k < data_seeds(); ++k) {
+    const uint32_t seed = base + first_seed() + k;
+    const auto tables = make_tables(seed, shape);
     for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) +
+      SCOPED_TRACE("data seed " + std::to_string(seed) +
                    (rb == ResultBehavior::kFinal ? " final" : " history"));
-      EXPECT_EQ(every_row_round_trip(GetParam().query, tables, rb), "");
+      EXPECT_EQ(every_row_round_trip(f.query, tables, rb), "");
       ResultOptions ro;
       ro.results = rb;
-      for (uint32_t s = 0; s < 10; ++s)
-        EXPECT_EQ(check_incremental(GetParam().query, tables, {}, ro, s), "") << s;
+      for (uint32_t s = 0; s < chunk_seeds(); ++s)
+        EXPECT_EQ(check_incremental(f.query, tables, {}, ro, s), "") << "chunking seed " << s;
     }
   }
+}
+
+TEST_P(StateFamily, OneEntity) {
+  round_trips(GetParam(), 0, {.rows = 30, .keys = 1, .null_keys = false});
 }
 
 TEST_P(StateFamily, NullKeys) {
-  for (uint32_t seed : {4u, 5u, 6u}) {
-    const auto tables = make_tables(seed, {.rows = 40, .keys = 3, .null_keys = true});
-    for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) +
-                   (rb == ResultBehavior::kFinal ? " final" : " history"));
-      EXPECT_EQ(every_row_round_trip(GetParam().query, tables, rb), "");
-      ResultOptions ro;
-      ro.results = rb;
-      for (uint32_t s = 0; s < 10; ++s)
-        EXPECT_EQ(check_incremental(GetParam().query, tables, {}, ro, s), "") << s;
-    }
-  }
+  round_trips(GetParam(), 1000, {.rows = 40, .keys = 3, .null_keys = true});
 }
 
 TEST_P(StateFamily, SnapshotAfterEveryRow) {
-  int snapshots = 0;
-  for (uint32_t seed : {7u, 8u}) {
-    const auto tables = make_tables(seed, {.rows = 60, .keys = 5, .null_keys = false});
-    for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal})
-      EXPECT_EQ(every_row_round_trip(GetParam().query, tables, rb, &snapshots), "") << seed;
+  int snapshots = 0, rows = 0;
+  for (uint32_t k = 0; k < data_seeds(); ++k) {
+    const auto tables = make_tables(2000 + first_seed() + k, {.rows = 60, .keys = 5, .null_keys = false});
+    for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal}) {
+      EXPECT_EQ(every_row_round_trip(GetParam().query, tables, rb, &snapshots), "") << k;
+      for (const auto& t : tables) rows += static_cast<int>(t.batch.num_rows);
+    }
   }
-  EXPECT_GE(snapshots, 4 * 90);
+  EXPECT_EQ(snapshots, rows);
 }
 
 // (e) Equal states give equal bytes: two sessions fed the same way, and a restored session
@@ -652,9 +659,10 @@ TEST(SessionInputOrder, WatermarkBelowThePreviousFails) {
   ASSERT_TRUE(rest);
 }
 
-// (d) A million entities: snapshot after half the rows, restore, finish; equal to batch.
+// (d) A million entities (100,000 under sanitizers, which are ~40x slower): snapshot after
+// half the rows, restore, finish; equal to batch.
 TEST(StateScale, MillionEntities) {
-  constexpr int64_t kRows = 1'000'000;
+  constexpr int64_t kRows = kSanitizedBuild ? 100'000 : 1'000'000;
   TypePtr sch = DataType::record({{"ts", DataType::of(TypeId::kTimestamp)},
                                   {"key", DataType::of(TypeId::kString)},
                                   {"n", DataType::of(TypeId::kI64)}});
@@ -715,9 +723,10 @@ TEST(StateScale, MillionEntities) {
   EXPECT_EQ(same(*first, 0), "");
   EXPECT_EQ(same(*second, first->num_rows), "");
   std::printf(
-      "million entities: snapshot at %lld of %lld rows: %zu bytes, %.1f bytes per entity; "
+      "%lld entities: snapshot at %lld of %lld rows: %zu bytes, %.1f bytes per entity; "
       "batch %.2f s, incremental with snapshot/restore %.2f s\n",
-      static_cast<long long>(half), static_cast<long long>(kRows), bytes->size(),
+      static_cast<long long>(kRows), static_cast<long long>(half), static_cast<long long>(kRows),
+      bytes->size(),
       static_cast<double>(bytes->size()) / static_cast<double>(half),
       std::chrono::duration<double>(t1 - t0).count(),
       std::chrono::duration<double>(t2 - t1).count());
