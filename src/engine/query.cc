@@ -25,7 +25,9 @@ namespace {
 using fenl::Kind;
 
 // Whether an element-wise kernel implements `fn` (engine/functions registry).
-bool has_kernel(std::string_view fn) { return find_kernel(fn) != nullptr; }
+bool has_kernel(std::string_view fn) {
+  return find_kernel(fn) != nullptr;
+}
 
 class CompiledQueryImpl : public CompiledQuery {
  public:

@@ -47,7 +47,7 @@ struct StageOptions {
   bool follow = false;                      // keep running for new data until stopped
   const std::atomic<bool>* stop = nullptr;  // set by a signal handler
   int64_t batch_rows = 8192;
-  int idle_ms = 300;  // how long an empty source counts as drained
+  int idle_ms = 300;         // how long an empty source counts as drained
   bool reset_state = false;  // processor: discard the job's checkpoint (another query)
 };
 

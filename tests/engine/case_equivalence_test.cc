@@ -28,9 +28,13 @@
 namespace tideline::engine {
 namespace {
 
-uint32_t seeds_per_case() { return seeds_or(5); }
+uint32_t seeds_per_case() {
+  return seeds_or(5);
+}
 // Seeds (from the first) that also run with the plain plan.
-uint32_t plain_plan_seeds(uint32_t seeds) { return soak() ? seeds : std::min<uint32_t>(seeds, 2); }
+uint32_t plain_plan_seeds(uint32_t seeds) {
+  return soak() ? seeds : std::min<uint32_t>(seeds, 2);
+}
 
 struct Tally {
   int checked = 0;  // cases that compiled and went through check_incremental
@@ -192,8 +196,8 @@ bool check_case(const std::string& where, const std::string& query,
   EXPECT_TRUE(rows == 0 || tally.stats.pushes > pushes_before) << where << ": nothing was pushed";
   if (failures) {
     ++tally.failed_cases;
-    ADD_FAILURE() << where << ": incremental differs from batch in " << failures << " of "
-                  << runs << " runs; first: " << first << "\nquery: " << query;
+    ADD_FAILURE() << where << ": incremental differs from batch in " << failures << " of " << runs
+                  << " runs; first: " << first << "\nquery: " << query;
   }
   ++tally.checked;
   return true;
@@ -234,10 +238,11 @@ TEST(CaseEquivalence, LanguageCases) {
   EXPECT_GT(tally.stats.restores, tally.checked);
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
-      "language cases: %d query cases checked (%zu files), %u seeds each (plain plan on %u), %d runs, "
+      "language cases: %d query cases checked (%zu files), %u seeds each (plain plan on %u), %d "
+      "runs, "
       "%d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-      tally.checked, paths.size(), seeds_per_case(), plain_plan_seeds(seeds_per_case()), tally.runs, tally.stats.pushes,
-      tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
+      tally.checked, paths.size(), seeds_per_case(), plain_plan_seeds(seeds_per_case()), tally.runs,
+      tally.stats.pushes, tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
 }
 
 // The median time of the input rows (a final_at inside the data), or nullopt without rows.
@@ -342,9 +347,11 @@ TEST(CaseEquivalence, ConformanceCatalog) {
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::printf(
       "conformance catalog %s: %d cases checked, %d diagnostics cases skipped, %u seeds "
-      "each (plain plan on %u), %d runs, %d pushes, %d advances, %d restores, %d failing cases, %.2f s\n",
-      dir.c_str(), tally.checked, diagnostics, seeds_per_case(), plain_plan_seeds(seeds_per_case()), tally.runs, tally.stats.pushes,
-      tally.stats.advances, tally.stats.restores, tally.failed_cases, secs);
+      "each (plain plan on %u), %d runs, %d pushes, %d advances, %d restores, %d failing cases, "
+      "%.2f s\n",
+      dir.c_str(), tally.checked, diagnostics, seeds_per_case(), plain_plan_seeds(seeds_per_case()),
+      tally.runs, tally.stats.pushes, tally.stats.advances, tally.stats.restores,
+      tally.failed_cases, secs);
 }
 
 }  // namespace

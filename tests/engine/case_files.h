@@ -163,8 +163,8 @@ inline std::vector<std::string> language_case_paths() {
 // Conformance catalog (JSON cases)
 
 struct ConformanceCase {
-  std::string file;  // the JSON file's name
-  std::string name;  // the case's "name"
+  std::string file;          // the JSON file's name
+  std::string name;          // the case's "name"
   bool diagnostics = false;  // kind "diagnostics": a compile error is expected
   std::string expression;
   std::vector<TableInput> tables;
@@ -176,8 +176,9 @@ struct ConformanceCase {
 // The catalog folder: the repository's tests/conformance/catalog when it exists, else the
 // shared suite's /work/shared/conformance/catalog; "" when neither exists.
 inline std::string conformance_catalog_dir() {
-  for (std::filesystem::path p : {std::filesystem::path(TIDELINE_SOURCE_DIR) / "tests/conformance/catalog",
-                                  std::filesystem::path("/work/shared/conformance/catalog")}) {
+  for (std::filesystem::path p :
+       {std::filesystem::path(TIDELINE_SOURCE_DIR) / "tests/conformance/catalog",
+        std::filesystem::path("/work/shared/conformance/catalog")}) {
     std::error_code ec;
     if (std::filesystem::is_directory(p, ec)) return p.string();
   }

@@ -140,7 +140,7 @@ inline std::string check_incremental(const std::string& query,
       const int64_t bound = unpushed_min();
       if (bound != INT64_MAX && bound >= w) {
         // A watermark in [w, bound]: often exactly at a row time, sometimes between.
-        int64_t span = bound == w ? 0 : bound - w;
+        int64_t span = bound == w || w == INT64_MIN ? 0 : bound - w;
         int64_t pick =
             w == INT64_MIN
                 ? bound - static_cast<int64_t>(rng() % 3) * 43'200'000'000'000LL

@@ -45,7 +45,11 @@ inline uint32_t env_u32(const char* name, uint32_t fallback) {
 inline uint32_t seeds_or(uint32_t fallback) {
   return std::max<uint32_t>(1, env_u32("TIDELINE_EQUIVALENCE_SEEDS", fallback));
 }
-inline bool soak() { return std::getenv("TIDELINE_EQUIVALENCE_SEEDS") != nullptr; }
-inline uint32_t first_seed() { return env_u32("TIDELINE_EQUIVALENCE_FIRST_SEED", 1); }
+inline bool soak() {
+  return std::getenv("TIDELINE_EQUIVALENCE_SEEDS") != nullptr;
+}
+inline uint32_t first_seed() {
+  return env_u32("TIDELINE_EQUIVALENCE_FIRST_SEED", 1);
+}
 
 }  // namespace tideline::engine

@@ -352,8 +352,12 @@ TEST_P(StateFamily, EmptySessionRoundTrip) {
 // (b) One entity; (c) null keys (T's key, T.ref and U's key); and several keys: a snapshot
 // after every row, and the random-chunk equivalence property.
 // Data sets per test, and check_incremental chunking seeds per data set and result behaviour.
-uint32_t data_seeds() { return seeds_or(kSanitizedBuild ? 1 : 3); }
-uint32_t chunk_seeds() { return soak() || !kSanitizedBuild ? 10 : 2; }
+uint32_t data_seeds() {
+  return seeds_or(kSanitizedBuild ? 1 : 3);
+}
+uint32_t chunk_seeds() {
+  return soak() || !kSanitizedBuild ? 10 : 2;
+}
 
 // Every data set of `shape` (seeds from `base`): a snapshot after every row, and
 // check_incremental, with history and final results.
@@ -384,7 +388,8 @@ TEST_P(StateFamily, NullKeys) {
 TEST_P(StateFamily, SnapshotAfterEveryRow) {
   int snapshots = 0, rows = 0;
   for (uint32_t k = 0; k < data_seeds(); ++k) {
-    const auto tables = make_tables(2000 + first_seed() + k, {.rows = 60, .keys = 5, .null_keys = false});
+    const auto tables =
+        make_tables(2000 + first_seed() + k, {.rows = 60, .keys = 5, .null_keys = false});
     for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal}) {
       EXPECT_EQ(every_row_round_trip(GetParam().query, tables, rb, &snapshots), "") << k;
       for (const auto& t : tables) rows += static_cast<int>(t.batch.num_rows);
@@ -726,8 +731,7 @@ TEST(StateScale, MillionEntities) {
       "%lld entities: snapshot at %lld of %lld rows: %zu bytes, %.1f bytes per entity; "
       "batch %.2f s, incremental with snapshot/restore %.2f s\n",
       static_cast<long long>(kRows), static_cast<long long>(half), static_cast<long long>(kRows),
-      bytes->size(),
-      static_cast<double>(bytes->size()) / static_cast<double>(half),
+      bytes->size(), static_cast<double>(bytes->size()) / static_cast<double>(half),
       std::chrono::duration<double>(t1 - t0).count(),
       std::chrono::duration<double>(t2 - t1).count());
 }
