@@ -3,8 +3,8 @@
 // project has: each `query` case of tests/fenl/cases/*.test (with its result options) and
 // each case of the Fenl conformance catalog (tests/conformance/catalog, or the shared
 // suite's /work/shared/conformance/catalog where the repository has none; `diagnostics`
-// cases are skipped). Each seed runs with the rewrites on; the first two seeds also with the
-// plain plan. A final_at case alternates, by seed, between check_incremental (finish with
+// cases are skipped). Each seed runs with the rewrites on; the first two seeds (one under
+// sanitizers) also with the plain plan. A final_at case alternates, by seed, between check_incremental (finish with
 // final_at) and check_final_at_by_advance (advance to final_at + 1).
 //
 // Environment (tests/engine/seeds.h):
@@ -33,7 +33,7 @@ uint32_t seeds_per_case() {
 }
 // Seeds (from the first) that also run with the plain plan.
 uint32_t plain_plan_seeds(uint32_t seeds) {
-  return soak() ? seeds : std::min<uint32_t>(seeds, 2);
+  return soak() ? seeds : std::min<uint32_t>(seeds, kSanitizedBuild ? 1 : 2);
 }
 
 struct Tally {
