@@ -231,11 +231,22 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   if (!query) return error(query.error().with_context(c.query_file));
   TL_ASSIGN_OR_RETURN(auto session, engine::start_session(*query));
 
-  // Resume from the job's checkpoint.
+  // Resume from the job's checkpoint. Only an Exclusive subscription has one job state: with
+  // Shared, Failover or Key_Shared, several processors (and, after a restart, other keys or
+  // partitions) share the subscription, and per-key-range state is not implemented yet, so
+  // those processors keep their state in memory only (at-least-once, as before checkpoints).
+  const bool durable = c.processor_subscription_type == io::SubscriptionType::kExclusive;
+  if (!durable)
+    spdlog::warn(
+        "processor: subscription type is not Exclusive: no checkpoints; a restarted processor "
+        "starts from an empty state (stateful results are only restart-safe with Exclusive)");
   TL_ASSIGN_OR_RETURN(auto store, open_checkpoint_store(c.checkpoint_dir));
   const std::string& sub = c.processor_subscription;
   const std::string job = in_topic + "|" + sub;
-  TL_ASSIGN_OR_RETURN(auto saved, store->load(job));
+  std::optional<Checkpoint> saved;
+  if (durable) {
+    TL_ASSIGN_OR_RETURN(saved, store->load(job));
+  }
   if (saved && o.reset_state) {
     spdlog::warn("processor: --reset-state: discarding checkpoint {} of {}", saved->sequence, job);
     TL_RETURN_IF_ERROR(store->remove(job));
@@ -290,12 +301,14 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   auto checkpoint = [&]() -> Status {
     TL_RETURN_IF_ERROR(producer->flush());
     failpoint("processor.before_checkpoint");
-    TL_ASSIGN_OR_RETURN(cp.snapshot, session->snapshot());
-    cp.fingerprint = (*query)->fingerprint();
-    ++cp.sequence;
-    cp.created_ms = now_ns() / kNanosPerMilli;
-    TL_RETURN_IF_ERROR(store->save(job, cp));
-    cp.snapshot.clear();
+    if (durable) {
+      TL_ASSIGN_OR_RETURN(cp.snapshot, session->snapshot());
+      cp.fingerprint = (*query)->fingerprint();
+      ++cp.sequence;
+      cp.created_ms = now_ns() / kNanosPerMilli;
+      TL_RETURN_IF_ERROR(store->save(job, cp));
+      cp.snapshot.clear();
+    }
     failpoint("processor.before_ack");
     if (!unacked.empty()) TL_RETURN_IF_ERROR(consumer->acknowledge(unacked));
     unacked.clear();

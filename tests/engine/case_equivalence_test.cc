@@ -4,8 +4,8 @@
 // each case of the Fenl conformance catalog (tests/conformance/catalog, or the shared
 // suite's /work/shared/conformance/catalog where the repository has none; `diagnostics`
 // cases are skipped). Each seed runs with the rewrites on; the first two seeds (one under
-// sanitizers) also with the plain plan. A final_at case alternates, by seed, between check_incremental (finish with
-// final_at) and check_final_at_by_advance (advance to final_at + 1).
+// sanitizers) also with the plain plan. A final_at case alternates, by seed, between
+// check_incremental (finish with final_at) and check_final_at_by_advance (advance to final_at + 1).
 //
 // Environment (tests/engine/seeds.h):
 //   TIDELINE_EQUIVALENCE_SEEDS=N       seeds per case (default 5, the CTest run; the soak
