@@ -56,8 +56,8 @@ bool Evaluator::table_read_whole(int table) {
     if (!seen.insert(n).second) continue;
     for (const auto& a : n->args) {
       if (a->op == Op::kTable && a->table == table) {
-        bool presence =
-            n->op == Op::kCall && (n->fn == "is_valid" || n->fn == "is_null" || n->fn == "count");
+        bool presence = n->op == Op::kCall && (n->fn == "is_valid" || n->fn == "is_null" ||
+                                               n->fn == "is_not_null" || n->fn == "count");
         if (n->op != Op::kField && !presence) whole = true;
       }
       todo.push_back(a.get());

@@ -77,8 +77,8 @@ class CompiledQueryImpl : public CompiledQuery {
         if (a->op == fenl::Op::kTable && a->table == ti) {
           if (n->op == fenl::Op::kField && !n->names.empty()) {
             used.insert(n->names[0]);
-          } else if (n->op == fenl::Op::kCall &&
-                     (n->fn == "is_valid" || n->fn == "is_null" || n->fn == "count")) {
+          } else if (n->op == fenl::Op::kCall && (n->fn == "is_valid" || n->fn == "is_null" ||
+                                                  n->fn == "is_not_null" || n->fn == "count")) {
             // Only row presence: a table's record is valid at each of its rows.
           } else {
             all = true;

@@ -81,8 +81,8 @@ class CompiledQuery {
   virtual std::vector<std::string> warnings() const { return {}; }
   // Names of the columns of `table` the query can read (always its time, key and subsort
   // columns), in schema order; empty for an unknown table. A table referenced as a whole
-  // record (other than by `is_valid`, `is_null` or `count`) reads every column. A caller may
-  // compile again with only these columns and feed only them: the result is the same.
+  // record (other than by `is_valid`, `is_null`, `is_not_null` or `count`) reads every column. A
+  // caller may compile again with only these columns and feed only them: the result is the same.
   virtual std::vector<std::string> used_columns(std::string_view table) const {
     (void)table;
     return {};

@@ -90,32 +90,6 @@ const std::unordered_map<std::string, Signature>& catalog() {
   return kCatalog;
 }
 
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      cur[j] =
-          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
-}
-
-std::string nearest(std::string_view name, const std::vector<std::string>& candidates) {
-  std::vector<std::pair<size_t, std::string>> scored;
-  for (const auto& c : candidates) scored.emplace_back(edit_distance(name, c), c);
-  std::sort(scored.begin(), scored.end());
-  std::string out;
-  for (size_t i = 0; i < scored.size() && i < 3; ++i) {
-    if (scored[i].first > std::max<size_t>(2, name.size() / 2)) break;
-    out += (out.empty() ? "" : ", ") + std::string("'") + scored[i].second + "'";
-  }
-  return out;
-}
-
 bool class_accepts(std::string_view cls, const Type& t) {
   Kind k = t.kind;
   if (k == Kind::kNull) return true;
@@ -457,7 +431,7 @@ class Compiler {
     if (idx < 0) {
       std::vector<std::string> names;
       for (const auto& f : base->type->fields) names.push_back(f.name);
-      std::string near = nearest(name, names);
+      std::string near = nearest_names(name, names);
       std::string all;
       for (const auto& f : names) all += (all.empty() ? "" : ", ") + f;
       return error_at(span, "no field named '" + name + "' in record with fields [" + all + "]" +
@@ -494,7 +468,7 @@ class Compiler {
     }
     for (const auto& v : views_) cands.push_back(v.name);
     for (const auto& t : plan_.tables) cands.push_back(t.name);
-    std::string near = nearest(e.text, cands);
+    std::string near = nearest_names(e.text, cands);
     return error_at(e.span, "unbound reference '" + e.text + "'" +
                                 (near.empty() ? "" : "; nearest matches: " + near));
   }
@@ -562,7 +536,7 @@ class Compiler {
     if (it == catalog().end()) {
       std::vector<std::string> names;
       for (const auto& [k, v] : catalog()) names.push_back(k);
-      std::string near = nearest(e.text, names);
+      std::string near = nearest_names(e.text, names);
       return error_at(e.span, "undefined function '" + e.text + "'" +
                                   (near.empty() ? "" : "; nearest matches: " + near));
     }

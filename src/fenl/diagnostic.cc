@@ -1,6 +1,7 @@
 #include "fenl/diagnostic.h"
 
 #include <algorithm>
+#include <utility>
 
 namespace tideline::fenl {
 
@@ -51,6 +52,36 @@ Status to_status(const std::vector<Diagnostic>& ds, std::string_view text) {
   StatusCode code = (!ds.empty() && ds[0].stage == Stage::kParse) ? StatusCode::kParseError
                                                                   : StatusCode::kTypeError;
   return Status(code, std::move(msg));
+}
+
+namespace {
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      cur[j] =
+          std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::string nearest_names(std::string_view name, const std::vector<std::string>& candidates) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (const auto& c : candidates) scored.emplace_back(edit_distance(name, c), c);
+  std::sort(scored.begin(), scored.end());
+  std::string out;
+  for (size_t i = 0; i < scored.size() && i < 3; ++i) {
+    if (scored[i].first > std::max<size_t>(2, name.size() / 2)) break;
+    out += (out.empty() ? "" : ", ") + std::string("'") + scored[i].second + "'";
+  }
+  return out;
 }
 
 }  // namespace tideline::fenl

@@ -29,5 +29,8 @@ std::pair<int, int> line_column(std::string_view text, int32_t offset);
 std::string render(const Diagnostic& d, std::string_view text);
 // Status carrying all rendered diagnostics (kParseError or kTypeError by the first one).
 Status to_status(const std::vector<Diagnostic>& ds, std::string_view text);
+// Up to three of `candidates` close to `name` (by edit distance), quoted and comma-separated,
+// for "nearest matches" hints; "" if none is close.
+std::string nearest_names(std::string_view name, const std::vector<std::string>& candidates);
 
 }  // namespace tideline::fenl

@@ -18,6 +18,11 @@ constexpr FunctionDef kNull[] = {
      "the first non-null value"},
     {"is_valid", "is_valid<T: any>(input: T) -> bool", FnKind::kElementwise,
      "whether input is not null"},
+    // Extension: the reference has only is_valid (its Python API's is_null/is_not_null
+    // are not(is_valid(x)) and is_valid(x)); docs/fenl.md#extensions.
+    {"is_null", "is_null<T: any>(input: T) -> bool", FnKind::kElementwise, "whether input is null"},
+    {"is_not_null", "is_not_null<T: any>(input: T) -> bool", FnKind::kElementwise,
+     "whether input is not null (is_valid)"},
 };
 
 }  // namespace

@@ -1,6 +1,9 @@
 #include "fenl/parser.h"
 
+#include <cstdint>
 #include <unordered_map>
+
+#include "fenl/types.h"
 
 namespace tideline::fenl {
 
@@ -195,8 +198,7 @@ class Parser {
     auto e = expr();
     if (!e) return std::unexpected(diag_);
     if (peek().kind != TokenKind::kEnd) {
-      std::string hint = peek().kind == TokenKind::kAssign ? " (use '==' to compare values)" : "";
-      fail(peek(), "expected an operator or end of input but found " + describe(peek()) + hint);
+      fail(peek(), "expected an operator or end of input but found " + describe(peek()) + hint());
       return std::unexpected(diag_);
     }
     return e;
@@ -220,10 +222,39 @@ class Parser {
     }
     return nullptr;
   }
+  // A hint for an unexpected token: '=' where '==' was meant, or an operator right after a
+  // cast (which applies to everything before it).
+  std::string hint() const {
+    if (peek().kind == TokenKind::kAssign) return " (use '==' to compare values)";
+    if (pos_ == after_cast_ && pos_ > 0 && is_binary_operator(peek().kind))
+      return " (a cast applies to the whole expression before 'as'; write '(e as " +
+             toks_[pos_ - 1].text + ") " + peek().text + " ...')";
+    return "";
+  }
+  static bool is_binary_operator(TokenKind k) {
+    switch (k) {
+      case TokenKind::kPlus:
+      case TokenKind::kMinus:
+      case TokenKind::kStar:
+      case TokenKind::kSlash:
+      case TokenKind::kLt:
+      case TokenKind::kGt:
+      case TokenKind::kLe:
+      case TokenKind::kGe:
+      case TokenKind::kEqEq:
+      case TokenKind::kNe:
+      case TokenKind::kAnd:
+      case TokenKind::kOr:
+      case TokenKind::kDot:
+      case TokenKind::kLBracket:
+        return true;
+      default:
+        return false;
+    }
+  }
   bool expect(TokenKind k, const char* what) {
     if (accept(k)) return true;
-    std::string hint = peek().kind == TokenKind::kAssign ? " (use '==' to compare values)" : "";
-    fail(peek(), std::string("expected ") + what + " but found " + describe(peek()) + hint);
+    fail(peek(), std::string("expected ") + what + " but found " + describe(peek()) + hint());
     return false;
   }
   static std::shared_ptr<Expr> make(ExprKind k, Span s) {
@@ -241,28 +272,60 @@ class Parser {
   }
   static Span join(const ExprPtr& a, const ExprPtr& b) { return {a->span.begin, b->span.end}; }
 
-  // Level 1: e as T
+  // Level 1: e as T (docs/fenl.md#syntax). A cast applies to the whole pipe or let before
+  // it, as in the reference grammar, wherever an expression may stand: a let binding's
+  // value, a call argument, a record field, an index, parentheses. Beyond the reference,
+  // casts chain (`e as i64 as f64`) and a cast may be piped on (`e as i64 | sum()` is
+  // `(e as i64) | sum()`).
   ExprPtr expr() {
     if (++depth_ > 200) return fail(peek(), "expression nests too deeply");
     auto e = pipe();
-    if (e && accept(TokenKind::kAs)) {
-      const Token& t = peek();
-      if (t.kind != TokenKind::kIdent) {
-        --depth_;
-        return fail(t, "expected a type name after 'as' but found " + describe(t));
+    while (e) {
+      if (accept(TokenKind::kAs)) {
+        e = cast(e);
+      } else if (pos_ == after_cast_ && accept(TokenKind::kPipe)) {
+        auto rhs = pipe();
+        if (!rhs) {
+          e = nullptr;
+          break;
+        }
+        auto p = make(ExprKind::kPipe, join(e, rhs));
+        p->base = e;
+        p->rhs = rhs;
+        e = p;
+      } else {
+        break;
       }
-      next();
-      auto c = make(ExprKind::kCast, {e->span.begin, t.span.end});
-      c->base = e;
-      c->text = t.text;
-      c->span.end = t.span.end;
-      e = c;
     }
     --depth_;
     return e;
   }
 
-  // Level 2: pipe and let (right associative).
+  // The type name after 'as' (already consumed): the cast of `e`, or an error at the name.
+  ExprPtr cast(const ExprPtr& e) {
+    const Token& t = peek();
+    if (t.kind != TokenKind::kIdent)
+      return fail(t, "expected a type name after 'as' but found " + describe(t));
+    if (!parse_type_name(t.text)) {
+      static const char* kUnsupported[] = {"i8", "u8", "i16", "u16", "date32", "date64"};
+      for (const char* u : kUnsupported) {
+        if (t.text == u)
+          return fail(t, "type '" + t.text + "' is not supported (use i32, i64, u32 or u64)");
+      }
+      std::string near = nearest_names(t.text, type_names());
+      return fail(t, "unknown type '" + t.text + "' after 'as'" +
+                         (near.empty() ? "" : "; nearest matches: " + near));
+    }
+    next();
+    after_cast_ = pos_;
+    auto c = make(ExprKind::kCast, {e->span.begin, t.span.end});
+    c->base = e;
+    c->text = t.text;
+    return c;
+  }
+
+  // Level 2: pipe and let (right associative). A let's binding values and body are whole
+  // expressions (casts included); the body extends as far as possible.
   ExprPtr pipe() {
     if (peek().kind == TokenKind::kLet) {
       auto let = make(ExprKind::kLet, peek().span);
@@ -272,12 +335,12 @@ class Parser {
           return fail(n, "expected a name after 'let' but found " + describe(n));
         next();
         if (!expect(TokenKind::kAssign, "'='")) return nullptr;
-        auto v = pipe();
+        auto v = expr();
         if (!v) return nullptr;
         let->args.push_back({n.text, v, n.span});
       }
       if (!expect(TokenKind::kIn, "'let' or 'in'")) return nullptr;
-      auto body = pipe();
+      auto body = expr();
       if (!body) return nullptr;
       let->base = body;
       let->span.end = body->span.end;
@@ -474,6 +537,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t pos_ = 0;
   int depth_ = 0;
+  size_t after_cast_ = SIZE_MAX;  // token position just after the latest cast's type name
   bool failed_ = false;
   Diagnostic diag_;
 };

@@ -192,36 +192,47 @@ TypeRef logical_type(const DataType& t) {
   return Type::of(Kind::kNull);
 }
 
+namespace {
+
+struct TypeName {
+  std::string_view name;
+  Kind kind;
+};
+constexpr TypeName kTypeNames[] = {
+    {"bool", Kind::kBool},
+    {"i32", Kind::kI32},
+    {"i64", Kind::kI64},
+    {"u32", Kind::kU32},
+    {"u64", Kind::kU64},
+    {"f32", Kind::kF32},
+    {"f64", Kind::kF64},
+    {"string", Kind::kString},
+    {"large_string", Kind::kString},
+    {"timestamp_s", Kind::kTimestamp},
+    {"timestamp_ms", Kind::kTimestamp},
+    {"timestamp_us", Kind::kTimestamp},
+    {"timestamp_ns", Kind::kTimestamp},
+    {"duration_s", Kind::kDurationS},
+    {"duration_ms", Kind::kDurationMs},
+    {"duration_us", Kind::kDurationUs},
+    {"duration_ns", Kind::kDurationNs},
+    {"interval_days", Kind::kIntervalDays},
+    {"interval_months", Kind::kIntervalMonths},
+};
+
+}  // namespace
+
 TypeRef parse_type_name(std::string_view n) {
-  struct Entry {
-    std::string_view name;
-    Kind kind;
-  };
-  static constexpr Entry kNames[] = {
-      {"bool", Kind::kBool},
-      {"i32", Kind::kI32},
-      {"i64", Kind::kI64},
-      {"u32", Kind::kU32},
-      {"u64", Kind::kU64},
-      {"f32", Kind::kF32},
-      {"f64", Kind::kF64},
-      {"string", Kind::kString},
-      {"large_string", Kind::kString},
-      {"timestamp_s", Kind::kTimestamp},
-      {"timestamp_ms", Kind::kTimestamp},
-      {"timestamp_us", Kind::kTimestamp},
-      {"timestamp_ns", Kind::kTimestamp},
-      {"duration_s", Kind::kDurationS},
-      {"duration_ms", Kind::kDurationMs},
-      {"duration_us", Kind::kDurationUs},
-      {"duration_ns", Kind::kDurationNs},
-      {"interval_days", Kind::kIntervalDays},
-      {"interval_months", Kind::kIntervalMonths},
-  };
-  for (const auto& e : kNames) {
+  for (const auto& e : kTypeNames) {
     if (e.name == n) return Type::of(e.kind);
   }
   return nullptr;
+}
+
+std::vector<std::string> type_names() {
+  std::vector<std::string> out;
+  for (const auto& e : kTypeNames) out.emplace_back(e.name);
+  return out;
 }
 
 namespace {

@@ -92,6 +92,8 @@ TypeRef logical_type(const DataType& t);
 
 // Parses a type name usable after `as` (`i64`, `timestamp_ns`, ...). Null if unknown.
 TypeRef parse_type_name(std::string_view name);
+// Every name parse_type_name accepts, for suggestions.
+std::vector<std::string> type_names();
 
 // Least upper bound of two types for one type variable, or null if incompatible.
 TypeRef least_upper_bound(const TypeRef& a, const TypeRef& b);

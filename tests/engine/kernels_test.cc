@@ -145,6 +145,20 @@ TEST(FenlKernels, GatherAndCoalesce) {
   EXPECT_EQ(show(r), "d,x,null");
 }
 
+TEST(FenlKernels, IsNullAndIsNotNullAreNeverNull) {
+  auto s = strings({"a", std::nullopt, ""});
+  EXPECT_EQ(show(call("is_null", {s}, {Kind::kString}, Kind::kBool)), "false,true,false");
+  EXPECT_EQ(show(call("is_not_null", {s}, {Kind::kString}, Kind::kBool)), "true,false,true");
+  auto f = floats({std::nan(""), std::nullopt});
+  EXPECT_EQ(show(call("is_null", {f}, {Kind::kF64}, Kind::kBool)), "false,true");
+  // A null literal broadcast to two rows (the null type's column).
+  Column nulls(DataType::of(TypeId::kNull));
+  nulls.append_null();
+  nulls.append_null();
+  EXPECT_EQ(show(call("is_null", {nulls}, {Kind::kNull}, Kind::kBool)), "true,true");
+  EXPECT_EQ(show(call("is_not_null", {nulls}, {Kind::kNull}, Kind::kBool)), "false,false");
+}
+
 TEST(FenlKernels, HashMatchesReferenceForKeys) {
   auto s = strings({"hello", ""});
   auto h = hash_column(s, *Type::of(Kind::kString));

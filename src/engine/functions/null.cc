@@ -69,12 +69,31 @@ Result<Column> is_valid_kernel(const ColumnList& args, const Types&, const Type&
   return out;
 }
 
+// is_null / is_not_null: whether the input is (not) null; never null themselves.
+Result<Column> presence(const ColumnList& args, bool want_valid) {
+  int64_t n = args.empty() ? 0 : args[0].size();
+  Column out = alloc_column(DataType::of(TypeId::kBool), n);
+  for (int64_t i = 0; i < n; ++i)
+    out.ints()[static_cast<size_t>(i)] = args[0].is_valid(i) == want_valid;
+  return out;
+}
+
+Result<Column> is_null_kernel(const ColumnList& args, const Types&, const Type&) {
+  return presence(args, false);
+}
+
+Result<Column> is_not_null_kernel(const ColumnList& args, const Types&, const Type&) {
+  return presence(args, true);
+}
+
 constexpr KernelDef kNull[] = {
     {"if", if_kernel},
     {"null_if", null_if_kernel},
     {"else", else_kernel},
     {"coalesce", coalesce_kernel},
     {"is_valid", is_valid_kernel},
+    {"is_null", is_null_kernel},
+    {"is_not_null", is_not_null_kernel},
 };
 
 }  // namespace

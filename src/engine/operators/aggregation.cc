@@ -367,7 +367,12 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
   out.continuous = true;
   out.domain = u;
   if (!u) {
-    out.values = literal_column(Value{}, *n.type);
+    // A literal input without a window (docs/fenl.md#aggregations): a literal is never
+    // new, so the result is the empty aggregation's, a literal itself — 0 for count and
+    // count_if, null for the others.
+    Value empty;
+    if (n.fn == "count" || n.fn == "count_if") empty = int64_t{0};
+    out.values = literal_column(empty, *n.type);
     return out;
   }
   auto& groupings = ev.groupings();
