@@ -573,36 +573,7 @@ class SessionImpl : public Session {
     if (split > 0) hasher = std::thread([&] { hash_range(0, split); });
     std::vector<int64_t> times;
     std::vector<uint8_t> ok;  // empty: every row has a time
-    if (tcol.all_valid() && storage_of(tcol.type_id()) == Storage::kInts) {
-      times.assign(tcol.ints().begin(), tcol.ints().begin() + n);
-    } else {
-      times.assign(static_cast<size_t>(n), 0);
-      ok.assign(static_cast<size_t>(n), 1);
-      for (int64_t i = 0; i < n; ++i) {
-        if (!tcol.is_valid(i)) {
-          ok[static_cast<size_t>(i)] = 0;
-          continue;
-        }
-        switch (storage_of(tcol.type_id())) {
-          case Storage::kInts:
-            times[static_cast<size_t>(i)] = tcol.int_at(i);
-            break;
-          case Storage::kFloats:
-            times[static_cast<size_t>(i)] = static_cast<int64_t>(tcol.float_at(i));
-            break;
-          case Storage::kString: {
-            auto t = parse_timestamp(tcol.string_at(i));
-            if (t)
-              times[static_cast<size_t>(i)] = *t;
-            else
-              ok[static_cast<size_t>(i)] = 0;
-            break;
-          }
-          default:
-            ok[static_cast<size_t>(i)] = 0;
-        }
-      }
-    }
+    row_times(tcol, n, times, ok);
     std::vector<uint64_t> subsort(static_cast<size_t>(n));
     if (!info.subsort_column.empty()) {
       const Column& sc = in.child(static_cast<size_t>(type.field_index(info.subsort_column)));

@@ -18,6 +18,18 @@ std::span<const OperatorDef> lookup_operators();  // lookup.cc: lookup, with_key
 std::span<const OperatorDef>
 record_operators();  // scalar.cc: extend, select/remove_fields, time_of
 
+// The first `count` arguments of `n` (all by default) evaluated in `ctx` and aligned into
+// their union domain (null: all constant). `cols` may borrow from the argument streams,
+// which `args` keeps alive.
+struct Aligned {
+  std::vector<StreamPtr> args;
+  ColumnList cols;
+  std::vector<uint8_t> is_new;
+  DomainPtr domain;
+};
+Result<Aligned> eval_aligned(Evaluator& ev, const fenl::Node& n, const Ctx& ctx,
+                             size_t count = SIZE_MAX);
+
 // Non-call nodes and element-wise calls (scalar.cc).
 Result<Stream> eval_field(Evaluator& ev, const fenl::Node& n, const Ctx& ctx);
 Result<Stream> eval_record(Evaluator& ev, const fenl::Node& n, const Ctx& ctx);

@@ -75,11 +75,10 @@ Result<Stream> eval_lookup(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_with_key(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(StreamPtr k_p, ev.eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(StreamPtr v_p, ev.eval(n.args[1], ctx));
-  ColumnList cols;
-  std::vector<uint8_t> is_new;
-  TL_ASSIGN_OR_RETURN(DomainPtr u, ev.align({k_p.get(), v_p.get()}, cols, is_new));
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx, 2));
+  const ColumnList& cols = a.cols;
+  const std::vector<uint8_t>& is_new = a.is_new;
+  const DomainPtr& u = a.domain;
   Stream s;
   s.continuous = n.continuous;
   if (!u) {

@@ -13,21 +13,6 @@ using fenl::Node;
 
 namespace {
 
-Result<std::vector<StreamPtr>> eval_args(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  std::vector<StreamPtr> args;
-  for (const auto& a : n.args) {
-    TL_ASSIGN_OR_RETURN(StreamPtr s, ev.eval(a, ctx));
-    args.push_back(std::move(s));
-  }
-  return args;
-}
-
-std::vector<const Stream*> ptrs_of(const std::vector<StreamPtr>& args) {
-  std::vector<const Stream*> ptrs;
-  for (const auto& a : args) ptrs.push_back(a.get());
-  return ptrs;
-}
-
 Result<Stream> eval_time_of(Evaluator& ev, const Node& n, const Ctx& ctx) {
   TL_ASSIGN_OR_RETURN(StreamPtr x_p, ev.eval(n.args[0], ctx));
   const Stream& x = *x_p;
@@ -46,10 +31,11 @@ Result<Stream> eval_time_of(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_record_fn(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(auto args, eval_args(ev, n, ctx));
-  ColumnList cols;
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx));
+  const ColumnList& cols = a.cols;
   Stream s;
-  TL_ASSIGN_OR_RETURN(s.domain, ev.align(ptrs_of(args), cols, s.is_new));
+  s.domain = a.domain;
+  s.is_new = std::move(a.is_new);
   int64_t rows = cols[0].size();
   Column rec(fenl::physical_type(*n.type));
   for (size_t f = 0; f < n.type->fields.size(); ++f) {
@@ -84,6 +70,18 @@ const OperatorDef kRecordOps[] = {
 
 }  // namespace
 
+Result<Aligned> eval_aligned(Evaluator& ev, const Node& n, const Ctx& ctx, size_t count) {
+  Aligned a;
+  for (size_t i = 0; i < n.args.size() && i < count; ++i) {
+    TL_ASSIGN_OR_RETURN(StreamPtr s, ev.eval(n.args[i], ctx));
+    a.args.push_back(std::move(s));
+  }
+  std::vector<const Stream*> ptrs;
+  for (const auto& s : a.args) ptrs.push_back(s.get());
+  TL_ASSIGN_OR_RETURN(a.domain, ev.align(ptrs, a.cols, a.is_new));
+  return a;
+}
+
 std::span<const OperatorDef> record_operators() {
   return kRecordOps;
 }
@@ -106,10 +104,11 @@ Result<Stream> eval_field(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_record(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(auto args, eval_args(ev, n, ctx));
-  ColumnList cols;
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx));
+  ColumnList& cols = a.cols;
   Stream s;
-  TL_ASSIGN_OR_RETURN(s.domain, ev.align(ptrs_of(args), cols, s.is_new));
+  s.domain = a.domain;
+  s.is_new = std::move(a.is_new);
   Column rec(fenl::physical_type(*n.type));
   int64_t rows = cols.empty() ? 0 : cols[0].size();
   for (size_t f = 0; f < cols.size(); ++f) rec.child(f) = cols.take(f);
@@ -120,13 +119,13 @@ Result<Stream> eval_record(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_elementwise(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(auto args, eval_args(ev, n, ctx));
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx));
   std::vector<fenl::TypeRef> types;
-  for (const auto& a : n.args) types.push_back(a->type);
-  ColumnList cols;
+  for (const auto& arg : n.args) types.push_back(arg->type);
   Stream s;
-  TL_ASSIGN_OR_RETURN(s.domain, ev.align(ptrs_of(args), cols, s.is_new));
-  TL_ASSIGN_OR_RETURN(s.values, call_kernel(n.fn, cols, types, *n.type));
+  s.domain = a.domain;
+  s.is_new = std::move(a.is_new);
+  TL_ASSIGN_OR_RETURN(s.values, call_kernel(n.fn, a.cols, types, *n.type));
   s.continuous = n.continuous;
   return s;
 }

@@ -110,11 +110,9 @@ struct ShiftUntilState : OperatorState {
 };
 
 Result<Stream> eval_shift_to(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(StreamPtr t_p, ev.eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(StreamPtr v_p, ev.eval(n.args[1], ctx));
-  ColumnList cols;
-  std::vector<uint8_t> is_new;
-  TL_ASSIGN_OR_RETURN(DomainPtr u, ev.align({t_p.get(), v_p.get()}, cols, is_new));
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx, 2));
+  const ColumnList& cols = a.cols;
+  const DomainPtr& u = a.domain;
   Stream s;
   s.continuous = false;
   if (!u) {
@@ -165,11 +163,9 @@ Result<Stream> eval_shift_to(Evaluator& ev, const Node& n, const Ctx& ctx) {
 }
 
 Result<Stream> eval_shift_until(Evaluator& ev, const Node& n, const Ctx& ctx) {
-  TL_ASSIGN_OR_RETURN(StreamPtr p_p, ev.eval(n.args[0], ctx));
-  TL_ASSIGN_OR_RETURN(StreamPtr v_p, ev.eval(n.args[1], ctx));
-  ColumnList cols;
-  std::vector<uint8_t> is_new;
-  TL_ASSIGN_OR_RETURN(DomainPtr u, ev.align({p_p.get(), v_p.get()}, cols, is_new));
+  TL_ASSIGN_OR_RETURN(Aligned a, eval_aligned(ev, n, ctx, 2));
+  const ColumnList& cols = a.cols;
+  const DomainPtr& u = a.domain;
   Stream s;
   s.continuous = false;
   if (!u) {
