@@ -67,6 +67,17 @@ inline RunResult run_tideline(const std::vector<std::string>& args, const std::s
   return run_command(argv, cwd, env);
 }
 
+// What `main-proc -wt STAGE` must report for a run over `rows` input rows. `replay`: the
+// input was processed before and is produced again, so the processor (whose checkpoint
+// keeps its state and watermark) routes every event to the dead-letter topic as late and
+// publishes nothing, and the consumer then gets nothing.
+inline std::string expected_stage_report(const std::string& stage, int64_t rows, bool replay) {
+  if (!replay || stage == "producer") return std::to_string(rows) + " rows in";
+  if (stage == "processor")
+    return "0 rows in, 0 rows out, " + std::to_string(rows) + " dead letters";
+  return "0 rows in";
+}
+
 // Splits simple CSV output (no quoted commas) into rows of cells; a trailing comma is an
 // empty last cell.
 inline std::vector<std::vector<std::string>> split_simple_csv(const std::string& text) {

@@ -81,9 +81,7 @@ class ClustersPipeline : public ::testing::Test {
     return testing::run_command({TIDELINE_VENV_PYTHON, path});
   }
 
-  // `replay`: the input was processed before, so the processor (whose checkpoint keeps its
-  // state and watermark) routes every re-produced event to the dead-letter topic as late
-  // and publishes nothing.
+  // `replay`: see testing::expected_stage_report.
   void run_pipeline(const std::string& csv, int64_t rows, bool replay = false) {
     auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
                      "-rsf", csv, "-ldn", "-1"});
@@ -93,12 +91,7 @@ class ClustersPipeline : public ::testing::Test {
     for (const char* wt : {"producer", "processor", "consumer"}) {
       auto r = run({"main-proc", "-cf", config_, "-wt", wt, "--idle-ms", "2000"});
       ASSERT_EQ(r.exit_code, 0) << wt << ": " << r.out << r.err;
-      const std::string want =
-          !replay ? std::to_string(rows) + " rows in"
-          : std::string(wt) == "processor"
-              ? "0 rows in, 0 rows out, " + std::to_string(rows) + " dead letters"
-          : std::string(wt) == "consumer" ? "0 rows in"
-                                          : std::to_string(rows) + " rows in";
+      const std::string want = testing::expected_stage_report(wt, rows, replay);
       EXPECT_NE(r.out.find(want), std::string::npos) << wt << ": " << r.out;
     }
   }
