@@ -328,12 +328,18 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     for (const auto& m : msgs) {
       unacked.push_back(m.id);
       dirty = true;
-      auto pos = cp.positions.find(m.id.partition);
-      if (pos != cp.positions.end() && covered_by(m.id, pos->second)) {
-        ++rereads;  // already in the checkpoint's state: acknowledge without processing
-        continue;
+      // With an Exclusive subscription each partition's messages come in order, so a message
+      // at or before the partition's position was processed already (it is in the state):
+      // acknowledge it without processing. Other subscription types may deliver a
+      // partition's messages out of order to one processor, and keep no checkpoint.
+      if (durable) {
+        auto pos = cp.positions.find(m.id.partition);
+        if (pos != cp.positions.end() && covered_by(m.id, pos->second)) {
+          ++rereads;
+          continue;
+        }
+        cp.positions[m.id.partition] = m.id;
       }
-      cp.positions[m.id.partition] = m.id;
       Status s = in_codec->decode_into(m.payload, batch);
       if (!s.ok()) {
         TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, s, dlq));
