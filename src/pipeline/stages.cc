@@ -399,10 +399,13 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
     // smallest latest time of the partitions heard from within the idle timeout (all idle:
     // everything received), less the allowed lateness.
     int64_t w = INT64_MIN;
-    if (idle && !o.follow) {
+    // Without an Exclusive subscription a partition's messages may come out of order (a
+    // Key_Shared broker holds a key's messages back until another consumer acknowledges
+    // earlier ones), so the watermark moves only when the input pauses.
+    if (idle && (!o.follow || !durable)) {
       // Drained: everything received so far (also before a restart) is final.
       if (session->max_input_time() != INT64_MIN) w = session->max_input_time() + 1;
-    } else if (latest_any != INT64_MIN) {
+    } else if (durable && latest_any != INT64_MIN) {
       {
         int64_t lo = INT64_MAX;
         for (const auto& p : parts)
