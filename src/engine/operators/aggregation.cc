@@ -163,8 +163,7 @@ struct FirstLastState : AccumulatorState<RefAcc> {
     w.u32(static_cast<uint32_t>(segments));
     w.vec(open_segment);
     std::vector<int64_t> slots(accumulators.size());
-    for (size_t i = 0; i < slots.size(); ++i)
-      slots[i] = accumulators[i].ref == -1 ? -1 : ref_slot(accumulators[i].ref);
+    for (size_t i = 0; i < slots.size(); ++i) slots[i] = ValueStore::slot_of(accumulators[i].ref);
     w.vec(slots);
     w.column(store.values);
   }
@@ -180,9 +179,7 @@ struct FirstLastState : AccumulatorState<RefAcc> {
     TL_ASSIGN_OR_RETURN(store.values, r.column());
     accumulators.assign(slots.size(), RefAcc{});
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i] < -1 || slots[i] >= store.values.size())
-        return r.fail("value slot out of range");
-      accumulators[i].ref = slots[i] == -1 ? -1 : stored_ref(slots[i]);
+      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], true, accumulators[i].ref));
     }
     for (uint32_t o : open_segment)
       if (segments == 0 || o >= segments) return r.fail("open segment out of range");

@@ -24,7 +24,7 @@ struct LagState : OperatorState {
     w.u32(static_cast<uint32_t>(capacity));
     w.vec(count);
     std::vector<int64_t> slots(ring.size());
-    for (size_t i = 0; i < ring.size(); ++i) slots[i] = ring[i] == -1 ? -1 : ref_slot(ring[i]);
+    for (size_t i = 0; i < ring.size(); ++i) slots[i] = ValueStore::slot_of(ring[i]);
     w.vec(slots);
     w.column(store.values);
   }
@@ -40,9 +40,7 @@ struct LagState : OperatorState {
       return r.fail("lag ring does not match its entity count");
     ring.resize(slots.size());
     for (size_t i = 0; i < slots.size(); ++i) {
-      if (slots[i] < -1 || slots[i] >= store.values.size())
-        return r.fail("value slot out of range");
-      ring[i] = slots[i] == -1 ? -1 : stored_ref(slots[i]);
+      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], true, ring[i]));
     }
     return {};
   }

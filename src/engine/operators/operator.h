@@ -46,6 +46,19 @@ struct ValueStore {
   // Keeps only the stored slots still referenced (entries <= -2 of `refs`), renumbering
   // them, once the store holds more than twice as many values as are referenced.
   void compact(std::span<int64_t* const> refs, size_t live);
+  // Snapshots hold slots, not references: a stored reference as its slot (-1, empty, stays
+  // -1), and a slot read back as a reference, where a slot outside the stored values, or
+  // -1 unless `allow_empty`, is corrupt.
+  static int64_t slot_of(int64_t ref) { return ref == -1 ? -1 : ref_slot(ref); }
+  Status ref_from(StateReader& r, int64_t slot, bool allow_empty, int64_t& ref) const {
+    if (slot == -1 && allow_empty) {
+      ref = -1;
+      return {};
+    }
+    if (slot < 0 || slot >= values.size()) return r.fail("value slot out of range");
+    ref = stored_ref(slot);
+    return {};
+  }
 };
 
 }  // namespace tideline::engine

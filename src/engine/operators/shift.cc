@@ -39,7 +39,7 @@ struct ShiftToState : OperatorState {
       w.i64(p.target);
       w.u32(p.entity);
       w.u64(p.hash);
-      w.i64(ref_slot(p.ref));
+      w.i64(ValueStore::slot_of(p.ref));
     }
     w.column(store.values);
   }
@@ -59,8 +59,7 @@ struct ShiftToState : OperatorState {
     }
     TL_ASSIGN_OR_RETURN(store.values, r.column());
     for (size_t i = 0; i < n; ++i) {
-      if (slots[i] < 0 || slots[i] >= store.values.size()) return r.fail("value slot out of range");
-      pending[i].ref = stored_ref(slots[i]);
+      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], false, pending[i].ref));
     }
     return {};
   }
@@ -82,7 +81,7 @@ struct ShiftUntilState : OperatorState {
     w.vec(ents);
     for (uint32_t e : ents) {
       std::vector<int64_t> slots;
-      for (int64_t ref : pending[e]) slots.push_back(ref_slot(ref));
+      for (int64_t ref : pending[e]) slots.push_back(ValueStore::slot_of(ref));
       w.vec(slots);
     }
     w.column(store.values);
@@ -100,8 +99,9 @@ struct ShiftUntilState : OperatorState {
       if (ents[k] > (1u << 31)) return r.fail("entity out of range");
       if (ents[k] >= pending.size()) pending.resize(ents[k] + 1);
       for (int64_t sl : slots[k]) {
-        if (sl < 0 || sl >= store.values.size()) return r.fail("value slot out of range");
-        pending[ents[k]].push_back(stored_ref(sl));
+        int64_t ref = -1;
+        TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, sl, false, ref));
+        pending[ents[k]].push_back(ref);
         ++waiting;
       }
     }
