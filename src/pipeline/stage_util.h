@@ -1,0 +1,46 @@
+#pragma once
+// Pieces shared by the pipeline's stages (producer.cc, processor.cc, consumer.cc). Private to
+// src/pipeline.
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/batch.h"
+#include "common/status.h"
+#include "io/avro/avro.h"
+#include "io/topic.h"
+#include "pipeline/pipeline.h"
+
+namespace tideline::pipeline::detail {
+
+inline bool stopped(const StageOptions& o) {
+  return o.stop && o.stop->load(std::memory_order_relaxed);
+}
+
+// Seconds on the monotonic clock since `t0` (monotonic_ns()).
+double seconds_since(int64_t t0);
+
+// The Avro codec of a topic: the schema registered on the topic, else the configured file
+// (which is then registered).
+Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
+                                                       const std::string& topic,
+                                                       const std::string& schema_file);
+
+// The routing key of row `row` of a key column ("" for null).
+std::string key_string(const Column& c, int64_t row);
+
+// Appends every row of `src` to `dst` (same type).
+void append_rows(Column& dst, const Column& src);
+
+// Encodes every row of `batch` (already of the codec's type) and publishes it.
+Status publish_batch(const avro::Codec& codec, const Batch& batch, int key_col, int time_col,
+                     io::Producer& producer, std::vector<io::OutgoingMessage>& scratch);
+
+// Publishes an unprocessable message to `<topic>-<subscription>-DLQ` (Pulsar's naming) and
+// logs where it came from and why, so nothing is dropped silently.
+Status dead_letter(io::TopicService& topics, const std::string& topic, const std::string& sub,
+                   const io::Message& m, const Status& why, std::unique_ptr<io::Producer>& dlq);
+
+}  // namespace tideline::pipeline::detail
