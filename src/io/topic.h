@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -20,15 +21,34 @@ namespace tideline::io {
 
 struct MessageId {
   int32_t partition = 0;
-  int64_t ledger_id = 0;  // embedded: always 0
-  int64_t entry_id = 0;   // embedded: per-partition sequence number, starting at 0
+  int64_t ledger_id = 0;     // embedded: always 0
+  int64_t entry_id = 0;      // embedded: per-partition sequence number, starting at 0
+  int32_t batch_index = -1;  // position inside a batch entry, -1 = the entry is one message
   bool operator==(const MessageId&) const = default;
 };
 
+// Whether `a` comes before `b` in their partition's delivery order (same partition).
+inline bool precedes(const MessageId& a, const MessageId& b) {
+  if (a.ledger_id != b.ledger_id) return a.ledger_id < b.ledger_id;
+  if (a.entry_id != b.entry_id) return a.entry_id < b.entry_id;
+  return a.batch_index < b.batch_index;
+}
+
+// Message properties (Pulsar's string key/value pairs), in the order they were set.
+using Properties = std::vector<std::pair<std::string, std::string>>;
+
 struct OutgoingMessage {
+  OutgoingMessage() = default;
+  OutgoingMessage(std::string k, std::string p, int64_t time_ms = 0)
+      : key(std::move(k)), payload(std::move(p)), event_time_ms(time_ms) {}
   std::string key;            // routing key; messages with equal keys keep their order
   std::string payload;        // Avro datum when the topic has a schema
   int64_t event_time_ms = 0;  // 0 = unset
+  Properties properties;
+  // Producer sequence id for broker deduplication (Pulsar: with a fixed producer name and
+  // deduplication on, a sequence id at or below the highest stored one is dropped); -1 =
+  // the producer numbers messages itself. Ids must increase within a producer.
+  int64_t sequence_id = -1;
 };
 
 struct Message {
@@ -38,6 +58,7 @@ struct Message {
   int64_t event_time_ms = 0;
   int64_t publish_time_ms = 0;
   int32_t redelivery_count = 0;
+  Properties properties;
 };
 
 enum class SubscriptionType { kExclusive, kShared, kFailover, kKeyShared };
@@ -73,9 +94,30 @@ struct SubscribeOptions {
   InitialPosition initial_position = InitialPosition::kEarliest;
 };
 
+// Optional capability of a topic service (embedded log): atomic units of work. Once
+// enable() was called, the service's producers and consumers created afterwards share one
+// connection (use them and the service from one thread), and everything they send or
+// acknowledge, and every write to the service's state store, between begin() and commit()
+// becomes durable together or not at all. Destroying the service with an open unit rolls it
+// back.
+class AtomicWork {
+ public:
+  virtual ~AtomicWork() = default;
+  virtual Status enable() = 0;
+  virtual Status begin() = 0;
+  virtual Status commit() = 0;
+  virtual void rollback() = 0;
+};
+
+class StateStore;  // io/state_store.h
+
 class TopicService {
  public:
   virtual ~TopicService() = default;
+  // Optional capabilities: nullptr when the backend does not have them.
+  virtual AtomicWork* atomic_work() { return nullptr; }
+  // A job state store in the same backend (the embedded log's database).
+  virtual StateStore* state_store() { return nullptr; }
   virtual Status create_namespace(std::string_view tenant, std::string_view ns) = 0;
   // No-op when it exists with the same partition count.
   virtual Status create_partitioned_topic(std::string_view topic, int partitions) = 0;

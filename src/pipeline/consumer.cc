@@ -39,7 +39,7 @@ Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
   for (const auto& m : msgs) {
     Status s = codec.decode_into(m.payload, in.batch);
     if (!s.ok()) {
-      TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, s, dlq));
+      TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, "decode", s, dlq));
       ++in.dead_letters;
     } else {
       if (time_col >= 0) {

@@ -169,6 +169,11 @@ class PulsarProducer final : public io::Producer {
     meta.set_publish_time(pending.publish_time);
     if (!m.key.empty()) meta.set_partition_key(m.key);
     if (m.event_time_ms > 0) meta.set_event_time(static_cast<uint64_t>(m.event_time_ms));
+    for (const auto& [k, v] : m.properties) {
+      auto* kv = meta.add_properties();
+      kv->set_key(k);
+      kv->set_value(v);
+    }
     p.conn->queue_payload(cmd, meta, m.payload);
   }
 
@@ -646,6 +651,7 @@ class PulsarConsumer final : public io::Consumer {
       m.key = meta.partition_key();
       m.payload = std::move(frame.payload);
       m.event_time_ms = static_cast<int64_t>(meta.event_time());
+      for (const auto& kv : meta.properties()) m.properties.emplace_back(kv.key(), kv.value());
       queue_.push_back(std::move(m));
       outstanding_[key] = 1;
       return {};
@@ -669,7 +675,10 @@ class PulsarConsumer final : public io::Consumer {
         continue;
       }
       io::Message m = base;
+      m.id.batch_index = static_cast<int32_t>(i);
       m.key = single.metadata.partition_key();
+      for (const auto& kv : single.metadata.properties())
+        m.properties.emplace_back(kv.key(), kv.value());
       m.payload = std::move(single.payload);
       m.event_time_ms = single.metadata.has_event_time()
                             ? static_cast<int64_t>(single.metadata.event_time())
