@@ -99,7 +99,8 @@ struct SubscribeOptions {
 // connection (use them and the service from one thread), and everything they send or
 // acknowledge, and every write to the service's state store, between begin() and commit()
 // becomes durable together or not at all. Destroying the service with an open unit rolls it
-// back.
+// back. After rollback() a consumer that acknowledged inside the unit must be closed (its
+// in-memory cursor still counts those acknowledgements).
 class AtomicWork {
  public:
   virtual ~AtomicWork() = default;

@@ -36,7 +36,8 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.consumer.subscription.type", "tideline.processor.checkpoint.dir",
       "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
       "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
-      "tideline.processor.late.events"};
+      "tideline.processor.late.events", "tideline.processor.state.store",
+      "tideline.processor.state.table"};
   return kKeys;
 }
 
@@ -188,6 +189,31 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
           StatusCode::kInvalidArgument,
           fmt::format("key '{}' in {}: expected an integer >= {}, got '{}'", key, path, lo, *text));
     }
+  }
+  {
+    std::string store = props.get_or("tideline.processor.state.store",
+                                     c.backend == Backend::kEmbedded ? "embedded" : "cassandra");
+    if (store == "cassandra") {
+      c.state_store = StateStoreKind::kCassandra;
+    } else if (store == "file") {
+      c.state_store = StateStoreKind::kFile;
+    } else if (store == "embedded") {
+      c.state_store = StateStoreKind::kEmbedded;
+    } else {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.state.store' in {}: expected cassandra, "
+                               "file or embedded, got '{}'",
+                               path, store));
+    }
+    if (c.state_store == StateStoreKind::kEmbedded && c.backend != Backend::kEmbedded) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.state.store' in {}: 'embedded' needs "
+                               "tideline.backend=embedded",
+                               path));
+    }
+    c.state_table = props.get_or("tideline.processor.state.table", "tideline_job_state");
+    if (c.state_table.find('.') == std::string::npos)
+      c.state_table = c.keyspace + "." + c.state_table;
   }
   {
     std::string late = props.get_or("tideline.processor.late.events", "dead-letter");

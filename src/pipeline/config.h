@@ -26,6 +26,8 @@ struct PulsarClientConf {
   bool tls_enable_hostname_verification = false;
 };
 
+enum class StateStoreKind { kEmbedded, kCassandra, kFile };
+
 struct PipelineConfig {
   std::string source;  // the file the config came from
   std::vector<std::string> warnings;
@@ -76,6 +78,11 @@ struct PipelineConfig {
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
   // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
+  // Where the processor keeps checkpoints and its step journal: embedded = the topic log's
+  // database (atomic with the output; the embedded default), cassandra = the table
+  // `state_table` (the clusters default), file = `checkpoint_dir/job_state.sqlite`.
+  StateStoreKind state_store = StateStoreKind::kEmbedded;  // tideline.processor.state.store
+  std::string state_table;                // tideline.processor.state.table ("keyspace.table")
   std::string checkpoint_dir;             // tideline.processor.checkpoint.dir (default data dir)
   int64_t checkpoint_interval_ms = 1000;  // tideline.processor.checkpoint.interval.ms
   int64_t checkpoint_events = 0;          // tideline.processor.checkpoint.events (0 = no limit)

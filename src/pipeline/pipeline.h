@@ -15,6 +15,7 @@
 
 #include "common/batch.h"
 #include "common/status.h"
+#include "io/state_store.h"
 #include "io/table_store.h"
 #include "io/topic.h"
 #include "pipeline/config.h"
@@ -23,6 +24,9 @@ namespace tideline::pipeline {
 
 Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& config);
 Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfig& config);
+// The processor's job state store for tideline.processor.state.store = cassandra or file;
+// nullptr for embedded (the topic service's own store).
+Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& config);
 
 struct PrepEnvOptions {
   bool create_tables = true;

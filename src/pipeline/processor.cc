@@ -12,7 +12,6 @@
 #include "common/time.h"
 #include "engine/kernels.h"
 #include "engine/query.h"
-#include "io/embedded/embedded.h"
 #include "io/state_store.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/pipeline.h"
@@ -97,14 +96,21 @@ class Processor {
       spdlog::warn(
           "processor: subscription type is not Exclusive: no checkpoints; a restarted processor "
           "starts from an empty state (stateful results are only restart-safe with Exclusive)");
-    } else if (io::AtomicWork* atomic = topics_->atomic_work()) {
+    } else if (c_.state_store == StateStoreKind::kEmbedded && topics_->atomic_work() &&
+               topics_->state_store()) {
+      // The job state lives with the topics: output, journal, checkpoint and acknowledgements
+      // commit together.
       mode_ = Durability::kAtomic;
-      atomic_ = atomic;
+      atomic_ = topics_->atomic_work();
       TL_RETURN_IF_ERROR(atomic_->enable());
       state_store_ = topics_->state_store();
     } else {
       mode_ = Durability::kJournalFirst;
-      TL_ASSIGN_OR_RETURN_S(own_state_store_, embedded::open_state_store(c_.checkpoint_dir));
+      TL_ASSIGN_OR_RETURN_S(own_state_store_, open_state_store(c_));
+      if (!own_state_store_) {
+        return invalid_argument(
+            "tideline.processor.state.store=embedded needs the embedded topic log");
+      }
       state_store_ = own_state_store_.get();
     }
     job_ = in_topic_ + "|" + c_.processor_subscription;

@@ -61,11 +61,11 @@ class SqliteStateStore final : public io::StateStore {
     const std::string upper = std::string(prefix) + "\xff";
     TL_ASSIGN_OR_RETURN_S(Statement st,
                           db_->prepare("DELETE FROM job_state WHERE scope = ? AND name >= ? AND "
-                                       "name < ? AND (? = '' OR name <= ?)"));
+                                       "name < ? AND (? = 0 OR name <= ?)"));
     st.bind_text(1, scope);
     st.bind_text(2, prefix);
     st.bind_text(3, upper);
-    st.bind_text(4, through);
+    st.bind_int(4, through.empty() ? 0 : 1);  // an empty text may bind as NULL
     st.bind_text(5, through);
     TL_RETURN_STATUS_IF_ERROR(st.run());
     return txn.commit();
