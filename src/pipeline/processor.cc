@@ -35,6 +35,9 @@ enum class Durability {
   kNone,          // not an Exclusive subscription: state in memory, at-least-once
 };
 
+// Messages asked for per receive.
+constexpr size_t kReceiveMax = 4096;
+
 // How long a replay waits for a message its journal names before giving up.
 constexpr int64_t kReplayWaitMs = 30000;
 
@@ -49,8 +52,10 @@ class Processor {
     auto backlog = consumer_->backlog();
     ProgressBar bar("process", backlog ? *backlog : -1);
     while (!stopped(o_)) {
-      TL_ASSIGN_OR_RETURN(auto msgs, consumer_->receive(4096, milliseconds(o_.idle_ms)));
+      TL_ASSIGN_OR_RETURN(auto msgs, consumer_->receive(kReceiveMax, milliseconds(o_.idle_ms)));
       const bool idle = msgs.empty();
+      // Fewer than asked for: the source had nothing more at this moment (caught up).
+      if (msgs.size() < kReceiveMax) caught_up_ms_ = monotonic_ms();
       TL_RETURN_IF_ERROR(run_step(msgs, idle, nullptr));
       bar.update(rep_.rows_in);
       if (!o_.follow && idle) break;
@@ -190,7 +195,7 @@ class Processor {
                                     job_, r.step, missing->partition, missing->ledger_id,
                                     missing->entry_id, kReplayWaitMs / 1000));
         }
-        TL_ASSIGN_OR_RETURN_S(auto msgs, consumer_->receive(4096, milliseconds(200)));
+        TL_ASSIGN_OR_RETURN_S(auto msgs, consumer_->receive(kReceiveMax, milliseconds(200)));
         if (!msgs.empty()) waited_since = monotonic_ms();
         for (auto& m : msgs) {
           auto [it, fresh] = seen.try_emplace(m.id.partition, m.id);
@@ -379,11 +384,14 @@ class Processor {
   }
 
   // The watermark after a live step: drained (not following) = everything received is final;
-  // else the smallest latest time of the partitions heard from within the idle timeout (all
-  // idle: everything received), less the allowed lateness. Without an Exclusive subscription a
-  // partition's messages may come out of order (a Key_Shared broker holds a key's messages
-  // back until another consumer acknowledges earlier ones), so the watermark moves only when
-  // the input pauses.
+  // else the smallest latest time of the active partitions (none active: everything
+  // received), less the allowed lateness. A partition is idle when nothing came from it for
+  // the idle timeout although the processor caught up with the source since (a receive
+  // returned less than it asked for): a partition whose messages wait behind other
+  // partitions' backlog is not idle, and excluding it would make its events late. Without an
+  // Exclusive subscription a partition's messages may come out of order (a Key_Shared broker holds
+  // a key's messages back until another consumer acknowledges earlier ones), so the watermark moves
+  // only when the input pauses.
   int64_t next_watermark(bool idle, int64_t now) const {
     const bool durable = mode_ != Durability::kNone;
     if (idle && (!o_.follow || !durable)) {
@@ -393,7 +401,8 @@ class Processor {
     if (!durable || latest_any_ == INT64_MIN) return INT64_MIN;
     int64_t lo = INT64_MAX;
     for (const auto& p : parts_)
-      if (now - p.heard_ms < c_.partition_idle_ms) lo = std::min(lo, p.latest);
+      if (now - p.heard_ms < c_.partition_idle_ms || caught_up_ms_ <= p.heard_ms)
+        lo = std::min(lo, p.latest);
     if (lo == INT64_MAX) return latest_any_ + 1;
     if (lo == INT64_MIN) return INT64_MIN;
     return lo - c_.allowed_lateness_ms * kNanosPerMilli;
@@ -489,6 +498,7 @@ class Processor {
   int time_col_ = -1, out_key_ = -1, out_time_ = -1;
   std::vector<Partition> parts_;
   int64_t latest_any_ = INT64_MIN;
+  int64_t caught_up_ms_ = INT64_MIN;  // the last receive that returned less than asked for
   Positions positions_;
   Totals totals_;
   int64_t step_ = 0;
