@@ -15,6 +15,7 @@ struct MainProcArgs {
   bool follow = false;
   bool reset_state = false;
   int idle_ms = 300;
+  double rate = 0;
 };
 }  // namespace
 
@@ -39,6 +40,11 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
                 "processor: discard its checkpoint and start from a fresh state (needed after "
                 "changing the query or the input schema)");
   sub->add_option("--idle-ms", args->idle_ms, "how long an empty source counts as drained")
+      ->capture_default_str();
+  sub->add_option("--rate", args->rate,
+                  "producer: publish at most this many events per second, in 10 ms slices "
+                  "(0 = as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   sub->footer("Example:\n  tideline main-proc -cf examples/eshop/embedded.properties -wt producer");
   sub->callback([&ctx, args] {
@@ -68,6 +74,7 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
     o.reset_state = args->reset_state;
     o.stop = &g_stop_requested;
     o.idle_ms = args->idle_ms;
+    o.rate = args->rate;
     Result<pipeline::StageReport> rep = wt == "producer"    ? pipeline::run_producer(*cfg, o)
                                         : wt == "processor" ? pipeline::run_processor(*cfg, o)
                                                             : pipeline::run_consumer(*cfg, o);

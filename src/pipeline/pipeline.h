@@ -53,6 +53,7 @@ struct StageOptions {
   int64_t batch_rows = 8192;
   int idle_ms = 300;         // how long an empty source counts as drained
   bool reset_state = false;  // processor: discard the job's checkpoint (another query)
+  double rate = 0;           // producer: events per second, 0 = unlimited
 };
 
 struct StageReport {

@@ -3,6 +3,7 @@
 // and a second run of the whole pipeline must change nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -205,6 +206,23 @@ TEST_F(EmbeddedPipeline, LoadRecNumLimitsTheLoadAndProducer) {
   auto prod = run({"main-proc", "-cf", config_, "-wt", "producer", "-ldn", "40"});
   ASSERT_EQ(prod.exit_code, 0) << prod.err;
   EXPECT_NE(prod.out.find("40 rows in"), std::string::npos) << prod.out;
+}
+
+// --rate paces the producer: 3,000 events at 2,000 per second cannot take less than 1.5 s
+// (only the lower bound is a property; an upper bound would time the machine).
+TEST_F(EmbeddedPipeline, ProducerRateLimitsPublishing) {
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(run({"gen-eshop", "--rows", "3000", "--out", csv}).exit_code, 0);
+  ASSERT_EQ(run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"}).exit_code,
+            0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto prod = run({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2000"});
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(prod.exit_code, 0) << prod.err;
+  EXPECT_NE(prod.out.find("3000 rows in"), std::string::npos) << prod.out;
+  EXPECT_GE(seconds, 1.45);
+  auto bad = run({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "-5"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 }  // namespace
