@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 
 #include "common/failpoint.h"
 #include "common/progress.h"
@@ -62,6 +63,7 @@ class Processor {
     }
     if (dirty_) TL_RETURN_IF_ERROR(checkpoint_alone());  // clean shutdown (drained or signalled)
     bar.finish();
+    report_delays();
     if (rereads_ > 0)
       spdlog::info("processor: {} redelivered events were covered by the checkpoint (not re-read)",
                    rereads_);
@@ -268,6 +270,10 @@ class Processor {
       if (t >= wm) {
         if (part) part->latest = std::max(part->latest, t);
         latest_any_ = std::max(latest_any_, t);
+        if (!replay && m.publish_time_ms > 0) {
+          waiting_.push_back({t, m.publish_time_ms});
+          std::push_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+        }
         continue;
       }
       // Late: older than the watermark the previous step left. Never merged out of order.
@@ -358,6 +364,7 @@ class Processor {
         }
         TL_RETURN_IF_ERROR(atomic_->commit());
         if (cp_due) after_checkpoint();
+        if (advanced) record_delays(w);
         return {};
       }
       case Durability::kJournalFirst:
@@ -367,6 +374,7 @@ class Processor {
         }
         // A replayed step publishes again under the same sequence ids (deduplicated).
         TL_RETURN_IF_ERROR(publish(out, before.output_rows));
+        if (advanced) record_delays(w);
         if (cp_due) {
           TL_RETURN_IF_ERROR(take_checkpoint());
           after_checkpoint();
@@ -374,6 +382,7 @@ class Processor {
         return {};
       case Durability::kNone:
         TL_RETURN_IF_ERROR(publish(out, before.output_rows));
+        if (advanced) record_delays(w);
         if (cp_due) {
           TL_RETURN_IF_ERROR(take_checkpoint());
           after_checkpoint();
@@ -423,6 +432,41 @@ class Processor {
     }
     dead_.clear();
     return {};
+  }
+
+  // Result delay: for every on-time event, the time from its publication on the input topic
+  // to the publication of the results it became final in (when the watermark passed it).
+  // Producer and processor clocks are the same wall clock here (one machine).
+  void record_delays(int64_t w) {
+    const int64_t now = now_ns() / kNanosPerMilli;
+    while (!waiting_.empty() && waiting_.front().first < w) {
+      const int64_t d = std::clamp<int64_t>(now - waiting_.front().second, 0, kDelayBuckets - 1);
+      ++delay_counts_[static_cast<size_t>(d)];
+      ++delay_total_;
+      std::pop_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+      waiting_.pop_back();
+    }
+  }
+
+  void report_delays() const {
+    if (delay_total_ == 0) return;
+    // The smallest delay d with at least q of the samples <= d.
+    auto at = [&](double q) {
+      const auto need = static_cast<int64_t>(q * static_cast<double>(delay_total_));
+      int64_t seen = 0;
+      for (size_t d = 0; d < delay_counts_.size(); ++d) {
+        seen += delay_counts_[d];
+        if (seen >= std::max<int64_t>(need, 1)) return static_cast<int64_t>(d);
+      }
+      return kDelayBuckets - 1;
+    };
+    int64_t max = 0;
+    for (size_t d = 0; d < delay_counts_.size(); ++d)
+      if (delay_counts_[d]) max = static_cast<int64_t>(d);
+    spdlog::info(
+        "processor: result delay (input publish -> result publish) over {} events: "
+        "p50 {} ms, p99 {} ms, max {}{} ms",
+        delay_total_, at(0.5), at(0.99), max >= kDelayBuckets - 1 ? ">=" : "", max);
   }
 
   // Writes the checkpoint (kAtomic: inside the open unit) and acknowledges what it covers.
@@ -507,6 +551,12 @@ class Processor {
   bool dirty_ = false;  // anything to checkpoint or acknowledge
   std::vector<DeadLetter> dead_;
   std::vector<int32_t> late_rows_;
+  // Min-heap by event time of (event time, publish ms) of on-time events not yet final.
+  std::vector<std::pair<int64_t, int64_t>> waiting_;
+  // Result delays in 1 ms buckets (the last one collects everything from 60 s on).
+  static constexpr int64_t kDelayBuckets = 60001;
+  std::vector<int64_t> delay_counts_ = std::vector<int64_t>(kDelayBuckets);
+  int64_t delay_total_ = 0;
   std::vector<io::OutgoingMessage> scratch_;
 };
 
