@@ -88,6 +88,12 @@ class Consumer {
   virtual Status close() = 0;
 };
 
+struct ProducerOptions {
+  // A fixed producer name (Pulsar: the broker deduplicates by producer name and sequence id
+  // when deduplication is on). Empty = the broker assigns a unique name.
+  std::string name;
+};
+
 struct SubscribeOptions {
   std::string subscription;
   SubscriptionType type = SubscriptionType::kShared;
@@ -126,7 +132,15 @@ class TopicService {
   // Pulsar schema envelope JSON: {"type":"AVRO","schema":"...","properties":{}}.
   virtual Status set_schema(std::string_view topic, std::string_view envelope_json) = 0;
   virtual Result<std::optional<std::string>> get_schema(std::string_view topic) = 0;
-  virtual Result<std::unique_ptr<Producer>> create_producer(std::string_view topic) = 0;
+  Result<std::unique_ptr<Producer>> create_producer(std::string_view topic) {
+    return create_producer(topic, ProducerOptions{});
+  }
+  virtual Result<std::unique_ptr<Producer>> create_producer(std::string_view topic,
+                                                            const ProducerOptions& options) = 0;
+  // Makes the broker drop messages whose (producer name, sequence id) it has stored already,
+  // for every topic of `topic`'s namespace (Pulsar: namespace deduplication policy). The
+  // embedded log needs none (its processor commits atomically) and returns OK.
+  virtual Status enable_deduplication(std::string_view topic) = 0;
   virtual Result<std::unique_ptr<Consumer>> subscribe(std::string_view topic,
                                                       const SubscribeOptions& options) = 0;
   // Total messages stored in all partitions.

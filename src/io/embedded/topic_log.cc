@@ -856,7 +856,10 @@ class LogService final : public io::TopicService {
     return std::optional<std::string>(std::string(st.col_text(0)));
   }
 
-  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic) override {
+  Status enable_deduplication(std::string_view) override { return {}; }
+
+  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic,
+                                                        const io::ProducerOptions&) override {
     const std::string name = normalize_topic(topic);
     TL_ASSIGN_OR_RETURN(auto db, connection());
     TL_ASSIGN_OR_RETURN(TopicInfo info, ensure_topic(*db, name));
