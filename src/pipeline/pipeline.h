@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/batch.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "io/table_store.h"
 #include "io/topic.h"
@@ -49,6 +50,9 @@ struct StageOptions {
   int64_t batch_rows = 8192;
   int idle_ms = 300;         // how long an empty source counts as drained
   bool reset_state = false;  // processor: discard the job's checkpoint (another query)
+  // Where the stage's metrics go (docs/metrics.md); null = a registry of the stage's own.
+  // The registry must outlive the stage run; one registry may serve several stages.
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct StageReport {

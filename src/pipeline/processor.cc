@@ -12,6 +12,7 @@
 #include "engine/query.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
 
 namespace tideline::pipeline {
@@ -24,6 +25,7 @@ using std::chrono::milliseconds;
 // checkpoints of its state and input positions (docs/formats/checkpoint.md).
 Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o) {
   StageReport rep{.stage = "processor"};
+  StageMetrics sm("processor", c, o);
   int64_t t0 = monotonic_ns();
   TL_ASSIGN_OR_RETURN(auto topics, open_topic_service(c));
   std::string in_topic = c.topic_url(c.topic_input);
@@ -104,7 +106,8 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   const int64_t lateness_ns = c.allowed_lateness_ms * kNanosPerMilli;
 
   auto backlog = consumer->backlog();
-  ProgressBar bar("process", backlog ? *backlog : -1);
+  ProgressBar bar("process", o.follow || !backlog ? -1 : *backlog);
+  bar.set_detail([&sm] { return sm.progress_detail(); });
   std::vector<io::OutgoingMessage> scratch;
   std::vector<io::MessageId> unacked;  // covered by the next checkpoint, then acknowledged
   int64_t events_since_cp = 0, rereads = 0;
@@ -112,6 +115,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   bool dirty = false;  // anything to checkpoint
 
   auto checkpoint = [&]() -> Status {
+    const int64_t cp_t0 = monotonic_ns();
     TL_RETURN_IF_ERROR(producer->flush());
     failpoint("processor.before_checkpoint");
     if (durable) {
@@ -120,6 +124,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       ++cp.sequence;
       cp.created_ms = now_ns() / kNanosPerMilli;
       TL_RETURN_IF_ERROR(store->save(job, cp));
+      sm.on_checkpoint(seconds_since(cp_t0), cp.snapshot.size());
       cp.snapshot.clear();
     }
     failpoint("processor.before_ack");
@@ -134,6 +139,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   while (!stopped(o)) {
     TL_ASSIGN_OR_RETURN(auto msgs, consumer->receive(4096, milliseconds(o.idle_ms)));
     const bool idle = msgs.empty();
+    sm.on_received(msgs);
     const int64_t now = monotonic_ns() / kNanosPerMilli;
     Batch batch = Batch::empty(in_codec->type());
     std::vector<uint8_t> late;  // per decoded row
@@ -157,6 +163,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       if (!s.ok()) {
         TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, s, dlq));
         ++rep.dead_letters;
+        sm.on_dead_letter(DeadLetterReason::kDecode);
         continue;
       }
       ++cp.events;
@@ -182,6 +189,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       late.push_back(is_late);
       if (is_late) {
         ++cp.late_events;
+        sm.on_late_event();
         Status why = invalid_argument(fmt::format(
             "late event: time {} is before the watermark {}",
             format_timestamp(
@@ -190,6 +198,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
         if (c.late_to_dead_letter) {
           TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, why, dlq));
           ++rep.dead_letters;
+          sm.on_dead_letter(DeadLetterReason::kLate);
         } else {
           spdlog::warn("processor: dropped {} partition {} entry {}: {}", in_topic, m.id.partition,
                        m.id.entry_id, why.message());
@@ -207,6 +216,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
       batch = std::move(kept);
     }
     rep.rows_in += batch.num_rows;
+    sm.on_events_in(batch.num_rows);
     if (batch.num_rows > 0) TL_RETURN_IF_ERROR(session->push(c.query_table, std::move(batch)));
     // The watermark: drained (not following) = everything received is final; else the
     // smallest latest time of the partitions heard from within the idle timeout (all idle:
@@ -233,10 +243,13 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
         TL_RETURN_IF_ERROR(
             publish_batch(*out_codec, conformed, out_key, out_time, *producer, scratch));
         rep.rows_out += result.num_rows;
+        sm.on_events_out(result.num_rows, scratch);
         cp.output_rows += result.num_rows;
         dirty = true;
       }
     }
+    sm.set_watermark(session->watermark(), latest_any);
+    sm.refresh_backlog(*consumer);
     bar.update(rep.rows_in);
     const bool due = now - last_cp_ms >= c.checkpoint_interval_ms ||
                      (c.checkpoint_events > 0 && events_since_cp >= c.checkpoint_events);
