@@ -118,7 +118,8 @@ TEST(MetricsEndpoint, FollowingProcessorServesMetricsUntilStopped) {
             0);
   auto prep = run_tideline({"prep-env", "-cf", config, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
   ASSERT_EQ(prep.exit_code, 0) << prep.err;
-  auto prod = run_tideline({"main-proc", "-cf", config, "-wt", "producer"});
+  // --metrics-port 0 turns the endpoint off whatever the config says.
+  auto prod = run_tideline({"main-proc", "-cf", config, "-wt", "producer", "--metrics-port", "0"});
   ASSERT_EQ(prod.exit_code, 0) << prod.err;
 
   const uint16_t port = free_port();
