@@ -105,6 +105,11 @@ struct PipelineConfig {
   std::string cassandra_tls_cert_file;        // tideline.cassandra.tls.cert.file (mutual TLS)
   std::string cassandra_tls_key_file;         // tideline.cassandra.tls.key.file
   std::string cassandra_consistency = "LOCAL_QUORUM";  // tideline.cassandra.consistency
+  // Operability (docs/metrics.md): the port of the Prometheus endpoint on 127.0.0.1 that a
+  // long-running workload serves (0 = none; main-proc --metrics-port overrides it), and the
+  // interval of the one-line progress report in the log (0 = none).
+  int metrics_port = 0;                    // tideline.metrics.port
+  int64_t log_report_interval_ms = 10000;  // tideline.log.report.interval.ms
 
   std::string topic_url(const std::string& topic) const {
     return "persistent://" + tenant + "/" + ns + "/" + topic;

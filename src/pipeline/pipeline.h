@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "common/batch.h"
+#include "common/metrics.h"
 #include "common/status.h"
 #include "io/state_store.h"
 #include "io/table_store.h"
@@ -54,6 +55,9 @@ struct StageOptions {
   int idle_ms = 300;         // how long an empty source counts as drained
   bool reset_state = false;  // processor: discard the job's checkpoint (another query)
   double rate = 0;           // producer: events per second, 0 = unlimited
+  // Where the stage's metrics go (docs/metrics.md); null = a registry of the stage's own.
+  // The registry must outlive the stage run; one registry may serve several stages.
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct StageReport {

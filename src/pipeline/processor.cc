@@ -16,6 +16,7 @@
 #include "io/state_store.h"
 #include "pipeline/checkpoint.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
 
 namespace tideline::pipeline {
@@ -54,20 +55,25 @@ constexpr int64_t kReplayWaitMs = 30000;
 
 class Processor {
  public:
-  Processor(const PipelineConfig& c, const StageOptions& o) : c_(c), o_(o) {}
+  Processor(const PipelineConfig& c, const StageOptions& o)
+      : c_(c), o_(o), sm_("processor", c, o) {}
 
   Result<StageReport> run() {
     int64_t t0 = monotonic_ns();
     TL_RETURN_IF_ERROR(setup());
     TL_RETURN_IF_ERROR(recover());
     auto backlog = consumer_->backlog();
-    ProgressBar bar("process", backlog ? *backlog : -1);
+    ProgressBar bar("process", o_.follow || !backlog ? -1 : *backlog);
+    bar.set_detail([this] { return sm_.progress_detail(); });
     while (!stopped(o_)) {
       TL_ASSIGN_OR_RETURN(auto msgs, consumer_->receive(kReceiveMax, milliseconds(o_.idle_ms)));
       const bool idle = msgs.empty();
+      sm_.on_received(msgs);
       // Fewer than asked for: the source had nothing more at this moment (caught up).
       if (msgs.size() < kReceiveMax) caught_up_ms_ = monotonic_ms();
       TL_RETURN_IF_ERROR(run_step(msgs, idle, nullptr));
+      sm_.set_watermark(session_->watermark(), latest_any_);
+      sm_.refresh_backlog(*consumer_);
       bar.update(rep_.rows_in);
       if (!o_.follow && idle) break;
     }
@@ -270,6 +276,7 @@ class Processor {
       if (!s.ok()) {
         dead_.push_back({&m, "decode", std::move(s)});
         ++totals_.dead_letters;
+        if (!replay) sm_.on_dead_letter(DeadLetterReason::kDecode);
         continue;
       }
       ++totals_.events;
@@ -295,12 +302,14 @@ class Processor {
       }
       // Late: older than the watermark the previous step left. Never merged out of order.
       ++totals_.late_events;
+      if (!replay) sm_.on_late_event();
       late_rows_.push_back(static_cast<int32_t>(r));
       Status why = invalid_argument(fmt::format("late event: time {} is before the watermark {}",
                                                 format_timestamp(t), format_timestamp(wm)));
       if (c_.late_to_dead_letter) {
         dead_.push_back({&m, "late", std::move(why)});
         ++totals_.dead_letters;
+        if (!replay) sm_.on_dead_letter(DeadLetterReason::kLate);
       } else if (!replay) {
         spdlog::warn("processor: dropped {} partition {} entry {}: {}", in_topic_, m.id.partition,
                      m.id.entry_id, why.message());
@@ -324,6 +333,7 @@ class Processor {
       late_rows_.clear();
     }
     rep_.rows_in += batch.num_rows;
+    sm_.on_events_in(batch.num_rows);
     if (batch.num_rows > 0) TL_RETURN_IF_ERROR(session_->push(c_.query_table, std::move(batch)));
 
     const int64_t w = replay ? replay->watermark : next_watermark(idle, now);
@@ -442,6 +452,7 @@ class Processor {
     if (out.num_rows > 0) {
       TL_RETURN_IF_ERROR(publish_batch(*out_codec_, out, out_key_, out_time_, *producer_, scratch_,
                                        first_sequence));
+      sm_.on_events_out(out.num_rows, scratch_);
     }
     for (auto& d : dead_) {
       TL_RETURN_IF_ERROR(dead_letter(*topics_, in_topic_, c_.processor_subscription, *d.message,
@@ -498,7 +509,9 @@ class Processor {
       cp.positions = positions_;
       cp.totals = totals_;
       cp.created_ms = now_ns() / kNanosPerMilli;
+      const int64_t cp_t0 = monotonic_ns();
       TL_RETURN_IF_ERROR(job_state_->save_checkpoint(cp));
+      sm_.on_checkpoint(seconds_since(cp_t0), cp.snapshot.size());
     }
     failpoint("processor.before_ack");
     if (!unacked_.empty()) TL_RETURN_IF_ERROR(consumer_->acknowledge(unacked_));
@@ -543,6 +556,7 @@ class Processor {
 
   const PipelineConfig& c_;
   const StageOptions& o_;
+  StageMetrics sm_;
   StageReport rep_{.stage = "processor"};
   std::unique_ptr<io::TopicService> topics_;
   std::string in_topic_, out_topic_, job_;

@@ -11,6 +11,7 @@
 #include "common/time.h"
 #include "engine/kernels.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
 
 namespace tideline::pipeline {
@@ -20,6 +21,7 @@ using std::chrono::milliseconds;
 
 Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o) {
   StageReport rep{.stage = "producer"};
+  StageMetrics sm("producer", c, o);
   int64_t t0 = monotonic_ns();
   TL_ASSIGN_OR_RETURN(auto tables, open_table_store(c));
   TL_ASSIGN_OR_RETURN(auto topics, open_topic_service(c));
@@ -87,6 +89,8 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
       failpoint("producer.after_send");
       rep.rows_in += part.num_rows;
       rep.rows_out += part.num_rows;
+      sm.on_events_in(part.num_rows);
+      sm.on_events_out(part.num_rows, scratch);
       bar.add(part.num_rows);
     }
   }
