@@ -73,6 +73,7 @@ class Processor {
       if (msgs.size() < kReceiveMax) caught_up_ms_ = monotonic_ms();
       TL_RETURN_IF_ERROR(run_step(msgs, idle, nullptr));
       sm_.set_watermark(session_->watermark(), latest_any_);
+      roll_delay_window();
       sm_.refresh_backlog(*consumer_);
       bar.update(rep_.rows_in);
       if (!o_.follow && idle) break;
@@ -471,23 +472,42 @@ class Processor {
       const int64_t d = std::clamp<int64_t>(now - waiting_.front().second, 0, kDelayBuckets - 1);
       ++delay_counts_[static_cast<size_t>(d)];
       ++delay_total_;
+      ++window_counts_[static_cast<size_t>(d)];
+      ++window_total_;
+      sm_.on_result_delay(static_cast<double>(d) / 1e3);
       std::pop_heap(waiting_.begin(), waiting_.end(), std::greater<>());
       waiting_.pop_back();
     }
   }
 
+  // The smallest delay d (ms) with at least a fraction q of the samples <= d.
+  static int64_t delay_quantile(const std::vector<int64_t>& counts, int64_t total, double q) {
+    const auto need = std::max<int64_t>(static_cast<int64_t>(q * static_cast<double>(total)), 1);
+    int64_t seen = 0;
+    for (size_t d = 0; d < counts.size(); ++d) {
+      seen += counts[d];
+      if (seen >= need) return static_cast<int64_t>(d);
+    }
+    return kDelayBuckets - 1;
+  }
+
+  // Publishes the last second's p50/p99 result delay to the metrics, then starts a new window.
+  void roll_delay_window() {
+    const int64_t now = monotonic_ms();
+    if (now - window_started_ms_ < 1000) return;
+    if (window_total_ > 0) {
+      sm_.set_recent_result_delay(
+          static_cast<double>(delay_quantile(window_counts_, window_total_, 0.5)) / 1e3,
+          static_cast<double>(delay_quantile(window_counts_, window_total_, 0.99)) / 1e3);
+      std::fill(window_counts_.begin(), window_counts_.end(), 0);
+      window_total_ = 0;
+    }
+    window_started_ms_ = now;
+  }
+
   void report_delays() const {
     if (delay_total_ == 0) return;
-    // The smallest delay d with at least q of the samples <= d.
-    auto at = [&](double q) {
-      const auto need = static_cast<int64_t>(q * static_cast<double>(delay_total_));
-      int64_t seen = 0;
-      for (size_t d = 0; d < delay_counts_.size(); ++d) {
-        seen += delay_counts_[d];
-        if (seen >= std::max<int64_t>(need, 1)) return static_cast<int64_t>(d);
-      }
-      return kDelayBuckets - 1;
-    };
+    auto at = [&](double q) { return delay_quantile(delay_counts_, delay_total_, q); };
     int64_t max = 0;
     for (size_t d = 0; d < delay_counts_.size(); ++d)
       if (delay_counts_[d]) max = static_cast<int64_t>(d);
@@ -588,6 +608,9 @@ class Processor {
   static constexpr int64_t kDelayBuckets = 60001;
   std::vector<int64_t> delay_counts_ = std::vector<int64_t>(kDelayBuckets);
   int64_t delay_total_ = 0;
+  std::vector<int64_t> window_counts_ = std::vector<int64_t>(kDelayBuckets);
+  int64_t window_total_ = 0;
+  int64_t window_started_ms_ = 0;
   std::vector<io::OutgoingMessage> scratch_;
 };
 

@@ -63,6 +63,19 @@ StageMetrics::StageMetrics(std::string stage, const PipelineConfig& config,
     watermark_time_ =
         &r.gauge("tideline_watermark_timestamp_seconds",
                  "The processor's watermark (event time, seconds since the epoch).", l);
+    result_delay_ = &r.histogram(
+        "tideline_result_delay_seconds",
+        "Time from an input event's publication to the publication of the results it became "
+        "final in.",
+        latency_buckets_seconds(), l);
+    auto q50 = l;
+    q50.emplace_back("quantile", "0.5");
+    auto q99 = l;
+    q99.emplace_back("quantile", "0.99");
+    result_delay_p50_ = &r.gauge("tideline_result_delay_recent_seconds",
+                                 "Result delay quantiles over the last second.", q50);
+    result_delay_p99_ = &r.gauge("tideline_result_delay_recent_seconds",
+                                 "Result delay quantiles over the last second.", q99);
     checkpoint_seconds_ =
         &r.histogram("tideline_checkpoint_duration_seconds",
                      "Time to snapshot and store a checkpoint.", latency_buckets_seconds(), l);
@@ -153,6 +166,17 @@ std::string StageMetrics::progress_detail() const {
   return s;
 }
 
+void StageMetrics::on_result_delay(double seconds) {
+  if (result_delay_) result_delay_->observe(seconds);
+}
+
+void StageMetrics::set_recent_result_delay(double p50_seconds, double p99_seconds) {
+  if (!result_delay_p50_) return;
+  result_delay_p50_->set(p50_seconds);
+  result_delay_p99_->set(p99_seconds);
+  delay_known_.store(true, std::memory_order_relaxed);
+}
+
 std::string StageMetrics::report_line(double rate) const {
   uint64_t dead = 0;
   for (const Counter* c : dead_letters_) dead += c->value();
@@ -163,6 +187,9 @@ std::string StageMetrics::report_line(double rate) const {
     s += fmt::format(", backlog {}", format_metric_value(backlog_->value()));
   if (watermark_lag_ && watermark_known_.load(std::memory_order_relaxed))
     s += fmt::format(", watermark lag {:.1f} s", watermark_lag_->value());
+  if (result_delay_p99_ && delay_known_.load(std::memory_order_relaxed))
+    s += fmt::format(", result delay p50 {:.0f} ms p99 {:.0f} ms", result_delay_p50_->value() * 1e3,
+                     result_delay_p99_->value() * 1e3);
   if (checkpoint_age_ && checkpoint_age_->marked())
     s += fmt::format(", checkpoint age {:.1f} s", checkpoint_age_->value());
   return s;

@@ -53,6 +53,10 @@ class StageMetrics {
   // INT64_MIN = none yet, ignored).
   void set_watermark(int64_t watermark_ns, int64_t latest_event_ns);
   void set_backlog(int64_t messages);
+  // Processor: one event's result delay (input publish -> result publish), and the p50/p99
+  // over the last second (for the report line and the gauges).
+  void on_result_delay(double seconds);
+  void set_recent_result_delay(double p50_seconds, double p99_seconds);
   // Asks `consumer` for its backlog at most every 5 s (an admin round trip on Pulsar).
   void refresh_backlog(io::Consumer& consumer);
 
@@ -84,6 +88,10 @@ class StageMetrics {
   Gauge* watermark_lag_ = nullptr;
   Gauge* watermark_time_ = nullptr;
   Histogram* checkpoint_seconds_ = nullptr;
+  Histogram* result_delay_ = nullptr;
+  Gauge* result_delay_p50_ = nullptr;
+  Gauge* result_delay_p99_ = nullptr;
+  std::atomic<bool> delay_known_{false};
   Gauge* checkpoint_bytes_ = nullptr;
   AgeGauge* checkpoint_age_ = nullptr;
   std::atomic<bool> backlog_known_{false};  // read by the report thread
