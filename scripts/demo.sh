@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # The Tideline demo: sets up the machine, builds Tideline (Release), generates the e-shop
-# clickstream and runs prep-env -> producer -> processor -> consumer on the embedded backends
-# (SQLite tables and topics under demo-data/), then a second pipeline on the same input topic
-# (per-session features, examples/eshop/session_features.fenl), then prints a summary.
-#   scripts/demo.sh [--rows N] [--seed S]
+# clickstream and loads it (prep-env) on the embedded backends (SQLite tables and topics
+# under demo-data/). Then, live: the per-session features processor
+# (examples/eshop/session_features.fenl) and its consumer follow the input topic while the
+# producer publishes at a steady rate; a live line shows events/s, watermark lag and result
+# delay; the processor is killed (kill -9) mid-stream and restarted, and resumes from its
+# checkpoint; the output table is checked against the same query run in batch. Finally the
+# original projection pipeline (processor -> consumer) runs over the same topic, and a
+# summary is printed.
+#   scripts/demo.sh [--rows N] [--seed S] [--rate EVENTS_PER_S]
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rows=100000
 seed=42
+rate=20000
 while (($#)); do
   case "$1" in
     --rows) rows="$2"; shift 2 ;;
     --seed) seed="$2"; shift 2 ;;
-    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    --rate) rate="$2"; shift 2 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "demo.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -38,18 +45,86 @@ step "generate $rows e-shop clicks"
 step "prep-env: tables, topics, schemas, load the CSV"
 "$bin" prep-env -cf "$cfg" -ldr true -rsf "$data/eshop.csv" -ldn -1 | tee -a "$log"
 
-for wt in producer processor consumer; do
-  step "main-proc -wt $wt"
-  "$bin" main-proc -cf "$cfg" -wt "$wt" | tee -a "$log"
-done
-
-# The second pipeline reads the same input topic with its own subscriptions; its input table
-# is the one loaded above (-ldr false), its output topic and table are its own.
+# The session-features pipeline reads the same input topic with its own subscriptions; its
+# input table is the one loaded above (-ldr false), its output topic and table are its own.
 step "session features: prep-env (output table and topic)"
 "$bin" prep-env -cf "$cfg2" -cdt true -cpt true -ldr false | tee -a "$log2"
+
+# A copy of its configuration with absolute paths and a report line every second.
+ex="$root/examples/eshop"
+live_cfg="$data/session_features.live.properties"
+sed -e "s#^tideline.data.dir=.*#tideline.data.dir=$data#" \
+    -e "s#=\.\./\.\./conf/#=$root/conf/#" \
+    -e "s#^tideline.processor.query=\(.*\)#tideline.processor.query=$ex/\1#" \
+    -e "s#^tideline.cql.output.stmt=cql/#tideline.cql.output.stmt=$ex/cql/#" \
+    -e "s#^tideline.schema.output=pulsar-schema/#tideline.schema.output=$ex/pulsar-schema/#" \
+    "$cfg2" > "$live_cfg"
+echo "tideline.log.report.interval.ms=1000" >> "$live_cfg"
+
+step "session features, live: producer at $rate events/s; processor and consumer follow"
+proc_log="$data/live-processor.log"
+pids=()
+cleanup_live() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup_live EXIT
+start_processor() {
+  "$bin" main-proc -cf "$live_cfg" -wt processor --follow --idle-ms 20 >> "$proc_log" 2>&1 &
+  proc_pid=$!
+  pids+=("$proc_pid")
+}
+start_processor
+"$bin" main-proc -cf "$live_cfg" -wt consumer --follow --idle-ms 20 >> "$data/live-consumer.log" 2>&1 &
+cons_pid=$!
+pids+=("$cons_pid")
+# The live line: the processor's report every second (events/s, watermark lag, result delay).
+# (tail's own pid is kept, so that stopping it ends the filter too)
+tail -n0 -F "$proc_log" 2>/dev/null > >(
+  grep --line-buffered -E 'processor: [0-9]+ events in|resumed from|replaying|replayed' |
+    sed -u -e 's/^.*\(info\|warn\) *//' -e 's/^/  live | /') &
+pids+=($!)
+"$bin" main-proc -cf "$cfg" -wt producer --rate "$rate" > "$data/live-producer.out" 2>> "$log" &
+prod_pid=$!
+pids+=("$prod_pid")
+sleep 2.5
+echo "  demo | kill -9 the processor (pid $proc_pid) in the middle of the stream"
+kill -9 "$proc_pid"
+wait "$proc_pid" 2>/dev/null || true
+sleep 0.5
+echo "  demo | restart it: it resumes from its checkpoint and replays its step journal"
+start_processor
+wait "$prod_pid"
+cat "$data/live-producer.out" | tee -a "$log"
+for _ in $(seq 1 600); do
+  n=$("$bin" table count -cf "$live_cfg" output 2>/dev/null || echo 0)
+  [ "$n" -ge "$rows" ] && break
+  sleep 0.2
+done
+sleep 1.2  # one more report line
+kill -TERM "$proc_pid" "$cons_pid"
+wait "$proc_pid" "$cons_pid" 2>/dev/null || true
+cleanup_live
+trap - EXIT
+grep -hE '^(processor|consumer):' "$proc_log" "$data/live-consumer.log" >> "$log2" || true
+grep -o 'result delay (input.*' "$proc_log" | tail -n1 | sed 's/^/  /' || true
+
+step "session features: the output table equals the same query run in batch"
+"$bin" query -cf "$live_cfg" --expr-file "$ex/session_features.fenl" \
+  --table kasTblInput=store:input,time=event_time,key=so_key > "$data/batch.csv"
+"$bin" table dump -cf "$live_cfg" output > "$data/live.csv"
+python3 - "$data/batch.csv" "$data/live.csv" <<'PY'
+import csv, sys
+batch = {r["so_key"]: r for r in csv.DictReader(open(sys.argv[1]))}
+live = {r["so_key"]: r for r in csv.DictReader(open(sys.argv[2]))}
+cols = ["session", "clicks", "sale_clicks", "seconds_since_first", "prev_model", "model",
+        "category", "price"]
+diff = [k for k in batch if k not in live or any(batch[k][c] != live[k][c] for c in cols)]
+print(f"  batch query: {len(batch)} rows; live output table: {len(live)} rows; "
+      f"rows that differ: {len(diff)}")
+sys.exit(1 if diff or len(batch) != len(live) else 0)
+PY
+
 for wt in processor consumer; do
-  step "session features: main-proc -wt $wt"
-  "$bin" main-proc -cf "$cfg2" -wt "$wt" | tee -a "$log2"
+  step "projection pipeline: main-proc -wt $wt"
+  "$bin" main-proc -cf "$cfg" -wt "$wt" | tee -a "$log"
 done
 
 step "summary"
