@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): the live session-features pipeline on the embedded backends.
-#   bench/pipeline_live.sh [--rows N] [--rate R] [--checkpoint-ms MS]
+#   bench/pipeline_live.sh [--rows N] [--rate R] [--checkpoint-ms MS] [--drain]
 # A rate-limited producer (--rate events/s; 0 = as fast as it can) publishes N clicks while
 # the session-features processor and the consumer follow. Reports the processor's
 # throughput and its result delay (input message publish -> result message publish, p50/p99,
 # measured by the processor for every event). --checkpoint-ms sets
 # tideline.processor.checkpoint.interval.ms (default 1000; a large value = no checkpoints
 # while running). Release build. Excluded from the clock: generating and loading the CSV.
+# --drain: publish everything first, then time the processor alone draining the topic (its
+# throughput with the session-features query and checkpoints, no producer competing).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 rows=200000
 rate=20000
 cp_ms=1000
+drain=0
 while (($#)); do
   case "$1" in
+    --drain) drain=1; shift ;;
     --rows) rows="$2"; shift 2 ;;
     --rate) rate="$2"; shift 2 ;;
     --checkpoint-ms) cp_ms="$2"; shift 2 ;;
@@ -40,6 +44,13 @@ echo "tideline.processor.checkpoint.interval.ms=$cp_ms" >> "$work/live.propertie
 cfg="$work/live.properties"
 "$bin" gen-eshop --rows "$rows" --header --out "$work/eshop.csv" 2>/dev/null
 "$bin" prep-env -cf "$cfg" -ldr true -rsf "$work/eshop.csv" -ldn -1 > /dev/null
+if [ "$drain" = 1 ]; then
+  "$bin" main-proc -cf "$cfg" -wt producer > /dev/null 2>&1
+  "$bin" main-proc -cf "$cfg" -wt processor > "$work/processor.out" 2> /dev/null
+  echo "session-features processor draining $rows clicks, checkpoints every $cp_ms ms ($(nproc) cores)"
+  grep -E '^processor:' "$work/processor.out"
+  exit 0
+fi
 
 "$bin" main-proc -cf "$cfg" -wt processor --follow --idle-ms 5 > "$work/processor.out" 2> "$work/processor.log" &
 pids+=($!)
