@@ -45,6 +45,12 @@ Status create_topics(const PipelineConfig& c, io::TopicService& topics, PrepEnvR
       rep.actions.push_back(fmt::format("schema of {} set from {}", url, schema_file));
     }
   }
+  // The processor re-sends a replayed step's rows under the same sequence ids: the broker
+  // must already deduplicate when the first of them arrives (docs/formats/checkpoint.md).
+  if (c.backend == Backend::kClusters) {
+    TL_RETURN_STATUS_IF_ERROR(topics.enable_deduplication(c.topic_url(c.topic_output)));
+    rep.actions.push_back(fmt::format("deduplication on for namespace {}/{}", c.tenant, c.ns));
+  }
   return {};
 }
 

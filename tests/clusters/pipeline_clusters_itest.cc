@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -119,6 +120,27 @@ class ClustersPipeline : public ::testing::Test {
     return lines;
   }
 
+  // Messages stored in every partition of `topic` of this test's namespace, read from the
+  // earliest position by the official Python client's Reader (an independent peer).
+  int64_t count_topic_with_python(const std::string& topic) {
+    auto r = python(
+        "import pulsar\n"
+        "c = pulsar.Client('pulsar://127.0.0.1:6650')\n"
+        "n = 0\n"
+        "for p in c.get_topic_partitions('persistent://public/" +
+        tag_ + "/" + topic +
+        "'):\n"
+        "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
+        "    while rd.has_message_available():\n"
+        "        rd.read_next(10000)\n"
+        "        n += 1\n"
+        "    rd.close()\n"
+        "print(n)\n"
+        "c.close()\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return std::atoll(r.out.c_str());
+  }
+
   std::string tag_;
   fs::path dir_;
   std::string config_;
@@ -165,9 +187,10 @@ TEST_F(ClustersPipeline, KilledProcessorAndConsumerLoseNothing) {
   auto producer = run({"main-proc", "-cf", config_, "-wt", "producer", "--idle-ms", "2000"});
   ASSERT_EQ(producer.exit_code, 0) << producer.err;
 
-  // Killed before its checkpoint: the next run reprocesses the redelivered input from the
-  // previous state. Killed after the checkpoint but before acknowledging: the next run skips
-  // the redelivered input the checkpoint covers.
+  // Killed before its checkpoint: the next run replays its journaled steps, re-sending their
+  // rows under the same sequence ids (the broker's deduplication drops them), and processes
+  // the rest. Killed after the checkpoint but before acknowledging: the next run skips the
+  // redelivered input the checkpoint covers.
   auto killed = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"},
                     {"TIDELINE_FAILPOINTS=processor.before_checkpoint"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.out << killed.err;
@@ -178,6 +201,8 @@ TEST_F(ClustersPipeline, KilledProcessorAndConsumerLoseNothing) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("0 rows in"), std::string::npos)
       << "the redelivered input is covered by the checkpoint: " << again.out;
+  EXPECT_EQ(count_topic_with_python("clicks_out"), kRows)
+      << "each result row is on the output topic once";
 
   killed = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"},
                {"TIDELINE_FAILPOINTS=consumer.before_ack"});
