@@ -54,7 +54,8 @@ CREATE TABLE subscriptions (sub_id INTEGER PRIMARY KEY, topic_id INTEGER NOT NUL
                             UNIQUE (topic_id, name));
 CREATE TABLE cursors (sub_id INTEGER NOT NULL, partition INTEGER NOT NULL,
                       mark_delete INTEGER NOT NULL, acked_messages INTEGER NOT NULL,
-                      delivered_through INTEGER NOT NULL, redeliveries INTEGER NOT NULL,
+                      delivered_through INTEGER NOT NULL, delivered_batch INTEGER NOT NULL,
+                      redeliveries INTEGER NOT NULL,
                       PRIMARY KEY (sub_id, partition)) WITHOUT ROWID;
 CREATE TABLE individual_acks (sub_id INTEGER NOT NULL, partition INTEGER NOT NULL,
                               entry_id INTEGER NOT NULL, acked_count INTEGER NOT NULL, acked BLOB,
@@ -315,8 +316,12 @@ struct Cursor {
   std::map<int64_t, EntryAcks> entries;  // entries > mark_delete that were read or acked
   bool stale_rows = false;               // individual_acks rows <= mark_delete to delete
   int64_t read_next = 0;                 // next entry id to fetch
-  int64_t delivered_through = -1;        // as persisted
-  int64_t redelivered_through = -1;      // entries <= this are redeliveries
+  // The last message handed out, as persisted: (entry, batch index).
+  int64_t delivered_through = -1;
+  int64_t delivered_batch = -1;
+  // Messages up to (redelivered_through, redelivered_batch) are redeliveries.
+  int64_t redelivered_through = -1;
+  int64_t redelivered_batch = -1;
   int32_t redeliveries = 0;
   // The rest of an entry that max_messages cut (validated; delivered first next time).
   int64_t pending_entry = -1;  // -1 = none
@@ -366,12 +371,13 @@ class LogConsumer final : public io::Consumer {
         TL_RETURN_STATUS_IF_ERROR(ins.run());
         sub_id_ = sqlite3_last_insert_rowid(db_->handle());
         const bool latest = options_.initial_position == io::InitialPosition::kLatest;
-        TL_RETURN_STATUS_IF_ERROR(db_->exec(
-            fmt::format("INSERT INTO cursors (sub_id, partition, mark_delete, acked_messages, "
-                        "delivered_through, redeliveries) SELECT {0}, partition, {1}, {2}, {1}, 0 "
-                        "FROM partitions WHERE topic_id = {3}",
-                        sub_id_, latest ? "next_entry_id - 1" : "-1",
-                        latest ? "message_count" : "0", info_.topic_id)));
+        TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format(
+            "INSERT INTO cursors (sub_id, partition, mark_delete, acked_messages, "
+            "delivered_through, delivered_batch, redeliveries) SELECT {0}, partition, {1}, "
+            "{2}, {1}, -1, 0 "
+            "FROM partitions WHERE topic_id = {3}",
+            sub_id_, latest ? "next_entry_id - 1" : "-1", latest ? "message_count" : "0",
+            info_.topic_id)));
       }
       find.reset();
       TL_RETURN_STATUS_IF_ERROR(txn.commit());
@@ -384,9 +390,11 @@ class LogConsumer final : public io::Consumer {
                           db_->prepare("SELECT num_messages FROM messages WHERE topic_id = ? AND "
                                        "partition = ? AND entry_id = ?"));
     TL_ASSIGN_OR_RETURN_S(data_version_, db_->prepare("PRAGMA data_version"));
-    TL_ASSIGN_OR_RETURN_S(set_delivered_,
-                          db_->prepare("UPDATE cursors SET delivered_through = ? WHERE sub_id = ? "
-                                       "AND partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(
+        set_delivered_,
+        db_->prepare(
+            "UPDATE cursors SET delivered_through = ?, delivered_batch = ? WHERE sub_id = ? "
+            "AND partition = ?"));
     TL_ASSIGN_OR_RETURN_S(set_mark_delete_,
                           db_->prepare("UPDATE cursors SET mark_delete = ?, acked_messages = ? "
                                        "WHERE sub_id = ? AND partition = ?"));
@@ -459,9 +467,11 @@ class LogConsumer final : public io::Consumer {
     TL_RETURN_IF_ERROR(hold.run());
 
     cursors_.assign(static_cast<size_t>(info_.partitions), Cursor{});
-    TL_ASSIGN_OR_RETURN(Statement load,
-                        db_->prepare("SELECT partition, mark_delete, delivered_through, "
-                                     "redeliveries, acked_messages FROM cursors WHERE sub_id = ?"));
+    TL_ASSIGN_OR_RETURN(
+        Statement load,
+        db_->prepare(
+            "SELECT partition, mark_delete, delivered_through, "
+            "redeliveries, acked_messages, delivered_batch FROM cursors WHERE sub_id = ?"));
     TL_ASSIGN_OR_RETURN(Statement bump,
                         db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
                                      "partition = ?"));
@@ -478,12 +488,14 @@ class LogConsumer final : public io::Consumer {
       Cursor& c = cursors_[static_cast<size_t>(p)];
       c.mark_delete = load.col_int(1);
       c.delivered_through = load.col_int(2);
+      c.delivered_batch = load.col_int(5);
       c.redeliveries = static_cast<int32_t>(load.col_int(3));
       c.acked_messages = load.col_int(4);
       c.read_next = c.mark_delete + 1;
       if (c.delivered_through > c.mark_delete) {
         ++c.redeliveries;
         c.redelivered_through = c.delivered_through;
+        c.redelivered_batch = c.delivered_batch;
         bump.bind_int(1, c.redeliveries);
         bump.bind_int(2, sub_id_);
         bump.bind_int(3, p);
@@ -850,7 +862,8 @@ class LogConsumer final : public io::Consumer {
             size_t max_messages, std::vector<Message>& out, Status& st) {
     auto it = c.entries.find(e);
     const EntryAcks* acks = it == c.entries.end() ? nullptr : &it->second;
-    const int32_t redelivery = e <= c.redelivered_through ? c.redeliveries : 0;
+    const bool before = e < c.redelivered_through;
+    const bool within = e == c.redelivered_through;
     EntryMessageView v;
     while (out.size() < max_messages) {
       const uint32_t index = reader.index();
@@ -862,7 +875,7 @@ class LogConsumer final : public io::Consumer {
       m.payload.assign(v.payload);
       m.event_time_ms = v.event_time_ms;
       m.publish_time_ms = publish_ms;
-      m.redelivery_count = redelivery;
+      m.redelivery_count = before || (within && index <= c.redelivered_batch) ? c.redeliveries : 0;
       if (!v.properties.empty()) {
         auto props = decode_properties(v.properties);
         if (!props) {  // validate() decoded them already; kept for safety
@@ -953,25 +966,33 @@ class LogConsumer final : public io::Consumer {
 
   // Records what was handed out before returning it, so a crash leads to redelivery.
   Status persist_delivered(const std::vector<Message>& out) {
-    std::vector<int64_t> high(cursors_.size(), -1);
+    // Per partition, the last (entry, batch index) handed out; messages of a partition come
+    // in order, so that is the last one in `out`.
+    std::vector<std::pair<int64_t, int64_t>> high(cursors_.size(), {-1, -1});
     for (const auto& m : out) {
       auto& h = high[static_cast<size_t>(m.id.partition)];
-      h = std::max(h, m.id.entry_id);
+      h = std::max(h, std::pair<int64_t, int64_t>(m.id.entry_id, m.id.batch_index));
     }
+    auto newer = [&](size_t p) {
+      return high[p] > std::pair(cursors_[p].delivered_through, cursors_[p].delivered_batch);
+    };
     bool any = false;
-    for (size_t p = 0; p < cursors_.size(); ++p) any |= high[p] > cursors_[p].delivered_through;
+    for (size_t p = 0; p < cursors_.size(); ++p) any |= newer(p);
     if (!any) return {};
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      if (high[p] <= cursors_[p].delivered_through) continue;
-      set_delivered_.bind_int(1, high[p]);
-      set_delivered_.bind_int(2, sub_id_);
-      set_delivered_.bind_int(3, static_cast<int64_t>(p));
+      if (!newer(p)) continue;
+      set_delivered_.bind_int(1, high[p].first);
+      set_delivered_.bind_int(2, high[p].second);
+      set_delivered_.bind_int(3, sub_id_);
+      set_delivered_.bind_int(4, static_cast<int64_t>(p));
       TL_RETURN_STATUS_IF_ERROR(set_delivered_.run());
     }
     TL_RETURN_STATUS_IF_ERROR(txn.commit());
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      cursors_[p].delivered_through = std::max(cursors_[p].delivered_through, high[p]);
+      if (!newer(p)) continue;
+      cursors_[p].delivered_through = high[p].first;
+      cursors_[p].delivered_batch = high[p].second;
     }
     return {};
   }
