@@ -64,7 +64,7 @@ t1=$(date +%s.%N)
 out_topic="persistent://public/tideline/eshop_session_features"
 for _ in $(seq 1 600); do
   n=$(sqlite3 "$work/data/topics.sqlite" \
-    "SELECT coalesce(sum(next_entry_id),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name='$out_topic'")
+    "SELECT coalesce(sum(message_count),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name='$out_topic'")
   [ "$n" -ge "$rows" ] && break
   sleep 0.1
 done

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include "common/time.h"
 #include "io/embedded/embedded.h"
+#include "io/embedded/entry_format.h"
 #include "io/embedded/job_state.h"
 #include "io/embedded/sqlite.h"
 
@@ -32,7 +34,7 @@ using io::Message;
 using io::MessageId;
 
 constexpr std::string_view kFormat = "tideline-embedded-log";
-constexpr int kFormatVersion = 2;
+constexpr int kFormatVersion = 3;
 
 constexpr std::string_view kSchemaSql = R"sql(
 CREATE TABLE namespaces (tenant TEXT NOT NULL, namespace TEXT NOT NULL,
@@ -40,75 +42,25 @@ CREATE TABLE namespaces (tenant TEXT NOT NULL, namespace TEXT NOT NULL,
 CREATE TABLE topics (topic_id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                      partitions INTEGER NOT NULL, schema_json TEXT);
 CREATE TABLE partitions (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                         next_entry_id INTEGER NOT NULL,
+                         next_entry_id INTEGER NOT NULL, message_count INTEGER NOT NULL,
                          PRIMARY KEY (topic_id, partition)) WITHOUT ROWID;
 CREATE TABLE messages (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                       entry_id INTEGER NOT NULL, key BLOB NOT NULL, payload BLOB NOT NULL,
-                       event_time_ms INTEGER NOT NULL, publish_time_ms INTEGER NOT NULL,
-                       properties BLOB,
-                       PRIMARY KEY (topic_id, partition, entry_id)) WITHOUT ROWID;
+                       entry_id INTEGER NOT NULL, first_message INTEGER NOT NULL,
+                       num_messages INTEGER NOT NULL, publish_time_ms INTEGER NOT NULL,
+                       body BLOB NOT NULL, PRIMARY KEY (topic_id, partition, entry_id));
 CREATE TABLE subscriptions (sub_id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL,
                             name TEXT NOT NULL, type TEXT NOT NULL, holder_pid INTEGER,
                             holder_start INTEGER, holder_token INTEGER,
                             UNIQUE (topic_id, name));
 CREATE TABLE cursors (sub_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                      mark_delete INTEGER NOT NULL, delivered_through INTEGER NOT NULL,
+                      mark_delete INTEGER NOT NULL, acked_messages INTEGER NOT NULL,
+                      delivered_through INTEGER NOT NULL, delivered_batch INTEGER NOT NULL,
                       redeliveries INTEGER NOT NULL,
                       PRIMARY KEY (sub_id, partition)) WITHOUT ROWID;
 CREATE TABLE individual_acks (sub_id INTEGER NOT NULL, partition INTEGER NOT NULL,
-                              entry_id INTEGER NOT NULL,
+                              entry_id INTEGER NOT NULL, acked_count INTEGER NOT NULL, acked BLOB,
                               PRIMARY KEY (sub_id, partition, entry_id)) WITHOUT ROWID;
 )sql";
-
-// messages.properties: u32 count, then per pair u32 length + key bytes, u32 length + value
-// bytes, little-endian (docs/formats/embedded_log.md).
-std::string encode_properties(const io::Properties& props) {
-  std::string out;
-  auto put_u32 = [&](uint32_t v) {
-    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-  };
-  put_u32(static_cast<uint32_t>(props.size()));
-  for (const auto& [k, v] : props) {
-    put_u32(static_cast<uint32_t>(k.size()));
-    out += k;
-    put_u32(static_cast<uint32_t>(v.size()));
-    out += v;
-  }
-  return out;
-}
-
-Result<io::Properties> decode_properties(std::string_view in) {
-  size_t at = 0;
-  auto get_u32 = [&](uint32_t& v) {
-    if (in.size() - at < 4) return false;
-    v = 0;
-    for (int i = 0; i < 4; ++i)
-      v |= static_cast<uint32_t>(static_cast<uint8_t>(in[at + i])) << (8 * i);
-    at += 4;
-    return true;
-  };
-  auto get_str = [&](std::string& s) {
-    uint32_t n = 0;
-    if (!get_u32(n) || in.size() - at < n) return false;
-    s.assign(in.substr(at, n));
-    at += n;
-    return true;
-  };
-  uint32_t count = 0;
-  io::Properties out;
-  if (!get_u32(count)) return error(StatusCode::kCorruption, "message properties: truncated");
-  for (uint32_t i = 0; i < count; ++i) {
-    std::string k, v;
-    if (!get_str(k) || !get_str(v))
-      return error(StatusCode::kCorruption,
-                   fmt::format("message properties: truncated at byte {}", at));
-    out.emplace_back(std::move(k), std::move(v));
-  }
-  if (at != in.size())
-    return error(StatusCode::kCorruption,
-                 fmt::format("message properties: {} bytes after the last pair", in.size() - at));
-  return out;
-}
 
 // Stored in subscriptions.type; the names must never change.
 std::string_view subscription_type_name(io::SubscriptionType t) {
@@ -187,7 +139,7 @@ Result<TopicInfo> insert_topic(Database& db, std::string_view name, int partitio
   st.bind_int(2, partitions);
   TL_RETURN_IF_ERROR(st.run());
   TopicInfo info{sqlite3_last_insert_rowid(db.handle()), partitions};
-  TL_ASSIGN_OR_RETURN(Statement p, db.prepare("INSERT INTO partitions VALUES (?, ?, 0)"));
+  TL_ASSIGN_OR_RETURN(Statement p, db.prepare("INSERT INTO partitions VALUES (?, ?, 0, 0)"));
   for (int i = 0; i < partitions; ++i) {
     p.bind_int(1, info.topic_id);
     p.bind_int(2, i);
@@ -209,20 +161,31 @@ Result<TopicInfo> ensure_topic(Database& db, std::string_view name) {
   return info;
 }
 
+// Entry limits (docs/formats/embedded_log.md, "Publishing"): big enough that a SQLite row
+// carries many messages, small enough that a consumer holds little of an entry in memory.
+constexpr uint32_t kMaxEntryMessages = 1000;
+constexpr size_t kMaxEntryBytes = size_t{1} << 20;
+
 class LogProducer final : public io::Producer {
  public:
   LogProducer(std::shared_ptr<Database> db, TopicInfo info, std::string topic)
-      : db_(std::move(db)), info_(info), topic_(std::move(topic)), next_(info.partitions) {}
+      : db_(std::move(db)),
+        info_(info),
+        topic_(std::move(topic)),
+        next_(info.partitions),
+        count_(info.partitions) {}
 
   Status init() {
-    TL_ASSIGN_OR_RETURN_S(
-        select_next_,
-        db_->prepare("SELECT partition, next_entry_id FROM partitions WHERE topic_id = ?"));
-    TL_ASSIGN_OR_RETURN_S(insert_,
-                          db_->prepare("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+    TL_ASSIGN_OR_RETURN_S(select_next_,
+                          db_->prepare("SELECT partition, next_entry_id, message_count FROM "
+                                       "partitions WHERE topic_id = ?"));
+    TL_ASSIGN_OR_RETURN_S(insert_, db_->prepare("INSERT INTO messages (topic_id, partition, "
+                                                "entry_id, first_message, num_messages, "
+                                                "publish_time_ms, body) VALUES (?, ?, ?, ?, ?, "
+                                                "?, ?)"));
     TL_ASSIGN_OR_RETURN_S(update_next_,
-                          db_->prepare("UPDATE partitions SET next_entry_id = ? WHERE topic_id = ? "
-                                       "AND partition = ?"));
+                          db_->prepare("UPDATE partitions SET next_entry_id = ?, message_count = ? "
+                                       "WHERE topic_id = ? AND partition = ?"));
     return {};
   }
 
@@ -230,6 +193,12 @@ class LogProducer final : public io::Producer {
     if (!db_)
       return Status(StatusCode::kCancelled, fmt::format("producer for {} is closed", topic_));
     if (messages.empty()) return {};
+    for (const auto& m : messages) {
+      if (m.key.size() > kMaxEntryBytes * 256 || m.payload.size() > kMaxEntryBytes * 256) {
+        return invalid_argument(
+            fmt::format("producer for {}: a message larger than 256 MiB", topic_));
+      }
+    }
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     select_next_.bind_int(1, info_.topic_id);
     while (true) {
@@ -237,48 +206,56 @@ class LogProducer final : public io::Producer {
       if (!row) return row.error();
       if (!*row) break;
       int64_t p = select_next_.col_int(0);
-      if (p >= 0 && p < info_.partitions) next_[static_cast<size_t>(p)] = select_next_.col_int(1);
+      if (p >= 0 && p < info_.partitions) {
+        next_[static_cast<size_t>(p)] = select_next_.col_int(1);
+        count_[static_cast<size_t>(p)] = select_next_.col_int(2);
+      }
     }
     select_next_.reset();
     std::vector<int64_t> start = next_;
     const int64_t publish_ms = wall_ms();
     const auto n = static_cast<uint32_t>(info_.partitions);
-    // Group by partition (stable, so per-partition order is the send order): each partition's
-    // rows then go to the end of its key range one after another instead of alternating
-    // between ranges of the B-tree.
+    // Group by partition (stable, so per-partition order is the send order); each group
+    // becomes one or more consecutive entries of its partition.
     route_.resize(messages.size());
-    counts_.assign(n + 1, 0);
+    offsets_.assign(n + 1, 0);
     for (size_t i = 0; i < messages.size(); ++i) {
       const auto& key = messages[i].key;
       route_[i] = key.empty() ? round_robin_++ % n : io::pulsar_key_hash(key) % n;
-      ++counts_[route_[i] + 1];
+      ++offsets_[route_[i] + 1];
     }
-    for (uint32_t p = 0; p < n; ++p) counts_[p + 1] += counts_[p];
+    for (uint32_t p = 0; p < n; ++p) offsets_[p + 1] += offsets_[p];
     order_.resize(messages.size());
-    for (size_t i = 0; i < messages.size(); ++i) order_[counts_[route_[i]]++] = i;
-    for (size_t i : order_) {
-      const auto& m = messages[i];
-      const uint32_t p = route_[i];
+    for (size_t i = 0; i < messages.size(); ++i) order_[offsets_[route_[i]]++] = i;
+    size_t i = 0;
+    while (i < order_.size()) {
+      const uint32_t p = route_[order_[i]];
+      begin_entry(body_);
+      uint32_t k = 0;
+      while (i < order_.size() && route_[order_[i]] == p && k < kMaxEntryMessages) {
+        const auto& m = messages[order_[i]];
+        if (k > 0 && body_.size() + entry_message_size(m) > kMaxEntryBytes) break;
+        append_entry_message(body_, m, props_);
+        ++k;
+        ++i;
+      }
+      finish_entry(body_, k);
       insert_.bind_int(1, info_.topic_id);
       insert_.bind_int(2, p);
       insert_.bind_int(3, next_[p]++);
-      insert_.bind_blob(4, m.key);
-      insert_.bind_blob(5, m.payload);
-      insert_.bind_int(6, m.event_time_ms);
-      insert_.bind_int(7, publish_ms);
-      if (m.properties.empty()) {
-        insert_.bind_null(8);
-      } else {
-        props_ = encode_properties(m.properties);
-        insert_.bind_blob(8, props_);
-      }
+      insert_.bind_int(4, count_[p]);
+      insert_.bind_int(5, k);
+      insert_.bind_int(6, publish_ms);
+      insert_.bind_blob(7, body_);
       TL_RETURN_STATUS_IF_ERROR(insert_.run());
+      count_[p] += k;
     }
     for (size_t p = 0; p < next_.size(); ++p) {
       if (next_[p] == start[p]) continue;
       update_next_.bind_int(1, next_[p]);
-      update_next_.bind_int(2, info_.topic_id);
-      update_next_.bind_int(3, static_cast<int64_t>(p));
+      update_next_.bind_int(2, count_[p]);
+      update_next_.bind_int(3, info_.topic_id);
+      update_next_.bind_int(4, static_cast<int64_t>(p));
       TL_RETURN_STATUS_IF_ERROR(update_next_.run());
     }
     return txn.commit();
@@ -298,24 +275,61 @@ class LogProducer final : public io::Producer {
   std::shared_ptr<Database> db_;
   TopicInfo info_;
   std::string topic_;
-  std::vector<int64_t> next_;
+  std::vector<int64_t> next_;   // next entry id per partition (read in each send())
+  std::vector<int64_t> count_;  // messages per partition (read in each send())
   uint32_t round_robin_ = 0;
   std::vector<uint32_t> route_;  // scratch of send(): partition per message
-  std::vector<size_t> counts_;   // scratch: partition offsets
+  std::vector<size_t> offsets_;  // scratch: partition offsets
   std::vector<size_t> order_;    // scratch: message indices grouped by partition
+  std::string body_;             // scratch: the entry body being built
   std::string props_;            // scratch: encoded properties of one message
   Statement select_next_, insert_, update_next_;
 };
+
+// Acknowledgement state of one entry above mark_delete (delivered or acknowledged by this
+// consumer, or loaded from individual_acks).
+struct EntryAcks {
+  int32_t num = 0;             // messages in the entry
+  int32_t acked = 0;           // how many of them are acknowledged
+  std::vector<uint64_t> bits;  // acknowledged batch indices; empty while acked == 0
+  bool stored = false;         // individual_acks has a row for it
+  bool dirty = false;          // changed since it was last written
+  bool complete() const { return acked >= num; }
+  bool is_acked(uint32_t i) const {
+    return acked > 0 && (acked >= num || ((bits[i / 64] >> (i % 64)) & 1) != 0);
+  }
+};
+
+// individual_acks.acked: ceil(num/8) bytes, bit i%8 of byte i/8 = batch index i.
+std::string encode_ack_bitmap(const EntryAcks& a) {
+  std::string out((static_cast<size_t>(a.num) + 7) / 8, '\0');
+  for (size_t j = 0; j < out.size(); ++j)
+    out[j] = static_cast<char>((a.bits[j / 8] >> (8 * (j % 8))) & 0xff);
+  return out;
+}
 
 // Per-partition cursor state. The consumer is the only writer of its subscription's rows
 // while it holds the subscription, so this mirror is authoritative.
 struct Cursor {
   int64_t mark_delete = -1;
-  std::set<int64_t> acked;           // individually acknowledged entries > mark_delete + 1
-  int64_t read_next = 0;             // next entry id to fetch
-  int64_t delivered_through = -1;    // as persisted
-  int64_t redelivered_through = -1;  // entries <= this are redeliveries
+  int64_t acked_messages = 0;            // messages in the entries <= mark_delete
+  std::map<int64_t, EntryAcks> entries;  // entries > mark_delete that were read or acked
+  bool stale_rows = false;               // individual_acks rows <= mark_delete to delete
+  int64_t read_next = 0;                 // next entry id to fetch
+  // The last message handed out, as persisted: (entry, batch index).
+  int64_t delivered_through = -1;
+  int64_t delivered_batch = -1;
+  // Messages up to (redelivered_through, redelivered_batch) are redeliveries.
+  int64_t redelivered_through = -1;
+  int64_t redelivered_batch = -1;
   int32_t redeliveries = 0;
+  // The rest of an entry that max_messages cut (validated; delivered first next time).
+  int64_t pending_entry = -1;  // -1 = none
+  int64_t pending_publish_ms = 0;
+  std::string pending_body;
+  size_t pending_offset = 0;
+  uint32_t pending_index = 0;
+  uint32_t pending_count = 0;
 };
 
 class LogConsumer final : public io::Consumer {
@@ -357,34 +371,45 @@ class LogConsumer final : public io::Consumer {
         TL_RETURN_STATUS_IF_ERROR(ins.run());
         sub_id_ = sqlite3_last_insert_rowid(db_->handle());
         const bool latest = options_.initial_position == io::InitialPosition::kLatest;
-        TL_RETURN_STATUS_IF_ERROR(db_->exec(
-            fmt::format("INSERT INTO cursors SELECT {0}, partition, {1}, {1}, 0 FROM partitions "
-                        "WHERE topic_id = {2}",
-                        sub_id_, latest ? "next_entry_id - 1" : "-1", info_.topic_id)));
+        TL_RETURN_STATUS_IF_ERROR(db_->exec(fmt::format(
+            "INSERT INTO cursors (sub_id, partition, mark_delete, acked_messages, "
+            "delivered_through, delivered_batch, redeliveries) SELECT {0}, partition, {1}, "
+            "{2}, {1}, -1, 0 "
+            "FROM partitions WHERE topic_id = {3}",
+            sub_id_, latest ? "next_entry_id - 1" : "-1", latest ? "message_count" : "0",
+            info_.topic_id)));
       }
       find.reset();
       TL_RETURN_STATUS_IF_ERROR(txn.commit());
     }
     TL_ASSIGN_OR_RETURN_S(
         fetch_,
-        db_->prepare("SELECT entry_id, key, payload, event_time_ms, publish_time_ms, properties "
-                     "FROM messages WHERE topic_id = ? AND partition = ? AND "
-                     "entry_id >= ? ORDER BY entry_id LIMIT ?"));
+        db_->prepare("SELECT entry_id, num_messages, publish_time_ms, body FROM messages WHERE "
+                     "topic_id = ? AND partition = ? AND entry_id >= ? ORDER BY entry_id"));
+    TL_ASSIGN_OR_RETURN_S(entry_size_,
+                          db_->prepare("SELECT num_messages FROM messages WHERE topic_id = ? AND "
+                                       "partition = ? AND entry_id = ?"));
     TL_ASSIGN_OR_RETURN_S(data_version_, db_->prepare("PRAGMA data_version"));
-    TL_ASSIGN_OR_RETURN_S(set_delivered_,
-                          db_->prepare("UPDATE cursors SET delivered_through = ? WHERE sub_id = ? "
-                                       "AND partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(
+        set_delivered_,
+        db_->prepare(
+            "UPDATE cursors SET delivered_through = ?, delivered_batch = ? WHERE sub_id = ? "
+            "AND partition = ?"));
     TL_ASSIGN_OR_RETURN_S(set_mark_delete_,
-                          db_->prepare("UPDATE cursors SET mark_delete = ? WHERE sub_id = ? "
-                                       "AND partition = ?"));
+                          db_->prepare("UPDATE cursors SET mark_delete = ?, acked_messages = ? "
+                                       "WHERE sub_id = ? AND partition = ?"));
+    TL_ASSIGN_OR_RETURN_S(delete_all_acks_,
+                          db_->prepare("DELETE FROM individual_acks WHERE sub_id = ? AND "
+                                       "partition = ?"));
     TL_ASSIGN_OR_RETURN_S(delete_acks_,
                           db_->prepare("DELETE FROM individual_acks WHERE sub_id = ? AND "
                                        "partition = ? AND entry_id <= ?"));
     TL_ASSIGN_OR_RETURN_S(insert_ack_,
-                          db_->prepare("INSERT OR IGNORE INTO individual_acks VALUES (?, ?, ?)"));
+                          db_->prepare("INSERT OR REPLACE INTO individual_acks (sub_id, partition, "
+                                       "entry_id, acked_count, acked) VALUES (?, ?, ?, ?, ?)"));
     TL_ASSIGN_OR_RETURN_S(
         select_next_,
-        db_->prepare("SELECT partition, next_entry_id FROM partitions WHERE topic_id = ?"));
+        db_->prepare("SELECT partition, message_count FROM partitions WHERE topic_id = ?"));
     TL_ASSIGN_OR_RETURN_S(holder_,
                           db_->prepare("SELECT holder_pid, holder_start FROM subscriptions "
                                        "WHERE sub_id = ?"));
@@ -442,9 +467,11 @@ class LogConsumer final : public io::Consumer {
     TL_RETURN_IF_ERROR(hold.run());
 
     cursors_.assign(static_cast<size_t>(info_.partitions), Cursor{});
-    TL_ASSIGN_OR_RETURN(Statement load,
-                        db_->prepare("SELECT partition, mark_delete, delivered_through, "
-                                     "redeliveries FROM cursors WHERE sub_id = ?"));
+    TL_ASSIGN_OR_RETURN(
+        Statement load,
+        db_->prepare(
+            "SELECT partition, mark_delete, delivered_through, "
+            "redeliveries, acked_messages, delivered_batch FROM cursors WHERE sub_id = ?"));
     TL_ASSIGN_OR_RETURN(Statement bump,
                         db_->prepare("UPDATE cursors SET redeliveries = ? WHERE sub_id = ? AND "
                                      "partition = ?"));
@@ -461,11 +488,14 @@ class LogConsumer final : public io::Consumer {
       Cursor& c = cursors_[static_cast<size_t>(p)];
       c.mark_delete = load.col_int(1);
       c.delivered_through = load.col_int(2);
+      c.delivered_batch = load.col_int(5);
       c.redeliveries = static_cast<int32_t>(load.col_int(3));
+      c.acked_messages = load.col_int(4);
       c.read_next = c.mark_delete + 1;
       if (c.delivered_through > c.mark_delete) {
         ++c.redeliveries;
         c.redelivered_through = c.delivered_through;
+        c.redelivered_batch = c.delivered_batch;
         bump.bind_int(1, c.redeliveries);
         bump.bind_int(2, sub_id_);
         bump.bind_int(3, p);
@@ -479,19 +509,7 @@ class LogConsumer final : public io::Consumer {
                                           db_->path(), options_.subscription, topic_, loaded,
                                           info_.partitions)));
     }
-    TL_ASSIGN_OR_RETURN(
-        Statement acks,
-        db_->prepare("SELECT partition, entry_id FROM individual_acks WHERE sub_id = ?"));
-    acks.bind_int(1, sub_id_);
-    while (true) {
-      TL_ASSIGN_OR_RETURN(bool row, acks.step());
-      if (!row) break;
-      int64_t p = acks.col_int(0);
-      if (p >= 0 && p < info_.partitions) {
-        cursors_[static_cast<size_t>(p)].acked.insert(acks.col_int(1));
-      }
-    }
-    acks.reset();
+    TL_RETURN_IF_ERROR(load_acks());
     TL_RETURN_IF_ERROR(txn.commit());
     active_ = true;
     return true;
@@ -542,17 +560,100 @@ class LogConsumer final : public io::Consumer {
     }
   }
 
+  // Loads individual_acks into the cursors (inside try_acquire()'s transaction).
+  Status load_acks() {
+    TL_ASSIGN_OR_RETURN_S(
+        Statement acks,
+        db_->prepare("SELECT a.partition, a.entry_id, a.acked_count, a.acked, m.num_messages "
+                     "FROM individual_acks a LEFT JOIN messages m ON m.topic_id = ?1 AND "
+                     "m.partition = a.partition AND m.entry_id = a.entry_id WHERE a.sub_id = ?2"));
+    acks.bind_int(1, info_.topic_id);
+    acks.bind_int(2, sub_id_);
+    while (true) {
+      TL_ASSIGN_OR_RETURN_S(bool row, acks.step());
+      if (!row) break;
+      const int64_t p = acks.col_int(0);
+      const int64_t e = acks.col_int(1);
+      auto bad = [&](std::string_view what) {
+        return corruption(
+            fmt::format("{}: acknowledgements of subscription '{}' on {} partition "
+                        "{} entry {}: {}",
+                        db_->path(), options_.subscription, topic_, p, e, what));
+      };
+      if (p < 0 || p >= info_.partitions) return bad("no such partition");
+      Cursor& c = cursors_[static_cast<size_t>(p)];
+      if (e <= c.mark_delete) {  // left over; deleted with the next mark-delete move
+        c.stale_rows = true;
+        continue;
+      }
+      if (acks.is_null(4)) return bad("the entry does not exist");
+      const int64_t num = acks.col_int(4);
+      const int64_t count = acks.col_int(2);
+      if (num < 1 || num > int64_t{1} << 24 || count < 1 || count > num)
+        return bad(fmt::format("{} of {} messages acknowledged", count, num));
+      EntryAcks a;
+      a.num = static_cast<int32_t>(num);
+      a.bits.assign((static_cast<size_t>(num) + 63) / 64, 0);
+      a.stored = true;
+      if (acks.is_null(3)) {
+        if (count != num) return bad("no bitmap for a partly acknowledged entry");
+        for (int64_t i = 0; i < num; ++i) a.bits[static_cast<size_t>(i / 64)] |= 1ull << (i % 64);
+      } else {
+        std::string_view bm = acks.col_blob(3);
+        if (bm.size() != (static_cast<size_t>(num) + 7) / 8) return bad("bitmap length");
+        int64_t set = 0;
+        for (int64_t i = 0; i < num; ++i) {
+          if ((static_cast<uint8_t>(bm[static_cast<size_t>(i / 8)]) >> (i % 8)) & 1) {
+            a.bits[static_cast<size_t>(i / 64)] |= 1ull << (i % 64);
+            ++set;
+          }
+        }
+        if (set != count) return bad("bitmap and acked_count differ");
+      }
+      a.acked = static_cast<int32_t>(count);
+      c.entries.emplace(e, std::move(a));
+    }
+    return {};
+  }
+
   Status acknowledge(std::span<const MessageId> ids) override {
     if (!attached_) return closed_error();
     if (!active_) return standby_error();
-    std::vector<bool> touched(cursors_.size(), false);
-    std::vector<bool> had_acks(cursors_.size(), false);
-    std::vector<int64_t> old_mark(cursors_.size());
-    for (size_t p = 0; p < cursors_.size(); ++p) {
-      had_acks[p] = !cursors_[p].acked.empty();
-      old_mark[p] = cursors_[p].mark_delete;
+    Status st = apply_acks(ids);
+    if (!st.ok()) {
+      // Part of `ids` may already be applied in memory: write everything next time.
+      if (!dirty_.empty()) needs_full_sync_ = true;
+      dirty_.clear();
+      return st;
     }
-    std::vector<MessageId> fresh;
+    if (dirty_.empty() && !needs_full_sync_) return {};
+    std::vector<int64_t> old_mark(cursors_.size());
+    for (size_t p = 0; p < cursors_.size(); ++p) old_mark[p] = cursors_[p].mark_delete;
+    for (const auto& [p, e] : dirty_) {
+      Cursor& c = cursors_[static_cast<size_t>(p)];
+      while (!c.entries.empty() && c.entries.begin()->first == c.mark_delete + 1 &&
+             c.entries.begin()->second.complete()) {
+        ++c.mark_delete;
+        c.acked_messages += c.entries.begin()->second.num;
+        if (c.entries.begin()->second.stored) c.stale_rows = true;
+        c.entries.erase(c.entries.begin());
+      }
+    }
+    if (needs_full_sync_) {
+      dirty_.clear();
+      return sync_all_acks();
+    }
+    st = persist_acks(old_mark);
+    dirty_.clear();
+    if (!st.ok()) needs_full_sync_ = true;  // memory is ahead of the database
+    return st;
+  }
+
+  // Applies acknowledgements to the in-memory cursors, recording changed entries in dirty_.
+  Status apply_acks(std::span<const MessageId> ids) {
+    EntryAcks* last = nullptr;  // consecutive ids usually share an entry
+    int32_t last_p = -1;
+    int64_t last_e = -1;
     for (const auto& id : ids) {
       if (id.partition < 0 || id.partition >= info_.partitions) {
         return invalid_argument(
@@ -562,73 +663,124 @@ class LogConsumer final : public io::Consumer {
       }
       Cursor& c = cursors_[static_cast<size_t>(id.partition)];
       if (id.entry_id <= c.mark_delete) continue;  // duplicate acknowledgement
-      if (!c.acked.insert(id.entry_id).second) continue;
-      touched[static_cast<size_t>(id.partition)] = true;
-      fresh.push_back(id);
-    }
-    if (fresh.empty() && !needs_full_sync_) return {};
-    for (size_t p = 0; p < cursors_.size(); ++p) {
-      if (!touched[p]) continue;
-      Cursor& c = cursors_[p];
-      while (!c.acked.empty() && *c.acked.begin() == c.mark_delete + 1) {
-        ++c.mark_delete;
-        c.acked.erase(c.acked.begin());
+      if (last == nullptr || id.partition != last_p || id.entry_id != last_e) {
+        TL_ASSIGN_OR_RETURN_S(last, entry_acks(c, id.partition, id.entry_id));
+        last_p = id.partition;
+        last_e = id.entry_id;
+      }
+      EntryAcks& a = *last;
+      if (id.batch_index >= a.num) {
+        return invalid_argument(
+            fmt::format("acknowledge: {} partition {} entry {} has {} messages, not batch index {}",
+                        topic_, id.partition, id.entry_id, a.num, id.batch_index));
+      }
+      if (a.complete()) continue;
+      if (a.bits.empty()) a.bits.assign((static_cast<size_t>(a.num) + 63) / 64, 0);
+      if (id.batch_index < 0) {  // the whole entry
+        for (int32_t i = 0; i < a.num; ++i) a.bits[static_cast<size_t>(i / 64)] |= 1ull << (i % 64);
+        a.acked = a.num;
+      } else {
+        uint64_t& w = a.bits[static_cast<size_t>(id.batch_index / 64)];
+        const uint64_t bit = 1ull << (id.batch_index % 64);
+        if (w & bit) continue;
+        w |= bit;
+        ++a.acked;
+      }
+      if (!a.dirty) {
+        a.dirty = true;
+        dirty_.emplace_back(id.partition, id.entry_id);
       }
     }
-    if (needs_full_sync_) return sync_all_acks();
-    Status st = persist_acks(old_mark, had_acks, fresh);
-    if (!st.ok()) needs_full_sync_ = true;  // memory is ahead of the database
-    return st;
+    return {};
   }
 
-  Status persist_acks(const std::vector<int64_t>& old_mark, const std::vector<bool>& had_acks,
-                      const std::vector<MessageId>& fresh) {
+  // The acknowledgement state of entry `e` (> mark_delete), created from the entry's size
+  // when it was neither read nor acknowledged yet.
+  Result<EntryAcks*> entry_acks(Cursor& c, int32_t p, int64_t e) {
+    auto it = c.entries.find(e);
+    if (it != c.entries.end()) return &it->second;
+    entry_size_.bind_int(1, info_.topic_id);
+    entry_size_.bind_int(2, p);
+    entry_size_.bind_int(3, e);
+    auto row = entry_size_.step();
+    const int64_t num = row && *row ? entry_size_.col_int(0) : 0;
+    entry_size_.reset();
+    if (!row) return error(row.error());
+    if (num < 1) {
+      return error(invalid_argument(
+          fmt::format("acknowledge: {} partition {} has no entry {}", topic_, p, e)));
+    }
+    EntryAcks a;
+    a.num = static_cast<int32_t>(num);
+    return &c.entries.emplace(e, std::move(a)).first->second;
+  }
+
+  Status write_entry_acks(int32_t p, int64_t e, EntryAcks& a) {
+    insert_ack_.bind_int(1, sub_id_);
+    insert_ack_.bind_int(2, p);
+    insert_ack_.bind_int(3, e);
+    insert_ack_.bind_int(4, a.acked);
+    if (a.complete()) {
+      insert_ack_.bind_null(5);
+    } else {
+      bitmap_ = encode_ack_bitmap(a);
+      insert_ack_.bind_blob(5, bitmap_);
+    }
+    TL_RETURN_IF_ERROR(insert_ack_.run());
+    a.stored = true;
+    a.dirty = false;
+    return {};
+  }
+
+  Status persist_acks(const std::vector<int64_t>& old_mark) {
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      const Cursor& c = cursors_[p];
+      Cursor& c = cursors_[p];
       if (c.mark_delete == old_mark[p]) continue;
       set_mark_delete_.bind_int(1, c.mark_delete);
-      set_mark_delete_.bind_int(2, sub_id_);
-      set_mark_delete_.bind_int(3, static_cast<int64_t>(p));
+      set_mark_delete_.bind_int(2, c.acked_messages);
+      set_mark_delete_.bind_int(3, sub_id_);
+      set_mark_delete_.bind_int(4, static_cast<int64_t>(p));
       TL_RETURN_STATUS_IF_ERROR(set_mark_delete_.run());
-      if (had_acks[p]) {
+      if (c.stale_rows) {
         delete_acks_.bind_int(1, sub_id_);
         delete_acks_.bind_int(2, static_cast<int64_t>(p));
         delete_acks_.bind_int(3, c.mark_delete);
         TL_RETURN_STATUS_IF_ERROR(delete_acks_.run());
       }
     }
-    for (const auto& id : fresh) {
-      if (id.entry_id <= cursors_[static_cast<size_t>(id.partition)].mark_delete) continue;
-      insert_ack_.bind_int(1, sub_id_);
-      insert_ack_.bind_int(2, id.partition);
-      insert_ack_.bind_int(3, id.entry_id);
-      TL_RETURN_STATUS_IF_ERROR(insert_ack_.run());
+    for (const auto& [p, e] : dirty_) {
+      Cursor& c = cursors_[static_cast<size_t>(p)];
+      auto it = c.entries.find(e);
+      if (it == c.entries.end() || !it->second.dirty) continue;  // now <= mark_delete
+      TL_RETURN_IF_ERROR(write_entry_acks(p, e, it->second));
     }
-    return txn.commit();
+    TL_RETURN_STATUS_IF_ERROR(txn.commit());
+    for (auto& c : cursors_) c.stale_rows = false;
+    return {};
   }
 
   // Rewrites the whole acknowledgement state after a failed acknowledge() transaction.
   Status sync_all_acks() {
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      const Cursor& c = cursors_[p];
+      Cursor& c = cursors_[p];
       set_mark_delete_.bind_int(1, c.mark_delete);
-      set_mark_delete_.bind_int(2, sub_id_);
-      set_mark_delete_.bind_int(3, static_cast<int64_t>(p));
+      set_mark_delete_.bind_int(2, c.acked_messages);
+      set_mark_delete_.bind_int(3, sub_id_);
+      set_mark_delete_.bind_int(4, static_cast<int64_t>(p));
       TL_RETURN_STATUS_IF_ERROR(set_mark_delete_.run());
-      delete_acks_.bind_int(1, sub_id_);
-      delete_acks_.bind_int(2, static_cast<int64_t>(p));
-      delete_acks_.bind_int(3, c.mark_delete);
-      TL_RETURN_STATUS_IF_ERROR(delete_acks_.run());
-      for (int64_t e : c.acked) {
-        insert_ack_.bind_int(1, sub_id_);
-        insert_ack_.bind_int(2, static_cast<int64_t>(p));
-        insert_ack_.bind_int(3, e);
-        TL_RETURN_STATUS_IF_ERROR(insert_ack_.run());
+      delete_all_acks_.bind_int(1, sub_id_);
+      delete_all_acks_.bind_int(2, static_cast<int64_t>(p));
+      TL_RETURN_STATUS_IF_ERROR(delete_all_acks_.run());
+      for (auto& [e, a] : c.entries) {
+        a.stored = false;
+        if (a.acked == 0) continue;
+        TL_RETURN_IF_ERROR(write_entry_acks(static_cast<int32_t>(p), e, a));
       }
     }
     TL_RETURN_STATUS_IF_ERROR(txn.commit());
+    for (auto& c : cursors_) c.stale_rows = false;
     needs_full_sync_ = false;
     return {};
   }
@@ -638,10 +790,11 @@ class LogConsumer final : public io::Consumer {
     if (!active_) {  // read the holder's persisted state
       TL_ASSIGN_OR_RETURN(
           Statement st,
-          db_->prepare("SELECT (SELECT coalesce(sum(p.next_entry_id - c.mark_delete - 1), 0) "
+          db_->prepare("SELECT (SELECT coalesce(sum(p.message_count - c.acked_messages), 0) "
                        "FROM cursors c JOIN partitions p ON p.topic_id = ?1 AND "
                        "p.partition = c.partition WHERE c.sub_id = ?2) - "
-                       "(SELECT count(*) FROM individual_acks WHERE sub_id = ?2)"));
+                       "(SELECT coalesce(sum(acked_count), 0) FROM individual_acks "
+                       "WHERE sub_id = ?2)"));
       st.bind_int(1, info_.topic_id);
       st.bind_int(2, sub_id_);
       TL_RETURN_IF_ERROR(st.step());
@@ -656,8 +809,9 @@ class LogConsumer final : public io::Consumer {
       int64_t p = select_next_.col_int(0);
       if (p < 0 || p >= info_.partitions) continue;
       const Cursor& c = cursors_[static_cast<size_t>(p)];
-      total += std::max<int64_t>(
-          0, select_next_.col_int(1) - (c.mark_delete + 1) - static_cast<int64_t>(c.acked.size()));
+      int64_t acked = c.acked_messages;
+      for (const auto& [e, a] : c.entries) acked += a.acked;
+      total += std::max<int64_t>(0, select_next_.col_int(1) - acked);
     }
     select_next_.reset();
     return total;
@@ -676,6 +830,8 @@ class LogConsumer final : public io::Consumer {
     delete_acks_ = Statement();
     insert_ack_ = Statement();
     select_next_ = Statement();
+    entry_size_ = Statement();
+    delete_all_acks_ = Statement();
     Status st;
     {
       auto release = db_->prepare(
@@ -700,40 +856,106 @@ class LogConsumer final : public io::Consumer {
                               options_.subscription, topic_));
   }
 
+  // Hands out the messages of entry `e` of partition `p` from `reader` (validated, positioned)
+  // until `out` holds max_messages; returns whether the entry was used up.
+  bool emit(size_t p, Cursor& c, int64_t e, int64_t publish_ms, EntryReader& reader,
+            size_t max_messages, std::vector<Message>& out, Status& st) {
+    auto it = c.entries.find(e);
+    const EntryAcks* acks = it == c.entries.end() ? nullptr : &it->second;
+    const bool before = e < c.redelivered_through;
+    const bool within = e == c.redelivered_through;
+    EntryMessageView v;
+    while (out.size() < max_messages) {
+      const uint32_t index = reader.index();
+      if (!reader.next(v)) return true;
+      if (acks && acks->is_acked(index)) continue;
+      Message& m = out.emplace_back();
+      m.id = MessageId{static_cast<int32_t>(p), 0, e, static_cast<int32_t>(index)};
+      m.key.assign(v.key);
+      m.payload.assign(v.payload);
+      m.event_time_ms = v.event_time_ms;
+      m.publish_time_ms = publish_ms;
+      m.redelivery_count = before || (within && index <= c.redelivered_batch) ? c.redeliveries : 0;
+      if (!v.properties.empty()) {
+        auto props = decode_properties(v.properties);
+        if (!props) {  // validate() decoded them already; kept for safety
+          st = props.error().with_context(fmt::format("{} partition {} entry {}", topic_, p, e));
+          return true;
+        }
+        m.properties = std::move(*props);
+      }
+    }
+    return reader.index() >= reader.count();
+  }
+
   Status fetch(size_t max_messages, std::vector<Message>& out) {
     const size_t n = cursors_.size();
+    Status st;
     for (size_t i = 0; i < n && out.size() < max_messages; ++i) {
       const size_t p = (rr_start_ + i) % n;
       Cursor& c = cursors_[p];
-      const size_t want = max_messages - out.size();
-      // Acknowledged entries are skipped, so ask for enough rows to cover them.
-      auto skip_from = c.acked.lower_bound(c.read_next);
-      const auto skippable = static_cast<size_t>(std::distance(skip_from, c.acked.end()));
+      if (c.pending_entry >= 0) {
+        EntryReader reader(c.pending_body);
+        reader.resume(c.pending_count, c.pending_offset, c.pending_index);
+        const bool done =
+            emit(p, c, c.pending_entry, c.pending_publish_ms, reader, max_messages, out, st);
+        if (!st.ok()) return st;
+        if (done) {
+          c.pending_entry = -1;
+          c.pending_body.clear();
+        } else {
+          c.pending_offset = reader.offset();
+          c.pending_index = reader.index();
+          continue;
+        }
+      }
       fetch_.bind_int(1, info_.topic_id);
       fetch_.bind_int(2, static_cast<int64_t>(p));
       fetch_.bind_int(3, c.read_next);
-      fetch_.bind_int(4, static_cast<int64_t>(want + skippable));
       while (out.size() < max_messages) {
         auto row = fetch_.step();
-        if (!row) return row.error();
+        if (!row) {
+          fetch_.reset();
+          return row.error();
+        }
         if (!*row) break;
         const int64_t e = fetch_.col_int(0);
+        const int64_t num = fetch_.col_int(1);
+        auto known = c.entries.find(e);
+        if (known != c.entries.end() && known->second.complete()) {
+          c.read_next = e + 1;
+          continue;
+        }
+        std::string_view body = fetch_.col_blob(3);
+        EntryReader reader(body);
+        Status valid =
+            num >= 1 && num <= (int64_t{1} << 24)
+                ? reader.validate(num)
+                : Status(StatusCode::kCorruption, fmt::format("entry row: num_messages {}", num));
+        if (!valid.ok()) {
+          fetch_.reset();
+          return valid.with_context(
+              fmt::format("{}: {} partition {} entry {}", db_->path(), topic_, p, e));
+        }
+        if (known == c.entries.end()) {
+          EntryAcks a;
+          a.num = static_cast<int32_t>(num);
+          c.entries.emplace(e, std::move(a));
+        }
+        const int64_t publish_ms = fetch_.col_int(2);
         c.read_next = e + 1;
-        if (!c.acked.empty() && c.acked.count(e)) continue;
-        Message& m = out.emplace_back();
-        m.id = MessageId{static_cast<int32_t>(p), 0, e};
-        m.key = std::string(fetch_.col_blob(1));
-        m.payload = std::string(fetch_.col_blob(2));
-        m.event_time_ms = fetch_.col_int(3);
-        m.publish_time_ms = fetch_.col_int(4);
-        m.redelivery_count = e <= c.redelivered_through ? c.redeliveries : 0;
-        if (!fetch_.is_null(5)) {
-          auto props = decode_properties(fetch_.col_blob(5));
-          if (!props) {
-            return props.error().with_context(
-                fmt::format("{} partition {} entry {}", topic_, p, e));
-          }
-          m.properties = std::move(*props);
+        const bool done = emit(p, c, e, publish_ms, reader, max_messages, out, st);
+        if (!st.ok()) {
+          fetch_.reset();
+          return st;
+        }
+        if (!done) {  // keep the rest for the next receive()
+          c.pending_entry = e;
+          c.pending_publish_ms = publish_ms;
+          c.pending_body.assign(body);
+          c.pending_offset = reader.offset();
+          c.pending_index = reader.index();
+          c.pending_count = reader.count();
         }
       }
       fetch_.reset();
@@ -744,25 +966,33 @@ class LogConsumer final : public io::Consumer {
 
   // Records what was handed out before returning it, so a crash leads to redelivery.
   Status persist_delivered(const std::vector<Message>& out) {
-    std::vector<int64_t> high(cursors_.size(), -1);
+    // Per partition, the last (entry, batch index) handed out; messages of a partition come
+    // in order, so that is the last one in `out`.
+    std::vector<std::pair<int64_t, int64_t>> high(cursors_.size(), {-1, -1});
     for (const auto& m : out) {
       auto& h = high[static_cast<size_t>(m.id.partition)];
-      h = std::max(h, m.id.entry_id);
+      h = std::max(h, std::pair<int64_t, int64_t>(m.id.entry_id, m.id.batch_index));
     }
+    auto newer = [&](size_t p) {
+      return high[p] > std::pair(cursors_[p].delivered_through, cursors_[p].delivered_batch);
+    };
     bool any = false;
-    for (size_t p = 0; p < cursors_.size(); ++p) any |= high[p] > cursors_[p].delivered_through;
+    for (size_t p = 0; p < cursors_.size(); ++p) any |= newer(p);
     if (!any) return {};
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      if (high[p] <= cursors_[p].delivered_through) continue;
-      set_delivered_.bind_int(1, high[p]);
-      set_delivered_.bind_int(2, sub_id_);
-      set_delivered_.bind_int(3, static_cast<int64_t>(p));
+      if (!newer(p)) continue;
+      set_delivered_.bind_int(1, high[p].first);
+      set_delivered_.bind_int(2, high[p].second);
+      set_delivered_.bind_int(3, sub_id_);
+      set_delivered_.bind_int(4, static_cast<int64_t>(p));
       TL_RETURN_STATUS_IF_ERROR(set_delivered_.run());
     }
     TL_RETURN_STATUS_IF_ERROR(txn.commit());
     for (size_t p = 0; p < cursors_.size(); ++p) {
-      cursors_[p].delivered_through = std::max(cursors_[p].delivered_through, high[p]);
+      if (!newer(p)) continue;
+      cursors_[p].delivered_through = high[p].first;
+      cursors_[p].delivered_batch = high[p].second;
     }
     return {};
   }
@@ -780,8 +1010,10 @@ class LogConsumer final : public io::Consumer {
   int64_t holder_pid_ = 0;  // the other holder, while a standby
   bool needs_full_sync_ = false;
   size_t rr_start_ = 0;
+  std::vector<std::pair<int32_t, int64_t>> dirty_;  // scratch of acknowledge(): changed entries
+  std::string bitmap_;                              // scratch: an encoded acknowledgement bitmap
   Statement holder_, fetch_, data_version_, set_delivered_, set_mark_delete_, delete_acks_,
-      insert_ack_, select_next_;
+      insert_ack_, select_next_, entry_size_, delete_all_acks_;
 };
 
 class LogService final : public io::TopicService {
@@ -887,7 +1119,7 @@ class LogService final : public io::TopicService {
     if (!found) return error(StatusCode::kNotFound, fmt::format("topic {} does not exist", name));
     TL_ASSIGN_OR_RETURN(
         Statement st,
-        db_->prepare("SELECT coalesce(sum(next_entry_id), 0) FROM partitions WHERE topic_id = ?"));
+        db_->prepare("SELECT coalesce(sum(message_count), 0) FROM partitions WHERE topic_id = ?"));
     st.bind_int(1, found->topic_id);
     TL_RETURN_IF_ERROR(st.step());
     return st.col_int(0);

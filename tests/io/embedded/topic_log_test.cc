@@ -102,15 +102,24 @@ TEST(EmbeddedTopicLog, RoutesByKeyHashAndKeepsPartitionOrder) {
   auto consumer = *svc->subscribe(kTopic, sub("s"));
   auto got = receive_n(*consumer, 1000);
   ASSERT_EQ(got.size(), 1000u);
-  std::map<int32_t, int64_t> last_entry;
+  std::map<int32_t, MessageId> last_id;
   std::map<std::string, int> last_seq;
   const int64_t now_ms = now_ns() / kNanosPerMilli;
   for (const auto& m : got) {
     EXPECT_EQ(m.id.partition, static_cast<int32_t>(io::pulsar_key_hash(m.key) % 4)) << m.key;
     EXPECT_EQ(m.id.ledger_id, 0);
-    auto it = last_entry.find(m.id.partition);
-    EXPECT_EQ(m.id.entry_id, it == last_entry.end() ? 0 : it->second + 1);  // no gaps
-    last_entry[m.id.partition] = m.id.entry_id;
+    // No gaps: the next batch index of the same entry, or index 0 of the next entry.
+    auto it = last_id.find(m.id.partition);
+    if (it == last_id.end()) {
+      EXPECT_EQ(m.id.entry_id, 0);
+      EXPECT_EQ(m.id.batch_index, 0);
+    } else if (m.id.entry_id == it->second.entry_id) {
+      EXPECT_EQ(m.id.batch_index, it->second.batch_index + 1);
+    } else {
+      EXPECT_EQ(m.id.entry_id, it->second.entry_id + 1);
+      EXPECT_EQ(m.id.batch_index, 0);
+    }
+    last_id[m.id.partition] = m.id;
     int seq = std::stoi(m.payload.substr(8));
     EXPECT_EQ(m.event_time_ms, 1000 + seq);
     EXPECT_LE(std::abs(m.publish_time_ms - now_ms), 60'000);
@@ -120,7 +129,9 @@ TEST(EmbeddedTopicLog, RoutesByKeyHashAndKeepsPartitionOrder) {
     }
     last_seq[m.key] = seq;
   }
-  EXPECT_EQ(last_entry.size(), 4u);
+  EXPECT_EQ(last_id.size(), 4u);
+  // One entry per send() call and partition: 10 calls, each reaching all 4 partitions.
+  for (const auto& [p, id] : last_id) EXPECT_EQ(id.entry_id, 9) << p;
   EXPECT_EQ(*consumer->backlog(), 1000);
   ASSERT_TRUE(consumer->acknowledge(ids_of(got)).ok());
   EXPECT_EQ(*consumer->backlog(), 0);
@@ -197,10 +208,12 @@ TEST(EmbeddedTopicLog, IndividualAcksOutOfOrder) {
   auto again = receive_n(*consumer, 10, 200ms);
   ASSERT_EQ(again.size(), 5u);
   for (size_t i = 0; i < again.size(); ++i) {
-    EXPECT_EQ(again[i].id.entry_id, static_cast<int64_t>(2 * i));
+    EXPECT_EQ(again[i].id.entry_id, 0);  // one send(): one entry
+    EXPECT_EQ(again[i].id.batch_index, static_cast<int32_t>(2 * i));
     EXPECT_EQ(again[i].redelivery_count, 1);
   }
-  // Acknowledge 2, 4, 6, 8 first, then 0: mark-delete jumps to 9 and the set empties.
+  // Acknowledge 2, 4, 6, 8 first, then 0: the entry is complete, mark-delete moves to it
+  // and its partial-acknowledgement row goes.
   ASSERT_TRUE(consumer->acknowledge(ids_of({again.begin() + 1, again.end()})).ok());
   EXPECT_EQ(*consumer->backlog(), 1);
   ASSERT_TRUE(consumer->acknowledge(std::span(&again[0].id, 1)).ok());
@@ -217,7 +230,7 @@ TEST(EmbeddedTopicLog, IndividualAcksOutOfOrder) {
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   EXPECT_EQ(sqlite3_column_int64(st, 0), 0);
-  EXPECT_EQ(sqlite3_column_int64(st, 1), 9);
+  EXPECT_EQ(sqlite3_column_int64(st, 1), 0);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
@@ -417,6 +430,204 @@ TEST(EmbeddedTopicLog, SubscriptionHeldByAnotherProcess) {
   for (int fd : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(fd);
   auto svc = open_service(dir.path());
   EXPECT_TRUE(svc->subscribe(kTopic, sub("held")));
+}
+
+// Reads one SQL value from the topic database (a separate connection, as a tool would).
+int64_t sql_int(const std::string& dir, const char* sql) {
+  sqlite3* db = nullptr;
+  EXPECT_EQ(sqlite3_open((dir + "/topics.sqlite").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  int64_t v = -999;
+  if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+void sql_exec(const std::string& dir, const char* sql) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir + "/topics.sqlite").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+  sqlite3_close(db);
+}
+
+// One send() call is split into entries of at most 1000 messages / about 1 MiB; counts are
+// in messages, not entries.
+TEST(EmbeddedTopicLog, SendSplitsIntoBoundedEntries) {
+  TempDir dir;
+  auto svc = open_service(dir.path());
+  ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+  auto producer = *svc->create_producer(kTopic);
+  ASSERT_TRUE(producer->send(make_messages(2500, 7)).ok());
+  std::vector<OutgoingMessage> big(3, OutgoingMessage("k", std::string(600 * 1024, 'x'), 5));
+  ASSERT_TRUE(producer->send(big).ok());
+  EXPECT_EQ(*svc->message_count(kTopic), 2503);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT count(*) FROM messages"), 3 + 3);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT max(num_messages) FROM messages"), 1000);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT first_message FROM messages WHERE entry_id = 2"), 2000);
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  EXPECT_EQ(*consumer->backlog(), 2503);
+  // receive() limits cut entries; the rest of an entry comes first next time, in order.
+  std::vector<Message> got;
+  while (got.size() < 2503) {
+    auto part = consumer->receive(333, 1s);
+    ASSERT_TRUE(part) << part.error().to_string();
+    ASSERT_FALSE(part->empty());
+    EXPECT_LE(part->size(), 333u);
+    for (auto& m : *part) got.push_back(std::move(m));
+  }
+  for (size_t i = 0; i < 2500; ++i) {
+    EXPECT_EQ(got[i].payload, "payload-" + std::to_string(i));
+    EXPECT_EQ(got[i].id.entry_id, static_cast<int64_t>(i / 1000));
+    EXPECT_EQ(got[i].id.batch_index, static_cast<int32_t>(i % 1000));
+  }
+  for (size_t i = 2500; i < 2503; ++i) {
+    EXPECT_EQ(got[i].id.entry_id, static_cast<int64_t>(i - 2500 + 3));
+    EXPECT_EQ(got[i].id.batch_index, 0);
+    EXPECT_EQ(got[i].payload.size(), 600u * 1024);
+  }
+  // A whole entry is acknowledged by batch index -1; a batch index beyond it is refused.
+  MessageId whole{0, 0, 1, -1};
+  ASSERT_TRUE(consumer->acknowledge(std::span(&whole, 1)).ok());
+  EXPECT_EQ(*consumer->backlog(), 1503);
+  MessageId beyond{0, 0, 3, 1};
+  EXPECT_EQ(consumer->acknowledge(std::span(&beyond, 1)).code(), StatusCode::kInvalidArgument);
+  MessageId missing{0, 0, 99, 0};
+  EXPECT_EQ(consumer->acknowledge(std::span(&missing, 1)).code(), StatusCode::kInvalidArgument);
+  ASSERT_TRUE(consumer->acknowledge(ids_of(got)).ok());
+  EXPECT_EQ(*consumer->backlog(), 0);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT mark_delete FROM cursors"), 5);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT acked_messages FROM cursors"), 2503);
+}
+
+// Acknowledging part of an entry persists: after a restart only the unacknowledged messages
+// of the entry come again.
+TEST(EmbeddedTopicLog, PartialAcksOfAnEntrySurviveRestart) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(10, 3)).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(5, 3, 10)).ok());
+    auto consumer = *svc->subscribe(kTopic, sub("s"));
+    auto got = receive_n(*consumer, 15);
+    ASSERT_EQ(got.size(), 15u);
+    std::vector<MessageId> some;
+    for (size_t i : {1, 3, 4, 9, 11, 14}) some.push_back(got[i].id);
+    ASSERT_TRUE(consumer->acknowledge(some).ok());
+    EXPECT_EQ(*consumer->backlog(), 9);
+  }  // destroyed without acknowledging the rest
+  EXPECT_EQ(sql_int(dir.path(), "SELECT count(*) FROM individual_acks"), 2);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT sum(acked_count) FROM individual_acks"), 6);
+  auto svc = open_service(dir.path());
+  auto consumer = *svc->subscribe(kTopic, sub("s"));
+  EXPECT_EQ(*consumer->backlog(), 9);
+  auto again = receive_n(*consumer, 15, 200ms);
+  std::vector<std::string> payloads;
+  for (const auto& m : again) {
+    payloads.push_back(m.payload);
+    EXPECT_EQ(m.redelivery_count, 1);
+  }
+  EXPECT_EQ(payloads, (std::vector<std::string>{"payload-0", "payload-2", "payload-5", "payload-6",
+                                                "payload-7", "payload-8", "payload-10",
+                                                "payload-12", "payload-13"}));
+  ASSERT_TRUE(consumer->acknowledge(ids_of(again)).ok());
+  EXPECT_EQ(*consumer->backlog(), 0);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT count(*) FROM individual_acks"), 0);
+  EXPECT_EQ(sql_int(dir.path(), "SELECT mark_delete FROM cursors"), 1);
+}
+
+// The same after kill -9 of a consumer process that acknowledged half of an entry.
+TEST(EmbeddedTopicLog, PartialAcksOfAnEntrySurviveKillNine) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(100, 10)).ok());
+  }
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto svc = open_topic_service(dir.path());
+    if (!svc) _exit(2);
+    auto consumer = (*svc)->subscribe(kTopic, sub("crashy"));
+    if (!consumer) _exit(3);
+    auto got = (*consumer)->receive(100, 2s);
+    if (!got || got->size() != 100) _exit(4);
+    std::vector<MessageId> even;
+    for (size_t i = 0; i < got->size(); i += 2) even.push_back((*got)[i].id);
+    if (!(*consumer)->acknowledge(even).ok()) _exit(5);
+    kill(getpid(), SIGKILL);
+    _exit(6);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
+  auto svc = open_service(dir.path());
+  auto consumer = *svc->subscribe(kTopic, sub("crashy"));
+  EXPECT_EQ(*consumer->backlog(), 50);
+  auto again = receive_n(*consumer, 100, 200ms);
+  ASSERT_EQ(again.size(), 50u);
+  for (const auto& m : again) {
+    EXPECT_EQ(m.id.batch_index % 2, 1);
+    EXPECT_EQ(m.payload, "payload-" + std::to_string(m.id.batch_index));
+    EXPECT_GE(m.redelivery_count, 1);
+  }
+  ASSERT_TRUE(consumer->acknowledge(ids_of(again)).ok());
+  EXPECT_EQ(*consumer->backlog(), 0);
+}
+
+// A damaged entry row is a Corruption error naming the topic, partition and entry, and
+// nothing of it is delivered.
+TEST(EmbeddedTopicLog, CorruptEntryIsCorruption) {
+  const char* damage[] = {
+      "UPDATE messages SET body = substr(body, 1, length(body) - 3)",          // truncated
+      "UPDATE messages SET body = body || x'00'",                              // trailing byte
+      "UPDATE messages SET num_messages = 4",                                  // count mismatch
+      "UPDATE messages SET body = x'0300000001'",                              // short garbage
+      "UPDATE messages SET body = x'01000000' || zeroblob(8) || x'ffffffff'",  // huge length
+      "UPDATE messages SET body = x''",
+  };
+  for (const char* sql : damage) {
+    TempDir dir;
+    {
+      auto svc = open_service(dir.path());
+      ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+      ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(3, 1)).ok());
+    }
+    sql_exec(dir.path(), sql);
+    auto svc = open_service(dir.path());
+    auto consumer = *svc->subscribe(kTopic, sub("s"));
+    auto got = consumer->receive(10, 100ms);
+    ASSERT_FALSE(got) << sql;
+    EXPECT_EQ(got.error().code(), StatusCode::kCorruption) << sql;
+    const std::string& msg = got.error().message();
+    EXPECT_NE(msg.find(std::string(kTopic) + " partition 0 entry 0"), std::string::npos)
+        << sql << ": " << msg;
+  }
+}
+
+// A corrupt acknowledgement row is refused when attaching, not guessed at.
+TEST(EmbeddedTopicLog, CorruptAckRowIsCorruption) {
+  TempDir dir;
+  {
+    auto svc = open_service(dir.path());
+    ASSERT_TRUE(svc->create_partitioned_topic(kTopic, 1).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(10, 1)).ok());
+    ASSERT_TRUE((*svc->create_producer(kTopic))->send(make_messages(10, 1)).ok());
+    auto consumer = *svc->subscribe(kTopic, sub("s"));
+    auto got = receive_n(*consumer, 20);
+    ASSERT_EQ(got.size(), 20u);
+    ASSERT_TRUE(consumer->acknowledge(std::span(&got[12].id, 1)).ok());
+  }
+  sql_exec(dir.path(), "UPDATE individual_acks SET acked_count = 2");
+  auto svc = open_service(dir.path());
+  auto consumer = svc->subscribe(kTopic, sub("s"));
+  ASSERT_FALSE(consumer);
+  EXPECT_EQ(consumer.error().code(), StatusCode::kCorruption);
+  EXPECT_NE(consumer.error().message().find("entry 1"), std::string::npos)
+      << consumer.error().message();
 }
 
 TEST(EmbeddedTopicLog, RejectsOtherFormatVersion) {
