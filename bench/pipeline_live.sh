@@ -62,9 +62,11 @@ t0=$(date +%s.%N)
 t1=$(date +%s.%N)
 # Wait until the processor has published a result for every click, then stop it cleanly.
 out_topic="persistent://public/tideline/eshop_session_features"
+# Every click ends as one result row or, when late, one dead letter.
+dlq_topic="persistent://public/tideline/eshop_input-tideline-session-features-DLQ"
 for _ in $(seq 1 600); do
   n=$(sqlite3 "$work/data/topics.sqlite" \
-    "SELECT coalesce(sum(message_count),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name='$out_topic'")
+    "SELECT coalesce(sum(message_count),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name IN ('$out_topic', '$dlq_topic')")
   [ "$n" -ge "$rows" ] && break
   sleep 0.1
 done
@@ -76,5 +78,5 @@ echo "live session-features pipeline, embedded, $rows clicks, producer --rate $r
 awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$rows" 'BEGIN {
   printf "producer publishing:        %8.2f s (%.0f events/s)\n", b-a, n/(b-a);
   printf "last result after start:    %8.2f s (%.0f events/s end to end)\n", c-a, n/(c-a) }'
-grep -o 'result delay.*' "$work/processor.log" || echo "(no result delay reported)"
+grep -o 'result delay (input.*' "$work/processor.log" || echo "(no result delay reported)"
 grep -E '^processor:' "$work/processor.out" || true
