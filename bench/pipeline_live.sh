@@ -33,14 +33,8 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-ex="$root/examples/eshop"
-sed -e "s#^tideline.data.dir=.*#tideline.data.dir=$work/data#" \
-    -e "s#=\.\./\.\./conf/#=$root/conf/#" \
-    -e "s#^tideline.processor.query=\(.*\)#tideline.processor.query=$ex/\1#" \
-    -e "s#^tideline.cql.output.stmt=cql/#tideline.cql.output.stmt=$ex/cql/#" \
-    -e "s#^tideline.schema.output=pulsar-schema/#tideline.schema.output=$ex/pulsar-schema/#" \
-    "$ex/session_features.properties" > "$work/live.properties"
-echo "tideline.processor.checkpoint.interval.ms=$cp_ms" >> "$work/live.properties"
+"$root/scripts/session_features_config.sh" "$work/live.properties" "$work/data" \
+  "tideline.processor.checkpoint.interval.ms=$cp_ms"
 cfg="$work/live.properties"
 "$bin" gen-eshop --rows "$rows" --header --out "$work/eshop.csv" 2>/dev/null
 "$bin" prep-env -cf "$cfg" -ldr true -rsf "$work/eshop.csv" -ldn -1 > /dev/null

@@ -20,13 +20,7 @@ bin="$root/build-release/tideline"
 work="$(mktemp -d /tmp/tl-recovery-XXXXXX)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$work"' EXIT
-ex="$root/examples/eshop"
-sed -e "s#^tideline.data.dir=.*#tideline.data.dir=$work/data#" \
-    -e "s#=\.\./\.\./conf/#=$root/conf/#" \
-    -e "s#^tideline.processor.query=\(.*\)#tideline.processor.query=$ex/\1#" \
-    -e "s#^tideline.cql.output.stmt=cql/#tideline.cql.output.stmt=$ex/cql/#" \
-    -e "s#^tideline.schema.output=pulsar-schema/#tideline.schema.output=$ex/pulsar-schema/#" \
-    "$ex/session_features.properties" > "$work/r.properties"
+"$root/scripts/session_features_config.sh" "$work/r.properties" "$work/data"
 cfg="$work/r.properties"
 "$bin" gen-eshop --rows "$rows" --header --out "$work/eshop.csv" 2>/dev/null
 "$bin" prep-env -cf "$cfg" -ldr true -rsf "$work/eshop.csv" -ldn -1 > /dev/null

@@ -53,13 +53,7 @@ step "session features: prep-env (output table and topic)"
 # A copy of its configuration with absolute paths and a report line every second.
 ex="$root/examples/eshop"
 live_cfg="$data/session_features.live.properties"
-sed -e "s#^tideline.data.dir=.*#tideline.data.dir=$data#" \
-    -e "s#=\.\./\.\./conf/#=$root/conf/#" \
-    -e "s#^tideline.processor.query=\(.*\)#tideline.processor.query=$ex/\1#" \
-    -e "s#^tideline.cql.output.stmt=cql/#tideline.cql.output.stmt=$ex/cql/#" \
-    -e "s#^tideline.schema.output=pulsar-schema/#tideline.schema.output=$ex/pulsar-schema/#" \
-    "$cfg2" > "$live_cfg"
-echo "tideline.log.report.interval.ms=1000" >> "$live_cfg"
+"$root/scripts/session_features_config.sh" "$live_cfg" "$data" "tideline.log.report.interval.ms=1000"
 
 step "session features, live: producer at $rate events/s; processor and consumer follow"
 proc_log="$data/live-processor.log"

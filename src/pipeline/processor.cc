@@ -9,6 +9,7 @@
 #include <functional>
 
 #include "common/failpoint.h"
+#include "common/fnv.h"
 #include "common/progress.h"
 #include "common/time.h"
 #include "engine/kernels.h"
@@ -28,16 +29,6 @@ namespace {
 
 int64_t monotonic_ms() {
   return monotonic_ns() / kNanosPerMilli;
-}
-
-// FNV-1a 64: a name derived from the job that is the same in every build and run.
-uint64_t stable_hash(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : s) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
 }
 
 // How a step's effects become durable (docs/formats/checkpoint.md, "Protocol").
@@ -148,7 +139,7 @@ class Processor {
       // Replayed steps re-send their rows under the same sequence ids: the broker drops them
       // when the producer keeps its name and deduplication is on.
       TL_RETURN_IF_ERROR(topics_->enable_deduplication(out_topic_));
-      po.name = fmt::format("tideline-processor-{:016x}", stable_hash(job_));
+      po.name = fmt::format("tideline-processor-{:016x}", fnv1a_64(job_));
     }
     TL_ASSIGN_OR_RETURN_S(producer_, topics_->create_producer(out_topic_, po));
     time_col_ = in_codec_->type()->field_index(c_.time_column);

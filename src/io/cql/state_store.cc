@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/fnv.h"
 #include "io/cql/connect.h"
 
 namespace tideline::io::cql {
@@ -24,16 +25,6 @@ void bind_int(QueryParams& p, int32_t v) {
   p.values += w.take();
   ++p.value_count;
   p.has_values = true;
-}
-
-// FNV-1a, 64 bits: detects a value assembled from the wrong chunks (not an adversary).
-uint64_t checksum(std::string_view v) {
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (char c : v) {
-    h ^= static_cast<uint8_t>(c);
-    h *= 0x100000001b3ULL;
-  }
-  return h;
 }
 
 int32_t int_cell(std::string_view c) {
@@ -149,7 +140,7 @@ class CqlStateStore final : public io::StateStore {
     Header h;
     h.generation = ++generation_;
     h.size = value.size();
-    h.hash = checksum(value);
+    h.hash = fnv1a_64(value);
     if (value.size() > kChunkBytes) {
       h.chunks = static_cast<uint32_t>((value.size() + kChunkBytes - 1) / kChunkBytes);
       const std::string cname = chunk_name(name, h.generation);
@@ -262,7 +253,7 @@ class CqlStateStore final : public io::StateStore {
         value.append(res.rows.cell(r, 1).value_or(""));
       }
     }
-    if (value.size() != h.size || checksum(value) != h.hash)
+    if (value.size() != h.size || fnv1a_64(value) != h.hash)
       return error(
           StatusCode::kCorruption,
           fmt::format("{}: the value does not match its header (size or checksum)", where));
