@@ -9,6 +9,7 @@
 #include "common/progress.h"
 #include "common/time.h"
 #include "engine/kernels.h"
+#include "pipeline/message_decoder.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stage_util.h"
 
@@ -30,14 +31,14 @@ struct Intake {
 };
 
 Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
-                           const avro::Codec& codec, const std::string& topic,
+                           MessageDecoder& decoder, const std::string& topic,
                            const std::string& sub, const StageOptions& o, Intake& in,
                            std::unique_ptr<io::Producer>& dlq, int time_col) {
   // Returns true when the source was idle (nothing received within idle_ms).
   TL_ASSIGN_OR_RETURN(auto msgs, consumer.receive(4096, milliseconds(o.idle_ms)));
   if (msgs.empty()) return true;
   for (const auto& m : msgs) {
-    Status s = codec.decode_into(m.payload, in.batch);
+    TL_ASSIGN_OR_RETURN(Status s, decoder.decode_into(m, in.batch));
     if (!s.ok()) {
       TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, s, dlq));
       ++in.dead_letters;
@@ -71,6 +72,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
       auto consumer,
       topics->subscribe(topic, {.subscription = sub, .type = c.consumer_subscription_type}));
   std::unique_ptr<io::Producer> dlq;
+  MessageDecoder decoder(*topics, topic, codec);
   auto backlog = consumer->backlog();
   ProgressBar bar("consume", backlog ? *backlog : -1);
   while (!stopped(o)) {
@@ -79,7 +81,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
     bool idle = false;
     while (!stopped(o) && in.batch.num_rows < o.batch_rows) {
       TL_ASSIGN_OR_RETURN(idle,
-                          receive_round(*topics, *consumer, *codec, topic, sub, o, in, dlq, -1));
+                          receive_round(*topics, *consumer, decoder, topic, sub, o, in, dlq, -1));
       if (idle) break;
     }
     rep.dead_letters += in.dead_letters;

@@ -11,6 +11,7 @@
 #include "engine/kernels.h"
 #include "engine/query.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/message_decoder.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stage_util.h"
 
@@ -29,6 +30,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
   std::string in_topic = c.topic_url(c.topic_input);
   std::string out_topic = c.topic_url(c.topic_output);
   TL_ASSIGN_OR_RETURN(auto in_codec, topic_codec(*topics, in_topic, c.input_schema));
+  MessageDecoder decoder(*topics, in_topic, in_codec);  // each message with its writer schema
   TL_ASSIGN_OR_RETURN(auto out_codec, topic_codec(*topics, out_topic, c.output_schema));
   TL_ASSIGN_OR_RETURN(auto query_text, read_text_file(c.query_file));
 
@@ -153,7 +155,7 @@ Result<StageReport> run_processor(const PipelineConfig& c, const StageOptions& o
         }
         cp.positions[m.id.partition] = m.id;
       }
-      Status s = in_codec->decode_into(m.payload, batch);
+      TL_ASSIGN_OR_RETURN(Status s, decoder.decode_into(m, batch));
       if (!s.ok()) {
         TL_RETURN_IF_ERROR(dead_letter(*topics, in_topic, sub, m, s, dlq));
         ++rep.dead_letters;
