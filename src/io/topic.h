@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -29,6 +30,9 @@ struct OutgoingMessage {
   std::string key;            // routing key; messages with equal keys keep their order
   std::string payload;        // Avro datum when the topic has a schema
   int64_t event_time_ms = 0;  // 0 = unset
+  // Message properties (Pulsar: MessageMetadata.properties; the embedded log drops them).
+  // Dead letters carry where they came from and why.
+  std::vector<std::pair<std::string, std::string>> properties;
 };
 
 struct Message {

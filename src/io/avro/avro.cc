@@ -650,7 +650,7 @@ class Decoder {
         if (!read_int(pl.field_path, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= pl.symbols.size()) {
           return fail(
-              pl, at,
+              pl.field_path, at,
               fmt::format("enum index {} out of range ({} symbols)", idx, pl.symbols.size()));
         }
         const std::string& sym = pl.symbols[static_cast<size_t>(idx)];

@@ -172,6 +172,11 @@ class PulsarProducer final : public io::Producer {
     meta.set_publish_time(pending.publish_time);
     if (!m.key.empty()) meta.set_partition_key(m.key);
     if (m.event_time_ms > 0) meta.set_event_time(static_cast<uint64_t>(m.event_time_ms));
+    for (const auto& [k, v] : m.properties) {
+      auto* kv = meta.add_properties();
+      kv->set_key(k);
+      kv->set_value(v);
+    }
     if (pool_.options().compression == proto::NONE) {
       p.conn->queue_payload(cmd, meta, m.payload);
       return {};
