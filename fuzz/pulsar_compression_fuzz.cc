@@ -24,8 +24,7 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
-constexpr proto::CompressionType kCodecs[] = {proto::LZ4, proto::ZLIB, proto::ZSTD,
-                                              proto::SNAPPY};
+constexpr proto::CompressionType kCodecs[] = {proto::LZ4, proto::ZLIB, proto::ZSTD, proto::SNAPPY};
 
 void round_trip(proto::CompressionType type, std::string_view plain) {
   std::string packed, back;

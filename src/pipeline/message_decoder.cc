@@ -28,7 +28,8 @@ Result<const MessageDecoder::Version*> MessageDecoder::version(const std::string
     }
     out.resolver = nullptr;
   } else if (!*envelope) {
-    out.why = not_found(fmt::format("writer schema version {} of {} does not exist", hex(v), topic_));
+    out.why =
+        not_found(fmt::format("writer schema version {} of {} does not exist", hex(v), topic_));
   } else {
     auto schema = avro::schema_from_pulsar_envelope(**envelope);
     if (!schema) {
@@ -43,7 +44,8 @@ Result<const MessageDecoder::Version*> MessageDecoder::version(const std::string
       }
     }
   }
-  if (!out.why.ok()) spdlog::warn("{}: messages with it go to the dead-letter topic", out.why.message());
+  if (!out.why.ok())
+    spdlog::warn("{}: messages with it go to the dead-letter topic", out.why.message());
   return &versions_.emplace(v, std::move(out)).first->second;
 }
 
@@ -52,8 +54,8 @@ Result<Status> MessageDecoder::decode_into(const io::Message& m, Batch& out) {
   if (m.schema_version.empty()) return reader_->decode_into(m.payload, out);
   TL_ASSIGN_OR_RETURN(const Version* v, version(m.schema_version));
   if (!v->why.ok()) return v->why;
-  Status st = v->resolver ? v->resolver->decode_into(m.payload, out)
-                          : reader_->decode_into(m.payload, out);
+  Status st =
+      v->resolver ? v->resolver->decode_into(m.payload, out) : reader_->decode_into(m.payload, out);
   if (!st.ok() && v->resolver) {
     return st.with_context(fmt::format("writer schema version {}", hex(m.schema_version)));
   }

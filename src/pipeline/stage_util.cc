@@ -85,8 +85,7 @@ Status dead_letter(io::TopicService& topics, const std::string& topic, const std
   io::OutgoingMessage out{m.key, m.payload, m.event_time_ms, {}};
   out.properties = {
       {"REAL_TOPIC", topic},
-      {"ORIGIN_MESSAGE_ID",
-       fmt::format("{}:{}:{}", m.id.ledger_id, m.id.entry_id, m.id.partition)},
+      {"ORIGIN_MESSAGE_ID", fmt::format("{}:{}:{}", m.id.ledger_id, m.id.entry_id, m.id.partition)},
       {"DEAD_LETTER_REASON", why.message()}};
   return dlq->send(std::span(&out, 1));
 }

@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <bit>
-#include <deque>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -592,7 +592,6 @@ class Decoder {
   void advance(size_t n) { p_ += n; }
 
  private:
-
   bool value(const Plan& pl) {
     Slot& s = slots_[pl.slot];
     if (pl.is_union) {
@@ -618,7 +617,8 @@ class Decoder {
         return true;
       case Kind::kBoolean:
         if (p_ == e_) return fail(pl.field_path, at, "truncated boolean");
-        if (*p_ > 1) return fail(pl.field_path, at, fmt::format("invalid boolean byte 0x{:02x}", *p_));
+        if (*p_ > 1)
+          return fail(pl.field_path, at, fmt::format("invalid boolean byte 0x{:02x}", *p_));
         s.i = *p_++;
         return true;
       case Kind::kInt:
@@ -1011,8 +1011,8 @@ class ResolutionBuilder {
           e.action = Action::kError;
           e.wnode = &w.children[b];
           e.path = out.path;
-          e.error = fmt::format("writer union branch {} ({}): {}", b,
-                                kind_name(w.children[b].kind), st.message());
+          e.error = fmt::format("writer union branch {} ({}): {}", b, kind_name(w.children[b].kind),
+                                st.message());
         }
       }
       return {};
@@ -1067,8 +1067,9 @@ class ResolutionBuilder {
       case Kind::kFixed:
         if (r != Kind::kFixed) return mismatch(w, rn, rp);
         if (w.fixed_size != rn.fixed_size) {
-          return invalid_argument(fmt::format("field '{}': writer fixed({}) cannot be read as fixed({})",
-                                              out.path, w.fixed_size, rn.fixed_size));
+          return invalid_argument(
+              fmt::format("field '{}': writer fixed({}) cannot be read as fixed({})", out.path,
+                          w.fixed_size, rn.fixed_size));
         }
         return {};
       case Kind::kEnum: {
@@ -1139,8 +1140,8 @@ class ResolutionBuilder {
   // Converts a JSON default for reader node `rn` (plan `rp`).
   Status make_default(const Json& v, const Node& rn, const Plan& rp, DefaultValue& out) {
     auto bad = [&](std::string_view want) {
-      return invalid_argument(fmt::format("field '{}': default {} is not {}", rp.field_path,
-                                          v.dump(), want));
+      return invalid_argument(
+          fmt::format("field '{}': default {} is not {}", rp.field_path, v.dump(), want));
     };
     const Node* n = &rn;
     if (rn.kind == Kind::kUnion) {
@@ -1261,9 +1262,9 @@ class ResolvingReader {
         int64_t branch;
         if (!d_.read_long(r.path, branch)) return false;
         if (branch < 0 || static_cast<size_t>(branch) >= r.children.size()) {
-          return d_.fail(r.path, at,
-                         fmt::format("union branch {} out of range ({} branches)", branch,
-                                     r.children.size()));
+          return d_.fail(
+              r.path, at,
+              fmt::format("union branch {} out of range ({} branches)", branch, r.children.size()));
         }
         return read(r.children[static_cast<size_t>(branch)]);
       }
@@ -1301,7 +1302,8 @@ class ResolvingReader {
       case Kind::kFloat:
       case Kind::kDouble: {
         const size_t n = w.kind == Kind::kFloat ? 4 : 8;
-        if (d_.remaining() < n) return d_.fail(path, at, fmt::format("truncated {}", kind_name(w.kind)));
+        if (d_.remaining() < n)
+          return d_.fail(path, at, fmt::format("truncated {}", kind_name(w.kind)));
         d_.advance(n);
         return true;
       }
@@ -1322,8 +1324,9 @@ class ResolvingReader {
       case Kind::kUnion: {
         if (!d_.read_long(path, v)) return false;
         if (v < 0 || static_cast<size_t>(v) >= w.children.size()) {
-          return d_.fail(path, at, fmt::format("union branch {} out of range ({} branches)", v,
-                                               w.children.size()));
+          return d_.fail(
+              path, at,
+              fmt::format("union branch {} out of range ({} branches)", v, w.children.size()));
         }
         return skip(w.children[static_cast<size_t>(v)], path);
       }
@@ -1342,8 +1345,9 @@ class ResolvingReader {
               return count == INT64_MIN ? d_.fail(path, bat, "invalid block count") : false;
             }
             if (bytes < 0 || static_cast<uint64_t>(bytes) > d_.remaining()) {
-              return d_.fail(path, bat, fmt::format("block size {} exceeds the {} remaining bytes",
-                                                    bytes, d_.remaining()));
+              return d_.fail(path, bat,
+                             fmt::format("block size {} exceeds the {} remaining bytes", bytes,
+                                         d_.remaining()));
             }
             d_.advance(static_cast<size_t>(bytes));
             continue;
@@ -1383,7 +1387,8 @@ class ResolvingReader {
       case Kind::kInt:
       case Kind::kLong: {
         int64_t v;
-        if (!(r.wkind == Kind::kInt ? d_.read_int(r.path, v) : d_.read_long(r.path, v))) return false;
+        if (!(r.wkind == Kind::kInt ? d_.read_int(r.path, v) : d_.read_long(r.path, v)))
+          return false;
         if (t.kind == Kind::kFloat || t.kind == Kind::kDouble) {
           s.d = static_cast<double>(v);
           return true;
@@ -1414,8 +1419,9 @@ class ResolvingReader {
         int64_t idx;
         if (!d_.read_int(r.path, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= r.enum_map.size()) {
-          return d_.fail(r.path, at, fmt::format("enum index {} out of range ({} symbols)", idx,
-                                                 r.enum_map.size()));
+          return d_.fail(
+              r.path, at,
+              fmt::format("enum index {} out of range ({} symbols)", idx, r.enum_map.size()));
         }
         const int32_t ri = r.enum_map[static_cast<size_t>(idx)];
         if (ri < 0) {

@@ -231,10 +231,9 @@ Status AdminClient::set_schema(const TopicName& topic, std::string_view envelope
 }
 
 Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topic,
-                                                          std::optional<int64_t> version) {
-  std::string path =
-      fmt::format("/admin/v2/schemas/{}/{}/{}/schema", escape_segment(topic.tenant),
-                  escape_segment(topic.ns), escape_segment(topic.local));
+                                                           std::optional<int64_t> version) {
+  std::string path = fmt::format("/admin/v2/schemas/{}/{}/{}/schema", escape_segment(topic.tenant),
+                                 escape_segment(topic.ns), escape_segment(topic.local));
   if (version) path += fmt::format("/{}", *version);
   TL_ASSIGN_OR_RETURN(Response r, call("GET", path, std::nullopt));
   if (r.status == 404) return std::optional<std::string>();
@@ -246,7 +245,8 @@ Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topi
   }
   // A deleted schema (or, for some versions of the broker, an unknown version) is answered
   // with 200 and an empty definition.
-  if (j.value("deleted", false) || (j["data"].is_string() && j["data"].get<std::string>().empty())) {
+  if (j.value("deleted", false) ||
+      (j["data"].is_string() && j["data"].get<std::string>().empty())) {
     return std::optional<std::string>();
   }
   nlohmann::json envelope = {{"type", j["type"]},
@@ -257,8 +257,9 @@ Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topi
 
 Result<int64_t> schema_version_number(std::string_view version) {
   if (version.size() != 8) {
-    return error(corruption(fmt::format(
-        "schema version of {} bytes (expected the broker's 8-byte version number)", version.size())));
+    return error(corruption(
+        fmt::format("schema version of {} bytes (expected the broker's 8-byte version number)",
+                    version.size())));
   }
   uint64_t v = 0;
   for (char c : version) v = (v << 8) | static_cast<uint8_t>(c);

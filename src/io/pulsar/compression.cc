@@ -19,7 +19,8 @@ namespace {
 constexpr int kZstdLevel = 3;
 
 Status too_large(std::string_view codec, size_t n) {
-  return invalid_argument(fmt::format("{}: payload of {} bytes is too large to compress", codec, n));
+  return invalid_argument(
+      fmt::format("{}: payload of {} bytes is too large to compress", codec, n));
 }
 
 Status lz4_compress(std::string_view in, std::string& out) {
@@ -102,10 +103,12 @@ Status zlib_decompress(std::string_view in, uint32_t size, std::string& out) {
     return {};
   }
   if (rc == Z_BUF_ERROR && z.avail_out == 0 && left_in > 0) {
-    return corruption(fmt::format("ZLIB: stream holds more than uncompressed_size ({}) bytes", size));
+    return corruption(
+        fmt::format("ZLIB: stream holds more than uncompressed_size ({}) bytes", size));
   }
   if (rc == Z_BUF_ERROR) return corruption("ZLIB: truncated stream");
-  return corruption(fmt::format("ZLIB: corrupt stream ({})", msg.empty() ? std::to_string(rc) : msg));
+  return corruption(
+      fmt::format("ZLIB: corrupt stream ({})", msg.empty() ? std::to_string(rc) : msg));
 }
 
 Status zstd_decompress(std::string_view in, uint32_t size, std::string& out) {
@@ -114,7 +117,8 @@ Status zstd_decompress(std::string_view in, uint32_t size, std::string& out) {
     return corruption(fmt::format("ZSTD: {} (uncompressed_size {})", ZSTD_getErrorName(n), size));
   }
   if (n != size) {
-    return corruption(fmt::format("ZSTD: frame holds {} bytes, uncompressed_size says {}", n, size));
+    return corruption(
+        fmt::format("ZSTD: frame holds {} bytes, uncompressed_size says {}", n, size));
   }
   return {};
 }

@@ -108,10 +108,10 @@ TEST(Resolve, IncompatibleTypesFailNamingTheField) {
   EXPECT_NE(msg.find("string cannot be read as long"), std::string::npos) << msg;
   // Narrowing is not a promotion.
   auto reader = codec(R"({"type":"record","name":"R","fields":[{"name":"x","type":"int"}]})");
-  EXPECT_NE(resolve_error(R"({"type":"record","name":"R","fields":[{"name":"x","type":"long"}]})",
-                          reader)
-                .find("long cannot be read as int"),
-            std::string::npos);
+  EXPECT_NE(
+      resolve_error(R"({"type":"record","name":"R","fields":[{"name":"x","type":"long"}]})", reader)
+          .find("long cannot be read as int"),
+      std::string::npos);
 }
 
 TEST(Resolve, Promotions) {
@@ -155,8 +155,7 @@ TEST(Resolve, UnionsByBranch) {
   // The string branch cannot be read as long: only datums selecting it fail.
   Status st = r->decode_into(zz(2) + str("x") + zz(0) + zz(5), b);
   EXPECT_EQ(st.code(), StatusCode::kCorruption);
-  EXPECT_NE(st.message().find("writer union branch 2 (string)"), std::string::npos)
-      << st.message();
+  EXPECT_NE(st.message().find("writer union branch 2 (string)"), std::string::npos) << st.message();
   // A null into the non-nullable reader b.
   st = r->decode_into(zz(0) + zz(1), b);
   EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.message();
@@ -197,8 +196,8 @@ TEST(Resolve, TimestampUnits) {
   Batch b = Batch::empty(reader->type());
   ASSERT_TRUE(r->decode_into(zz(1700000000123456) + zz(77), b).ok());
   EXPECT_EQ(b.columns[0].int_at(0), 1700000000123456 * kNanosPerMicro);  // instant kept
-  EXPECT_EQ(b.columns[1].int_at(0), 77);                                // raw number
-  EXPECT_EQ(b.columns[2].int_at(0), 5 * kNanosPerMicro);                // default, reader unit
+  EXPECT_EQ(b.columns[1].int_at(0), 77);                                 // raw number
+  EXPECT_EQ(b.columns[2].int_at(0), 5 * kNanosPerMicro);                 // default, reader unit
 }
 
 TEST(Resolve, NestedRecordsAndRecordDefaults) {
