@@ -346,15 +346,15 @@ for i in range(n):
 p.close()
 
 # 2. The original demo producer's kind of record.
-class Record(Record):
+class DemoClick(Record):  # the pulsar client reserves the class name "Record"
     price = Integer()
     model = String()
     so_key = Long()
     event_time = Long()
-p = client.create_producer(topic, schema=AvroSchema(Record),
+p = client.create_producer(topic, schema=AvroSchema(DemoClick),
                            compression_type=pulsar.CompressionType.LZ4)
 for i in range(n):
-    p.send(Record(so_key=2000 + i, event_time=T0 + 60000 + i, model="demo-%d" % i, price=7),
+    p.send(DemoClick(so_key=2000 + i, event_time=T0 + 60000 + i, model="demo-%d" % i, price=7),
            partition_key=str(2000 + i))
 p.close()
 
