@@ -25,11 +25,6 @@ std::string zz(int64_t v) {
 std::string str(std::string_view s) {
   return zz(static_cast<int64_t>(s.size())) + std::string(s);
 }
-std::string dbl(double d) {
-  std::string out(8, '\0');
-  std::memcpy(out.data(), &d, 8);
-  return out;
-}
 std::string flt(float f) {
   std::string out(4, '\0');
   std::memcpy(out.data(), &f, 4);
