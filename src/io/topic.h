@@ -32,7 +32,7 @@ struct OutgoingMessage {
   int64_t event_time_ms = 0;  // 0 = unset
   // Message properties (Pulsar: MessageMetadata.properties; the embedded log drops them).
   // Dead letters carry where they came from and why.
-  std::vector<std::pair<std::string, std::string>> properties;
+  std::vector<std::pair<std::string, std::string>> properties = {};
 };
 
 struct Message {

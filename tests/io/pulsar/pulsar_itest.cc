@@ -210,7 +210,7 @@ TEST_F(PulsarIntegration, TidelineProducesPythonConsumes) {
   std::map<std::string, int64_t> event_times;   // payload hex -> event time
   for (int i = 0; i < kCount; ++i) {
     io::OutgoingMessage m{"key-" + std::to_string(i % 257),
-                          "payload-" + std::to_string(i) + std::string(i % 40, 'z'), 5000 + i, {}};
+                          "payload-" + std::to_string(i) + std::string(i % 40, 'z'), 5000 + i};
     expected[hex(m.payload)] = m.key;
     event_times[hex(m.payload)] = m.event_time_ms;
     msgs.push_back(std::move(m));
