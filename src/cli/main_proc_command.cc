@@ -1,8 +1,13 @@
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
+#include <memory>
 
 #include "cli/cli.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "common/metrics.h"
+#include "common/metrics_server.h"
 #include "pipeline/pipeline.h"
 
 namespace tideline::cli {
@@ -15,6 +20,8 @@ struct MainProcArgs {
   bool follow = false;
   bool reset_state = false;
   int idle_ms = 300;
+  double rate = 0;
+  int metrics_port = -1;  // -1: tideline.metrics.port of the config
 };
 }  // namespace
 
@@ -40,6 +47,15 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
                 "changing the query or the input schema)");
   sub->add_option("--idle-ms", args->idle_ms, "how long an empty source counts as drained")
       ->capture_default_str();
+  sub->add_option("--rate", args->rate,
+                  "producer: publish at most this many events per second, in 10 ms slices "
+                  "(0 = as fast as possible)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  sub->add_option("--metrics-port", args->metrics_port,
+                  "serve Prometheus metrics on http://127.0.0.1:PORT/metrics while running "
+                  "(0 = off; default: tideline.metrics.port)")
+      ->check(CLI::Range(0, 65535));
   sub->footer("Example:\n  tideline main-proc -cf examples/eshop/embedded.properties -wt producer");
   sub->callback([&ctx, args] {
     const std::string& wt = args->workload;
@@ -68,6 +84,22 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
     o.reset_state = args->reset_state;
     o.stop = &g_stop_requested;
     o.idle_ms = args->idle_ms;
+    o.rate = args->rate;
+    // The registry outlives the server (declared first, destroyed last), and both outlive the
+    // stage run.
+    MetricsRegistry registry;
+    o.metrics = &registry;
+    std::unique_ptr<HttpServer> server;
+    const int port = args->metrics_port >= 0 ? args->metrics_port : cfg->metrics_port;
+    if (port > 0) {
+      auto started = serve_metrics(registry, static_cast<uint16_t>(port));
+      if (!started) {
+        ctx.exit_code = report_error("main-proc", started.error().with_context("metrics endpoint"));
+        return;
+      }
+      server = std::move(*started);
+      spdlog::info("{}: metrics on http://127.0.0.1:{}/metrics", wt, server->port());
+    }
     Result<pipeline::StageReport> rep = wt == "producer"    ? pipeline::run_producer(*cfg, o)
                                         : wt == "processor" ? pipeline::run_processor(*cfg, o)
                                                             : pipeline::run_consumer(*cfg, o);

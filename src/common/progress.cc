@@ -1,5 +1,6 @@
 #include "common/progress.h"
 
+#include <fmt/format.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -10,7 +11,7 @@
 namespace tideline {
 
 ProgressBar::ProgressBar(std::string label, int64_t total)
-    : label_(std::move(label)), total_(total), start_ns_(monotonic_ns()) {
+    : label_(std::move(label)), total_(total), start_ns_(monotonic_ns()), window_ns_(start_ns_) {
   const char* ci = std::getenv("CI");
   enabled_ = isatty(STDERR_FILENO) && !(ci && *ci);
 }
@@ -36,9 +37,10 @@ void ProgressBar::finish() {
   std::fputc('\n', stderr);
 }
 
-void ProgressBar::draw(bool final) {
-  double secs = static_cast<double>(monotonic_ns() - start_ns_) / 1e9;
-  double rate = secs > 0 ? static_cast<double>(done_) / secs : 0;
+std::string ProgressBar::line(int64_t now_ns) {
+  double secs = static_cast<double>(now_ns - start_ns_) / 1e9;
+  double average = secs > 0 ? static_cast<double>(done_) / secs : 0;
+  std::string s;
   if (total_ > 0) {
     constexpr int kWidth = 30;
     double frac = static_cast<double>(done_) / static_cast<double>(total_);
@@ -46,13 +48,30 @@ void ProgressBar::draw(bool final) {
     int fill = static_cast<int>(frac * kWidth);
     std::string bar(static_cast<size_t>(fill), '#');
     bar.append(static_cast<size_t>(kWidth - fill), '.');
-    std::fprintf(stderr, "\r%-12s [%s] %3d%% %lld/%lld  %.0f/s ", label_.c_str(), bar.c_str(),
-                 static_cast<int>(frac * 100), static_cast<long long>(done_),
-                 static_cast<long long>(total_), rate);
+    s = fmt::format("{:<12} [{}] {:3d}% {}/{}  {:.0f}/s", label_, bar, static_cast<int>(frac * 100),
+                    done_, total_, average);
   } else {
-    std::fprintf(stderr, "\r%-12s %lld  %.0f/s ", label_.c_str(), static_cast<long long>(done_),
-                 rate);
+    const int64_t window = now_ns - window_ns_;
+    if (window >= 1'000'000'000) {
+      recent_rate_ =
+          static_cast<double>(done_ - window_done_) / (static_cast<double>(window) / 1e9);
+      window_ns_ = now_ns;
+      window_done_ = done_;
+    }
+    s = fmt::format("{:<12} {} events  {:.0f}/s", label_, done_,
+                    recent_rate_ >= 0 ? recent_rate_ : average);
   }
+  if (detail_) {
+    std::string d = detail_();
+    if (!d.empty()) s += "  " + d;
+  }
+  return s;
+}
+
+void ProgressBar::draw(bool final) {
+  // \r returns to the line's start; ESC [ K clears what a longer previous line left.
+  std::string text = line(monotonic_ns());
+  std::fprintf(stderr, "\r%s\x1b[K", text.c_str());
   (void) final;
   std::fflush(stderr);
 }

@@ -128,3 +128,11 @@ Status to_status(const Result<T>& r) {
   auto tmp = (expr);                                                        \
   if (!tmp) return ::tideline::detail::ErrorReturn{std::move(tmp).error()}; \
   lhs = std::move(*tmp)
+
+// TL_ASSIGN_OR_RETURN for functions that return plain Status.
+#define TL_ASSIGN_OR_RETURN_S(lhs, expr) \
+  TL_ASSIGN_OR_RETURN_S_IMPL(TL_CONCAT(tl_result_s_, __LINE__), lhs, expr)
+#define TL_ASSIGN_OR_RETURN_S_IMPL(tmp, lhs, expr) \
+  auto tmp = (expr);                               \
+  if (!tmp) return std::move(tmp).error();         \
+  lhs = std::move(*tmp)

@@ -1,133 +1,204 @@
+// Checkpoint and step-record encoding and the job state (docs/formats/checkpoint.md).
 #include "pipeline/checkpoint.h"
 
-#include <chrono>
-#include <cstring>
-#include <filesystem>
+#include <fmt/format.h>
 
-#include "io/embedded/sqlite.h"
+#include <cstring>
 
 namespace tideline::pipeline {
 
 namespace {
 
-using embedded::Database;
-using embedded::Transaction;
+constexpr std::string_view kCheckpointMagic = "TLCKPT02";
+constexpr uint32_t kCheckpointVersion = 2;
+constexpr std::string_view kStepMagic = "TLSTEP01";
+constexpr std::string_view kCheckpointName = "checkpoint";
+constexpr std::string_view kJournalPrefix = "journal/";
 
-constexpr std::string_view kSchema = R"sql(
-CREATE TABLE checkpoints (
-  job TEXT PRIMARY KEY, version INTEGER NOT NULL, fingerprint INTEGER NOT NULL,
-  sequence INTEGER NOT NULL, positions BLOB NOT NULL, events INTEGER NOT NULL,
-  output_rows INTEGER NOT NULL, late_events INTEGER NOT NULL, snapshot BLOB NOT NULL,
-  created_ms INTEGER NOT NULL) WITHOUT ROWID;
-)sql";
-constexpr int kRecordVersion = 1;
-
-template <typename T>
-void put(std::string& out, T v) {
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
-}
-template <typename T>
-bool get(std::string_view in, size_t& at, T& v) {
-  if (in.size() - at < sizeof v) return false;
-  std::memcpy(&v, in.data() + at, sizeof v);
-  at += sizeof v;
-  return true;
-}
-
-std::string encode_positions(const std::map<int32_t, io::MessageId>& pos) {
+class Writer {
+ public:
+  void raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+  void u32(uint32_t v) { raw(&v, 4); }
+  void i32(int32_t v) { raw(&v, 4); }
+  void i64(int64_t v) { raw(&v, 8); }
+  void u64(uint64_t v) { raw(&v, 8); }
+  void positions(const Positions& p) {
+    u32(static_cast<uint32_t>(p.size()));
+    for (const auto& [part, id] : p) {
+      i32(part);
+      i64(id.ledger_id);
+      i64(id.entry_id);
+      i32(id.batch_index);
+    }
+  }
+  void totals(const Totals& t) {
+    i64(t.events);
+    i64(t.output_rows);
+    i64(t.late_events);
+    i64(t.dead_letters);
+  }
   std::string out;
-  put<uint32_t>(out, static_cast<uint32_t>(pos.size()));
-  for (const auto& [p, id] : pos) {
-    put<int32_t>(out, p);
-    put<int64_t>(out, id.ledger_id);
-    put<int64_t>(out, id.entry_id);
+};
+
+// Bounds-checked reads; errors name the record and the byte offset.
+class Reader {
+ public:
+  Reader(std::string_view in, std::string_view what) : in_(in), what_(what) {}
+  Status raw(void* p, size_t n) {
+    if (in_.size() - at_ < n) return fail(fmt::format("truncated (needs {} more bytes)", n));
+    std::memcpy(p, in_.data() + at_, n);
+    at_ += n;
+    return {};
+  }
+  Status u32(uint32_t& v) { return raw(&v, 4); }
+  Status i32(int32_t& v) { return raw(&v, 4); }
+  Status i64(int64_t& v) { return raw(&v, 8); }
+  Status u64(uint64_t& v) { return raw(&v, 8); }
+  Status magic(std::string_view m) {
+    if (in_.substr(at_, m.size()) != m) return fail(fmt::format("not a {} record", what_));
+    at_ += m.size();
+    return {};
+  }
+  Status positions(Positions& p) {
+    uint32_t n = 0;
+    TL_RETURN_IF_ERROR(u32(n));
+    if (n > (in_.size() - at_) / 24) return fail(fmt::format("{} positions exceed the data", n));
+    for (uint32_t i = 0; i < n; ++i) {
+      io::MessageId id;
+      TL_RETURN_IF_ERROR(i32(id.partition));
+      TL_RETURN_IF_ERROR(i64(id.ledger_id));
+      TL_RETURN_IF_ERROR(i64(id.entry_id));
+      TL_RETURN_IF_ERROR(i32(id.batch_index));
+      p[id.partition] = id;
+    }
+    return {};
+  }
+  Status totals(Totals& t) {
+    TL_RETURN_IF_ERROR(i64(t.events));
+    TL_RETURN_IF_ERROR(i64(t.output_rows));
+    TL_RETURN_IF_ERROR(i64(t.late_events));
+    return i64(t.dead_letters);
+  }
+  Status bytes64(std::string& s) {
+    uint64_t n = 0;
+    TL_RETURN_IF_ERROR(u64(n));
+    if (n > in_.size() - at_) return fail(fmt::format("{} bytes exceed the data", n));
+    s.assign(in_.substr(at_, n));
+    at_ += n;
+    return {};
+  }
+  Status end() {
+    if (at_ != in_.size()) return fail(fmt::format("{} bytes after the record", in_.size() - at_));
+    return {};
+  }
+  Status fail(const std::string& why) const {
+    return Status(StatusCode::kCorruption, fmt::format("{}: byte {}: {}", what_, at_, why));
+  }
+
+ private:
+  std::string_view in_;
+  std::string_view what_;
+  size_t at_ = 0;
+};
+
+std::string journal_name(int64_t step) {
+  return fmt::format("journal/{:020d}", step);
+}
+
+}  // namespace
+
+std::string encode_checkpoint(const Checkpoint& cp) {
+  Writer w;
+  w.raw(kCheckpointMagic.data(), kCheckpointMagic.size());
+  w.u32(kCheckpointVersion);
+  w.u64(cp.fingerprint);
+  w.i64(cp.step);
+  w.positions(cp.positions);
+  w.totals(cp.totals);
+  w.i64(cp.created_ms);
+  w.u64(cp.snapshot.size());
+  w.out += cp.snapshot;
+  return std::move(w.out);
+}
+
+Result<Checkpoint> decode_checkpoint(std::string_view bytes) {
+  Reader r(bytes, "checkpoint");
+  Checkpoint cp;
+  TL_RETURN_IF_ERROR(r.magic(kCheckpointMagic));
+  uint32_t version = 0;
+  TL_RETURN_IF_ERROR(r.u32(version));
+  if (version != kCheckpointVersion)
+    return error(
+        r.fail(fmt::format("version {} (this build reads {})", version, kCheckpointVersion)));
+  TL_RETURN_IF_ERROR(r.u64(cp.fingerprint));
+  TL_RETURN_IF_ERROR(r.i64(cp.step));
+  TL_RETURN_IF_ERROR(r.positions(cp.positions));
+  TL_RETURN_IF_ERROR(r.totals(cp.totals));
+  TL_RETURN_IF_ERROR(r.i64(cp.created_ms));
+  TL_RETURN_IF_ERROR(r.bytes64(cp.snapshot));
+  TL_RETURN_IF_ERROR(r.end());
+  return cp;
+}
+
+std::string encode_step(const StepRecord& s) {
+  Writer w;
+  w.raw(kStepMagic.data(), kStepMagic.size());
+  w.i64(s.step);
+  w.positions(s.positions);
+  w.i64(s.watermark);
+  w.totals(s.totals);
+  return std::move(w.out);
+}
+
+Result<StepRecord> decode_step(std::string_view bytes) {
+  Reader r(bytes, "step record");
+  StepRecord s;
+  TL_RETURN_IF_ERROR(r.magic(kStepMagic));
+  TL_RETURN_IF_ERROR(r.i64(s.step));
+  TL_RETURN_IF_ERROR(r.positions(s.positions));
+  TL_RETURN_IF_ERROR(r.i64(s.watermark));
+  TL_RETURN_IF_ERROR(r.totals(s.totals));
+  TL_RETURN_IF_ERROR(r.end());
+  return s;
+}
+
+Result<std::optional<Checkpoint>> JobState::load_checkpoint() {
+  TL_ASSIGN_OR_RETURN(auto bytes, store_.get(job_, kCheckpointName));
+  if (!bytes) return std::optional<Checkpoint>();
+  auto cp = decode_checkpoint(*bytes);
+  if (!cp) return error(cp.error().with_context("job " + job_));
+  return std::optional<Checkpoint>(std::move(*cp));
+}
+
+Result<std::vector<StepRecord>> JobState::load_journal(int64_t after) {
+  TL_ASSIGN_OR_RETURN(auto entries, store_.scan(job_, kJournalPrefix));
+  std::vector<StepRecord> out;
+  for (const auto& [name, value] : entries) {
+    auto r = decode_step(value);
+    if (!r) return error(r.error().with_context(fmt::format("job {} {}", job_, name)));
+    if (r->step <= after) continue;
+    if (!out.empty() && r->step != out.back().step + 1) {
+      return error(StatusCode::kCorruption,
+                   fmt::format("job {}: the journal skips from step {} to step {}", job_,
+                               out.back().step, r->step));
+    }
+    out.push_back(std::move(*r));
   }
   return out;
 }
 
-Result<std::map<int32_t, io::MessageId>> decode_positions(std::string_view in,
-                                                          const std::string& where) {
-  std::map<int32_t, io::MessageId> pos;
-  size_t at = 0;
-  uint32_t n = 0;
-  if (!get(in, at, n) || n > 1'000'000)
-    return error(corruption(where + ": input positions: bad count"));
-  for (uint32_t i = 0; i < n; ++i) {
-    io::MessageId id;
-    if (!get(in, at, id.partition) || !get(in, at, id.ledger_id) || !get(in, at, id.entry_id))
-      return error(corruption(where + ": input positions truncated at byte " + std::to_string(at)));
-    pos[id.partition] = id;
-  }
-  if (at != in.size()) return error(corruption(where + ": input positions: trailing bytes"));
-  return pos;
+Status JobState::append(const StepRecord& r) {
+  return store_.put(job_, journal_name(r.step), encode_step(r));
 }
 
-class SqliteCheckpointStore final : public CheckpointStore {
- public:
-  explicit SqliteCheckpointStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+Status JobState::save_checkpoint(const Checkpoint& cp) {
+  TL_RETURN_IF_ERROR(store_.put(job_, kCheckpointName, encode_checkpoint(cp)));
+  return store_.erase(job_, kJournalPrefix, journal_name(cp.step));
+}
 
-  Result<std::optional<Checkpoint>> load(const std::string& job) override {
-    TL_ASSIGN_OR_RETURN(auto st,
-                        db_->prepare("SELECT version, fingerprint, sequence, positions, events, "
-                                     "output_rows, late_events, snapshot, created_ms "
-                                     "FROM checkpoints WHERE job = ?"));
-    st.bind_text(1, job);
-    TL_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) return std::optional<Checkpoint>();
-    const std::string where = db_->path() + ": checkpoint '" + job + "'";
-    if (st.col_int(0) != kRecordVersion)
-      return error(corruption(where + " has record version " + std::to_string(st.col_int(0)) +
-                              ", this build reads version " + std::to_string(kRecordVersion)));
-    Checkpoint cp;
-    cp.fingerprint = static_cast<uint64_t>(st.col_int(1));
-    cp.sequence = st.col_int(2);
-    TL_ASSIGN_OR_RETURN(cp.positions, decode_positions(st.col_blob(3), where));
-    cp.events = st.col_int(4);
-    cp.output_rows = st.col_int(5);
-    cp.late_events = st.col_int(6);
-    cp.snapshot = std::string(st.col_blob(7));
-    cp.created_ms = st.col_int(8);
-    return std::optional<Checkpoint>(std::move(cp));
-  }
-
-  Status save(const std::string& job, const Checkpoint& cp) override {
-    TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
-    TL_ASSIGN_OR_RETURN_S(auto st, db_->prepare("INSERT OR REPLACE INTO checkpoints VALUES "
-                                                "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-    std::string positions = encode_positions(cp.positions);
-    st.bind_text(1, job);
-    st.bind_int(2, kRecordVersion);
-    st.bind_int(3, static_cast<int64_t>(cp.fingerprint));
-    st.bind_int(4, cp.sequence);
-    st.bind_blob(5, positions);
-    st.bind_int(6, cp.events);
-    st.bind_int(7, cp.output_rows);
-    st.bind_int(8, cp.late_events);
-    st.bind_blob(9, cp.snapshot);
-    st.bind_int(10, cp.created_ms);
-    TL_RETURN_STATUS_IF_ERROR(st.run());
-    return txn.commit();
-  }
-
-  Status remove(const std::string& job) override {
-    TL_ASSIGN_OR_RETURN_S(auto st, db_->prepare("DELETE FROM checkpoints WHERE job = ?"));
-    st.bind_text(1, job);
-    return st.run();
-  }
-
- private:
-  std::unique_ptr<Database> db_;
-};
-
-}  // namespace
-
-Result<std::unique_ptr<CheckpointStore>> open_checkpoint_store(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) return error(io_error(dir + ": cannot create the checkpoint directory: " + ec.message()));
-  TL_ASSIGN_OR_RETURN(auto db, Database::open(dir + "/checkpoints.sqlite"));
-  TL_RETURN_IF_ERROR(db->ensure_format("tideline-checkpoints", 1, kSchema));
-  return std::unique_ptr<CheckpointStore>(new SqliteCheckpointStore(std::move(db)));
+Status JobState::reset() {
+  TL_RETURN_IF_ERROR(store_.erase(job_, kCheckpointName));
+  return store_.erase(job_, kJournalPrefix);
 }
 
 }  // namespace tideline::pipeline

@@ -1,46 +1,76 @@
 #pragma once
-// Processor checkpoints: the engine state plus the input position of every partition,
-// written atomically (docs/formats/checkpoint.md).
-// Thread-safety: one store per thread.
+// The processor's durable state: checkpoints and the step journal, their encoding, and the
+// job's view of a state store (docs/formats/checkpoint.md).
+// Thread-safety: one JobState per thread.
 
 #include <cstdint>
 #include <map>
-#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "common/status.h"
+#include "io/state_store.h"
 #include "io/topic.h"
 
 namespace tideline::pipeline {
 
-struct Checkpoint {
-  uint64_t fingerprint = 0;
-  int64_t sequence = 0;
-  // Per partition: the last message the checkpoint covers.
-  std::map<int32_t, io::MessageId> positions;
-  int64_t events = 0;
-  int64_t output_rows = 0;
-  int64_t late_events = 0;
-  std::string snapshot;
-  int64_t created_ms = 0;
-};
+// Per partition: the last message covered (checkpoint) or consumed (step record).
+using Positions = std::map<int32_t, io::MessageId>;
 
 // Whether message `id` is at or before `pos` in its partition's order.
 inline bool covered_by(const io::MessageId& id, const io::MessageId& pos) {
-  return id.ledger_id < pos.ledger_id ||
-         (id.ledger_id == pos.ledger_id && id.entry_id <= pos.entry_id);
+  return !io::precedes(pos, id);
 }
 
-class CheckpointStore {
- public:
-  virtual ~CheckpointStore() = default;
-  virtual Result<std::optional<Checkpoint>> load(const std::string& job) = 0;
-  virtual Status save(const std::string& job, const Checkpoint& cp) = 0;
-  virtual Status remove(const std::string& job) = 0;
+// Running totals carried by checkpoints and step records.
+struct Totals {
+  int64_t events = 0;
+  int64_t output_rows = 0;
+  int64_t late_events = 0;
+  int64_t dead_letters = 0;
+  bool operator==(const Totals&) const = default;
 };
 
-// The SQLite store `<dir>/checkpoints.sqlite` (the directory is created if missing).
-Result<std::unique_ptr<CheckpointStore>> open_checkpoint_store(const std::string& dir);
+struct Checkpoint {
+  uint64_t fingerprint = 0;
+  int64_t step = 0;  // the last step included (0 = none)
+  Positions positions;
+  Totals totals;
+  int64_t created_ms = 0;
+  std::string snapshot;
+};
+
+struct StepRecord {
+  int64_t step = 0;
+  Positions positions;
+  int64_t watermark = INT64_MIN;  // INT64_MIN = the step did not advance
+  Totals totals;                  // after the step
+};
+
+std::string encode_checkpoint(const Checkpoint& cp);
+Result<Checkpoint> decode_checkpoint(std::string_view bytes);
+std::string encode_step(const StepRecord& r);
+Result<StepRecord> decode_step(std::string_view bytes);
+
+// One job's checkpoint and journal in a state store (scope = the job name).
+class JobState {
+ public:
+  JobState(io::StateStore& store, std::string job) : store_(store), job_(std::move(job)) {}
+  const std::string& job() const { return job_; }
+  Result<std::optional<Checkpoint>> load_checkpoint();
+  // The journal records after step `after`, in step order.
+  Result<std::vector<StepRecord>> load_journal(int64_t after);
+  Status append(const StepRecord& r);
+  // Replaces the checkpoint and deletes the journal records it includes.
+  Status save_checkpoint(const Checkpoint& cp);
+  // Deletes the checkpoint and the whole journal (--reset-state).
+  Status reset();
+
+ private:
+  io::StateStore& store_;
+  std::string job_;
+};
 
 }  // namespace tideline::pipeline

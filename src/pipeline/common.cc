@@ -18,8 +18,9 @@ Result<std::string> read_text_file(const std::string& path) {
   return ss.str();
 }
 
-Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& config) {
-  if (config.backend == Backend::kEmbedded) return embedded::open_table_store(config.data_dir);
+namespace {
+
+io::cql::CqlOptions cql_options(const PipelineConfig& config) {
   io::cql::CqlOptions o;
   o.contact_points = config.cassandra_contact_points;
   o.local_dc = config.cassandra_local_dc;
@@ -33,6 +34,29 @@ Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& c
       config.cassandra_tls_verify_hostname && !config.cassandra_tls_allow_insecure;
   o.tls.cert_file = config.cassandra_tls_cert_file;
   o.tls.key_file = config.cassandra_tls_key_file;
+  return o;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& config) {
+  switch (config.state_store) {
+    case StateStoreKind::kEmbedded:
+      return std::unique_ptr<io::StateStore>();
+    case StateStoreKind::kFile:
+      return embedded::open_state_store(config.checkpoint_dir);
+    case StateStoreKind::kCassandra: {
+      auto store = io::cql::open_cql_state_store(cql_options(config), config.state_table);
+      if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
+      return store;
+    }
+  }
+  return std::unique_ptr<io::StateStore>();
+}
+
+Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& config) {
+  if (config.backend == Backend::kEmbedded) return embedded::open_table_store(config.data_dir);
+  io::cql::CqlOptions o = cql_options(config);
   auto store = io::cql::open_cql_table_store(o);
   if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
   return store;

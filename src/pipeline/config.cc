@@ -36,7 +36,8 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.consumer.subscription.type", "tideline.processor.checkpoint.dir",
       "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
       "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
-      "tideline.processor.late.events"};
+      "tideline.processor.late.events", "tideline.processor.state.store",
+      "tideline.processor.state.table", "tideline.metrics.port", "tideline.log.report.interval.ms"};
   return kKeys;
 }
 
@@ -177,7 +178,8 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
                                                         &c.checkpoint_interval_ms, 1},
         {"tideline.processor.checkpoint.events", &c.checkpoint_events, 0},
         {"tideline.processor.allowed.lateness.ms", &c.allowed_lateness_ms, 0},
-        {"tideline.processor.idle.timeout.ms", &c.partition_idle_ms, 1}}) {
+        {"tideline.processor.idle.timeout.ms", &c.partition_idle_ms, 1},
+        {"tideline.log.report.interval.ms", &c.log_report_interval_ms, 0}}) {
     auto text = props.get(std::string(key));
     if (!text) continue;
     try {
@@ -189,6 +191,31 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
           StatusCode::kInvalidArgument,
           fmt::format("key '{}' in {}: expected an integer >= {}, got '{}'", key, path, lo, *text));
     }
+  }
+  {
+    std::string store = props.get_or("tideline.processor.state.store",
+                                     c.backend == Backend::kEmbedded ? "embedded" : "cassandra");
+    if (store == "cassandra") {
+      c.state_store = StateStoreKind::kCassandra;
+    } else if (store == "file") {
+      c.state_store = StateStoreKind::kFile;
+    } else if (store == "embedded") {
+      c.state_store = StateStoreKind::kEmbedded;
+    } else {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.state.store' in {}: expected cassandra, "
+                               "file or embedded, got '{}'",
+                               path, store));
+    }
+    if (c.state_store == StateStoreKind::kEmbedded && c.backend != Backend::kEmbedded) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.state.store' in {}: 'embedded' needs "
+                               "tideline.backend=embedded",
+                               path));
+    }
+    c.state_table = props.get_or("tideline.processor.state.table", "tideline_job_state");
+    if (c.state_table.find('.') == std::string::npos)
+      c.state_table = c.keyspace + "." + c.state_table;
   }
   {
     std::string late = props.get_or("tideline.processor.late.events", "dead-letter");
@@ -218,6 +245,19 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     } catch (...) {
       return error(StatusCode::kInvalidArgument,
                    fmt::format("key 'tideline.topic.partitions' in {}: expected 1..1024, got '{}'",
+                               path, p));
+    }
+  }
+  {
+    std::string p = props.get_or("tideline.metrics.port", "0");
+    try {
+      size_t used = 0;
+      c.metrics_port = std::stoi(p, &used);
+      if (used != p.size() || c.metrics_port < 0 || c.metrics_port > 65535) throw 0;
+    } catch (...) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.metrics.port' in {}: expected a port 0..65535 "
+                               "(0 = no metrics endpoint), got '{}'",
                                path, p));
     }
   }
@@ -326,6 +366,7 @@ std::string PipelineConfig::describe() const {
   line("query", query_file);
   line("processor subscription", processor_subscription);
   line("consumer subscription", consumer_subscription);
+  if (metrics_port > 0) line("metrics", fmt::format("http://127.0.0.1:{}/metrics", metrics_port));
   if (!ad_client_id.empty()) line("ad.client.id", ad_client_id);
   if (!ad_client_secret.empty()) line("ad.client.secret", redact(ad_client_secret));
   if (backend == Backend::kClusters) {

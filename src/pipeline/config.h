@@ -29,6 +29,8 @@ struct PulsarClientConf {
   std::string compression_type = "NONE";
 };
 
+enum class StateStoreKind { kEmbedded, kCassandra, kFile };
+
 struct PipelineConfig {
   std::string source;  // the file the config came from
   std::vector<std::string> warnings;
@@ -79,6 +81,11 @@ struct PipelineConfig {
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
   // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
+  // Where the processor keeps checkpoints and its step journal: embedded = the topic log's
+  // database (atomic with the output; the embedded default), cassandra = the table
+  // `state_table` (the clusters default), file = `checkpoint_dir/job_state.sqlite`.
+  StateStoreKind state_store = StateStoreKind::kEmbedded;  // tideline.processor.state.store
+  std::string state_table;                // tideline.processor.state.table ("keyspace.table")
   std::string checkpoint_dir;             // tideline.processor.checkpoint.dir (default data dir)
   int64_t checkpoint_interval_ms = 1000;  // tideline.processor.checkpoint.interval.ms
   int64_t checkpoint_events = 0;          // tideline.processor.checkpoint.events (0 = no limit)
@@ -101,6 +108,11 @@ struct PipelineConfig {
   std::string cassandra_tls_cert_file;        // tideline.cassandra.tls.cert.file (mutual TLS)
   std::string cassandra_tls_key_file;         // tideline.cassandra.tls.key.file
   std::string cassandra_consistency = "LOCAL_QUORUM";  // tideline.cassandra.consistency
+  // Operability (docs/metrics.md): the port of the Prometheus endpoint on 127.0.0.1 that a
+  // long-running workload serves (0 = none; main-proc --metrics-port overrides it), and the
+  // interval of the one-line progress report in the log (0 = none).
+  int metrics_port = 0;                    // tideline.metrics.port
+  int64_t log_report_interval_ms = 10000;  // tideline.log.report.interval.ms
 
   std::string topic_url(const std::string& topic) const {
     return "persistent://" + tenant + "/" + ns + "/" + topic;

@@ -11,6 +11,7 @@
 #include "engine/kernels.h"
 #include "pipeline/message_decoder.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
 
 namespace tideline::pipeline {
@@ -33,15 +34,17 @@ struct Intake {
 Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
                            MessageDecoder& decoder, const std::string& topic,
                            const std::string& sub, const StageOptions& o, Intake& in,
-                           std::unique_ptr<io::Producer>& dlq, int time_col) {
+                           std::unique_ptr<io::Producer>& dlq, int time_col, StageMetrics& sm) {
   // Returns true when the source was idle (nothing received within idle_ms).
   TL_ASSIGN_OR_RETURN(auto msgs, consumer.receive(4096, milliseconds(o.idle_ms)));
   if (msgs.empty()) return true;
+  sm.on_received(msgs);
   for (const auto& m : msgs) {
     TL_ASSIGN_OR_RETURN(Status s, decoder.decode_into(m, in.batch));
     if (!s.ok()) {
-      TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, s, dlq));
+      TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, "decode", s, dlq));
       ++in.dead_letters;
+      sm.on_dead_letter(DeadLetterReason::kDecode);
     } else {
       if (time_col >= 0) {
         const Column& tc = in.batch.columns[static_cast<size_t>(time_col)];
@@ -58,11 +61,13 @@ Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
 
 Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o) {
   StageReport rep{.stage = "consumer"};
+  StageMetrics sm("consumer", c, o);
   int64_t t0 = monotonic_ns();
   TL_ASSIGN_OR_RETURN(auto tables, open_table_store(c));
   TL_ASSIGN_OR_RETURN(auto topics, open_topic_service(c));
   std::string topic = c.topic_url(c.topic_output);
   TL_ASSIGN_OR_RETURN(auto codec, topic_codec(*topics, topic, c.output_schema));
+  MessageDecoder decoder(*topics, topic, codec);  // each message with its writer schema
   TL_ASSIGN_OR_RETURN(auto schema, tables->describe(c.keyspace, c.table_output));
   TypePtr table_type = schema.batch_type();
   // Table columns missing from the topic's records are written as null; record fields the
@@ -72,16 +77,16 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
       auto consumer,
       topics->subscribe(topic, {.subscription = sub, .type = c.consumer_subscription_type}));
   std::unique_ptr<io::Producer> dlq;
-  MessageDecoder decoder(*topics, topic, codec);
   auto backlog = consumer->backlog();
-  ProgressBar bar("consume", backlog ? *backlog : -1);
+  ProgressBar bar("consume", o.follow || !backlog ? -1 : *backlog);
+  bar.set_detail([&sm] { return sm.progress_detail(); });
   while (!stopped(o)) {
     Intake in;
     in.batch = Batch::empty(codec->type());
     bool idle = false;
     while (!stopped(o) && in.batch.num_rows < o.batch_rows) {
-      TL_ASSIGN_OR_RETURN(idle,
-                          receive_round(*topics, *consumer, decoder, topic, sub, o, in, dlq, -1));
+      TL_ASSIGN_OR_RETURN(
+          idle, receive_round(*topics, *consumer, decoder, topic, sub, o, in, dlq, -1, sm));
       if (idle) break;
     }
     rep.dead_letters += in.dead_letters;
@@ -97,6 +102,9 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
     TL_RETURN_IF_ERROR(consumer->acknowledge(in.ids));
     rep.rows_in += in.batch.num_rows;
     rep.rows_out += in.batch.num_rows;
+    sm.on_events_in(in.batch.num_rows);
+    sm.on_events_out(in.batch.num_rows);
+    sm.refresh_backlog(*consumer);
     bar.update(rep.rows_in);
     if (!o.follow && idle) break;
   }

@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "common/batch.h"
+#include "common/metrics.h"
 #include "common/status.h"
+#include "io/state_store.h"
 #include "io/table_store.h"
 #include "io/topic.h"
 #include "pipeline/config.h"
@@ -23,6 +25,9 @@ namespace tideline::pipeline {
 
 Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& config);
 Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfig& config);
+// The processor's job state store for tideline.processor.state.store = cassandra or file;
+// nullptr for embedded (the topic service's own store).
+Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& config);
 
 struct PrepEnvOptions {
   bool create_tables = true;
@@ -49,6 +54,10 @@ struct StageOptions {
   int64_t batch_rows = 8192;
   int idle_ms = 300;         // how long an empty source counts as drained
   bool reset_state = false;  // processor: discard the job's checkpoint (another query)
+  double rate = 0;           // producer: events per second, 0 = unlimited
+  // Where the stage's metrics go (docs/metrics.md); null = a registry of the stage's own.
+  // The registry must outlive the stage run; one registry may serve several stages.
+  MetricsRegistry* metrics = nullptr;
 };
 
 struct StageReport {

@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <thread>
 
 #include "common/failpoint.h"
 #include "common/progress.h"
 #include "common/time.h"
 #include "engine/kernels.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
 
 namespace tideline::pipeline {
@@ -19,6 +21,7 @@ using std::chrono::milliseconds;
 
 Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o) {
   StageReport rep{.stage = "producer"};
+  StageMetrics sm("producer", c, o);
   int64_t t0 = monotonic_ns();
   TL_ASSIGN_OR_RETURN(auto tables, open_table_store(c));
   TL_ASSIGN_OR_RETURN(auto topics, open_topic_service(c));
@@ -57,13 +60,24 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
     auto time_of = [&](int32_t r) { return tc.is_valid(r) ? tc.int_at(r) : INT64_MIN; };
     std::stable_sort(order.begin(), order.end(),
                      [&](int32_t a, int32_t b) { return time_of(a) < time_of(b); });
-    for (size_t from = 0; from < order.size() && s.ok();
-         from += static_cast<size_t>(o.batch_rows)) {
+    // With a rate, publish in 10 ms slices and wait for each slice's due time (steady, no
+    // catch-up bursts beyond one slice).
+    const size_t slice = o.rate > 0 ? static_cast<size_t>(std::max(1.0, o.rate / 100))
+                                    : static_cast<size_t>(o.batch_rows);
+    const int64_t paced_from = monotonic_ns();
+    for (size_t from = 0; from < order.size() && s.ok(); from += slice) {
+      if (o.rate > 0) {
+        const auto due =
+            paced_from + static_cast<int64_t>(static_cast<double>(from) / o.rate * 1e9);
+        while (!stopped(o) && monotonic_ns() < due)
+          std::this_thread::sleep_for(
+              std::chrono::nanoseconds(std::min<int64_t>(due - monotonic_ns(), 50'000'000)));
+      }
       if (stopped(o)) {
         s = {StatusCode::kCancelled, "stopped by signal"};
         break;
       }
-      size_t to = std::min(order.size(), from + static_cast<size_t>(o.batch_rows));
+      size_t to = std::min(order.size(), from + slice);
       std::vector<int32_t> idx(order.begin() + static_cast<ptrdiff_t>(from),
                                order.begin() + static_cast<ptrdiff_t>(to));
       Batch part;
@@ -75,6 +89,8 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
       failpoint("producer.after_send");
       rep.rows_in += part.num_rows;
       rep.rows_out += part.num_rows;
+      sm.on_events_in(part.num_rows);
+      sm.on_events_out(part.num_rows, scratch);
       bar.add(part.num_rows);
     }
   }

@@ -37,13 +37,20 @@ std::string key_string(const Column& c, int64_t row);
 // Appends every row of `src` to `dst` (same type).
 void append_rows(Column& dst, const Column& src);
 
-// Encodes every row of `batch` (already of the codec's type) and publishes it.
+// Encodes every row of `batch` (already of the codec's type) and publishes it. With
+// `first_sequence` >= 0, row r gets producer sequence id first_sequence + r.
 Status publish_batch(const avro::Codec& codec, const Batch& batch, int key_col, int time_col,
-                     io::Producer& producer, std::vector<io::OutgoingMessage>& scratch);
+                     io::Producer& producer, std::vector<io::OutgoingMessage>& scratch,
+                     int64_t first_sequence = -1);
 
 // Publishes an unprocessable message to `<topic>-<subscription>-DLQ` (Pulsar's naming) and
-// logs where it came from and why, so nothing is dropped silently.
+// logs where it came from and why, so nothing is dropped silently. The dead letter keeps the
+// message's key, payload and event time and gets the properties
+// `tideline.dead_letter.reason` (a fixed word: `decode`, `late`, `schema`),
+// `tideline.dead_letter.message` (the error), and `tideline.dead_letter.source`
+// (`<topic> partition <p> entry <ledger>:<entry>[:<batch index>]`).
 Status dead_letter(io::TopicService& topics, const std::string& topic, const std::string& sub,
-                   const io::Message& m, const Status& why, std::unique_ptr<io::Producer>& dlq);
+                   const io::Message& m, std::string_view reason, const Status& why,
+                   std::unique_ptr<io::Producer>& dlq);
 
 }  // namespace tideline::pipeline::detail

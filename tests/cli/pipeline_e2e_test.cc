@@ -3,11 +3,13 @@
 // and a second run of the whole pipeline must change nothing.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "cli/run_binary.h"
+#include "io/embedded/embedded.h"
 
 namespace tideline {
 namespace {
@@ -125,11 +127,12 @@ TEST_F(EmbeddedPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   EXPECT_EQ(count.out, std::to_string(kRows) + "\n");
 }
 
-// A stage killed (SIGKILL) after writing its output but before acknowledging its input loses
-// nothing. The processor killed before its checkpoint is written reprocesses the redelivered
-// input from its previous state (the upserting sink absorbs the repeated rows); killed after
-// the checkpoint but before acknowledging, it skips the redelivered input the checkpoint
-// covers. The consumer rerun gets the unacknowledged messages again.
+// A stage killed (SIGKILL) at any point loses nothing and repeats nothing. The processor
+// commits each step's output with its journal record, and a checkpoint with the
+// acknowledgements it allows, in one transaction (docs/formats/checkpoint.md): killed before
+// the first commit it starts over; killed while committing a later step it replays the
+// committed steps without publishing them again. The output topic ends with exactly one
+// message per result row. The consumer rerun gets the unacknowledged messages again.
 TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
   const int64_t kRows = 3000;
   std::string csv = (dir_ / "eshop.csv").string();
@@ -139,16 +142,22 @@ TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
   ASSERT_EQ(run({"main-proc", "-cf", config_, "-wt", "producer"}).exit_code, 0);
 
   auto killed = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "200"},
-                    {"TIDELINE_FAILPOINTS=processor.before_checkpoint"});
+                    {"TIDELINE_FAILPOINTS=processor.before_commit"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.err;
+  // The first step commits (output + journal); the drained step's checkpoint dies.
   killed = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "200"},
-               {"TIDELINE_FAILPOINTS=processor.before_ack"});
+               {"TIDELINE_FAILPOINTS=processor.before_checkpoint"});
   EXPECT_EQ(killed.exit_code, 128 + 9) << killed.err;
   auto again = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "200"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_NE(again.out.find("0 rows in"), std::string::npos)
-      << "the redelivered input is covered by the checkpoint: " << again.out;
-  EXPECT_NE(again.err.find("covered by the checkpoint"), std::string::npos) << again.err;
+  EXPECT_NE(again.err.find("replaying 1 journal steps"), std::string::npos) << again.err;
+  {
+    auto topics = embedded::open_topic_service((dir_ / "data").string());
+    ASSERT_TRUE(topics) << topics.error().message();
+    auto published = (*topics)->message_count("persistent://public/e2e/clicks_out");
+    ASSERT_TRUE(published) << published.error().message();
+    EXPECT_EQ(*published, kRows) << "each result row is published exactly once";
+  }
 
   killed = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "200"},
                {"TIDELINE_FAILPOINTS=consumer.before_ack"});
@@ -197,6 +206,23 @@ TEST_F(EmbeddedPipeline, LoadRecNumLimitsTheLoadAndProducer) {
   auto prod = run({"main-proc", "-cf", config_, "-wt", "producer", "-ldn", "40"});
   ASSERT_EQ(prod.exit_code, 0) << prod.err;
   EXPECT_NE(prod.out.find("40 rows in"), std::string::npos) << prod.out;
+}
+
+// --rate paces the producer: 3,000 events at 2,000 per second cannot take less than 1.5 s
+// (only the lower bound is a property; an upper bound would time the machine).
+TEST_F(EmbeddedPipeline, ProducerRateLimitsPublishing) {
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(run({"gen-eshop", "--rows", "3000", "--out", csv}).exit_code, 0);
+  ASSERT_EQ(run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"}).exit_code,
+            0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto prod = run({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2000"});
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_EQ(prod.exit_code, 0) << prod.err;
+  EXPECT_NE(prod.out.find("3000 rows in"), std::string::npos) << prod.out;
+  EXPECT_GE(seconds, 1.45);
+  auto bad = run({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "-5"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.err;
 }
 
 }  // namespace

@@ -14,10 +14,14 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
 #include "cli/run_binary.h"
+#include "io/avro/avro.h"
+#include "io/embedded/embedded.h"
+#include "pipeline/pipeline.h"
 
 namespace tideline {
 namespace {
@@ -125,6 +129,35 @@ class SessionFeaturesPipeline : public ::testing::Test {
                "tideline.schema.output=" +
                src + "/examples/eshop/pulsar-schema/session_features_topic.json\n";
   }
+  // The output table (`dump`, CSV) equals the batch session-features query over the input
+  // table, row for row and value for value, and the output topic holds exactly one message
+  // per result row.
+  void expect_output_equals_batch_query(const std::string& dump) {
+    const std::string query_file =
+        std::string(TIDELINE_SOURCE_DIR) + "/examples/eshop/session_features.fenl";
+    auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
+                  "kasTblInput=store:input,time=event_time,key=so_key"});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    auto batch_rows = as_records(q.out);
+    auto table_rows = as_records(dump);
+    ASSERT_EQ(batch_rows.size(), table_rows.size());
+    auto topics = embedded::open_topic_service((dir_ / "data").string());
+    ASSERT_TRUE(topics) << topics.error().message();
+    auto published = (*topics)->message_count("persistent://public/sf/session_features");
+    ASSERT_TRUE(published) << published.error().message();
+    EXPECT_EQ(*published, static_cast<int64_t>(batch_rows.size()))
+        << "each result row is published exactly once";
+    std::map<std::string, std::map<std::string, std::string>> by_key;
+    for (auto& r : table_rows) by_key[r.at("so_key")] = r;
+    for (const auto& b : batch_rows) {
+      auto it = by_key.find(b.at("so_key"));
+      ASSERT_NE(it, by_key.end()) << b.at("so_key");
+      for (const char* col : {"session", "clicks", "sale_clicks", "seconds_since_first",
+                              "prev_model", "model", "category", "price"})
+        EXPECT_EQ(it->second.at(col), b.at(col)) << "so_key " << b.at("so_key") << " " << col;
+    }
+  }
+
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
@@ -233,14 +266,15 @@ pid_t spawn_tideline(const std::vector<std::string>& args, const std::string& lo
 }
 
 // The crash-safety property of the live processor with a stateful query: the session-features
-// processor, following the input topic while a producer publishes into it, is SIGKILLed at
-// random moments and restarted each time; it resumes from its checkpoint (engine state +
-// input positions), so every feature in the output table is right — with the old
-// re-run-from-memory processor, counts restarted from 1 after each kill. The same with the
-// consumer killed too.
+// processor, following the input topic while a producer publishes 200,000 clicks into it, is
+// SIGKILLed at 20 random moments and restarted each time; it resumes from its checkpoint and
+// replays its step journal (docs/formats/checkpoint.md), so the output topic holds every
+// result row exactly once and every feature in the output table is right — with the old
+// re-run-from-memory processor, counts restarted from 1 after each kill. The consumer is
+// killed too, in every other round.
 TEST_F(SessionFeaturesPipeline, ProcessorKilledRepeatedlyResumesFromItsCheckpoint) {
-  const int64_t kRows = 20000;
-  const int kKills = 8;
+  const int64_t kRows = 200000;
+  const int kKills = 20;
   std::string csv = (dir_ / "eshop.csv").string();
   ASSERT_EQ(
       run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "23", "--header", "--out", csv})
@@ -282,24 +316,171 @@ TEST_F(SessionFeaturesPipeline, ProcessorKilledRepeatedlyResumesFromItsCheckpoin
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
   expect_features(as_records(dump.out), expected_features(testing::slurp(csv)),
                   "output table after " + std::to_string(kKills) + " kills");
-  // And the output equals the batch query over the same input, row for row.
+  // And the output equals the batch query over the same input, row for row, with each
+  // result row published exactly once.
+  expect_output_equals_batch_query(dump.out);
+}
+
+// Out-of-order input (docs/formats/checkpoint.md, "Watermark"): the partitions of the input
+// topic are skewed in time (partition 0 runs ahead of the others), one partition's events
+// are shuffled within the allowed lateness, and after everything is processed some old
+// events arrive late. The skew and the shuffle change nothing: the output equals the batch
+// query over the on-time events, each row published once. The late events are not merged
+// out of order: they are in the dead-letter topic with the reason in their properties.
+TEST_F(SessionFeaturesPipeline, SkewedPartitionsAndLateEventsOutOfOrder) {
+  const int64_t kRows = 20000;
+  const int kLate = 40;
+  std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "31", "--header", "--out", csv})
+          .exit_code,
+      0);
+  std::ofstream(features_, std::ios::app) << "tideline.processor.allowed.lateness.ms=7200000\n"
+                                             "tideline.processor.idle.timeout.ms=1000\n"
+                                             "tideline.processor.checkpoint.interval.ms=100\n";
+  auto prep = run({"prep-env", "-cf", features_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.err;
+
+  // The input table's rows as Avro messages in event-time order, keyed like the producer's.
+  const std::string data = (dir_ / "data").string();
+  const std::string in_topic = "persistent://public/sf/clicks_in";
+  auto tables = embedded::open_table_store(data);
+  ASSERT_TRUE(tables) << tables.error().message();
+  auto topics = embedded::open_topic_service(data);
+  ASSERT_TRUE(topics) << topics.error().message();
+  const std::string envelope =
+      testing::slurp(std::string(TIDELINE_SOURCE_DIR) + "/conf/pulsar-schema/input_topic.json");
+  auto schema = avro::schema_from_pulsar_envelope(envelope);
+  ASSERT_TRUE(schema) << schema.error().message();
+  auto codec = avro::Codec::make(*schema);
+  ASSERT_TRUE(codec) << codec.error().message();
+  ASSERT_TRUE((*topics)->set_schema(in_topic, envelope).ok());
+  struct Event {
+    int64_t time_ns;
+    io::OutgoingMessage message;
+    uint32_t partition;
+  };
+  std::vector<Event> events;
+  const TypePtr& type = (*codec)->type();
+  const int time_col = type->field_index("event_time");
+  const int key_col = type->field_index("so_key");
+  auto partitions = (*topics)->partitions(in_topic);
+  ASSERT_TRUE(partitions);
+  Status scanned = (*tables)->scan("shop", "clicks_in", -1, 4096, [&](Batch&& b) -> Status {
+    TL_ASSIGN_OR_RETURN(Batch rows, pipeline::conform_batch(b, type, true));
+    for (int64_t r = 0; r < rows.num_rows; ++r) {
+      Event e;
+      e.time_ns = rows.columns[static_cast<size_t>(time_col)].int_at(r);
+      e.message.key = std::to_string(rows.columns[static_cast<size_t>(key_col)].int_at(r));
+      e.message.event_time_ms = e.time_ns / 1000000;
+      TL_RETURN_IF_ERROR((*codec)->encode_row(rows, r, e.message.payload));
+      e.partition = io::pulsar_key_hash(e.message.key) % static_cast<uint32_t>(*partitions);
+      events.push_back(std::move(e));
+    }
+    return {};
+  });
+  ASSERT_TRUE(scanned.ok()) << scanned.message();
+  ASSERT_EQ(events.size(), static_cast<size_t>(kRows));
+  std::stable_sort(events.begin(), events.end(),
+                   [](const Event& a, const Event& b) { return a.time_ns < b.time_ns; });
+  // Partition 1: reverse runs of 4 of its events that span at most 1.5 h (inside the 2 h
+  // allowed lateness; the generator's clicks are minutes apart).
+  std::vector<size_t> p1;
+  for (size_t i = 0; i < events.size(); ++i)
+    if (events[i].partition == 1) p1.push_back(i);
+  int shuffled = 0;
+  for (size_t k = 0; k + 4 <= p1.size(); k += 4) {
+    if (events[p1[k + 3]].time_ns - events[p1[k]].time_ns > 5400000000000) continue;
+    std::swap(events[p1[k]], events[p1[k + 3]]);
+    std::swap(events[p1[k + 1]], events[p1[k + 2]]);
+    ++shuffled;
+  }
+  EXPECT_GT(shuffled, 100) << "the shuffle must reorder real events";
+  // Partition 0 runs 3 chunks ahead of the others.
+  const size_t kChunk = 500;
+  const size_t chunks = (events.size() + kChunk - 1) / kChunk;
+  std::vector<std::vector<io::OutgoingMessage>> sends(chunks + 3);
+  for (size_t i = 0; i < events.size(); ++i) {
+    size_t c = i / kChunk;
+    size_t at = events[i].partition == 0 ? c : c + 3;
+    sends[at].push_back(events[i].message);
+  }
+
+  const std::string log = (dir_ / "processor.log").string();
+  pid_t proc = spawn_tideline(
+      {"main-proc", "-cf", features_, "-wt", "processor", "--follow", "--idle-ms", "50"}, log);
+  {
+    auto producer = (*topics)->create_producer(in_topic);
+    ASSERT_TRUE(producer) << producer.error().message();
+    for (auto& batch : sends) {
+      if (!batch.empty()) {
+        ASSERT_TRUE((*producer)->send(batch).ok());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+  // Wait until the processor published every result (its watermark passed every event).
   const std::string query_file =
       std::string(TIDELINE_SOURCE_DIR) + "/examples/eshop/session_features.fenl";
   auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
                 "kasTblInput=store:input,time=event_time,key=so_key"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto batch_rows = as_records(q.out);
-  auto table_rows = as_records(dump.out);
-  ASSERT_EQ(batch_rows.size(), table_rows.size());
-  std::map<std::string, std::map<std::string, std::string>> by_key;
-  for (auto& r : table_rows) by_key[r.at("so_key")] = r;
-  for (const auto& b : batch_rows) {
-    auto it = by_key.find(b.at("so_key"));
-    ASSERT_NE(it, by_key.end()) << b.at("so_key");
-    for (const char* col : {"session", "clicks", "sale_clicks", "seconds_since_first", "prev_model",
-                            "model", "category", "price"})
-      EXPECT_EQ(it->second.at(col), b.at(col)) << "so_key " << b.at("so_key") << " " << col;
+  const auto want = static_cast<int64_t>(as_records(q.out).size());
+  const std::string out_topic = "persistent://public/sf/session_features";
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  int64_t published = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    published = (*topics)->message_count(out_topic).value_or(0);
+    if (published >= want) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  ASSERT_EQ(published, want) << testing::slurp(log);
+
+  // Old events, as new clicks (new keys), now arrive late.
+  const std::string dlq_topic = in_topic + "-sf-processor-DLQ";
+  std::set<std::string> late_keys;
+  {
+    std::vector<io::OutgoingMessage> late;
+    for (int i = 0; i < kLate; ++i) {
+      io::OutgoingMessage m = events[static_cast<size_t>(i) * 97].message;
+      m.key = std::to_string(900000000 + i);
+      late_keys.insert(m.key);
+      late.push_back(std::move(m));
+    }
+    auto producer = (*topics)->create_producer(in_topic);
+    ASSERT_TRUE(producer) << producer.error().message();
+    ASSERT_TRUE((*producer)->send(late).ok());
+  }
+  deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (*topics)->message_count(dlq_topic).value_or(0) < kLate)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ::kill(proc, SIGTERM);
+  int status = 0;
+  ::waitpid(proc, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::slurp(log);
+
+  auto dlq = (*topics)->subscribe(dlq_topic, {.subscription = "test"});
+  ASSERT_TRUE(dlq) << dlq.error().message();
+  auto dead = (*dlq)->receive(1000, std::chrono::milliseconds(500));
+  ASSERT_TRUE(dead) << dead.error().message();
+  ASSERT_EQ(dead->size(), static_cast<size_t>(kLate));
+  for (const auto& m : *dead) {
+    EXPECT_TRUE(late_keys.count(m.key)) << "only the late events are dead letters: " << m.key;
+    std::map<std::string, std::string> props(m.properties.begin(), m.properties.end());
+    EXPECT_EQ(props["tideline.dead_letter.reason"], "late");
+    EXPECT_NE(props["tideline.dead_letter.message"].find("before the watermark"),
+              std::string::npos);
+    EXPECT_NE(props["tideline.dead_letter.source"].find(in_topic), std::string::npos);
+  }
+  EXPECT_EQ((*topics)->message_count(out_topic).value_or(0), want)
+      << "late events change no result";
+
+  auto cons = run({"main-proc", "-cf", features_, "-wt", "consumer", "--idle-ms", "300"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.err;
+  auto dump = run({"table", "dump", "-cf", features_, "output"});
+  ASSERT_EQ(dump.exit_code, 0) << dump.err;
+  expect_output_equals_batch_query(dump.out);
 }
 
 TEST_F(SessionFeaturesPipeline, QueryReadsTheStoresTables) {

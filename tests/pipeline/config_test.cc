@@ -141,6 +141,33 @@ TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   EXPECT_NE(c.error().message().find("tideline.topic.partitions"), std::string::npos);
 }
 
+TEST_F(ConfigTest, MetricsPortAndReportInterval) {
+  auto c = load_config(write("d.properties", kMinimal));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->metrics_port, 0) << "off by default";
+  EXPECT_EQ(c->log_report_interval_ms, 10000);
+  EXPECT_TRUE(c->warnings.empty());
+  c = load_config(write("e.properties", std::string(kMinimal) +
+                                            "tideline.metrics.port=9464\n"
+                                            "tideline.log.report.interval.ms=0\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->metrics_port, 9464);
+  EXPECT_EQ(c->log_report_interval_ms, 0);
+  EXPECT_TRUE(c->warnings.empty()) << c->warnings[0];
+  EXPECT_NE(c->describe().find("http://127.0.0.1:9464/metrics"), std::string::npos);
+  for (const char* bad : {"65536", "-1", "80x", ""}) {
+    c = load_config(
+        write("f.properties", std::string(kMinimal) + "tideline.metrics.port=" + bad + "\n"));
+    ASSERT_FALSE(c) << bad;
+    EXPECT_NE(c.error().message().find("'tideline.metrics.port'"), std::string::npos)
+        << c.error().message();
+  }
+  c = load_config(
+      write("g.properties", std::string(kMinimal) + "tideline.log.report.interval.ms=-5\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("'tideline.log.report.interval.ms'"), std::string::npos);
+}
+
 TEST_F(ConfigTest, CassandraTlsAndConsistencyKeys) {
   auto c = load_config(write("m.properties", kMinimal));
   ASSERT_TRUE(c);

@@ -12,6 +12,7 @@
 
 #include "common/status.h"
 #include "io/net/net.h"
+#include "io/state_store.h"
 #include "io/table_store.h"
 
 namespace tideline::io::cql {
@@ -33,5 +34,10 @@ struct CqlOptions {
 // Connects and returns the store. Errors: kInvalidArgument for bad options (contact points,
 // consistency, credentials refused), kUnavailable when no contact point answers.
 Result<std::unique_ptr<io::TableStore>> open_cql_table_store(const CqlOptions& options);
+
+// A job state store (io/state_store.h) in the Cassandra table `table` ("keyspace.table"),
+// created if missing (docs/formats/checkpoint.md, "Cassandra"). Large values are chunked.
+Result<std::unique_ptr<io::StateStore>> open_cql_state_store(const CqlOptions& options,
+                                                             const std::string& table);
 
 }  // namespace tideline::io::cql

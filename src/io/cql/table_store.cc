@@ -9,6 +9,7 @@
 
 #include "common/time.h"
 #include "io/cql/client.h"
+#include "io/cql/connect.h"
 #include "io/cql/cql.h"
 
 namespace tideline::io::cql {
@@ -81,6 +82,8 @@ std::optional<CqlType> type_from_schema_name(std::string_view n) {
   return std::nullopt;
 }
 
+}  // namespace
+
 // [value] of a text bind marker.
 void bind_text(QueryParams& p, std::string_view s) {
   BodyWriter w;
@@ -90,6 +93,8 @@ void bind_text(QueryParams& p, std::string_view s) {
   p.has_values = true;
 }
 
+namespace {
+
 // The connected node's data center, from system.local.
 Result<std::string> data_center(Client& client) {
   TL_ASSIGN_OR_RETURN(ResultBody res,
@@ -97,6 +102,8 @@ Result<std::string> data_center(Client& client) {
   if (res.rows.row_count != 1) return std::string();
   return std::string(res.rows.cell(0, 0).value_or(""));
 }
+
+}  // namespace
 
 // A client connected to the first usable contact point (reachable, in the local dc if set).
 Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
@@ -131,6 +138,8 @@ Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
   }
   return error(StatusCode::kUnavailable, fmt::format("no usable Cassandra node ({})", failures));
 }
+
+namespace {
 
 class CqlTableStore final : public io::TableStore {
  public:

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "common/status.h"
+#include "io/state_store.h"
 #include "io/table_store.h"
 #include "io/topic.h"
 
@@ -22,7 +23,10 @@ namespace tideline::embedded {
 
 // Creates `data_dir` if needed and opens `data_dir/tables.sqlite`.
 Result<std::unique_ptr<io::TableStore>> open_table_store(const std::string& data_dir);
-// Creates `data_dir` if needed and opens `data_dir/topics.sqlite`.
+// Creates `data_dir` if needed and opens `data_dir/topics.sqlite`. The service offers
+// io::AtomicWork and a job state store in the same database.
 Result<std::unique_ptr<io::TopicService>> open_topic_service(const std::string& data_dir);
+// A standalone job state store, `dir/job_state.sqlite` (the directory is created if needed).
+Result<std::unique_ptr<io::StateStore>> open_state_store(const std::string& dir);
 
 }  // namespace tideline::embedded

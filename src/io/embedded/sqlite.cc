@@ -142,17 +142,35 @@ Status Database::ensure_format(std::string_view format, int version, std::string
 }
 
 Result<Transaction> Transaction::begin(Database& db) {
+  if (sqlite3_get_autocommit(db.handle()) == 0) {
+    TL_RETURN_IF_ERROR(db.exec("SAVEPOINT tl_nested"));
+    return Transaction(&db, true);
+  }
   TL_RETURN_IF_ERROR(db.exec("BEGIN IMMEDIATE"));
-  return Transaction(&db);
+  return Transaction(&db, false);
 }
 
 Transaction::~Transaction() {
-  if (db_) (void)db_->exec("ROLLBACK");
+  if (!db_) return;
+  if (nested_) {
+    (void)db_->exec("ROLLBACK TO tl_nested");
+    (void)db_->exec("RELEASE tl_nested");
+  } else {
+    (void)db_->exec("ROLLBACK");
+  }
 }
 
 Status Transaction::commit() {
   Database* db = db_;
   db_ = nullptr;
+  if (nested_) {
+    Status st = db->exec("RELEASE tl_nested");
+    if (!st.ok()) {
+      (void)db->exec("ROLLBACK TO tl_nested");
+      (void)db->exec("RELEASE tl_nested");
+    }
+    return st;
+  }
   Status st = db->exec("COMMIT");
   if (!st.ok()) (void)db->exec("ROLLBACK");
   return st;

@@ -109,29 +109,25 @@ class Database {
 };
 
 // `BEGIN IMMEDIATE` (takes the write lock up front so concurrent writers wait on the busy
-// timeout instead of failing on a lock upgrade); rolls back unless committed.
+// timeout instead of failing on a lock upgrade); rolls back unless committed. Inside an
+// already open transaction of the same connection it is a SAVEPOINT instead: commit()
+// releases it into the outer transaction, destruction rolls back to it. That lets a unit of
+// work (io::AtomicWork) span calls that each use a Transaction of their own.
 class Transaction {
  public:
   static Result<Transaction> begin(Database& db);
-  Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+  Transaction(Transaction&& o) noexcept : db_(o.db_), nested_(o.nested_) { o.db_ = nullptr; }
   Transaction& operator=(Transaction&&) = delete;
   ~Transaction();
   Status commit();
 
  private:
-  explicit Transaction(Database* db) : db_(db) {}
+  Transaction(Database* db, bool nested) : db_(db), nested_(nested) {}
   Database* db_;
+  bool nested_;
 };
 
 // Quotes an SQL identifier: "a""b".
 std::string quote_identifier(std::string_view name);
 
 }  // namespace tideline::embedded
-
-// TL_ASSIGN_OR_RETURN for functions that return plain Status.
-#define TL_ASSIGN_OR_RETURN_S(lhs, expr) \
-  TL_ASSIGN_OR_RETURN_S_IMPL(TL_CONCAT(tl_result_s_, __LINE__), lhs, expr)
-#define TL_ASSIGN_OR_RETURN_S_IMPL(tmp, lhs, expr) \
-  auto tmp = (expr);                               \
-  if (!tmp) return std::move(tmp).error();         \
-  lhs = std::move(*tmp)

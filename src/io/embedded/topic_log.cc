@@ -21,6 +21,7 @@
 
 #include "common/time.h"
 #include "io/embedded/embedded.h"
+#include "io/embedded/job_state.h"
 #include "io/embedded/sqlite.h"
 
 namespace tideline::embedded {
@@ -31,7 +32,7 @@ using io::Message;
 using io::MessageId;
 
 constexpr std::string_view kFormat = "tideline-embedded-log";
-constexpr int kFormatVersion = 1;
+constexpr int kFormatVersion = 2;
 
 constexpr std::string_view kSchemaSql = R"sql(
 CREATE TABLE namespaces (tenant TEXT NOT NULL, namespace TEXT NOT NULL,
@@ -44,6 +45,7 @@ CREATE TABLE partitions (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
 CREATE TABLE messages (topic_id INTEGER NOT NULL, partition INTEGER NOT NULL,
                        entry_id INTEGER NOT NULL, key BLOB NOT NULL, payload BLOB NOT NULL,
                        event_time_ms INTEGER NOT NULL, publish_time_ms INTEGER NOT NULL,
+                       properties BLOB,
                        PRIMARY KEY (topic_id, partition, entry_id)) WITHOUT ROWID;
 CREATE TABLE subscriptions (sub_id INTEGER PRIMARY KEY, topic_id INTEGER NOT NULL,
                             name TEXT NOT NULL, type TEXT NOT NULL, holder_pid INTEGER,
@@ -57,6 +59,56 @@ CREATE TABLE individual_acks (sub_id INTEGER NOT NULL, partition INTEGER NOT NUL
                               entry_id INTEGER NOT NULL,
                               PRIMARY KEY (sub_id, partition, entry_id)) WITHOUT ROWID;
 )sql";
+
+// messages.properties: u32 count, then per pair u32 length + key bytes, u32 length + value
+// bytes, little-endian (docs/formats/embedded_log.md).
+std::string encode_properties(const io::Properties& props) {
+  std::string out;
+  auto put_u32 = [&](uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  };
+  put_u32(static_cast<uint32_t>(props.size()));
+  for (const auto& [k, v] : props) {
+    put_u32(static_cast<uint32_t>(k.size()));
+    out += k;
+    put_u32(static_cast<uint32_t>(v.size()));
+    out += v;
+  }
+  return out;
+}
+
+Result<io::Properties> decode_properties(std::string_view in) {
+  size_t at = 0;
+  auto get_u32 = [&](uint32_t& v) {
+    if (in.size() - at < 4) return false;
+    v = 0;
+    for (int i = 0; i < 4; ++i)
+      v |= static_cast<uint32_t>(static_cast<uint8_t>(in[at + i])) << (8 * i);
+    at += 4;
+    return true;
+  };
+  auto get_str = [&](std::string& s) {
+    uint32_t n = 0;
+    if (!get_u32(n) || in.size() - at < n) return false;
+    s.assign(in.substr(at, n));
+    at += n;
+    return true;
+  };
+  uint32_t count = 0;
+  io::Properties out;
+  if (!get_u32(count)) return error(StatusCode::kCorruption, "message properties: truncated");
+  for (uint32_t i = 0; i < count; ++i) {
+    std::string k, v;
+    if (!get_str(k) || !get_str(v))
+      return error(StatusCode::kCorruption,
+                   fmt::format("message properties: truncated at byte {}", at));
+    out.emplace_back(std::move(k), std::move(v));
+  }
+  if (at != in.size())
+    return error(StatusCode::kCorruption,
+                 fmt::format("message properties: {} bytes after the last pair", in.size() - at));
+  return out;
+}
 
 // Stored in subscriptions.type; the names must never change.
 std::string_view subscription_type_name(io::SubscriptionType t) {
@@ -159,7 +211,7 @@ Result<TopicInfo> ensure_topic(Database& db, std::string_view name) {
 
 class LogProducer final : public io::Producer {
  public:
-  LogProducer(std::unique_ptr<Database> db, TopicInfo info, std::string topic)
+  LogProducer(std::shared_ptr<Database> db, TopicInfo info, std::string topic)
       : db_(std::move(db)), info_(info), topic_(std::move(topic)), next_(info.partitions) {}
 
   Status init() {
@@ -167,7 +219,7 @@ class LogProducer final : public io::Producer {
         select_next_,
         db_->prepare("SELECT partition, next_entry_id FROM partitions WHERE topic_id = ?"));
     TL_ASSIGN_OR_RETURN_S(insert_,
-                          db_->prepare("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?)"));
+                          db_->prepare("INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
     TL_ASSIGN_OR_RETURN_S(update_next_,
                           db_->prepare("UPDATE partitions SET next_entry_id = ? WHERE topic_id = ? "
                                        "AND partition = ?"));
@@ -214,6 +266,12 @@ class LogProducer final : public io::Producer {
       insert_.bind_blob(5, m.payload);
       insert_.bind_int(6, m.event_time_ms);
       insert_.bind_int(7, publish_ms);
+      if (m.properties.empty()) {
+        insert_.bind_null(8);
+      } else {
+        props_ = encode_properties(m.properties);
+        insert_.bind_blob(8, props_);
+      }
       TL_RETURN_STATUS_IF_ERROR(insert_.run());
     }
     for (size_t p = 0; p < next_.size(); ++p) {
@@ -237,7 +295,7 @@ class LogProducer final : public io::Producer {
   }
 
  private:
-  std::unique_ptr<Database> db_;
+  std::shared_ptr<Database> db_;
   TopicInfo info_;
   std::string topic_;
   std::vector<int64_t> next_;
@@ -245,6 +303,7 @@ class LogProducer final : public io::Producer {
   std::vector<uint32_t> route_;  // scratch of send(): partition per message
   std::vector<size_t> counts_;   // scratch: partition offsets
   std::vector<size_t> order_;    // scratch: message indices grouped by partition
+  std::string props_;            // scratch: encoded properties of one message
   Statement select_next_, insert_, update_next_;
 };
 
@@ -261,7 +320,7 @@ struct Cursor {
 
 class LogConsumer final : public io::Consumer {
  public:
-  LogConsumer(std::unique_ptr<Database> db, TopicInfo info, std::string topic,
+  LogConsumer(std::shared_ptr<Database> db, TopicInfo info, std::string topic,
               io::SubscribeOptions options)
       : db_(std::move(db)),
         info_(info),
@@ -307,9 +366,10 @@ class LogConsumer final : public io::Consumer {
       TL_RETURN_STATUS_IF_ERROR(txn.commit());
     }
     TL_ASSIGN_OR_RETURN_S(
-        fetch_, db_->prepare("SELECT entry_id, key, payload, event_time_ms, publish_time_ms "
-                             "FROM messages WHERE topic_id = ? AND partition = ? AND "
-                             "entry_id >= ? ORDER BY entry_id LIMIT ?"));
+        fetch_,
+        db_->prepare("SELECT entry_id, key, payload, event_time_ms, publish_time_ms, properties "
+                     "FROM messages WHERE topic_id = ? AND partition = ? AND "
+                     "entry_id >= ? ORDER BY entry_id LIMIT ?"));
     TL_ASSIGN_OR_RETURN_S(data_version_, db_->prepare("PRAGMA data_version"));
     TL_ASSIGN_OR_RETURN_S(set_delivered_,
                           db_->prepare("UPDATE cursors SET delivered_through = ? WHERE sub_id = ? "
@@ -667,6 +727,14 @@ class LogConsumer final : public io::Consumer {
         m.event_time_ms = fetch_.col_int(3);
         m.publish_time_ms = fetch_.col_int(4);
         m.redelivery_count = e <= c.redelivered_through ? c.redeliveries : 0;
+        if (!fetch_.is_null(5)) {
+          auto props = decode_properties(fetch_.col_blob(5));
+          if (!props) {
+            return props.error().with_context(
+                fmt::format("{} partition {} entry {}", topic_, p, e));
+          }
+          m.properties = std::move(*props);
+        }
       }
       fetch_.reset();
     }
@@ -699,7 +767,7 @@ class LogConsumer final : public io::Consumer {
     return {};
   }
 
-  std::unique_ptr<Database> db_;
+  std::shared_ptr<Database> db_;
   TopicInfo info_;
   std::string topic_;
   io::SubscribeOptions options_;
@@ -718,7 +786,7 @@ class LogConsumer final : public io::Consumer {
 
 class LogService final : public io::TopicService {
  public:
-  LogService(std::string path, std::unique_ptr<Database> db)
+  LogService(std::string path, std::shared_ptr<Database> db)
       : path_(std::move(path)), db_(std::move(db)) {}
 
   Status create_namespace(std::string_view tenant, std::string_view ns) override {
@@ -788,9 +856,12 @@ class LogService final : public io::TopicService {
     return std::optional<std::string>(std::string(st.col_text(0)));
   }
 
-  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic) override {
+  Status enable_deduplication(std::string_view) override { return {}; }
+
+  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic,
+                                                        const io::ProducerOptions&) override {
     const std::string name = normalize_topic(topic);
-    TL_ASSIGN_OR_RETURN(auto db, Database::open(path_));
+    TL_ASSIGN_OR_RETURN(auto db, connection());
     TL_ASSIGN_OR_RETURN(TopicInfo info, ensure_topic(*db, name));
     auto p = std::make_unique<LogProducer>(std::move(db), info, name);
     TL_RETURN_IF_ERROR(p->init());
@@ -802,7 +873,7 @@ class LogService final : public io::TopicService {
     if (options.subscription.empty())
       return error(invalid_argument("subscribe: empty subscription name"));
     const std::string name = normalize_topic(topic);
-    TL_ASSIGN_OR_RETURN(auto db, Database::open(path_));
+    TL_ASSIGN_OR_RETURN(auto db, connection());
     TL_ASSIGN_OR_RETURN(TopicInfo info, ensure_topic(*db, name));
     auto c = std::make_unique<LogConsumer>(std::move(db), info, name, options);
     TL_RETURN_IF_ERROR(c->attach());
@@ -822,10 +893,54 @@ class LogService final : public io::TopicService {
     return st.col_int(0);
   }
 
+  io::AtomicWork* atomic_work() override { return &atomic_; }
+
+  io::StateStore* state_store() override {
+    if (!state_) state_ = make_state_store(db_);
+    return state_.get();
+  }
+
  private:
+  // A producer's or consumer's connection: its own, or the service's once atomic work is
+  // enabled (so that all of them write inside the same transaction).
+  Result<std::shared_ptr<Database>> connection() {
+    if (atomic_.enabled) return db_;
+    TL_ASSIGN_OR_RETURN(auto db, Database::open(path_));
+    return std::shared_ptr<Database>(std::move(db));
+  }
+
+  // io::AtomicWork over the service's connection: BEGIN IMMEDIATE .. COMMIT; the producers'
+  // and consumers' own transactions become savepoints inside it (sqlite.h, Transaction).
+  struct Atomic final : io::AtomicWork {
+    explicit Atomic(LogService* s) : service(s) {}
+    Status enable() override {
+      enabled = true;
+      return {};
+    }
+    Status begin() override {
+      if (!enabled) return Status(StatusCode::kInternal, "atomic work: begin() before enable()");
+      if (txn) return Status(StatusCode::kInternal, "atomic work: begin() inside a unit");
+      TL_ASSIGN_OR_RETURN_S(Transaction t, Transaction::begin(*service->db_));
+      txn.emplace(std::move(t));
+      return {};
+    }
+    Status commit() override {
+      if (!txn) return Status(StatusCode::kInternal, "atomic work: commit() without begin()");
+      Transaction t = std::move(*txn);
+      txn.reset();
+      return t.commit();
+    }
+    void rollback() override { txn.reset(); }
+    LogService* service;
+    bool enabled = false;
+    std::optional<Transaction> txn;
+  };
+
   std::string path_;
-  std::mutex mu_;  // guards db_
-  std::unique_ptr<Database> db_;
+  std::mutex mu_;  // guards db_ (until atomic work is enabled: then one thread only)
+  std::shared_ptr<Database> db_;
+  std::unique_ptr<io::StateStore> state_;
+  Atomic atomic_{this};  // declared last: rolls back an open unit before db_ closes
 };
 
 }  // namespace
@@ -839,7 +954,8 @@ Result<std::unique_ptr<io::TopicService>> open_topic_service(const std::string& 
   }
   std::string path = (std::filesystem::path(data_dir) / "topics.sqlite").string();
   TL_ASSIGN_OR_RETURN(auto db, Database::open(path));
-  TL_RETURN_IF_ERROR(db->ensure_format(kFormat, kFormatVersion, kSchemaSql));
+  TL_RETURN_IF_ERROR(db->ensure_format(kFormat, kFormatVersion,
+                                       std::string(kSchemaSql) + std::string(kJobStateSql)));
   return std::make_unique<LogService>(std::move(path), std::move(db));
 }
 

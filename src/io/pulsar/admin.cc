@@ -176,6 +176,15 @@ Status AdminClient::create_namespace(std::string_view tenant, std::string_view n
   return http_error("PUT", path, r);
 }
 
+Status AdminClient::set_namespace_deduplication(std::string_view tenant, std::string_view ns,
+                                                bool on) {
+  const std::string path = fmt::format("/admin/v2/namespaces/{}/{}/deduplication",
+                                       escape_segment(tenant), escape_segment(ns));
+  TL_ASSIGN_OR_RETURN(Response r, call("POST", path, on ? "true" : "false"));
+  if (r.status / 100 == 2) return {};
+  return http_error("POST", path, r);
+}
+
 Status AdminClient::delete_namespace(std::string_view tenant, std::string_view ns, bool force) {
   const std::string path = fmt::format("/admin/v2/namespaces/{}/{}{}", escape_segment(tenant),
                                        escape_segment(ns), force ? "?force=true" : "");

@@ -53,6 +53,8 @@ class AdminClient {
   Status create_namespace(std::string_view tenant, std::string_view ns);
   // Deletes a namespace and, with `force`, every topic in it (tests clean up with it).
   Status delete_namespace(std::string_view tenant, std::string_view ns, bool force);
+  // POST /admin/v2/namespaces/{tenant}/{ns}/deduplication with `true`/`false`.
+  Status set_namespace_deduplication(std::string_view tenant, std::string_view ns, bool on);
   // Exists with the same count is success; a different count is kAlreadyExists.
   Status create_partitioned_topic(const TopicName& topic, int partitions);
   // 0 = not a partitioned topic (or no such topic).

@@ -87,8 +87,8 @@ class PulsarProducer final : public io::Producer {
     bool lost = false;  // closed by the broker or its connection failed: recreate
   };
 
-  PulsarProducer(ClientOptions options, std::string topic)
-      : pool_(std::move(options)), topic_(std::move(topic)) {}
+  PulsarProducer(ClientOptions options, std::string topic, std::string name)
+      : pool_(std::move(options)), topic_(std::move(topic)), name_(std::move(name)) {}
   ~PulsarProducer() override { (void)close(); }
 
   Status open(const std::vector<std::string>& topics) {
@@ -145,6 +145,12 @@ class PulsarProducer final : public io::Producer {
     c->set_topic(p.topic);
     c->set_producer_id(p.producer_id);
     c->set_request_id(req);
+    // A fixed name makes the broker's deduplication apply across restarts (same name, same
+    // sequence ids = the same messages).
+    if (!name_.empty()) {
+      c->set_producer_name(name_);
+      c->set_user_provided_producer_name(true);
+    }
     TL_ASSIGN_OR_RETURN(Frame frame, conn->request(cmd, req));
     if (frame.command.type() != proto::BaseCommand::PRODUCER_SUCCESS) {
       return corruption(fmt::format("{}: PRODUCER {}: answered with {}", conn->url(), p.topic,
@@ -236,7 +242,12 @@ class PulsarProducer final : public io::Producer {
                                            : io::pulsar_key_hash(m.key) % n;
       Partition& p = partitions_[index];
       TL_RETURN_IF_ERROR(ensure_ready(p, messages));
-      p.pending.push_back({p.next_sequence++, i, static_cast<uint64_t>(wall_ms())});
+      // Explicit sequence ids (deduplication) must increase; the producer's own continue after
+      // the highest one used.
+      const uint64_t seq =
+          m.sequence_id >= 0 ? static_cast<uint64_t>(m.sequence_id) : p.next_sequence;
+      p.next_sequence = std::max(p.next_sequence, seq + 1);
+      p.pending.push_back({seq, i, static_cast<uint64_t>(wall_ms())});
       if (p.lost) continue;  // resent by ensure_ready
       TL_RETURN_IF_ERROR(queue_send(p, m, p.pending.back()));
       if (p.conn->queued_bytes() >= kFlushBytes && !p.conn->flush().ok()) mark_failed(p.conn);
@@ -310,6 +321,7 @@ class PulsarProducer final : public io::Producer {
 
   ConnectionPool pool_;
   std::string topic_;
+  std::string name_;  // fixed producer name, empty = assigned by the broker
   std::vector<Partition> partitions_;
   std::string compressed_;  // reused by queue_send (queue_payload copies it into the frame)
   size_t round_robin_ = 0;
@@ -688,6 +700,7 @@ class PulsarConsumer final : public io::Consumer {
       m.key = meta.partition_key();
       m.payload = std::move(frame.payload);
       m.event_time_ms = static_cast<int64_t>(meta.event_time());
+      for (const auto& kv : meta.properties()) m.properties.emplace_back(kv.key(), kv.value());
       queue_.push_back(std::move(m));
       outstanding_[key] = 1;
       return {};
@@ -708,7 +721,10 @@ class PulsarConsumer final : public io::Consumer {
         continue;
       }
       io::Message m = base;
+      m.id.batch_index = static_cast<int32_t>(i);
       m.key = single.metadata.partition_key();
+      for (const auto& kv : single.metadata.properties())
+        m.properties.emplace_back(kv.key(), kv.value());
       m.payload = std::move(single.payload);
       m.event_time_ms = single.metadata.has_event_time()
                             ? static_cast<int64_t>(single.metadata.event_time())
@@ -832,10 +848,15 @@ class PulsarTopicService final : public io::TopicService {
     schemas_.emplace(key, envelope);
     return envelope;
   }
-  Result<std::unique_ptr<io::Producer>> create_producer(std::string_view topic) override {
+  Status enable_deduplication(std::string_view topic) override {
+    TL_ASSIGN_OR_RETURN_S(TopicName name, parse_topic_name(topic));
+    return admin_->set_namespace_deduplication(name.tenant, name.ns, true);
+  }
+  Result<std::unique_ptr<io::Producer>> create_producer(
+      std::string_view topic, const io::ProducerOptions& options) override {
     TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
     TL_ASSIGN_OR_RETURN(int n, admin_->partitions(name));
-    auto producer = std::make_unique<PulsarProducer>(client_, name.full());
+    auto producer = std::make_unique<PulsarProducer>(client_, name.full(), options.name);
     TL_RETURN_IF_ERROR(producer->open(partition_topics(name, n)));
     return std::unique_ptr<io::Producer>(std::move(producer));
   }

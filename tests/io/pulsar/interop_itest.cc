@@ -460,10 +460,11 @@ TEST_F(PulsarInterop, SchemaVersionsResolvedByTheProcessor) {
   ASSERT_EQ(dl.size(), 3u);
   for (const std::string& line : dl) {
     auto j = nlohmann::json::parse(line);
-    const std::string reason = j["properties"].value("DEAD_LETTER_REASON", "");
-    EXPECT_NE(reason.find("so_key"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("string cannot be read as long"), std::string::npos) << reason;
-    EXPECT_EQ(j["properties"].value("REAL_TOPIC", ""), in);
+    EXPECT_EQ(j["properties"].value("tideline.dead_letter.reason", ""), "decode");
+    const std::string why = j["properties"].value("tideline.dead_letter.message", "");
+    EXPECT_NE(why.find("so_key"), std::string::npos) << why;
+    EXPECT_NE(why.find("string cannot be read as long"), std::string::npos) << why;
+    EXPECT_NE(j["properties"].value("tideline.dead_letter.source", "").find(in), std::string::npos);
   }
   fs::remove_all(dir);
 }
