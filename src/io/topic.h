@@ -59,6 +59,15 @@ struct Message {
   int64_t publish_time_ms = 0;
   int32_t redelivery_count = 0;
   Properties properties;
+  // The version of the topic schema its producer registered (Pulsar: the opaque bytes of
+  // MessageMetadata.schema_version, for TopicService::get_schema_version); empty when unknown
+  // (no schema, or the embedded log): the payload is then read with the topic's schema.
+  std::string schema_version;
+  // Non-empty when the client received the entry but could not unpack it (bad compressed
+  // data, a malformed batch): the reason, naming topic, partition and entry. `payload` then
+  // holds the entry's raw bytes. Such a message must not be decoded: the caller sends it to
+  // the dead-letter topic and acknowledges it like any other.
+  std::string unreadable;
 };
 
 enum class SubscriptionType { kExclusive, kShared, kFailover, kKeyShared };
@@ -132,6 +141,16 @@ class TopicService {
   // Pulsar schema envelope JSON: {"type":"AVRO","schema":"...","properties":{}}.
   virtual Status set_schema(std::string_view topic, std::string_view envelope_json) = 0;
   virtual Result<std::optional<std::string>> get_schema(std::string_view topic) = 0;
+  // The envelope of the schema version `version` (Message::schema_version) of `topic`, fetched
+  // once and cached by the service. nullopt when the topic has no such version (deleted, or
+  // never registered): a message naming it cannot be decoded. Errors are failures to ask
+  // (network, authorization). Services without schema versions answer kUnimplemented.
+  virtual Result<std::optional<std::string>> get_schema_version(std::string_view topic,
+                                                                std::string_view version) {
+    (void)topic;
+    (void)version;
+    return error(unimplemented("this topic service has no schema versions"));
+  }
   Result<std::unique_ptr<Producer>> create_producer(std::string_view topic) {
     return create_producer(topic, ProducerOptions{});
   }

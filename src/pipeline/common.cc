@@ -73,6 +73,7 @@ Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfi
   o.tls.ca_file = cc.tls_trust_certs_file_path;
   o.tls.verify_peer = !cc.tls_allow_insecure_connection;
   o.tls.verify_hostname = cc.tls_enable_hostname_verification;
+  o.compression = cc.compression_type;
   auto service = pulsar::open_pulsar_topic_service(o);
   if (!service) return std::unexpected(service.error().with_context("opening Pulsar"));
   return service;

@@ -49,7 +49,8 @@ const std::set<std::string, std::less<>>& known_client_keys() {
                                                            "tlsTrustCertsFilePath",
                                                            "tlsAllowInsecureConnection",
                                                            "tlsEnableHostnameVerification",
-                                                           "useTls"};
+                                                           "useTls",
+                                                           "compressionType"};
   return kKeys;
 }
 
@@ -322,6 +323,18 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
         parse_loose_bool(cc.get_or("tlsAllowInsecureConnection", "false"));
     c.pulsar.tls_enable_hostname_verification =
         parse_loose_bool(cc.get_or("tlsEnableHostnameVerification", "false"));
+    c.pulsar.compression_type = cc.get_or("compressionType", "NONE");
+    for (auto& ch : c.pulsar.compression_type) {
+      ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    }
+    static const char* const kCodecs[] = {"NONE", "LZ4", "ZLIB", "ZSTD", "SNAPPY"};
+    if (std::find(std::begin(kCodecs), std::end(kCodecs), c.pulsar.compression_type) ==
+        std::end(kCodecs)) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'compressionType' in {}: expected NONE, LZ4, ZLIB, ZSTD or "
+                               "SNAPPY, got '{}'",
+                               c.client_conf_path, cc.get_or("compressionType", "")));
+    }
     if (c.backend == Backend::kClusters) {
       if (c.pulsar.broker_service_url.empty()) {
         return error(
@@ -362,6 +375,7 @@ std::string PipelineConfig::describe() const {
     line("pulsar admin", pulsar.web_service_url);
     if (!pulsar.auth_plugin.empty()) line("authPlugin", pulsar.auth_plugin);
     if (!pulsar.auth_params.empty()) line("authParams", redact(pulsar.auth_params));
+    if (pulsar.compression_type != "NONE") line("compressionType", pulsar.compression_type);
   }
   return s;
 }

@@ -24,6 +24,9 @@ struct PulsarClientConf {
   std::string tls_trust_certs_file_path;  // tlsTrustCertsFilePath
   bool tls_allow_insecure_connection = false;
   bool tls_enable_hostname_verification = false;
+  // compressionType (the Java client's producer setting): NONE, LZ4, ZLIB, ZSTD or SNAPPY,
+  // upper case; every Tideline producer compresses its payloads with it.
+  std::string compression_type = "NONE";
 };
 
 enum class StateStoreKind { kEmbedded, kCassandra, kFile };

@@ -9,6 +9,7 @@
 #include "common/progress.h"
 #include "common/time.h"
 #include "engine/kernels.h"
+#include "pipeline/message_decoder.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
@@ -31,7 +32,7 @@ struct Intake {
 };
 
 Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
-                           const avro::Codec& codec, const std::string& topic,
+                           MessageDecoder& decoder, const std::string& topic,
                            const std::string& sub, const StageOptions& o, Intake& in,
                            std::unique_ptr<io::Producer>& dlq, int time_col, StageMetrics& sm) {
   // Returns true when the source was idle (nothing received within idle_ms).
@@ -39,7 +40,7 @@ Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
   if (msgs.empty()) return true;
   sm.on_received(msgs);
   for (const auto& m : msgs) {
-    Status s = codec.decode_into(m.payload, in.batch);
+    TL_ASSIGN_OR_RETURN(Status s, decoder.decode_into(m, in.batch));
     if (!s.ok()) {
       TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, "decode", s, dlq));
       ++in.dead_letters;
@@ -66,6 +67,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
   TL_ASSIGN_OR_RETURN(auto topics, open_topic_service(c));
   std::string topic = c.topic_url(c.topic_output);
   TL_ASSIGN_OR_RETURN(auto codec, topic_codec(*topics, topic, c.output_schema));
+  MessageDecoder decoder(*topics, topic, codec);  // each message with its writer schema
   TL_ASSIGN_OR_RETURN(auto schema, tables->describe(c.keyspace, c.table_output));
   TypePtr table_type = schema.batch_type();
   // Table columns missing from the topic's records are written as null; record fields the
@@ -84,7 +86,7 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
     bool idle = false;
     while (!stopped(o) && in.batch.num_rows < o.batch_rows) {
       TL_ASSIGN_OR_RETURN(
-          idle, receive_round(*topics, *consumer, *codec, topic, sub, o, in, dlq, -1, sm));
+          idle, receive_round(*topics, *consumer, decoder, topic, sub, o, in, dlq, -1, sm));
       if (idle) break;
     }
     rep.dead_letters += in.dead_letters;

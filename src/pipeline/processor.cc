@@ -16,6 +16,7 @@
 #include "engine/query.h"
 #include "io/state_store.h"
 #include "pipeline/checkpoint.h"
+#include "pipeline/message_decoder.h"
 #include "pipeline/pipeline.h"
 #include "pipeline/stage_metrics.h"
 #include "pipeline/stage_util.h"
@@ -88,6 +89,7 @@ class Processor {
     in_topic_ = c_.topic_url(c_.topic_input);
     out_topic_ = c_.topic_url(c_.topic_output);
     TL_ASSIGN_OR_RETURN_S(in_codec_, topic_codec(*topics_, in_topic_, c_.input_schema));
+    decoder_.emplace(*topics_, in_topic_, in_codec_);  // each message with its writer schema
     TL_ASSIGN_OR_RETURN_S(out_codec_, topic_codec(*topics_, out_topic_, c_.output_schema));
     TL_ASSIGN_OR_RETURN_S(auto query_text, read_text_file(c_.query_file));
     engine::TableSpec table{.name = c_.query_table,
@@ -264,7 +266,7 @@ class Processor {
         positions_[m.id.partition] = m.id;
       }
       consumed = true;
-      Status s = in_codec_->decode_into(m.payload, batch);
+      TL_ASSIGN_OR_RETURN_S(Status s, decoder_->decode_into(m, batch));
       if (!s.ok()) {
         dead_.push_back({&m, "decode", std::move(s)});
         ++totals_.dead_letters;
@@ -572,6 +574,7 @@ class Processor {
   std::unique_ptr<io::TopicService> topics_;
   std::string in_topic_, out_topic_, job_;
   std::shared_ptr<const avro::Codec> in_codec_, out_codec_;
+  std::optional<MessageDecoder> decoder_;
   std::shared_ptr<const engine::CompiledQuery> query_;
   std::unique_ptr<engine::Session> session_;
   Durability mode_ = Durability::kNone;

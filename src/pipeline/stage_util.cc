@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+
 #include "common/time.h"
 
 namespace tideline::pipeline::detail {
@@ -17,11 +19,14 @@ Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
                                                        const std::string& schema_file) {
   TL_ASSIGN_OR_RETURN(auto registered, topics.get_schema(topic));
   std::string envelope;
-  if (registered) {
+  std::error_code ec;
+  if (!schema_file.empty() && std::filesystem::exists(schema_file, ec)) {
+    TL_ASSIGN_OR_RETURN(envelope, read_text_file(schema_file));
+    if (!registered) TL_RETURN_IF_ERROR(topics.set_schema(topic, envelope));
+  } else if (registered) {
     envelope = *registered;
   } else {
-    TL_ASSIGN_OR_RETURN(envelope, read_text_file(schema_file));
-    TL_RETURN_IF_ERROR(topics.set_schema(topic, envelope));
+    TL_ASSIGN_OR_RETURN(envelope, read_text_file(schema_file));  // fails naming the file
   }
   TL_ASSIGN_OR_RETURN(auto schema, avro::schema_from_pulsar_envelope(envelope));
   auto codec = avro::Codec::make(schema);

@@ -22,8 +22,11 @@ inline bool stopped(const StageOptions& o) {
 // Seconds on the monotonic clock since `t0` (monotonic_ns()).
 double seconds_since(int64_t t0);
 
-// The Avro codec of a topic: the schema registered on the topic, else the configured file
-// (which is then registered).
+// The Avro codec of a topic, which is also the reader schema its messages are resolved to
+// (MessageDecoder): the configured schema file (registered on the topic when it has no schema
+// yet), else, without that file, the schema registered on the topic. The configuration wins
+// over the registry because the registry's latest version may be another producer's (the
+// broker accepts any compatible writer schema as a new version).
 Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
                                                        const std::string& topic,
                                                        const std::string& schema_file);

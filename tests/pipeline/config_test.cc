@@ -110,6 +110,28 @@ TEST_F(ConfigTest, SecretsAreReadButNeverDescribed) {
   EXPECT_NE(d.find("authParams = ****"), std::string::npos) << d;
 }
 
+TEST_F(ConfigTest, CompressionTypeOfClientConf) {
+  const std::string urls =
+      "brokerServiceUrl=pulsar://127.0.0.1:6650\nwebServiceUrl=http://127.0.0.1:8080\n";
+  const std::string main =
+      std::string(kMinimal) + "tideline.backend=clusters\nas.client.conf=client.conf\n";
+  write("client.conf", urls);
+  auto c = load_config(write("a.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.compression_type, "NONE");
+  write("client.conf", urls + "compressionType=lz4\n");
+  c = load_config(write("b.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.compression_type, "LZ4");
+  EXPECT_TRUE(c->warnings.empty());
+  EXPECT_NE(c->describe().find("compressionType = LZ4"), std::string::npos);
+  write("client.conf", urls + "compressionType=brotli\n");
+  c = load_config(write("c.properties", main));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("compressionType"), std::string::npos);
+  EXPECT_NE(c.error().message().find("brotli"), std::string::npos);
+}
+
 TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   auto c = load_config(write("a.properties", std::string(kMinimal) + "tideline.backend=cloud\n"));
   ASSERT_FALSE(c);

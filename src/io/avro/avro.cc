@@ -8,11 +8,14 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -85,7 +88,10 @@ struct Node {
   std::string path;            // JSON path of the definition (for mapping errors)
   std::vector<Node> children;  // record fields, union branches, array items, map values
   std::vector<std::string> field_names;
+  // Record fields' "default" (JSON), used when this schema is a reader schema in resolution.
+  std::vector<std::optional<Json>> field_defaults;
   std::vector<std::string> symbols;
+  std::optional<std::string> enum_default;  // an enum's "default" symbol
   int64_t fixed_size = 0;
 };
 
@@ -107,6 +113,7 @@ struct Plan {
 };
 
 struct Codec::Impl {
+  Node node;  // the parsed schema (field defaults, symbols) for schema resolution
   Plan root;
   uint32_t num_slots = 0;
   TypePtr type;
@@ -332,6 +339,8 @@ class SchemaParser {
       if (ft == f.end()) return fail(fp, "a field needs a 'type'");
       TL_ASSIGN_OR_RETURN(Node child, parse(*ft, fp + ".type", space));
       n.field_names.push_back(fname);
+      auto fd = f.find("default");
+      n.field_defaults.push_back(fd == f.end() ? std::nullopt : std::optional<Json>(*fd));
       n.children.push_back(std::move(child));
     }
     in_progress_.erase(full);
@@ -360,6 +369,9 @@ class SchemaParser {
       n.symbols.push_back(s.get<std::string>());
     }
     if (n.symbols.empty()) return fail(path, "an enum needs at least one symbol");
+    if (auto d = j.find("default"); d != j.end() && d->is_string()) {
+      n.enum_default = d->get<std::string>();
+    }
     named_[n.full_name] = n;
     return n;
   }
@@ -500,9 +512,8 @@ class Decoder {
   size_t remaining() const { return static_cast<size_t>(e_ - p_); }
 
   Status error_status() const {
-    if (err_plan_ == nullptr) return corruption(fmt::format("offset {}: {}", err_at_, err_));
-    return corruption(
-        fmt::format("offset {}, field '{}': {}", err_at_, err_plan_->field_path, err_));
+    if (err_path_ == nullptr) return corruption(fmt::format("offset {}: {}", err_at_, err_));
+    return corruption(fmt::format("offset {}, field '{}': {}", err_at_, *err_path_, err_));
   }
 
   bool fail_at(size_t at, std::string why) {
@@ -511,13 +522,13 @@ class Decoder {
     return false;
   }
 
- private:
-  bool fail(const Plan& pl, size_t at, std::string why) {
-    err_plan_ = &pl;
+  // The primitives below take the dotted field path errors name (a Plan's field_path).
+  bool fail(const std::string& path, size_t at, std::string why) {
+    err_path_ = &path;
     return fail_at(at, std::move(why));
   }
 
-  bool read_long(const Plan& pl, int64_t& out) {
+  bool read_long(const std::string& pl, int64_t& out) {
     size_t at = offset();
     uint64_t v = 0;
     for (int k = 0, shift = 0; k < 10; ++k, shift += 7) {
@@ -533,7 +544,7 @@ class Decoder {
     return fail(pl, at, "varint overflows 64 bits");
   }
 
-  bool read_int(const Plan& pl, int64_t& out) {
+  bool read_int(const std::string& pl, int64_t& out) {
     size_t at = offset();
     if (p_ != e_ && (*p_ & 0x80) == 0) {  // the common one-byte case
       uint32_t v = *p_++;
@@ -554,7 +565,7 @@ class Decoder {
     return fail(pl, at, "varint overflows 32 bits");
   }
 
-  bool read_bytes(const Plan& pl, Slot& s) {
+  bool read_bytes(const std::string& pl, Slot& s) {
     size_t at = offset();
     int64_t len;
     if (!read_long(pl, len)) return false;
@@ -576,19 +587,24 @@ class Decoder {
     for (const Plan& c : pl.children) null_subtree(c);
   }
 
+  Slot* slots() { return slots_; }
+  const uint8_t* cursor() const { return p_; }
+  void advance(size_t n) { p_ += n; }
+
+ private:
   bool value(const Plan& pl) {
     Slot& s = slots_[pl.slot];
     if (pl.is_union) {
       size_t at = offset();
       int64_t branch;
-      if (!read_long(pl, branch)) return false;
+      if (!read_long(pl.field_path, branch)) return false;
       if (branch == pl.null_branch) {
         null_subtree(pl);
         return true;
       }
       if (branch != pl.value_branch) {
         int branches = pl.null_branch >= 0 ? 2 : 1;
-        return fail(pl, at,
+        return fail(pl.field_path, at,
                     fmt::format("union branch {} out of range ({} branch{})", branch, branches,
                                 branches == 1 ? "" : "es"));
       }
@@ -600,20 +616,21 @@ class Decoder {
         s.valid = false;
         return true;
       case Kind::kBoolean:
-        if (p_ == e_) return fail(pl, at, "truncated boolean");
-        if (*p_ > 1) return fail(pl, at, fmt::format("invalid boolean byte 0x{:02x}", *p_));
+        if (p_ == e_) return fail(pl.field_path, at, "truncated boolean");
+        if (*p_ > 1)
+          return fail(pl.field_path, at, fmt::format("invalid boolean byte 0x{:02x}", *p_));
         s.i = *p_++;
         return true;
       case Kind::kInt:
-        return read_int(pl, s.i);
+        return read_int(pl.field_path, s.i);
       case Kind::kLong:
-        if (!read_long(pl, s.i)) return false;
+        if (!read_long(pl.field_path, s.i)) return false;
         if (pl.ts_scale > 1 && __builtin_mul_overflow(s.i, pl.ts_scale, &s.i)) {
-          return fail(pl, at, "timestamp out of range");
+          return fail(pl.field_path, at, "timestamp out of range");
         }
         return true;
       case Kind::kFloat: {
-        if (remaining() < 4) return fail(pl, at, "truncated float");
+        if (remaining() < 4) return fail(pl.field_path, at, "truncated float");
         float f;
         std::memcpy(&f, p_, 4);
         p_ += 4;
@@ -621,19 +638,19 @@ class Decoder {
         return true;
       }
       case Kind::kDouble:
-        if (remaining() < 8) return fail(pl, at, "truncated double");
+        if (remaining() < 8) return fail(pl.field_path, at, "truncated double");
         std::memcpy(&s.d, p_, 8);
         p_ += 8;
         return true;
       case Kind::kBytes:
       case Kind::kString:
-        return read_bytes(pl, s);
+        return read_bytes(pl.field_path, s);
       case Kind::kEnum: {
         int64_t idx;
-        if (!read_int(pl, idx)) return false;
+        if (!read_int(pl.field_path, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= pl.symbols.size()) {
           return fail(
-              pl, at,
+              pl.field_path, at,
               fmt::format("enum index {} out of range ({} symbols)", idx, pl.symbols.size()));
         }
         const std::string& sym = pl.symbols[static_cast<size_t>(idx)];
@@ -643,7 +660,7 @@ class Decoder {
       }
       case Kind::kFixed:
         if (remaining() < static_cast<uint64_t>(pl.fixed_size)) {
-          return fail(pl, at, fmt::format("truncated fixed({})", pl.fixed_size));
+          return fail(pl.field_path, at, fmt::format("truncated fixed({})", pl.fixed_size));
         }
         s.p = reinterpret_cast<const char*>(p_);
         s.n = static_cast<uint32_t>(pl.fixed_size);
@@ -656,14 +673,14 @@ class Decoder {
       case Kind::kUnion:
         break;
     }
-    return fail(pl, at, "unsupported type");
+    return fail(pl.field_path, at, "unsupported type");
   }
 
   const uint8_t* b_;
   const uint8_t* p_;
   const uint8_t* e_;
   Slot* slots_;
-  const Plan* err_plan_ = nullptr;
+  const std::string* err_path_ = nullptr;
   size_t err_at_ = 0;
   std::string err_;
 };
@@ -837,6 +854,7 @@ Result<std::shared_ptr<const Codec>> Codec::make(std::string_view schema_json) {
     TL_RETURN_IF_ERROR(map_plan(root, "", impl->root, impl->num_slots));
     impl->type = impl->root.type;
     impl->schema_json = j.dump();
+    impl->node = std::move(root);
     return std::shared_ptr<const Codec>(new Codec(std::move(impl)));
   } catch (const std::exception& e) {
     return error(StatusCode::kInvalidArgument, fmt::format("schema: {}", e.what()));
@@ -911,6 +929,602 @@ Result<std::string> schema_from_pulsar_envelope(std::string_view envelope_json) 
   } catch (const std::exception& e) {
     return error(StatusCode::kInvalidArgument, fmt::format("pulsar schema envelope: {}", e.what()));
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema resolution (Resolver)
+
+namespace {
+
+// A reader value fixed by a "default": applied to the reader's slots when the writer lacks the
+// field. Strings are owned here (the Resolver outlives every decode).
+struct DefaultValue {
+  bool valid = false;  // false = null
+  int64_t i = 0;
+  double d = 0;
+  std::string s;
+  std::vector<DefaultValue> children;  // record fields in reader order
+};
+
+enum class Action : uint8_t {
+  kRead,         // read the writer's `wkind` and store it into `target`
+  kSkip,         // writer-only data: read past it
+  kRecord,       // writer record into a reader record
+  kWriterUnion,  // branch index, then children[branch]
+  kError,        // this (union branch) cannot be resolved: fails the datum that selects it
+};
+
+struct RNode {
+  Action action = Action::kRead;
+  Kind wkind = Kind::kNull;
+  const Node* wnode = nullptr;  // writer node (skipping, fixed sizes)
+  const Plan* target = nullptr;
+  int64_t scale = 0;  // kRead of int/long into a timestamp: nanoseconds per writer unit
+  std::vector<RNode> children;
+  // kRecord: reader fields the writer lacks, with their defaults.
+  std::vector<std::pair<const Plan*, const DefaultValue*>> defaults;
+  // kRead of an enum: reader symbol index per writer symbol (-1 = the reader lacks it and
+  // has no default).
+  std::vector<int32_t> enum_map;
+  std::string error;  // kError
+  std::string path;   // field path for errors (reader's where there is one)
+};
+
+// Decodes UTF-8 text whose code points are all below 256 into those bytes (how Avro's JSON
+// defaults spell bytes and fixed values).
+std::optional<std::string> latin1_bytes(const std::string& utf8) {
+  std::string out;
+  for (size_t k = 0; k < utf8.size(); ++k) {
+    const auto c = static_cast<uint8_t>(utf8[k]);
+    if (c < 0x80) {
+      out.push_back(static_cast<char>(c));
+    } else if ((c & 0xE0) == 0xC0 && k + 1 < utf8.size()) {
+      const uint32_t cp = ((c & 0x1Fu) << 6) | (static_cast<uint8_t>(utf8[k + 1]) & 0x3Fu);
+      if (cp > 0xFF) return std::nullopt;
+      out.push_back(static_cast<char>(cp));
+      ++k;
+    } else {
+      return std::nullopt;
+    }
+  }
+  return out;
+}
+
+class ResolutionBuilder {
+ public:
+  explicit ResolutionBuilder(std::deque<DefaultValue>& defaults) : defaults_(defaults) {}
+
+  // Resolves writer `w` against reader `rn` whose column plan is `rp`.
+  Status resolve(const Node& w, const Node& rn, const Plan& rp, RNode& out) {
+    out.wnode = &w;
+    out.wkind = w.kind;
+    out.target = &rp;
+    out.path = rp.field_path.empty() ? "(record)" : rp.field_path;
+    if (w.kind == Kind::kUnion) {
+      out.action = Action::kWriterUnion;
+      out.children.resize(w.children.size());
+      for (size_t b = 0; b < w.children.size(); ++b) {
+        Status st = resolve(w.children[b], rn, rp, out.children[b]);
+        if (!st.ok()) {
+          RNode& e = out.children[b];
+          e = RNode{};
+          e.action = Action::kError;
+          e.wnode = &w.children[b];
+          e.path = out.path;
+          e.error = fmt::format("writer union branch {} ({}): {}", b, kind_name(w.children[b].kind),
+                                st.message());
+        }
+      }
+      return {};
+    }
+    if (rn.kind == Kind::kUnion) {
+      const Node* value = nullptr;
+      for (const Node& b : rn.children) {
+        if (b.kind != Kind::kNull) value = &b;
+      }
+      if (w.kind == Kind::kNull) {
+        if (rp.null_branch < 0 && rp.kind != Kind::kNull) return mismatch(w, rn, rp);
+        out.action = Action::kRead;
+        return {};
+      }
+      if (value == nullptr) return mismatch(w, rn, rp);
+      return resolve_plain(w, *value, rp, out);
+    }
+    return resolve_plain(w, rn, rp, out);
+  }
+
+ private:
+  static Status mismatch(const Node& w, const Node& rn, const Plan& rp) {
+    return invalid_argument(fmt::format("field '{}': writer type {} cannot be read as {}",
+                                        rp.field_path.empty() ? "(record)" : rp.field_path,
+                                        kind_name(w.kind), kind_name(rn.kind)));
+  }
+
+  Status resolve_plain(const Node& w, const Node& rn, const Plan& rp, RNode& out) {
+    out.action = Action::kRead;
+    const Kind r = rn.kind;
+    switch (w.kind) {
+      case Kind::kNull:
+      case Kind::kBoolean:
+      case Kind::kFloat:
+      case Kind::kDouble:
+        if (r == w.kind || (w.kind == Kind::kFloat && r == Kind::kDouble)) return {};
+        return mismatch(w, rn, rp);
+      case Kind::kInt:
+      case Kind::kLong:
+        if (r == Kind::kLong) {
+          // Logical types come from the reader (a plain reader long gets the raw number); a
+          // writer timestamp keeps its own unit when the reader is a timestamp too.
+          out.scale = rn.ts_scale == 0 ? 0 : (w.ts_scale ? w.ts_scale : rn.ts_scale);
+          return {};
+        }
+        if (r == w.kind || r == Kind::kFloat || r == Kind::kDouble) return {};
+        return mismatch(w, rn, rp);
+      case Kind::kString:
+      case Kind::kBytes:
+        if (r == Kind::kString || r == Kind::kBytes) return {};
+        return mismatch(w, rn, rp);
+      case Kind::kFixed:
+        if (r != Kind::kFixed) return mismatch(w, rn, rp);
+        if (w.fixed_size != rn.fixed_size) {
+          return invalid_argument(
+              fmt::format("field '{}': writer fixed({}) cannot be read as fixed({})", out.path,
+                          w.fixed_size, rn.fixed_size));
+        }
+        return {};
+      case Kind::kEnum: {
+        if (r != Kind::kEnum) return mismatch(w, rn, rp);
+        int32_t fallback = -1;
+        if (rn.enum_default) {
+          for (size_t k = 0; k < rn.symbols.size(); ++k) {
+            if (rn.symbols[k] == *rn.enum_default) fallback = static_cast<int32_t>(k);
+          }
+        }
+        for (const std::string& sym : w.symbols) {
+          int32_t idx = fallback;
+          for (size_t k = 0; k < rn.symbols.size(); ++k) {
+            if (rn.symbols[k] == sym) idx = static_cast<int32_t>(k);
+          }
+          out.enum_map.push_back(idx);
+        }
+        return {};
+      }
+      case Kind::kRecord:
+        if (r != Kind::kRecord) return mismatch(w, rn, rp);
+        return resolve_record(w, rn, rp, out);
+      case Kind::kArray:
+      case Kind::kMap:
+        // The reader (a Codec) has no arrays or maps, so these can only be skipped.
+        return mismatch(w, rn, rp);
+      case Kind::kUnion:
+        break;  // handled by resolve()
+    }
+    return mismatch(w, rn, rp);
+  }
+
+  Status resolve_record(const Node& w, const Node& rn, const Plan& rp, RNode& out) {
+    out.action = Action::kRecord;
+    std::vector<bool> covered(rn.children.size(), false);
+    out.children.resize(w.children.size());
+    for (size_t i = 0; i < w.children.size(); ++i) {
+      RNode& c = out.children[i];
+      size_t r = rn.field_names.size();
+      for (size_t k = 0; k < rn.field_names.size(); ++k) {
+        if (rn.field_names[k] == w.field_names[i]) r = k;
+      }
+      if (r == rn.field_names.size()) {
+        c.action = Action::kSkip;
+        c.wnode = &w.children[i];
+        c.wkind = w.children[i].kind;
+        c.path = w.field_names[i];
+        continue;
+      }
+      covered[r] = true;
+      TL_RETURN_IF_ERROR(resolve(w.children[i], rn.children[r], rp.children[r], c));
+    }
+    for (size_t k = 0; k < rn.children.size(); ++k) {
+      if (covered[k]) continue;
+      const Plan& fp = rp.children[k];
+      if (!rn.field_defaults[k]) {
+        return invalid_argument(fmt::format(
+            "field '{}' of the reader schema is not in the writer schema and has no default",
+            fp.field_path));
+      }
+      DefaultValue& dv = defaults_.emplace_back();
+      TL_RETURN_IF_ERROR(make_default(*rn.field_defaults[k], rn.children[k], fp, dv));
+      out.defaults.emplace_back(&fp, &dv);
+    }
+    return {};
+  }
+
+  // Converts a JSON default for reader node `rn` (plan `rp`).
+  Status make_default(const Json& v, const Node& rn, const Plan& rp, DefaultValue& out) {
+    auto bad = [&](std::string_view want) {
+      return invalid_argument(
+          fmt::format("field '{}': default {} is not {}", rp.field_path, v.dump(), want));
+    };
+    const Node* n = &rn;
+    if (rn.kind == Kind::kUnion) {
+      // The spec ties a union's default to its first branch; a null default is accepted for
+      // any nullable union (as writers commonly spell optional fields).
+      if (v.is_null() && rp.null_branch >= 0) {
+        out.valid = false;
+        return {};
+      }
+      n = nullptr;
+      for (const Node& b : rn.children) {
+        if (b.kind != Kind::kNull) n = &b;
+      }
+      if (n == nullptr) return bad("null");
+    }
+    out.valid = true;
+    switch (n->kind) {
+      case Kind::kNull:
+        if (!v.is_null()) return bad("null");
+        out.valid = false;
+        return {};
+      case Kind::kBoolean:
+        if (!v.is_boolean()) return bad("a boolean");
+        out.i = v.get<bool>() ? 1 : 0;
+        return {};
+      case Kind::kInt:
+      case Kind::kLong:
+        if (!v.is_number_integer()) return bad("an integer");
+        out.i = v.get<int64_t>();
+        if (n->kind == Kind::kInt && (out.i < INT32_MIN || out.i > INT32_MAX)) return bad("an int");
+        if (n->ts_scale > 1 && __builtin_mul_overflow(out.i, n->ts_scale, &out.i)) {
+          return bad("a timestamp in range");
+        }
+        return {};
+      case Kind::kFloat:
+      case Kind::kDouble:
+        if (!v.is_number()) return bad("a number");
+        out.d = v.get<double>();
+        return {};
+      case Kind::kString:
+        if (!v.is_string()) return bad("a string");
+        out.s = v.get<std::string>();
+        return {};
+      case Kind::kBytes:
+      case Kind::kFixed: {
+        if (!v.is_string()) return bad("a string of bytes");
+        auto b = latin1_bytes(v.get<std::string>());
+        if (!b) return bad("a string of code points below 256");
+        if (n->kind == Kind::kFixed && static_cast<int64_t>(b->size()) != n->fixed_size) {
+          return bad(fmt::format("{} bytes", n->fixed_size));
+        }
+        out.s = std::move(*b);
+        return {};
+      }
+      case Kind::kEnum:
+        if (!v.is_string() || std::find(n->symbols.begin(), n->symbols.end(),
+                                        v.get<std::string>()) == n->symbols.end()) {
+          return bad("a symbol of the enum");
+        }
+        out.s = v.get<std::string>();
+        return {};
+      case Kind::kRecord: {
+        if (!v.is_object()) return bad("an object");
+        out.children.resize(n->children.size());
+        for (size_t k = 0; k < n->children.size(); ++k) {
+          auto it = v.find(n->field_names[k]);
+          if (it != v.end()) {
+            TL_RETURN_IF_ERROR(make_default(*it, n->children[k], rp.children[k], out.children[k]));
+          } else if (n->field_defaults[k]) {
+            TL_RETURN_IF_ERROR(make_default(*n->field_defaults[k], n->children[k], rp.children[k],
+                                            out.children[k]));
+          } else {
+            return bad(fmt::format("a record with field '{}'", n->field_names[k]));
+          }
+        }
+        return {};
+      }
+      case Kind::kArray:
+      case Kind::kMap:
+      case Kind::kUnion:
+        break;
+    }
+    return bad("supported");
+  }
+
+  std::deque<DefaultValue>& defaults_;
+};
+
+void apply_default(const DefaultValue& dv, const Plan& rp, Slot* slots) {
+  Slot& s = slots[rp.slot];
+  s.valid = dv.valid;
+  if (!dv.valid) {
+    for (const Plan& c : rp.children) apply_default(dv, c, slots);
+    return;
+  }
+  s.i = dv.i;
+  s.d = dv.d;
+  s.p = dv.s.data();
+  s.n = static_cast<uint32_t>(dv.s.size());
+  for (size_t k = 0; k < rp.children.size() && k < dv.children.size(); ++k) {
+    apply_default(dv.children[k], rp.children[k], slots);
+  }
+}
+
+// Reads writer data by an RNode tree into the reader's slots, with the primitives of Decoder.
+class ResolvingReader {
+ public:
+  ResolvingReader(Decoder& d, size_t item_budget) : d_(d), budget_(item_budget) {}
+
+  bool read(const RNode& r) {
+    switch (r.action) {
+      case Action::kError:
+        return d_.fail(r.path, d_.offset(), r.error);
+      case Action::kSkip:
+        return skip(*r.wnode, r.path);
+      case Action::kWriterUnion: {
+        const size_t at = d_.offset();
+        int64_t branch;
+        if (!d_.read_long(r.path, branch)) return false;
+        if (branch < 0 || static_cast<size_t>(branch) >= r.children.size()) {
+          return d_.fail(
+              r.path, at,
+              fmt::format("union branch {} out of range ({} branches)", branch, r.children.size()));
+        }
+        return read(r.children[static_cast<size_t>(branch)]);
+      }
+      case Action::kRecord: {
+        d_.slots()[r.target->slot].valid = true;
+        for (const RNode& c : r.children) {
+          if (!read(c)) return false;
+        }
+        for (const auto& [plan, dv] : r.defaults) apply_default(*dv, *plan, d_.slots());
+        return true;
+      }
+      case Action::kRead:
+        return read_value(r);
+    }
+    return false;
+  }
+
+  bool skip(const Node& w, const std::string& path) {
+    const size_t at = d_.offset();
+    int64_t v;
+    Slot tmp{};
+    switch (w.kind) {
+      case Kind::kNull:
+        return true;
+      case Kind::kBoolean:
+        if (d_.remaining() < 1) return d_.fail(path, at, "truncated boolean");
+        d_.advance(1);
+        return true;
+      case Kind::kInt:
+        return d_.read_int(path, v);
+      case Kind::kLong:
+        return d_.read_long(path, v);
+      case Kind::kEnum:
+        return d_.read_int(path, v);
+      case Kind::kFloat:
+      case Kind::kDouble: {
+        const size_t n = w.kind == Kind::kFloat ? 4 : 8;
+        if (d_.remaining() < n)
+          return d_.fail(path, at, fmt::format("truncated {}", kind_name(w.kind)));
+        d_.advance(n);
+        return true;
+      }
+      case Kind::kBytes:
+      case Kind::kString:
+        return d_.read_bytes(path, tmp);
+      case Kind::kFixed:
+        if (d_.remaining() < static_cast<uint64_t>(w.fixed_size)) {
+          return d_.fail(path, at, fmt::format("truncated fixed({})", w.fixed_size));
+        }
+        d_.advance(static_cast<size_t>(w.fixed_size));
+        return true;
+      case Kind::kRecord:
+        for (size_t k = 0; k < w.children.size(); ++k) {
+          if (!skip(w.children[k], path)) return false;
+        }
+        return true;
+      case Kind::kUnion: {
+        if (!d_.read_long(path, v)) return false;
+        if (v < 0 || static_cast<size_t>(v) >= w.children.size()) {
+          return d_.fail(
+              path, at,
+              fmt::format("union branch {} out of range ({} branches)", v, w.children.size()));
+        }
+        return skip(w.children[static_cast<size_t>(v)], path);
+      }
+      case Kind::kArray:
+      case Kind::kMap:
+        // Blocks of items until a zero count; a negative count is followed by the block's
+        // size in bytes (which lets us jump over it).
+        while (true) {
+          const size_t bat = d_.offset();
+          int64_t count;
+          if (!d_.read_long(path, count)) return false;
+          if (count == 0) return true;
+          if (count < 0) {
+            int64_t bytes;
+            if (count == INT64_MIN || !d_.read_long(path, bytes)) {
+              return count == INT64_MIN ? d_.fail(path, bat, "invalid block count") : false;
+            }
+            if (bytes < 0 || static_cast<uint64_t>(bytes) > d_.remaining()) {
+              return d_.fail(path, bat,
+                             fmt::format("block size {} exceeds the {} remaining bytes", bytes,
+                                         d_.remaining()));
+            }
+            d_.advance(static_cast<size_t>(bytes));
+            continue;
+          }
+          // Items may take no bytes (null): the budget bounds the work a datum can ask for.
+          if (static_cast<uint64_t>(count) > budget_) {
+            return d_.fail(path, bat, fmt::format("block of {} items is too large", count));
+          }
+          budget_ -= static_cast<size_t>(count);
+          for (int64_t k = 0; k < count; ++k) {
+            if (w.kind == Kind::kMap && !d_.read_bytes(path, tmp)) return false;
+            if (!skip(w.children[0], path)) return false;
+          }
+        }
+    }
+    return d_.fail(path, at, "unsupported type");
+  }
+
+ private:
+  bool read_value(const RNode& r) {
+    const Plan& t = *r.target;
+    Slot& s = d_.slots()[t.slot];
+    const size_t at = d_.offset();
+    s.valid = true;
+    switch (r.wkind) {
+      case Kind::kNull:
+        d_.null_subtree(t);
+        return true;
+      case Kind::kBoolean:
+        if (d_.remaining() < 1) return d_.fail(r.path, at, "truncated boolean");
+        if (*d_.cursor() > 1) {
+          return d_.fail(r.path, at, fmt::format("invalid boolean byte 0x{:02x}", *d_.cursor()));
+        }
+        s.i = *d_.cursor();
+        d_.advance(1);
+        return true;
+      case Kind::kInt:
+      case Kind::kLong: {
+        int64_t v;
+        if (!(r.wkind == Kind::kInt ? d_.read_int(r.path, v) : d_.read_long(r.path, v)))
+          return false;
+        if (t.kind == Kind::kFloat || t.kind == Kind::kDouble) {
+          s.d = static_cast<double>(v);
+          return true;
+        }
+        if (r.scale > 1 && __builtin_mul_overflow(v, r.scale, &v)) {
+          return d_.fail(r.path, at, "timestamp out of range");
+        }
+        s.i = v;
+        return true;
+      }
+      case Kind::kFloat: {
+        if (d_.remaining() < 4) return d_.fail(r.path, at, "truncated float");
+        float f;
+        std::memcpy(&f, d_.cursor(), 4);
+        d_.advance(4);
+        s.d = f;
+        return true;
+      }
+      case Kind::kDouble:
+        if (d_.remaining() < 8) return d_.fail(r.path, at, "truncated double");
+        std::memcpy(&s.d, d_.cursor(), 8);
+        d_.advance(8);
+        return true;
+      case Kind::kBytes:
+      case Kind::kString:
+        return d_.read_bytes(r.path, s);
+      case Kind::kEnum: {
+        int64_t idx;
+        if (!d_.read_int(r.path, idx)) return false;
+        if (idx < 0 || static_cast<size_t>(idx) >= r.enum_map.size()) {
+          return d_.fail(
+              r.path, at,
+              fmt::format("enum index {} out of range ({} symbols)", idx, r.enum_map.size()));
+        }
+        const int32_t ri = r.enum_map[static_cast<size_t>(idx)];
+        if (ri < 0) {
+          return d_.fail(r.path, at,
+                         fmt::format("writer enum symbol '{}' is not a symbol of the reader enum",
+                                     r.wnode->symbols[static_cast<size_t>(idx)]));
+        }
+        const std::string& sym = t.symbols[static_cast<size_t>(ri)];
+        s.p = sym.data();
+        s.n = static_cast<uint32_t>(sym.size());
+        return true;
+      }
+      case Kind::kFixed:
+        if (d_.remaining() < static_cast<uint64_t>(r.wnode->fixed_size)) {
+          return d_.fail(r.path, at, fmt::format("truncated fixed({})", r.wnode->fixed_size));
+        }
+        s.p = reinterpret_cast<const char*>(d_.cursor());
+        s.n = static_cast<uint32_t>(r.wnode->fixed_size);
+        d_.advance(static_cast<size_t>(r.wnode->fixed_size));
+        return true;
+      case Kind::kRecord:
+      case Kind::kArray:
+      case Kind::kMap:
+      case Kind::kUnion:
+        break;
+    }
+    return d_.fail(r.path, at, "unsupported type");
+  }
+
+  Decoder& d_;
+  size_t budget_;
+};
+
+}  // namespace
+
+struct Resolver::Impl {
+  std::shared_ptr<const Codec> reader;
+  Node writer;
+  std::deque<DefaultValue> defaults;  // stable addresses, referenced by `root`
+  RNode root;
+  bool identical = false;  // writer schema == reader schema: the reader codec decodes
+};
+
+Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Resolver::~Resolver() = default;
+
+const Codec& Resolver::reader() const {
+  return *impl_->reader;
+}
+
+Result<std::shared_ptr<const Resolver>> Resolver::make(std::string_view writer_schema_json,
+                                                       std::shared_ptr<const Codec> reader) {
+  try {
+    Json j;
+    try {
+      j = Json::parse(writer_schema_json);
+    } catch (const nlohmann::json::parse_error& e) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("writer schema: invalid JSON: {}", e.what()));
+    }
+    auto impl = std::make_unique<Impl>();
+    impl->reader = std::move(reader);
+    SchemaParser parser;
+    auto w = parser.parse(j, "$", "");
+    if (!w) return error(w.error().with_context("writer schema"));
+    impl->writer = std::move(*w);
+    impl->identical = j.dump() == impl->reader->schema_json();
+    const Codec::Impl& r = *impl->reader->impl_;
+    if (impl->writer.kind != Kind::kRecord) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("writer schema: the top level is {}, not a record",
+                               kind_name(impl->writer.kind)));
+    }
+    ResolutionBuilder builder(impl->defaults);
+    Status st = builder.resolve(impl->writer, r.node, r.root, impl->root);
+    if (!st.ok()) return error(st.with_context("resolving the writer schema"));
+    return std::shared_ptr<const Resolver>(new Resolver(std::move(impl)));
+  } catch (const std::exception& e) {
+    return error(StatusCode::kInvalidArgument, fmt::format("writer schema: {}", e.what()));
+  }
+}
+
+Status Resolver::decode_into(std::string_view payload, Batch& out) const {
+  const Codec& codec = *impl_->reader;
+  if (impl_->identical) return codec.decode_into(payload, out);
+  const Codec::Impl& r = *codec.impl_;
+  if (!batch_matches(out, r.type)) {
+    return invalid_argument("avro decode: the batch schema is not the reader codec's type");
+  }
+  thread_local std::vector<Slot> scratch;
+  if (scratch.size() < r.num_slots) scratch.resize(r.num_slots);
+  Decoder d(payload, scratch.data());
+  ResolvingReader reader(d, 8 * payload.size() + 1024);
+  if (!reader.read(impl_->root)) return d.error_status();
+  if (d.remaining() != 0) {
+    d.fail_at(d.offset(), fmt::format("{} trailing bytes after the record", d.remaining()));
+    return d.error_status();
+  }
+  for (size_t i = 0; i < r.root.children.size(); ++i) {
+    append_plan(r.root.children[i], out.columns[i], scratch.data());
+  }
+  ++out.num_rows;
+  return {};
 }
 
 }  // namespace tideline::avro

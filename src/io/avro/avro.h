@@ -50,7 +50,44 @@ class Codec {
   struct Impl;
 
  private:
+  friend class Resolver;
   explicit Codec(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Avro schema resolution (Avro 1.11 spec, "Schema Resolution"; docs/formats/avro.md): data
+// written with a writer schema, read as a reader Codec's record type.
+//  - record fields are matched by name in any order; writer-only fields are skipped; a
+//    reader-only field takes its "default", else make() fails naming the field. Record names
+//    are not compared (Pulsar producers name their record classes as they like; the topic,
+//    not the name, says what the data is).
+//  - promotions: int -> long, float, double; long -> float, double; float -> double;
+//    string <-> bytes.
+//  - a writer union is resolved per branch when a datum selects it (a branch the reader cannot
+//    take fails that datum only); a reader union [null, T] takes writer null and whatever
+//    resolves to T.
+//  - enums by symbol (a writer symbol the reader lacks takes the reader enum's "default",
+//    else fails that datum); fixed by size.
+//  - logical types come from the reader: a writer long (or int) read as a reader
+//    timestamp-millis is milliseconds. When both declare a timestamp logical type the
+//    writer's unit is converted to the reader's (the instant is kept).
+// Thread-safety: immutable after make(), shareable.
+class Resolver {
+ public:
+  // Fails (kInvalidArgument) when the writer schema is invalid or cannot be resolved to the
+  // reader's type, with the reader field path and the reason.
+  static Result<std::shared_ptr<const Resolver>> make(std::string_view writer_schema_json,
+                                                      std::shared_ptr<const Codec> reader);
+  const Codec& reader() const;
+  // As Codec::decode_into, reading `payload` written with the writer schema; `out` has the
+  // reader's type(). All-or-nothing; errors (kCorruption) name the byte offset and field.
+  Status decode_into(std::string_view payload, Batch& out) const;
+
+  ~Resolver();
+  struct Impl;
+
+ private:
+  explicit Resolver(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

@@ -239,10 +239,11 @@ Status AdminClient::set_schema(const TopicName& topic, std::string_view envelope
   return http_error("POST", path, r);
 }
 
-Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topic) {
-  const std::string path =
-      fmt::format("/admin/v2/schemas/{}/{}/{}/schema", escape_segment(topic.tenant),
-                  escape_segment(topic.ns), escape_segment(topic.local));
+Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topic,
+                                                           std::optional<int64_t> version) {
+  std::string path = fmt::format("/admin/v2/schemas/{}/{}/{}/schema", escape_segment(topic.tenant),
+                                 escape_segment(topic.ns), escape_segment(topic.local));
+  if (version) path += fmt::format("/{}", *version);
   TL_ASSIGN_OR_RETURN(Response r, call("GET", path, std::nullopt));
   if (r.status == 404) return std::optional<std::string>();
   if (r.status != 200) return error(http_error("GET", path, r));
@@ -251,10 +252,30 @@ Result<std::optional<std::string>> AdminClient::get_schema(const TopicName& topi
     return error(
         corruption(fmt::format("GET {}: unexpected answer {}", path, r.body.substr(0, 200))));
   }
+  // A deleted schema (or, for some versions of the broker, an unknown version) is answered
+  // with 200 and an empty definition.
+  if (j.value("deleted", false) ||
+      (j["data"].is_string() && j["data"].get<std::string>().empty())) {
+    return std::optional<std::string>();
+  }
   nlohmann::json envelope = {{"type", j["type"]},
                              {"schema", j["data"]},
                              {"properties", j.value("properties", nlohmann::json::object())}};
   return std::optional<std::string>(envelope.dump());
+}
+
+Result<int64_t> schema_version_number(std::string_view version) {
+  if (version.size() != 8) {
+    return error(corruption(
+        fmt::format("schema version of {} bytes (expected the broker's 8-byte version number)",
+                    version.size())));
+  }
+  uint64_t v = 0;
+  for (char c : version) v = (v << 8) | static_cast<uint8_t>(c);
+  if (v > static_cast<uint64_t>(INT64_MAX)) {
+    return error(corruption("schema version number out of range"));
+  }
+  return static_cast<int64_t>(v);
 }
 
 Result<TopicStats> AdminClient::stats(const TopicName& topic, bool partitioned) {

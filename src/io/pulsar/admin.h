@@ -29,6 +29,10 @@ struct TopicName {
 };
 Result<TopicName> parse_topic_name(std::string_view topic);
 
+// The number a broker's schema version (MessageMetadata.schema_version: 8 bytes, big-endian)
+// stands for, as the admin API names versions. Other lengths are kCorruption.
+Result<int64_t> schema_version_number(std::string_view version);
+
 struct AdminOptions {
   std::string web_service_url = "http://127.0.0.1:8080";
   std::string token;        // empty = no Authorization header (secret)
@@ -56,8 +60,10 @@ class AdminClient {
   // 0 = not a partitioned topic (or no such topic).
   Result<int> partitions(const TopicName& topic);
   Status set_schema(const TopicName& topic, std::string_view envelope_json);
-  // The envelope {"type","schema","properties"}; nullopt when the topic has no schema.
-  Result<std::optional<std::string>> get_schema(const TopicName& topic);
+  // The envelope {"type","schema","properties"} of the latest schema, or of version `version`
+  // (`GET .../schema/{version}`); nullopt when the topic has no (such) schema.
+  Result<std::optional<std::string>> get_schema(const TopicName& topic,
+                                                std::optional<int64_t> version = std::nullopt);
   // Partitioned-stats when `partitioned`, else the topic's stats.
   Result<TopicStats> stats(const TopicName& topic, bool partitioned);
 

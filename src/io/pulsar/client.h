@@ -34,6 +34,9 @@ struct ClientOptions {
   std::string auth_method;  // "token" or empty
   std::string auth_data;    // the token (secret)
   std::chrono::milliseconds operation_timeout{30000};
+  // Producers compress every payload with this codec (compression.h); consumers decompress
+  // whatever the entry says regardless.
+  proto::CompressionType compression = proto::NONE;
 };
 
 struct BrokerUrl {

@@ -15,6 +15,7 @@
 #include "common/time.h"
 #include "io/pulsar/admin.h"
 #include "io/pulsar/client.h"
+#include "io/pulsar/compression.h"
 
 namespace tideline::pulsar {
 
@@ -162,7 +163,9 @@ class PulsarProducer final : public io::Producer {
     return {};
   }
 
-  void queue_send(Partition& p, const io::OutgoingMessage& m, const Pending& pending) {
+  // Compresses with the configured codec (docs/formats/pulsar.md "Compression"); fails only
+  // for a payload the codec cannot take.
+  Status queue_send(Partition& p, const io::OutgoingMessage& m, const Pending& pending) {
     proto::BaseCommand cmd;
     cmd.set_type(proto::BaseCommand::SEND);
     auto* s = cmd.mutable_send();
@@ -180,7 +183,15 @@ class PulsarProducer final : public io::Producer {
       kv->set_key(k);
       kv->set_value(v);
     }
-    p.conn->queue_payload(cmd, meta, m.payload);
+    if (pool_.options().compression == proto::NONE) {
+      p.conn->queue_payload(cmd, meta, m.payload);
+      return {};
+    }
+    meta.set_compression(pool_.options().compression);
+    meta.set_uncompressed_size(static_cast<uint32_t>(m.payload.size()));
+    TL_RETURN_IF_ERROR(compress(pool_.options().compression, m.payload, compressed_));
+    p.conn->queue_payload(cmd, meta, compressed_);
+    return {};
   }
 
   void mark_failed(BrokerConnection* conn) {
@@ -215,7 +226,9 @@ class PulsarProducer final : public io::Producer {
       std::this_thread::sleep_for(pause);
       pause = std::min(pause * 2, std::chrono::milliseconds(1000));
     }
-    for (const Pending& pending : p.pending) queue_send(p, messages[pending.index], pending);
+    for (const Pending& pending : p.pending) {
+      TL_RETURN_IF_ERROR(queue_send(p, messages[pending.index], pending));
+    }
     if (!p.conn->flush().ok()) mark_failed(p.conn);
     return {};
   }
@@ -236,7 +249,7 @@ class PulsarProducer final : public io::Producer {
       p.next_sequence = std::max(p.next_sequence, seq + 1);
       p.pending.push_back({seq, i, static_cast<uint64_t>(wall_ms())});
       if (p.lost) continue;  // resent by ensure_ready
-      queue_send(p, m, p.pending.back());
+      TL_RETURN_IF_ERROR(queue_send(p, m, p.pending.back()));
       if (p.conn->queued_bytes() >= kFlushBytes && !p.conn->flush().ok()) mark_failed(p.conn);
       while (p.pending.size() >= kMaxInFlight) {
         TL_RETURN_IF_ERROR(ensure_ready(p, messages));
@@ -310,6 +323,7 @@ class PulsarProducer final : public io::Producer {
   std::string topic_;
   std::string name_;  // fixed producer name, empty = assigned by the broker
   std::vector<Partition> partitions_;
+  std::string compressed_;  // reused by queue_send (queue_payload copies it into the frame)
   size_t round_robin_ = 0;
   int reconnects_ = 0;
   uint64_t next_producer_id_ = 1;
@@ -647,17 +661,40 @@ class PulsarConsumer final : public io::Consumer {
     if (p == nullptr) return {};
     const auto& id = c.message().message_id();
     const auto& meta = frame.metadata;
-    if (meta.compression() != proto::NONE) {
-      return unimplemented(fmt::format("{}: MESSAGE {}:{} on {}: compression {} is not supported",
-                                       conn.url(), id.ledgerid(), id.entryid(), p->topic,
-                                       proto::CompressionType_Name(meta.compression())));
-    }
     io::Message base;
     base.id = io::MessageId{p->index, static_cast<int64_t>(id.ledgerid()),
                             static_cast<int64_t>(id.entryid())};
     base.publish_time_ms = static_cast<int64_t>(meta.publish_time());
     base.redelivery_count = static_cast<int32_t>(c.message().redelivery_count());
+    base.schema_version = meta.schema_version();
     const EntryKey key{p->index, base.id.ledger_id, base.id.entry_id};
+    // An entry the client cannot unpack is handed out as one unreadable message (its raw
+    // payload and the reason) for the caller's dead-letter path: one bad producer must not
+    // stop the subscription.
+    auto unreadable = [&](const Status& why) {
+      io::Message m = base;
+      m.key = meta.partition_key();
+      m.event_time_ms = static_cast<int64_t>(meta.event_time());
+      m.payload = std::move(frame.payload);
+      m.unreadable = fmt::format("{} partition {} entry {}:{}: {}", p->topic, p->index,
+                                 id.ledgerid(), id.entryid(), why.message());
+      spdlog::warn("pulsar consumer of {}: unreadable entry: {}", name_.full(), m.unreadable);
+      queue_.push_back(std::move(m));
+      // The permits of the entry's other messages are given back now; its one message's
+      // permit when it is handed out.
+      if (meta.has_num_messages_in_batch() && meta.num_messages_in_batch() > 1) {
+        p->to_flow += static_cast<uint32_t>(meta.num_messages_in_batch() - 1);
+      }
+      outstanding_[key] = 1;
+      return maybe_flow(*p);
+    };
+    if (meta.compression() != proto::NONE) {
+      // The whole payload (all messages of a batch) is compressed as one block.
+      std::string plain;
+      Status st = decompress(meta.compression(), frame.payload, meta.uncompressed_size(), plain);
+      if (!st.ok()) return unreadable(st);
+      frame.payload = std::move(plain);
+    }
     if (!meta.has_num_messages_in_batch()) {
       io::Message m = base;
       m.key = meta.partition_key();
@@ -669,10 +706,7 @@ class PulsarConsumer final : public io::Consumer {
       return {};
     }
     auto batch = parse_batch(frame.payload, meta.num_messages_in_batch());
-    if (!batch) {
-      return batch.error().with_context(fmt::format("{}: MESSAGE {}:{} on {}", conn.url(),
-                                                    id.ledgerid(), id.entryid(), p->topic));
-    }
+    if (!batch) return unreadable(batch.error());
     const auto& ack_set = c.message().ack_set();
     int32_t delivered = 0;
     for (size_t i = 0; i < batch->size(); ++i) {
@@ -797,6 +831,23 @@ class PulsarTopicService final : public io::TopicService {
     TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
     return admin_->get_schema(name);
   }
+  Result<std::optional<std::string>> get_schema_version(std::string_view topic,
+                                                        std::string_view version) override {
+    TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
+    auto number = schema_version_number(version);
+    if (!number) return std::optional<std::string>();  // not a version this broker wrote
+    const std::string key = fmt::format("{}@{}", name.full(), *number);
+    {
+      std::lock_guard lock(schemas_mu_);
+      if (auto it = schemas_.find(key); it != schemas_.end()) return it->second;
+    }
+    // Versions are immutable once registered, so an answer (also "no such version") is kept
+    // for the service's life; failures to ask are not.
+    TL_ASSIGN_OR_RETURN(auto envelope, admin_->get_schema(name, *number));
+    std::lock_guard lock(schemas_mu_);
+    schemas_.emplace(key, envelope);
+    return envelope;
+  }
   Status enable_deduplication(std::string_view topic) override {
     TL_ASSIGN_OR_RETURN_S(TopicName name, parse_topic_name(topic));
     return admin_->set_namespace_deduplication(name.tenant, name.ns, true);
@@ -831,6 +882,8 @@ class PulsarTopicService final : public io::TopicService {
  private:
   ClientOptions client_;
   std::shared_ptr<AdminClient> admin_;
+  std::mutex schemas_mu_;  // the service may be shared by threads
+  std::map<std::string, std::optional<std::string>> schemas_;  // "<topic>@<version>"
 };
 
 }  // namespace
@@ -840,6 +893,7 @@ Result<std::unique_ptr<io::TopicService>> open_pulsar_topic_service(const Pulsar
   client.service_url = options.broker_service_url;
   client.tls = options.tls;
   client.operation_timeout = options.operation_timeout;
+  TL_ASSIGN_OR_RETURN(client.compression, parse_compression(options.compression));
   TL_RETURN_IF_ERROR(parse_broker_url(client.service_url));
   TL_RETURN_IF_ERROR(configure_auth(options.auth_plugin, options.auth_params, client));
   AdminOptions admin;

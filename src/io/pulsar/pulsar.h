@@ -22,6 +22,9 @@ struct PulsarOptions {
   std::string auth_params;  // token:<jwt> | file:///path | <jwt> (secret)
   io::net::TlsOptions tls;  // trust store and verification (enabled follows the URL scheme)
   std::chrono::milliseconds operation_timeout{30000};
+  // Producers' payload compression: NONE (or empty), LZ4, ZLIB, ZSTD or SNAPPY
+  // (docs/formats/pulsar.md "Compression"); an unknown name fails open_pulsar_topic_service.
+  std::string compression;
 };
 
 Result<std::unique_ptr<io::TopicService>> open_pulsar_topic_service(const PulsarOptions& options);
