@@ -26,7 +26,7 @@ cfg="$work/r.properties"
 "$bin" prep-env -cf "$cfg" -ldr true -rsf "$work/eshop.csv" -ldn -1 > /dev/null
 "$bin" main-proc -cf "$cfg" -wt producer > /dev/null 2>&1
 count_out() {
-  sqlite3 "$work/data/topics.sqlite" "SELECT coalesce(sum(next_entry_id),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name='persistent://public/tideline/eshop_session_features'"
+  sqlite3 "$work/data/topics.sqlite" "SELECT coalesce(sum(message_count),0) FROM partitions p JOIN topics t USING(topic_id) WHERE t.name='persistent://public/tideline/eshop_session_features'"
 }
 "$bin" main-proc -cf "$cfg" -wt processor --follow --idle-ms 20 > /dev/null 2> "$work/first.log" &
 pid=$!
