@@ -389,19 +389,12 @@ class Processor {
         return {};
       }
       case Durability::kJournalFirst:
+      case Durability::kNone:  // never records (no job state): publish, then acknowledge
         if (record) {
           TL_RETURN_IF_ERROR(job_state_->append(rec));
           failpoint("processor.after_journal");
         }
         // A replayed step publishes again under the same sequence ids (deduplicated).
-        TL_RETURN_IF_ERROR(publish(out, before.output_rows));
-        if (advanced) record_delays(w);
-        if (cp_due) {
-          TL_RETURN_IF_ERROR(take_checkpoint());
-          after_checkpoint();
-        }
-        return {};
-      case Durability::kNone:
         TL_RETURN_IF_ERROR(publish(out, before.output_rows));
         if (advanced) record_delays(w);
         if (cp_due) {
