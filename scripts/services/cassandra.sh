@@ -36,7 +36,8 @@ tl_start() {
   tl_fetch org.apache.cassandra cassandra-all "$version" cassandra-parent
 
   # Fresh data for every run; the previous run's log is kept next to it until the next start.
-  rm -rf "$tl_run_dir"
+  # `restart` keeps the data (tl_keep_data=1): the same node comes back with its tables.
+  ((tl_keep_data)) || rm -rf "$tl_run_dir"
   mkdir -p "$tl_run_dir/data" "$tl_run_dir/logs" "$tl_run_dir/conf" "$tl_run_dir/triggers"
   tl_render "$tl_conf_dir/cassandra.yaml.in" "$tl_run_dir/conf/cassandra.yaml" \
     "STORAGE_PORT=$storage_port" "NATIVE_PORT=$native_port" "DATA_DIR=$tl_run_dir/data"

@@ -204,8 +204,9 @@ tl_main() {
   tl_lease_dir="$tl_run_root/$tl_name.leases"
   local cmd="${1:-}" lease=0
   [ "${2:-}" = "--lease" ] && lease=1
+  tl_keep_data=0
   case "$cmd" in
-    start | stop)
+    start | stop | restart)
       mkdir -p "$tl_run_root"
       exec 9>"$tl_run_root/$tl_name.lock"
       flock 9
@@ -218,13 +219,13 @@ tl_main() {
       if [ -n "$pid" ]; then
         # Idempotent: a second start (another test run, a manual start) reuses the server.
         tl_wait_ready || exit 1
-        ((lease)) && tl_lease_take "$PPID"
+        if ((lease)); then tl_lease_take "$PPID"; fi
         echo "$tl_name: already running (pid $pid)"
         exit 0
       fi
       rm -rf "$tl_lease_dir"
       tl_start
-      ((lease)) && tl_lease_take "$PPID"
+      if ((lease)); then tl_lease_take "$PPID"; fi
       ;;
     stop)
       if ((lease)); then
@@ -238,6 +239,14 @@ tl_main() {
       fi
       rm -rf "$tl_lease_dir"
       tl_stop
+      ;;
+    restart)
+      # Stops the running server and starts it again on its data (fault-injection tests: a
+      # broker or node restart in the middle of a run). Leases are kept.
+      [ -n "$(tl_pid)" ] || tl_die "not running"
+      tl_stop
+      tl_keep_data=1
+      tl_start
       ;;
     status)
       local pid
@@ -256,7 +265,7 @@ tl_main() {
       ;;
     env) tl_env ;;
     *)
-      echo "usage: $0 start|stop [--lease] | status | wait | env" >&2
+      echo "usage: $0 start|stop [--lease] | restart | status | wait | env" >&2
       exit 2
       ;;
   esac

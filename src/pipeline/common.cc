@@ -74,6 +74,7 @@ Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfi
   o.tls.verify_peer = !cc.tls_allow_insecure_connection;
   o.tls.verify_hostname = cc.tls_enable_hostname_verification;
   o.compression = cc.compression_type;
+  o.operation_timeout = std::chrono::milliseconds(cc.operation_timeout_ms);
   auto service = pulsar::open_pulsar_topic_service(o);
   if (!service) return std::unexpected(service.error().with_context("opening Pulsar"));
   return service;

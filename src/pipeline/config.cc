@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -50,7 +51,8 @@ const std::set<std::string, std::less<>>& known_client_keys() {
                                                            "tlsAllowInsecureConnection",
                                                            "tlsEnableHostnameVerification",
                                                            "useTls",
-                                                           "compressionType"};
+                                                           "compressionType",
+                                                           "operationTimeoutMs"};
   return kKeys;
 }
 
@@ -324,6 +326,18 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     c.pulsar.tls_enable_hostname_verification =
         parse_loose_bool(cc.get_or("tlsEnableHostnameVerification", "false"));
     c.pulsar.compression_type = cc.get_or("compressionType", "NONE");
+    {
+      const std::string t = cc.get_or("operationTimeoutMs", "30000");
+      char* end = nullptr;
+      const long long v = std::strtoll(t.c_str(), &end, 10);
+      if (t.empty() || *end != '\0' || v < 1 || v > 3600000) {
+        return error(StatusCode::kInvalidArgument,
+                     fmt::format("key 'operationTimeoutMs' in {}: expected milliseconds between 1 "
+                                 "and 3600000, got '{}'",
+                                 c.client_conf_path, t));
+      }
+      c.pulsar.operation_timeout_ms = v;
+    }
     for (auto& ch : c.pulsar.compression_type) {
       ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     }
@@ -376,6 +390,8 @@ std::string PipelineConfig::describe() const {
     if (!pulsar.auth_plugin.empty()) line("authPlugin", pulsar.auth_plugin);
     if (!pulsar.auth_params.empty()) line("authParams", redact(pulsar.auth_params));
     if (pulsar.compression_type != "NONE") line("compressionType", pulsar.compression_type);
+    if (pulsar.operation_timeout_ms != 30000)
+      line("operationTimeoutMs", std::to_string(pulsar.operation_timeout_ms));
   }
   return s;
 }

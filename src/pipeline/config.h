@@ -27,6 +27,10 @@ struct PulsarClientConf {
   // compressionType (the Java client's producer setting): NONE, LZ4, ZLIB, ZSTD or SNAPPY,
   // upper case; every Tideline producer compresses its payloads with it.
   std::string compression_type = "NONE";
+  // operationTimeoutMs (the Java client's setting): how long a request, a send's receipt or
+  // the recreation of a producer or consumer after a lost connection (a broker restart) may
+  // take before the operation fails.
+  int64_t operation_timeout_ms = 30000;
 };
 
 enum class StateStoreKind { kEmbedded, kCassandra, kFile };

@@ -132,6 +132,29 @@ TEST_F(ConfigTest, CompressionTypeOfClientConf) {
   EXPECT_NE(c.error().message().find("brotli"), std::string::npos);
 }
 
+TEST_F(ConfigTest, OperationTimeoutOfClientConf) {
+  const std::string urls =
+      "brokerServiceUrl=pulsar://127.0.0.1:6650\nwebServiceUrl=http://127.0.0.1:8080\n";
+  const std::string main =
+      std::string(kMinimal) + "tideline.backend=clusters\nas.client.conf=client.conf\n";
+  write("client.conf", urls);
+  auto c = load_config(write("a.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.operation_timeout_ms, 30000);
+  write("client.conf", urls + "operationTimeoutMs=120000\n");
+  c = load_config(write("b.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.operation_timeout_ms, 120000);
+  EXPECT_TRUE(c->warnings.empty());
+  for (const char* bad : {"0", "2m", "-5", ""}) {
+    write("client.conf", urls + "operationTimeoutMs=" + bad + "\n");
+    c = load_config(write("c.properties", main));
+    ASSERT_FALSE(c) << bad;
+    EXPECT_NE(c.error().message().find("key 'operationTimeoutMs' in"), std::string::npos)
+        << c.error().message();
+  }
+}
+
 TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   auto c = load_config(write("a.properties", std::string(kMinimal) + "tideline.backend=cloud\n"));
   ASSERT_FALSE(c);
