@@ -230,6 +230,14 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
       << "the producer must ride out the restarts\n"
       << testing::slurp(log);
   std::printf("[faults] processor exits caused by the restarts: %d\n", processor.unplanned_exits());
+  // Every restarted processor resumed from a checkpoint (the kills came after the first one).
+  const std::string text = testing::slurp(log);
+  int resumed = 0;
+  for (size_t at = 0; (at = text.find("resumed from the checkpoint", at)) != std::string::npos;
+       ++at)
+    ++resumed;
+  std::printf("[faults] processor runs that resumed from a checkpoint: %d\n", resumed);
+  EXPECT_GE(resumed, 5) << text;
   // Drain what is left, then the consumer.
   auto proc = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"});
   ASSERT_EQ(proc.exit_code, 0) << proc.out << proc.err;
