@@ -84,6 +84,12 @@ struct PipelineConfig {
   // suffices for them. The embedded log serves one active consumer per subscription.
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
+  // tideline.processor.key.ranges (or main-proc --key-ranges): with Key_Shared, the fixed
+  // key-hash ranges this processor owns ("0-32767,40000-49999"; inclusive, within 0..65535).
+  // Each range owner is its own job with its own checkpoint and journal, so processors with
+  // fixed ranges are restart-safe like an Exclusive one (docs/formats/checkpoint.md,
+  // "Scale-out"). Empty = the broker assigns ranges and moves them (state kept in memory).
+  std::vector<io::KeyHashRange> processor_key_ranges;
   // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
   // Where the processor keeps checkpoints and its step journal: embedded = the topic log's
   // database (atomic with the output; the embedded default), cassandra = the table
@@ -129,5 +135,11 @@ struct PipelineConfig {
 // error of one line naming the key and the file; unknown keys become warnings.
 Result<PipelineConfig> load_config(const std::string& path);
 Result<PipelineConfig> config_from_properties(const Properties& props, const std::string& path);
+
+// "A-B[,C-D...]" as inclusive key-hash ranges within [0, io::kKeyHashRanges), sorted; errors
+// (syntax, out of bounds, start > end, overlap) say which range is wrong.
+Result<std::vector<io::KeyHashRange>> parse_key_hash_ranges(std::string_view text);
+// The canonical text of `ranges` ("0-32767,40000-49999").
+std::string format_key_hash_ranges(const std::vector<io::KeyHashRange>& ranges);
 
 }  // namespace tideline::pipeline

@@ -416,6 +416,15 @@ class PulsarConsumer final : public io::Consumer {
       s->set_initialposition(sub_.initial_position == io::InitialPosition::kEarliest
                                  ? proto::CommandSubscribe::Earliest
                                  : proto::CommandSubscribe::Latest);
+      if (sub_.type == io::SubscriptionType::kKeyShared && !sub_.key_hash_ranges.empty()) {
+        auto* meta = s->mutable_keysharedmeta();
+        meta->set_keysharedmode(proto::STICKY);
+        for (const io::KeyHashRange& r : sub_.key_hash_ranges) {
+          auto* range = meta->add_hashranges();
+          range->set_start(r.start);
+          range->set_end(r.end);
+        }
+      }
       TL_RETURN_IF_ERROR(conn->request(cmd, req));
     }
     p.conn = conn;
