@@ -155,6 +155,42 @@ TEST_F(ConfigTest, OperationTimeoutOfClientConf) {
   }
 }
 
+TEST(KeyHashRanges, ParseSortAndRejectBadRanges) {
+  auto r = parse_key_hash_ranges("32768-65535, 0-100");
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0], (io::KeyHashRange{0, 100}));
+  EXPECT_EQ((*r)[1], (io::KeyHashRange{32768, 65535}));
+  EXPECT_EQ(format_key_hash_ranges(*r), "0-100,32768-65535");
+  for (const char* bad : {"", "5", "0-65536", "-1-3", "9-3", "0-10,5-20", "0-10x", "a-b", "1-2,"}) {
+    auto e = parse_key_hash_ranges(bad);
+    EXPECT_FALSE(e) << "'" << bad << "'";
+  }
+  EXPECT_NE(parse_key_hash_ranges("0-10,5-20").error().message().find("0-10 and 5-20 overlap"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, KeyRangesNeedKeyShared) {
+  auto c = load_config(write("a.properties", std::string(kMinimal) +
+                                                 "tideline.processor.subscription.type=Key_Shared\n"
+                                                 "tideline.processor.key.ranges=0-32767\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->processor_key_ranges, (std::vector<io::KeyHashRange>{{0, 32767}}));
+  EXPECT_NE(c->describe().find("0-32767"), std::string::npos);
+  c = load_config(
+      write("b.properties", std::string(kMinimal) + "tideline.processor.key.ranges=0-32767\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("needs tideline.processor.subscription.type=Key_Shared"),
+            std::string::npos)
+      << c.error().message();
+  c = load_config(write("c.properties", std::string(kMinimal) +
+                                            "tideline.processor.subscription.type=Key_Shared\n"
+                                            "tideline.processor.key.ranges=7-3\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("key 'tideline.processor.key.ranges' in"), std::string::npos)
+      << c.error().message();
+}
+
 TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   auto c = load_config(write("a.properties", std::string(kMinimal) + "tideline.backend=cloud\n"));
   ASSERT_FALSE(c);
