@@ -48,7 +48,10 @@ Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& c
     case StateStoreKind::kCassandra: {
       auto store = io::cql::open_cql_state_store(cql_options(config), config.state_table);
       if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
-      return store;
+      // A node restart in the middle of a run: the store reconnects on its next call, and the
+      // processor waits for it instead of exiting.
+      return io::retry_transient(std::move(*store),
+                                 std::chrono::milliseconds(config.state_retry_ms));
     }
   }
   return std::unique_ptr<io::StateStore>();

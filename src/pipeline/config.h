@@ -98,15 +98,18 @@ struct PipelineConfig {
   std::string state_table;                // tideline.processor.state.table ("keyspace.table")
   std::string checkpoint_dir;             // tideline.processor.checkpoint.dir (default data dir)
   int64_t checkpoint_interval_ms = 1000;  // tideline.processor.checkpoint.interval.ms
-  int64_t checkpoint_events = 0;          // tideline.processor.checkpoint.events (0 = no limit)
-  int64_t allowed_lateness_ms = 0;        // tideline.processor.allowed.lateness.ms
-  int64_t partition_idle_ms = 2000;       // tideline.processor.idle.timeout.ms
-  bool late_to_dead_letter = true;        // tideline.processor.late.events = dead-letter | drop
-  std::string input_stmt;                 // tideline.cql.input.stmt
-  std::string output_stmt;                // tideline.cql.output.stmt
-  std::string input_schema;               // tideline.schema.input (Pulsar envelope JSON)
-  std::string output_schema;              // tideline.schema.output
-  int topic_partitions = 3;               // tideline.topic.partitions
+  // tideline.processor.state.retry.ms: how long a job state operation on Cassandra is retried
+  // while the node is unavailable (a restart) before the processor fails.
+  int64_t state_retry_ms = 60000;
+  int64_t checkpoint_events = 0;     // tideline.processor.checkpoint.events (0 = no limit)
+  int64_t allowed_lateness_ms = 0;   // tideline.processor.allowed.lateness.ms
+  int64_t partition_idle_ms = 2000;  // tideline.processor.idle.timeout.ms
+  bool late_to_dead_letter = true;   // tideline.processor.late.events = dead-letter | drop
+  std::string input_stmt;            // tideline.cql.input.stmt
+  std::string output_stmt;           // tideline.cql.output.stmt
+  std::string input_schema;          // tideline.schema.input (Pulsar envelope JSON)
+  std::string output_schema;         // tideline.schema.output
+  int topic_partitions = 3;          // tideline.topic.partitions
   std::string cassandra_contact_points = "127.0.0.1:9042";  // tideline.cassandra.contact.points
   std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
   std::string cassandra_username;                           // tideline.cassandra.username
