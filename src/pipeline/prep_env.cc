@@ -1,6 +1,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <tuple>
+
 #include "common/progress.h"
 #include "common/time.h"
 #include "io/csv/csv.h"
@@ -50,6 +52,26 @@ Status create_topics(const PipelineConfig& c, io::TopicService& topics, PrepEnvR
   if (c.backend == Backend::kClusters) {
     TL_RETURN_STATUS_IF_ERROR(topics.enable_deduplication(c.topic_url(c.topic_output)));
     rep.actions.push_back(fmt::format("deduplication on for namespace {}/{}", c.tenant, c.ns));
+  }
+  // The pipeline's durable subscriptions exist from the start, positioned at the earliest
+  // message: Pulsar keeps a topic's messages only for its subscriptions (without a retention
+  // policy, a ledger no subscription needs is deleted at its next rollover, e.g. a broker
+  // restart), so output published before the consumer's first run would otherwise be lost.
+  for (auto [topic, sub, type] :
+       {std::tuple{c.topic_input, c.processor_subscription, c.processor_subscription_type},
+        {c.topic_output, c.consumer_subscription, c.consumer_subscription_type}}) {
+    const std::string url = c.topic_url(topic);
+    auto consumer = topics.subscribe(url, {.subscription = sub, .type = type});
+    if (consumer) {
+      Status closed = (*consumer)->close();
+      if (!closed.ok()) return closed.with_context(fmt::format("subscription {} of {}", sub, url));
+    } else if (consumer.error().message().find("ConsumerBusy") == std::string::npos &&
+               consumer.error().message().find("already has an active consumer") ==
+                   std::string::npos) {
+      // A running stage holding an Exclusive subscription proves that it exists.
+      return consumer.error().with_context(fmt::format("creating subscription {} of {}", sub, url));
+    }
+    rep.actions.push_back(fmt::format("subscription {} of {} ready", sub, url));
   }
   return {};
 }

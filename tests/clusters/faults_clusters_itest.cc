@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -73,6 +74,7 @@ class ClustersFaults : public ::testing::Test {
                               "tideline.processor.subscription=sf-processor\n"
                               "tideline.processor.checkpoint.interval.ms=200\n"
                               "tideline.processor.idle.timeout.ms=1000\n"
+                              "tideline.log.report.interval.ms=500\n"
                               "tideline.consumer.subscription=sf-consumer\n"
                               "tideline.topic.partitions=3\n"
                               "tideline.cql.input.stmt="
@@ -235,8 +237,25 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
   Supervised processor(
       {"main-proc", "-cf", config_, "-wt", "processor", "--follow", "--idle-ms", "100"}, log);
   std::mt19937 rng(7);
-  auto run_for = [&](int ms) {
-    const auto end = Clock::now() + std::chrono::milliseconds(ms);
+  // Faults are placed by progress, not by the clock (a loaded machine may take seconds to
+  // start a stage): each waits until the processor running now has consumed input (its
+  // report lines, every 500 ms), then lets it run a little longer (past a checkpoint).
+  auto progressed = [&](size_t from) {
+    static const std::regex kReport(R"(processor: [1-9][0-9]* events in)");
+    const std::string text = testing::slurp(log);
+    return from < text.size() &&
+           std::regex_search(text.begin() + static_cast<long>(from), text.end(), kReport);
+  };
+  auto run_until_progress = [&](int extra_ms) {
+    const size_t from = testing::slurp(log).size();
+    processor.keep_running();
+    const auto deadline = Clock::now() + std::chrono::seconds(120);
+    while (!progressed(from) && Clock::now() < deadline) {
+      processor.keep_running();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_TRUE(progressed(from)) << "no processor progress within 120 s\n" << testing::slurp(log);
+    const auto end = Clock::now() + std::chrono::milliseconds(extra_ms);
     while (Clock::now() < end) {
       processor.keep_running();
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -247,17 +266,16 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
     EXPECT_TRUE(WIFSIGNALED(status)) << "the processor ended before it was killed";
   };
   for (int k = 0; k < 3; ++k) {
-    run_for(800 + static_cast<int>(rng() % 1200));
+    ASSERT_NO_FATAL_FAILURE(run_until_progress(300 + static_cast<int>(rng() % 700)));
     kill_processor();
   }
-  processor.keep_running();
-  run_for(1000);
+  ASSERT_NO_FATAL_FAILURE(run_until_progress(300));
   ASSERT_NO_FATAL_FAILURE(restart("pulsar"));
-  run_for(2000);
+  ASSERT_NO_FATAL_FAILURE(run_until_progress(500));
   kill_processor();
-  run_for(1500);
+  ASSERT_NO_FATAL_FAILURE(run_until_progress(300));
   ASSERT_NO_FATAL_FAILURE(restart("cassandra"));
-  run_for(2000);
+  ASSERT_NO_FATAL_FAILURE(run_until_progress(500));
   kill_processor();
 
   int status = 0;
@@ -274,6 +292,7 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
     ++resumed;
   std::printf("[faults] processor runs that resumed from a checkpoint: %d\n", resumed);
   EXPECT_GE(resumed, 5) << text;
+  EXPECT_EQ(processor.unplanned_exits(), 0) << "the processor must ride out the restarts\n" << text;
   // Drain what is left, then the consumer.
   auto proc = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"});
   ASSERT_EQ(proc.exit_code, 0) << proc.out << proc.err;
