@@ -28,3 +28,24 @@ foreach(server cassandra pulsar)
   set_tests_properties(services.${server}.smoke PROPERTIES
     FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 300)
 endforeach()
+
+# The secured profile of both servers (docs/services.md, "Secured servers"): TLS, Cassandra
+# password authentication with client certificates, Pulsar token authentication and
+# authorization. Separate processes on other ports, so they run next to the plain ones.
+# Fixtures cassandra_secure_server / pulsar_secure_server, labels "<server>;secure;slow".
+foreach(server cassandra pulsar)
+  add_test(NAME services.${server}.secure.start
+    COMMAND ${tl_services_dir}/${server}.sh start --lease --secure)
+  set_tests_properties(services.${server}.secure.start PROPERTIES
+    FIXTURES_SETUP ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 900)
+
+  add_test(NAME services.${server}.secure.stop
+    COMMAND ${tl_services_dir}/${server}.sh stop --lease --secure)
+  set_tests_properties(services.${server}.secure.stop PROPERTIES
+    FIXTURES_CLEANUP ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 120)
+
+  add_test(NAME services.${server}.secure.running
+    COMMAND ${tl_services_tests}/check_running.sh ${server} --secure)
+  set_tests_properties(services.${server}.secure.running PROPERTIES
+    FIXTURES_REQUIRED ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 60)
+endforeach()
