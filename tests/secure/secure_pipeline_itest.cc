@@ -12,12 +12,12 @@
 // the test reads its paths from `<server>.sh env --secure`.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <netinet/in.h>
 
 #include <chrono>
 #include <filesystem>
@@ -47,8 +47,8 @@ std::string trim(std::string s) {
 
 // KEY=VALUE lines of `<server>.sh env --secure`.
 std::map<std::string, std::string> service_env(const std::string& server) {
-  auto r = run_command(
-      {std::string(TIDELINE_SOURCE_DIR) + "/scripts/services/" + server + ".sh", "env", "--secure"});
+  auto r = run_command({std::string(TIDELINE_SOURCE_DIR) + "/scripts/services/" + server + ".sh",
+                        "env", "--secure"});
   std::map<std::string, std::string> env;
   std::istringstream in(r.out);
   for (std::string line; std::getline(in, line);) {
@@ -73,8 +73,9 @@ struct Settings {
   std::string cassandra_password;
   std::string cassandra_ca;
   bool cassandra_client_cert = true;
-  std::string broker_url, web_url;  // default pulsar+ssl://localhost:<port>, https://localhost:<port>
-  std::string auth_params;          // default token:<the tideline role's token>
+  std::string broker_url,
+      web_url;              // default pulsar+ssl://localhost:<port>, https://localhost:<port>
+  std::string auth_params;  // default token:<the tideline role's token>
   std::string pulsar_ca;
   std::string extra;  // appended to main.properties
 };
@@ -177,34 +178,37 @@ class SecureBase : public ::testing::Test {
   RunResult python(const std::string& body) {
     const auto& ce = cassandra_env();
     auto path = (dir_ / "peer.py").string();
-    std::ofstream(path)
-        << "import ssl\n"
-           "from cassandra.cluster import Cluster\n"
-           "from cassandra.auth import PlainTextAuthProvider\n"
-           "def session():\n"
-           "    ctx = ssl.create_default_context(cafile='"
-        << ce.at("TIDELINE_CASSANDRA_CA_FILE")
-        << "')\n"
-           "    ctx.load_cert_chain('"
-        << ce.at("TIDELINE_CASSANDRA_CERT_FILE") << "', '" << ce.at("TIDELINE_CASSANDRA_KEY_FILE")
-        << "')\n"
-           "    pw = open('"
-        << ce.at("TIDELINE_CASSANDRA_PASSWORD_FILE")
-        << "').read().strip()\n"
-           "    return Cluster(['"
-        << ce.at("TIDELINE_CASSANDRA_HOST") << "'], port=" << ce.at("TIDELINE_CASSANDRA_PORT")
-        << ", ssl_context=ctx, auth_provider=PlainTextAuthProvider('"
-        << ce.at("TIDELINE_CASSANDRA_USERNAME") << "', pw)).connect()\n"
-        << body;
+    std::ofstream(path) << "import ssl\n"
+                           "from cassandra.cluster import Cluster\n"
+                           "from cassandra.auth import PlainTextAuthProvider\n"
+                           "def session():\n"
+                           "    ctx = ssl.create_default_context(cafile='"
+                        << ce.at("TIDELINE_CASSANDRA_CA_FILE")
+                        << "')\n"
+                           "    ctx.load_cert_chain('"
+                        << ce.at("TIDELINE_CASSANDRA_CERT_FILE") << "', '"
+                        << ce.at("TIDELINE_CASSANDRA_KEY_FILE")
+                        << "')\n"
+                           "    pw = open('"
+                        << ce.at("TIDELINE_CASSANDRA_PASSWORD_FILE")
+                        << "').read().strip()\n"
+                           "    return Cluster(['"
+                        << ce.at("TIDELINE_CASSANDRA_HOST")
+                        << "'], port=" << ce.at("TIDELINE_CASSANDRA_PORT")
+                        << ", ssl_context=ctx, ssl_options={'server_hostname': '"
+                        << ce.at("TIDELINE_CASSANDRA_HOST")
+                        << "'}, auth_provider=PlainTextAuthProvider('"
+                        << ce.at("TIDELINE_CASSANDRA_USERNAME") << "', pw)).connect()\n"
+                        << body;
     return run_command({TIDELINE_VENV_PYTHON, path});
   }
 
   std::vector<std::string> read_with_python(const std::string& table) {
-    auto r = python(
-        "rows = session().execute('SELECT session, model, price, event_time, so_key FROM " + tag_ +
-        "." + table +
-        "')\n"
-        "print('\\n'.join(sorted(','.join(str(v) for v in r) for r in rows)))\n");
+    auto r =
+        python("rows = session().execute('SELECT session, model, price, event_time, so_key FROM " +
+               tag_ + "." + table +
+               "')\n"
+               "print('\\n'.join(sorted(','.join(str(v) for v in r) for r in rows)))\n");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::vector<std::string> lines;
     std::istringstream in(r.out);
@@ -283,6 +287,7 @@ class SecureErrors : public SecureBase {
     return prep(gen(10, 23));
   }
   static void expect_all(const RunResult& r, const std::vector<std::string>& needles) {
+    std::printf("exit %d: %s", r.exit_code, r.err.c_str());  // the message, for the log
     EXPECT_NE(r.exit_code, 0) << r.out << r.err;
     for (const auto& n : needles) {
       EXPECT_NE(r.err.find(n), std::string::npos) << "missing '" << n << "' in:\n" << r.err;
@@ -332,8 +337,7 @@ TEST_F(SecureErrors, CassandraHostnameMismatch) {
 TEST_F(SecureErrors, PulsarWrongToken) {
   Settings s = defaults();
   auto key = (dir_ / "other.key").string();
-  ASSERT_EQ(run_command({"python3",
-                         std::string(TIDELINE_SOURCE_DIR) + "/scripts/services/token.py",
+  ASSERT_EQ(run_command({"python3", std::string(TIDELINE_SOURCE_DIR) + "/scripts/services/token.py",
                          "secret-key", key})
                 .exit_code,
             0);
@@ -383,6 +387,21 @@ TEST_F(SecureErrors, PulsarHostnameMismatch) {
   expect_all(r, {"127.0.0.1", "does not match", "tlsEnableHostnameVerification"});
 }
 
+// The binary protocol's own TLS check (prep-env only uses the admin REST API): the web
+// service URL is right, the broker URL names an address the certificate does not list.
+TEST_F(SecureErrors, PulsarBinaryHostnameMismatch) {
+  write_config(defaults());
+  auto p = prep(gen(10, 26));
+  ASSERT_EQ(p.exit_code, 0) << p.out << p.err;
+  Settings s = defaults();
+  const std::string url = pulsar_env().at("TIDELINE_PULSAR_URL");
+  s.broker_url = "pulsar+ssl://127.0.0.1:" + url.substr(url.rfind(':') + 1);
+  write_config(s);
+  auto r = run({"main-proc", "-cf", config_, "-wt", "producer", "--idle-ms", "2000"});
+  expect_all(r,
+             {"127.0.0.1", "does not match", "brokerServiceUrl", "tlsEnableHostnameVerification"});
+}
+
 // ---------------------------------------------------------------------------------------------
 // Secrets never appear: the whole pipeline at debug level, plus a processor serving /metrics,
 // with the real token, password and a known Astra client secret; then every byte they printed
@@ -423,10 +442,20 @@ TEST_F(SecureSecrets, NeverInOutputLogsOrMetrics) {
 
   // The processor in the background, serving /metrics until it took in every row.
   const uint16_t port = free_port();
-  const std::string out_path = (dir_ / "proc.out").string(), err_path = (dir_ / "proc.err").string();
-  std::vector<std::string> argv{TIDELINE_BINARY, "--log-level", "debug", "main-proc", "-cf",
-                                config_,         "-wt",         "processor", "--follow",
-                                "--idle-ms",     "200",         "--metrics-port",
+  const std::string out_path = (dir_ / "proc.out").string(),
+                    err_path = (dir_ / "proc.err").string();
+  std::vector<std::string> argv{TIDELINE_BINARY,
+                                "--log-level",
+                                "debug",
+                                "main-proc",
+                                "-cf",
+                                config_,
+                                "-wt",
+                                "processor",
+                                "--follow",
+                                "--idle-ms",
+                                "200",
+                                "--metrics-port",
                                 std::to_string(port)};
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -462,8 +491,8 @@ TEST_F(SecureSecrets, NeverInOutputLogsOrMetrics) {
   EXPECT_NE(metrics.find(want), std::string::npos) << metrics << slurp(err_path);
   all += slurp(out_path) + slurp(err_path) + metrics;
 
-  auto c = run({"--log-level", "debug", "main-proc", "-cf", config_, "-wt", "consumer",
-                "--idle-ms", "2000"});
+  auto c = run({"--log-level", "debug", "main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms",
+                "2000"});
   ASSERT_EQ(c.exit_code, 0) << c.out << c.err;
   keep(c);
   keep(run({"--log-level", "debug", "table", "count", "-cf", config_, "output"}));
