@@ -516,8 +516,9 @@ class TlsConnection : public ConnectionBase {
     std::string reason = openssl_errors();
     long verify = SSL_get_verify_result(ssl_.get());
     if (verify != X509_V_OK) {
-      return io_error(
-          fmt::format("{}: TLS handshake failed: {}", peer_.to_string(), verify_failure(verify)));
+      return io_error(fmt::format("{}: TLS handshake failed: certificate verify failed ({}): {}",
+                                  peer_.to_string(), X509_verify_cert_error_string(verify),
+                                  verify_failure(verify)));
     }
     if (std::string alert = client_cert_alert(reason); !alert.empty()) {
       return io_error(fmt::format("{}: TLS handshake failed: {}", peer_.to_string(), alert));
@@ -633,17 +634,16 @@ class TlsConnection : public ConnectionBase {
       case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
       case X509_V_ERR_CERT_SIGNATURE_FAILURE:
         return fmt::format(
-            "the server's certificate ({}) is not signed by a CA in {} ({}): trust the CA that "
+            "the server's certificate ({}) is not signed by a CA in {}: trust the CA that "
             "signed it",
-            cert, trust, X509_verify_cert_error_string(verify));
+            cert, trust);
       case X509_V_ERR_CERT_HAS_EXPIRED:
         return fmt::format("the server's certificate ({}) has expired", cert);
       case X509_V_ERR_CERT_NOT_YET_VALID:
         return fmt::format("the server's certificate ({}) is not valid yet (check the clock)",
                            cert);
       default:
-        return fmt::format("the server's certificate ({}) failed verification: {}", cert,
-                           X509_verify_cert_error_string(verify));
+        return fmt::format("the server's certificate is {}", cert);
     }
   }
 
