@@ -18,8 +18,26 @@ tl_name=cassandra
 source "$(dirname "$0")/lib.sh"
 tl_profile "$@"
 
+# --node N (1 or 2): one node of a two-node cluster on 127.0.0.N (docs/services.md,
+# "Two-node cluster"); --keep: start without wiping the node's data (a node coming back).
+node=""
+keep=0
+prev=""
+for a in "$@"; do
+  [ "$prev" = --node ] && node="$a"
+  [ "$a" = --keep ] && keep=1
+  prev="$a"
+done
+
 version="${TIDELINE_CASSANDRA_VERSION:-5.0.9}"
-if ((tl_secure)); then
+if [ -n "$node" ]; then
+  [[ "$node" =~ ^[12]$ ]] || tl_die "--node takes 1 or 2, got '$node'"
+  ((tl_secure)) && tl_die "--node and --secure do not combine"
+  tl_name="cassandra-node$node"
+  tl_host="127.0.0.$node"
+  native_port="${TIDELINE_CASSANDRA_CLUSTER_PORT:-9242}"
+  storage_port="${TIDELINE_CASSANDRA_CLUSTER_STORAGE_PORT:-7200}"
+elif ((tl_secure)); then
   native_port="${TIDELINE_CASSANDRA_SECURE_PORT:-9142}"
   storage_port="${TIDELINE_CASSANDRA_SECURE_STORAGE_PORT:-7100}"
   client_auth="${TIDELINE_CASSANDRA_SECURE_CLIENT_AUTH:-true}"
@@ -136,11 +154,25 @@ tl_start() {
   done
   tl_fetch org.apache.cassandra cassandra-all "$version" cassandra-parent
 
-  # Fresh data for every run; the previous run's log is kept next to it until the next start.
-  rm -rf "$tl_run_dir"
+  # Fresh data for every run (unless --keep); the previous run's log is kept next to it
+  # until the next start.
+  if ((keep)) && [ -d "$tl_run_dir/data" ]; then
+    tl_log "keeping the data of the previous run (--keep)"
+  else
+    rm -rf "$tl_run_dir"
+  fi
   mkdir -p "$tl_run_dir/data" "$tl_run_dir/logs" "$tl_run_dir/conf" "$tl_run_dir/triggers"
   tl_render "$tl_conf_dir/cassandra.yaml.in" "$tl_run_dir/conf/cassandra.yaml" \
     "STORAGE_PORT=$storage_port" "NATIVE_PORT=$native_port" "DATA_DIR=$tl_run_dir/data"
+  if [ -n "$node" ]; then
+    # Node N listens on 127.0.0.N; node 1 is the seed. Tokens split the ring in halves.
+    local token=-4611686018427387904
+    [ "$node" = 2 ] && token=4611686018427387904
+    sed -i -e "s/^listen_address: .*/listen_address: $tl_host/" \
+      -e "s/^rpc_address: .*/rpc_address: $tl_host/" \
+      -e "s/^initial_token: .*/initial_token: $token/" \
+      -e "s/^cluster_name: .*/cluster_name: tideline-test-cluster/" "$tl_run_dir/conf/cassandra.yaml"
+  fi
   if ((tl_secure)); then tl_secure_prepare; fi
 
   local opens=()

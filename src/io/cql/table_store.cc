@@ -1,5 +1,7 @@
 // io::TableStore over the CQL native protocol; requests in docs/formats/cql.md.
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <bit>
@@ -103,7 +105,47 @@ Result<std::string> data_center(Client& client) {
   return std::string(res.rows.cell(0, 0).value_or(""));
 }
 
+// An [inet] column's address bytes as text ("" for another length).
+std::string inet_text(std::string_view raw) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (raw.size() == 4) {
+    ::inet_ntop(AF_INET, raw.data(), text, sizeof text);
+  } else if (raw.size() == 16) {
+    ::inet_ntop(AF_INET6, raw.data(), text, sizeof text);
+  }
+  return text;
+}
+
 }  // namespace
+
+Result<std::vector<net::Endpoint>> discover_peers(Client& client, uint16_t default_port) {
+  std::vector<net::Endpoint> out;
+  auto v2 = client.query("SELECT native_address, native_port FROM system.peers_v2");
+  if (v2) {
+    for (int32_t r = 0; r < v2->rows.row_count; ++r) {
+      auto addr = v2->rows.cell(r, 0);
+      auto port = v2->rows.cell(r, 1);
+      if (!addr || !port || port->size() != 4) continue;
+      const auto* b = reinterpret_cast<const uint8_t*>(port->data());
+      const uint32_t p =
+          (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+      std::string host = inet_text(*addr);
+      if (host.empty() || p == 0 || p > 65535) continue;
+      out.push_back(net::Endpoint{host, static_cast<uint16_t>(p)});
+    }
+    return out;
+  }
+  if (!client.usable()) return error(v2.error());
+  // Servers before 4.0: no peers_v2; rpc_address on the port we used.
+  TL_ASSIGN_OR_RETURN(ResultBody v1, client.query("SELECT rpc_address FROM system.peers"));
+  for (int32_t r = 0; r < v1.rows.row_count; ++r) {
+    auto addr = v1.rows.cell(r, 0);
+    if (!addr) continue;
+    std::string host = inet_text(*addr);
+    if (!host.empty()) out.push_back(net::Endpoint{host, default_port});
+  }
+  return out;
+}
 
 // A client connected to the first usable contact point (reachable, in the local dc if set).
 Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
@@ -141,10 +183,20 @@ Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
 
 namespace {
 
+// Writes retry a batch that failed because its node went away (connection broken, or the
+// node answered Unavailable/timed out) on another node, this many times in all.
+constexpr int kWriteAttempts = 6;
+
 class CqlTableStore final : public io::TableStore {
  public:
   CqlTableStore(CqlOptions options, std::unique_ptr<Client> client)
-      : options_(std::move(options)), client_(std::move(client)) {}
+      : options_(std::move(options)), client_(std::move(client)) {
+    auto contacts = net::parse_endpoints(options_.contact_points, kDefaultPort);
+    if (contacts) {
+      for (const auto& ep : *contacts) nodes_.push_back(ep.to_string());
+    }
+    learn_peers();
+  }
 
   Status execute_ddl(std::string_view cql) override {
     auto parsed = io::parse_ddl(cql);
@@ -175,7 +227,26 @@ class CqlTableStore final : public io::TableStore {
     return *s;
   }
 
+  // Upserts are idempotent, so a batch whose node failed is sent again, whole, through
+  // another node (docs/formats/cql.md, "Nodes and failover").
   Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
+    Status st;
+    for (int attempt = 1; attempt <= kWriteAttempts; ++attempt) {
+      st = upsert_once(keyspace, table, rows);
+      if (st.ok() || !node_failure(st)) return st;
+      const std::string failed = client_ ? client_->peer() : std::string("no node");
+      if (attempt == kWriteAttempts) break;
+      spdlog::warn(
+          "cassandra: {} failed ({}); writing the batch again through another node "
+          "(attempt {} of {})",
+          failed, st.message(), attempt + 1, kWriteAttempts);
+      fail_over(failed);
+      std::this_thread::sleep_for(milliseconds(200 * attempt));
+    }
+    return st;
+  }
+
+  Status upsert_once(std::string_view keyspace, std::string_view table, const Batch& rows) {
     TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
     TL_ASSIGN_OR_RETURN(io::UpsertColumns cols, io::map_upsert_columns(*s, rows, keyspace, table));
@@ -332,12 +403,49 @@ class CqlTableStore final : public io::TableStore {
   // A client whose connection failed (transport error, timeout, undecodable frame) is
   // replaced by a new connection at the start of the next call; the call that saw the failure
   // has already returned it. Prepared statements are prepared again on the new connection.
+  // Connects to the known nodes (contact points, then the peers learned from them) in turn,
+  // starting after the node that failed last.
   Status ensure_connected() {
     if (client_ && client_->usable()) return {};
     client_.reset();
     statements_.clear();
-    TL_ASSIGN_OR_RETURN(client_, connect_client(options_));
+    CqlOptions o = options_;
+    if (!nodes_.empty()) {
+      o.contact_points.clear();
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        o.contact_points += (i ? ", " : "") + nodes_[(start_ + i) % nodes_.size()];
+      }
+    }
+    TL_ASSIGN_OR_RETURN(client_, connect_client(o));
+    learn_peers();
     return {};
+  }
+
+  // Adds the connected node's peers to the known nodes (best effort: a failure here shows in
+  // the next request).
+  void learn_peers() {
+    if (!client_) return;
+    auto peers = discover_peers(*client_, kDefaultPort);
+    if (!peers) return;
+    for (const auto& ep : *peers) {
+      const std::string e = ep.to_string();
+      if (std::find(nodes_.begin(), nodes_.end(), e) == nodes_.end()) nodes_.push_back(e);
+    }
+  }
+
+  // The failure of a request that another node may not have: the connection broke, the node
+  // is going away or overloaded.
+  bool node_failure(const Status& st) const {
+    if (client_ && !client_->usable()) return true;
+    return st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kTimeout;
+  }
+
+  // Drops the connection; the next one starts at the node after `failed`.
+  void fail_over(const std::string& failed) {
+    client_.reset();
+    statements_.clear();
+    auto it = std::find(nodes_.begin(), nodes_.end(), failed);
+    if (it != nodes_.end()) start_ = static_cast<size_t>(it - nodes_.begin()) + 1;
   }
 
   Result<bool> keyspace_exists(std::string_view ks) {
@@ -483,6 +591,8 @@ class CqlTableStore final : public io::TableStore {
   std::unique_ptr<Client> client_;  // null after a failed reconnection
   std::map<std::string, TableSchema, std::less<>> schemas_;
   std::map<std::string, Prepared, std::less<>> statements_;
+  std::vector<std::string> nodes_;  // "host:port" of the contact points and learned peers
+  size_t start_ = 0;                // index in nodes_ the next connection tries first
 };
 
 }  // namespace
