@@ -282,7 +282,12 @@ tl_main() {
       fi
       rm -rf "$tl_lease_dir"
       tl_start
-      if ((lease)); then tl_lease_take "$PPID"; fi
+      if ((lease)); then
+        tl_lease_take "$PPID"
+      else
+        # Started by hand: `stop --lease` (a test run's cleanup) must leave it running.
+        touch "$tl_run_dir/started-without-lease"
+      fi
       ;;
     stop)
       if ((lease)); then
@@ -291,6 +296,10 @@ tl_main() {
         others="$(tl_lease_live | tr '\n' ' ')"
         if [ -n "$others" ] && [ -n "$(tl_pid)" ]; then
           echo "$tl_name: left running for the other lease holders (pids $others)"
+          exit 0
+        fi
+        if [ -f "$tl_run_dir/started-without-lease" ] && [ -n "$(tl_pid)" ]; then
+          echo "$tl_name: left running (started without --lease; a plain stop stops it)"
           exit 0
         fi
       fi
