@@ -133,12 +133,15 @@ tl_secure_roles() {
     echo cassandra >"$secrets/default.password")
   local probe="$tl_services_root/scripts/services/probe.py" err
   # shellcheck disable=SC2046
-  until err="$(python3 "$probe" cql-exec "$secure_host" "$native_port" $(tl_secure_opts) \
-    --user cassandra --password-file "$secrets/default.password" \
+  # The statements go through standard input (printf is a builtin): no password on a command
+  # line.
+  until err="$(printf '%s\n' \
     "CREATE ROLE IF NOT EXISTS tideline WITH PASSWORD = '$pw' AND LOGIN = true AND SUPERUSER = false" \
-    "ALTER ROLE cassandra WITH PASSWORD = '$su'" 2>&1)"; do
+    "ALTER ROLE cassandra WITH PASSWORD = '$su'" |
+    python3 "$probe" cql-exec "$secure_host" "$native_port" $(tl_secure_opts) \
+      --user cassandra --password-file "$secrets/default.password" - 2>&1)"; do
     if ((SECONDS > deadline)); then
-      tl_log "could not create the roles: ${err//$pw/****}"
+      tl_log "could not create the roles: $err"
       return 1
     fi
     sleep 1

@@ -3,7 +3,8 @@
 
   probe.py cql HOST PORT [SECURE]    CQL native protocol v4: OPTIONS -> SUPPORTED, STARTUP -> READY
                                      (with --user: AUTHENTICATE -> PLAIN AUTH_RESPONSE -> AUTH_SUCCESS)
-  probe.py cql-exec HOST PORT [SECURE] STATEMENT...  runs each statement (QUERY, consistency ONE)
+  probe.py cql-exec HOST PORT [SECURE] STATEMENT...|-  runs each statement (QUERY, consistency
+                                     ONE); `-`: one statement per line on standard input
   probe.py pulsar HOST PORT [SECURE] Pulsar binary protocol: CONNECT -> CONNECTED
   probe.py pulsar-admin URL CLUSTER [SECURE]  admin REST: cluster listed and namespace
                                      public/default present
@@ -197,7 +198,10 @@ def main(argv):
         if kind == "cql":
             probe_cql(args[0], int(args[1]), opt)
         elif kind == "cql-exec":
-            cql_exec(args[0], int(args[1]), opt, args[2:])
+            statements = args[2:]
+            if statements == ["-"]:  # one per line on standard input (they may hold secrets)
+                statements = [line for line in sys.stdin.read().splitlines() if line.strip()]
+            cql_exec(args[0], int(args[1]), opt, statements)
         elif kind == "pulsar":
             probe_pulsar(args[0], int(args[1]), opt)
         elif kind == "pulsar-admin":
