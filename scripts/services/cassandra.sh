@@ -157,10 +157,11 @@ tl_start() {
   done
   tl_fetch org.apache.cassandra cassandra-all "$version" cassandra-parent
 
-  # Fresh data for every run (unless --keep); the previous run's log is kept next to it
-  # until the next start.
-  if ((keep)) && [ -d "$tl_run_dir/data" ]; then
-    tl_log "keeping the data of the previous run (--keep)"
+  # Fresh data for every run; the previous run's log is kept next to it until the next start.
+  # `restart` (tl_keep_data=1) and `start --keep` keep the data: the same node comes back with
+  # its tables.
+  if ((keep || tl_keep_data)) && [ -d "$tl_run_dir/data" ]; then
+    tl_log "keeping the data of the previous run"
   else
     rm -rf "$tl_run_dir"
   fi

@@ -262,8 +262,9 @@ tl_main() {
   tl_logfile="$tl_run_dir/logs/server.log"
   tl_lease_dir="$tl_run_root/$tl_name.leases"
   local cmd="${1:-}" lease=$tl_lease
+  tl_keep_data=0
   case "$cmd" in
-    start | stop)
+    start | stop | restart)
       mkdir -p "$tl_run_root"
       exec 9>"$tl_run_root/$tl_name.lock"
       flock 9
@@ -306,6 +307,17 @@ tl_main() {
       rm -rf "$tl_lease_dir"
       tl_stop
       ;;
+    restart)
+      # Stops the running server and starts it again on its data (fault-injection tests: a
+      # broker or node restart in the middle of a run). Leases are kept.
+      [ -n "$(tl_pid)" ] || tl_die "not running"
+      # The secured profile's certificates and secrets are made at each start, for that
+      # start's data: it is restarted by stop and start.
+      ((tl_secure)) && tl_die "restart does not apply to --secure (stop and start it)"
+      tl_stop
+      tl_keep_data=1
+      tl_start
+      ;;
     status)
       local pid
       pid="$(tl_pid)"
@@ -323,7 +335,7 @@ tl_main() {
       ;;
     env) tl_env ;;
     *)
-      echo "usage: $0 start|stop [--lease] [--secure] | status|wait|env [--secure]" >&2
+      echo "usage: $0 start|stop [--lease] [--secure] | restart | status|wait|env [--secure]" >&2
       exit 2
       ;;
   esac

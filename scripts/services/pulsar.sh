@@ -138,12 +138,16 @@ tl_start() {
   done
   tl_fetch org.apache.pulsar pulsar-broker "$version" pulsar
 
-  rm -rf "$tl_run_dir"
+  # Fresh data for every run, except for `restart` (tl_keep_data=1): topics, subscriptions,
+  # policies and stored messages survive it, as they survive a real broker's restart.
+  ((tl_keep_data)) || rm -rf "$tl_run_dir"
   mkdir -p "$tl_run_dir/data" "$tl_run_dir/logs" "$tl_run_dir/conf"
   tl_render "$tl_conf_dir/standalone.conf.in" "$tl_run_dir/conf/standalone.conf" \
     "BROKER_PORT=$broker_port" "HTTP_PORT=$http_port" "BOOKIE_PORT=$bookie_port"
   if ((tl_secure)); then tl_secure_prepare; fi
 
+  local wipe=(--wipe-data)
+  ((tl_keep_data)) && wipe=()
   local opens=()
   mapfile -t opens < <(grep -v '^\s*#' "$tl_conf_dir/java17-opens.txt" | grep -v '^\s*$')
   local t0=$SECONDS
@@ -167,7 +171,7 @@ tl_start() {
     --zookeeper-dir "$tl_run_dir/data/zookeeper" \
     --bookkeeper-port "$bookie_port" \
     --advertised-address "$( ((tl_secure)) && echo "$secure_host" || echo "$tl_host")" \
-    --no-functions-worker --no-stream-storage --wipe-data)
+    --no-functions-worker --no-stream-storage "${wipe[@]}")
   if ! tl_wait_ready; then
     tl_stop >/dev/null
     tl_die "Pulsar did not become ready"

@@ -16,6 +16,11 @@ void register_gen_eshop_command(CLI::App& app, CommandContext& ctx) {
       "deterministic for a seed.");
   sub->add_option("--rows", o->rows, "number of rows")->required();
   sub->add_option("--seed", o->seed, "random seed")->capture_default_str();
+  sub->add_option("--sessions", o->sessions,
+                  "at most N distinct session ids, reused cyclically by later visits (0 = one "
+                  "per visit); so_key stays unique")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   sub->add_flag("--header", o->header, "write a header line");
   sub->add_option("--out", *out, "output file ('-' = stdout)")->required();
   sub->footer("Example:\n  tideline gen-eshop --rows 100000 --header --out eshop.csv");

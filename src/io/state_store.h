@@ -5,6 +5,8 @@
 // database (io/embedded, atomic with its topics) and a standalone SQLite file.
 // Thread-safety: one thread at a time.
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,5 +30,15 @@ class StateStore {
   virtual Status erase(std::string_view scope, std::string_view prefix,
                        std::string_view through = {}) = 0;
 };
+
+// `inner` with transient failures retried: an operation that fails with kUnavailable or
+// kTimeout (the server restarting, a broken connection the backend replaces on its next call)
+// is tried again with growing pauses (100 ms doubling to 2 s) until it succeeds or `budget`
+// has passed since its first attempt; then its last error is returned, saying how long it
+// was retried. Every operation of the port is idempotent (puts and erases by key), so a
+// retried operation that had in fact been applied changes nothing. Other errors return at
+// once. Each retry is logged as a warning.
+std::unique_ptr<StateStore> retry_transient(std::unique_ptr<StateStore> inner,
+                                            std::chrono::milliseconds budget);
 
 }  // namespace tideline::io

@@ -67,7 +67,10 @@ Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& c
         return std::unexpected(
             explain_cassandra_failure(store.error()).with_context("opening Cassandra"));
       }
-      return store;
+      // A node restart in the middle of a run: the store reconnects on its next call, and the
+      // processor waits for it instead of exiting.
+      return io::retry_transient(std::move(*store),
+                                 std::chrono::milliseconds(config.state_retry_ms));
     }
   }
   return std::unique_ptr<io::StateStore>();
@@ -96,6 +99,7 @@ Result<std::unique_ptr<io::TopicService>> open_topic_service(const PipelineConfi
   o.tls.verify_peer = !cc.tls_allow_insecure_connection;
   o.tls.verify_hostname = cc.tls_enable_hostname_verification;
   o.compression = cc.compression_type;
+  o.operation_timeout = std::chrono::milliseconds(cc.operation_timeout_ms);
   auto service = pulsar::open_pulsar_topic_service(o);
   if (!service) return std::unexpected(service.error().with_context("opening Pulsar"));
   return service;

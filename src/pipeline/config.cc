@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 #include <tuple>
@@ -37,7 +38,9 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
       "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
       "tideline.processor.late.events", "tideline.processor.state.store",
-      "tideline.processor.state.table", "tideline.metrics.port", "tideline.log.report.interval.ms"};
+      "tideline.processor.state.table", "tideline.processor.key.ranges",
+      "tideline.processor.state.retry.ms", "tideline.metrics.port",
+      "tideline.log.report.interval.ms"};
   return kKeys;
 }
 
@@ -50,7 +53,8 @@ const std::set<std::string, std::less<>>& known_client_keys() {
                                                            "tlsAllowInsecureConnection",
                                                            "tlsEnableHostnameVerification",
                                                            "useTls",
-                                                           "compressionType"};
+                                                           "compressionType",
+                                                           "operationTimeoutMs"};
   return kKeys;
 }
 
@@ -62,6 +66,46 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 }
 
 }  // namespace
+
+Result<std::vector<io::KeyHashRange>> parse_key_hash_ranges(std::string_view text) {
+  std::vector<io::KeyHashRange> out;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    const size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string item(text.substr(pos, comma - pos));
+    long long a = -1, b = -1;
+    char tail = 0;
+    if (std::sscanf(item.c_str(), " %lld - %lld %c", &a, &b, &tail) != 2) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("expected key-hash ranges like 0-32767,40000-49999; '{}' is not "
+                               "START-END",
+                               item));
+    }
+    if (a < 0 || b >= io::kKeyHashRanges || a > b) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key-hash range '{}' must satisfy 0 <= start <= end <= {}", item,
+                               io::kKeyHashRanges - 1));
+    }
+    out.push_back({static_cast<int32_t>(a), static_cast<int32_t>(b)});
+    pos = comma + 1;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const io::KeyHashRange& x, const io::KeyHashRange& y) { return x.start < y.start; });
+  for (size_t i = 1; i < out.size(); ++i) {
+    if (out[i].start <= out[i - 1].end) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key-hash ranges {}-{} and {}-{} overlap", out[i - 1].start,
+                               out[i - 1].end, out[i].start, out[i].end));
+    }
+  }
+  return out;
+}
+
+std::string format_key_hash_ranges(const std::vector<io::KeyHashRange>& ranges) {
+  std::string s;
+  for (const auto& r : ranges) s += fmt::format("{}{}-{}", s.empty() ? "" : ",", r.start, r.end);
+  return s;
+}
 
 Result<PipelineConfig> load_config(const std::string& path) {
   std::error_code ec;
@@ -177,6 +221,7 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
        {std::tuple<std::string_view, int64_t*, int64_t>{"tideline.processor.checkpoint.interval.ms",
                                                         &c.checkpoint_interval_ms, 1},
         {"tideline.processor.checkpoint.events", &c.checkpoint_events, 0},
+        {"tideline.processor.state.retry.ms", &c.state_retry_ms, 0},
         {"tideline.processor.allowed.lateness.ms", &c.allowed_lateness_ms, 0},
         {"tideline.processor.idle.timeout.ms", &c.partition_idle_ms, 1},
         {"tideline.log.report.interval.ms", &c.log_report_interval_ms, 0}}) {
@@ -216,6 +261,21 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     c.state_table = props.get_or("tideline.processor.state.table", "tideline_job_state");
     if (c.state_table.find('.') == std::string::npos)
       c.state_table = c.keyspace + "." + c.state_table;
+  }
+  if (auto ranges = props.get("tideline.processor.key.ranges"); ranges && !ranges->empty()) {
+    auto parsed = parse_key_hash_ranges(*ranges);
+    if (!parsed) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.key.ranges' in {}: {}", path,
+                               parsed.error().message()));
+    }
+    if (c.processor_subscription_type != io::SubscriptionType::kKeyShared) {
+      return error(StatusCode::kInvalidArgument,
+                   fmt::format("key 'tideline.processor.key.ranges' in {}: needs "
+                               "tideline.processor.subscription.type=Key_Shared",
+                               path));
+    }
+    c.processor_key_ranges = std::move(*parsed);
   }
   {
     std::string late = props.get_or("tideline.processor.late.events", "dead-letter");
@@ -324,6 +384,18 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     c.pulsar.tls_enable_hostname_verification =
         parse_loose_bool(cc.get_or("tlsEnableHostnameVerification", "false"));
     c.pulsar.compression_type = cc.get_or("compressionType", "NONE");
+    {
+      const std::string t = cc.get_or("operationTimeoutMs", "30000");
+      char* end = nullptr;
+      const long long v = std::strtoll(t.c_str(), &end, 10);
+      if (t.empty() || *end != '\0' || v < 1 || v > 3600000) {
+        return error(StatusCode::kInvalidArgument,
+                     fmt::format("key 'operationTimeoutMs' in {}: expected milliseconds between 1 "
+                                 "and 3600000, got '{}'",
+                                 c.client_conf_path, t));
+      }
+      c.pulsar.operation_timeout_ms = v;
+    }
     for (auto& ch : c.pulsar.compression_type) {
       ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     }
@@ -365,6 +437,8 @@ std::string PipelineConfig::describe() const {
   line("output topic", topic_url(topic_output));
   line("query", query_file);
   line("processor subscription", processor_subscription);
+  if (!processor_key_ranges.empty())
+    line("processor key ranges", format_key_hash_ranges(processor_key_ranges));
   line("consumer subscription", consumer_subscription);
   if (metrics_port > 0) line("metrics", fmt::format("http://127.0.0.1:{}/metrics", metrics_port));
   if (!ad_client_id.empty()) line("ad.client.id", ad_client_id);
@@ -376,6 +450,8 @@ std::string PipelineConfig::describe() const {
     if (!pulsar.auth_plugin.empty()) line("authPlugin", pulsar.auth_plugin);
     if (!pulsar.auth_params.empty()) line("authParams", redact(pulsar.auth_params));
     if (pulsar.compression_type != "NONE") line("compressionType", pulsar.compression_type);
+    if (pulsar.operation_timeout_ms != 30000)
+      line("operationTimeoutMs", std::to_string(pulsar.operation_timeout_ms));
   }
   return s;
 }

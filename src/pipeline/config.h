@@ -27,6 +27,10 @@ struct PulsarClientConf {
   // compressionType (the Java client's producer setting): NONE, LZ4, ZLIB, ZSTD or SNAPPY,
   // upper case; every Tideline producer compresses its payloads with it.
   std::string compression_type = "NONE";
+  // operationTimeoutMs (the Java client's setting): how long a request, a send's receipt or
+  // the recreation of a producer or consumer after a lost connection (a broker restart) may
+  // take before the operation fails.
+  int64_t operation_timeout_ms = 30000;
 };
 
 enum class StateStoreKind { kEmbedded, kCassandra, kFile };
@@ -80,6 +84,12 @@ struct PipelineConfig {
   // suffices for them. The embedded log serves one active consumer per subscription.
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
+  // tideline.processor.key.ranges (or main-proc --key-ranges): with Key_Shared, the fixed
+  // key-hash ranges this processor owns ("0-32767,40000-49999"; inclusive, within 0..65535).
+  // Each range owner is its own job with its own checkpoint and journal, so processors with
+  // fixed ranges are restart-safe like an Exclusive one (docs/formats/checkpoint.md,
+  // "Scale-out"). Empty = the broker assigns ranges and moves them (state kept in memory).
+  std::vector<io::KeyHashRange> processor_key_ranges;
   // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
   // Where the processor keeps checkpoints and its step journal: embedded = the topic log's
   // database (atomic with the output; the embedded default), cassandra = the table
@@ -88,15 +98,18 @@ struct PipelineConfig {
   std::string state_table;                // tideline.processor.state.table ("keyspace.table")
   std::string checkpoint_dir;             // tideline.processor.checkpoint.dir (default data dir)
   int64_t checkpoint_interval_ms = 1000;  // tideline.processor.checkpoint.interval.ms
-  int64_t checkpoint_events = 0;          // tideline.processor.checkpoint.events (0 = no limit)
-  int64_t allowed_lateness_ms = 0;        // tideline.processor.allowed.lateness.ms
-  int64_t partition_idle_ms = 2000;       // tideline.processor.idle.timeout.ms
-  bool late_to_dead_letter = true;        // tideline.processor.late.events = dead-letter | drop
-  std::string input_stmt;                 // tideline.cql.input.stmt
-  std::string output_stmt;                // tideline.cql.output.stmt
-  std::string input_schema;               // tideline.schema.input (Pulsar envelope JSON)
-  std::string output_schema;              // tideline.schema.output
-  int topic_partitions = 3;               // tideline.topic.partitions
+  // tideline.processor.state.retry.ms: how long a job state operation on Cassandra is retried
+  // while the node is unavailable (a restart) before the processor fails.
+  int64_t state_retry_ms = 60000;
+  int64_t checkpoint_events = 0;     // tideline.processor.checkpoint.events (0 = no limit)
+  int64_t allowed_lateness_ms = 0;   // tideline.processor.allowed.lateness.ms
+  int64_t partition_idle_ms = 2000;  // tideline.processor.idle.timeout.ms
+  bool late_to_dead_letter = true;   // tideline.processor.late.events = dead-letter | drop
+  std::string input_stmt;            // tideline.cql.input.stmt
+  std::string output_stmt;           // tideline.cql.output.stmt
+  std::string input_schema;          // tideline.schema.input (Pulsar envelope JSON)
+  std::string output_schema;         // tideline.schema.output
+  int topic_partitions = 3;          // tideline.topic.partitions
   std::string cassandra_contact_points = "127.0.0.1:9042";  // tideline.cassandra.contact.points
   std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
   std::string cassandra_username;                           // tideline.cassandra.username
@@ -125,5 +138,11 @@ struct PipelineConfig {
 // error of one line naming the key and the file; unknown keys become warnings.
 Result<PipelineConfig> load_config(const std::string& path);
 Result<PipelineConfig> config_from_properties(const Properties& props, const std::string& path);
+
+// "A-B[,C-D...]" as inclusive key-hash ranges within [0, io::kKeyHashRanges), sorted; errors
+// (syntax, out of bounds, start > end, overlap) say which range is wrong.
+Result<std::vector<io::KeyHashRange>> parse_key_hash_ranges(std::string_view text);
+// The canonical text of `ranges` ("0-32767,40000-49999").
+std::string format_key_hash_ranges(const std::vector<io::KeyHashRange>& ranges);
 
 }  // namespace tideline::pipeline

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <memory>
@@ -99,6 +100,7 @@ int pick_session_length(Rng& rng) {
 
 Result<EshopStats> generate_eshop(const std::string& path, const EshopOptions& options) {
   if (options.rows < 0) return error(StatusCode::kInvalidArgument, "--rows must be >= 0");
+  if (options.sessions < 0) return error(StatusCode::kInvalidArgument, "--sessions must be >= 0");
   std::FILE* out = path == "-" ? stdout : std::fopen(path.c_str(), "wb");
   if (!out) return error(StatusCode::kIoError, fmt::format("cannot write {}", path));
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(path == "-" ? nullptr : out, &std::fclose);
@@ -126,11 +128,12 @@ Result<EshopStats> generate_eshop(const std::string& path, const EshopOptions& o
 
   EshopStats stats;
   int64_t row = 0;
-  int64_t session = 0;
+  int64_t visit = 0;
   int64_t current_day = -1;
   int64_t seq_in_day = 0;
   while (row < options.rows) {
-    ++session;
+    ++visit;
+    const int64_t session = options.sessions > 0 ? (visit - 1) % options.sessions + 1 : visit;
     // Sessions are spread evenly over the date range, in file order.
     int64_t day = first_day + (row * num_days) / std::max<int64_t>(options.rows, 1);
     if (day != current_day) {
@@ -152,7 +155,7 @@ Result<EshopStats> generate_eshop(const std::string& path, const EshopOptions& o
       const Product& p = products[pi];
       int64_t event_ms = day * 86'400'000 + seq_in_day * 1000;
       ++seq_in_day;
-      int64_t so_key = session * 1000 + seq;
+      int64_t so_key = visit * 1000 + seq;
       fmt::format_to(std::back_inserter(buf), "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
                      date.year, date.month, date.day, seq, country, session, p.category, p.code,
                      p.color, p.location, p.photography, p.price, p.price_ind, p.page, event_ms,
@@ -163,7 +166,7 @@ Result<EshopStats> generate_eshop(const std::string& path, const EshopOptions& o
   TL_RETURN_IF_ERROR(flush());
   std::fflush(out);
   stats.rows = row;
-  stats.sessions = session;
+  stats.sessions = options.sessions > 0 ? std::min(visit, options.sessions) : visit;
   return stats;
 }
 

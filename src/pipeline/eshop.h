@@ -18,6 +18,10 @@ struct EshopOptions {
   int64_t rows = 10000;
   uint64_t seed = 42;
   bool header = false;
+  // At most this many distinct `session` ids (0 = one per visit): visit v gets session
+  // ((v - 1) mod sessions) + 1, so a long stream keeps a bounded set of session entities
+  // (memory benchmarks). so_key stays unique (it numbers visits).
+  int64_t sessions = 0;
 };
 
 struct EshopStats {

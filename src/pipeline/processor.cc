@@ -105,14 +105,19 @@ class Processor {
     query_ = std::move(*query);
     TL_ASSIGN_OR_RETURN_S(session_, engine::start_session(query_));
 
-    // Only an Exclusive subscription has one job state: with Shared, Failover or Key_Shared
-    // several processors share the input, which needs state per key range (not implemented),
-    // so those keep their state in memory only.
-    if (c_.processor_subscription_type != io::SubscriptionType::kExclusive) {
+    // One job state per owner of the input: an Exclusive subscription, or a Key_Shared one
+    // with fixed key-hash ranges (each range owner is its own job: it alone gets its keys'
+    // messages, in order per partition). With Shared, Failover or broker-assigned Key_Shared
+    // ranges the messages a processor gets change as processors come and go, so those keep
+    // their state in memory only.
+    const bool owns_ranges = c_.processor_subscription_type == io::SubscriptionType::kKeyShared &&
+                             !c_.processor_key_ranges.empty();
+    if (c_.processor_subscription_type != io::SubscriptionType::kExclusive && !owns_ranges) {
       mode_ = Durability::kNone;
       spdlog::warn(
-          "processor: subscription type is not Exclusive: no checkpoints; a restarted processor "
-          "starts from an empty state (stateful results are only restart-safe with Exclusive)");
+          "processor: subscription type is not Exclusive and no key ranges are set: no "
+          "checkpoints; a restarted processor starts from an empty state (stateful results are "
+          "restart-safe with Exclusive or with Key_Shared and tideline.processor.key.ranges)");
     } else if (c_.state_store == StateStoreKind::kEmbedded && topics_->atomic_work() &&
                topics_->state_store()) {
       // The job state lives with the topics: output, journal, checkpoint and acknowledgements
@@ -131,11 +136,13 @@ class Processor {
       state_store_ = own_state_store_.get();
     }
     job_ = in_topic_ + "|" + c_.processor_subscription;
+    if (owns_ranges) job_ += "|" + format_key_hash_ranges(c_.processor_key_ranges);
     if (state_store_) job_state_.emplace(*state_store_, job_);
 
-    TL_ASSIGN_OR_RETURN_S(consumer_,
-                          topics_->subscribe(in_topic_, {.subscription = c_.processor_subscription,
-                                                         .type = c_.processor_subscription_type}));
+    TL_ASSIGN_OR_RETURN_S(
+        consumer_, topics_->subscribe(in_topic_, {.subscription = c_.processor_subscription,
+                                                  .type = c_.processor_subscription_type,
+                                                  .key_hash_ranges = c_.processor_key_ranges}));
     io::ProducerOptions po;
     if (mode_ == Durability::kJournalFirst) {
       // Replayed steps re-send their rows under the same sequence ids: the broker drops them

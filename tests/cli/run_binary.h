@@ -1,7 +1,9 @@
 #pragma once
 // Runs the built `tideline` binary for black-box tests of the command line.
 
+#include <fcntl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -65,6 +67,28 @@ inline RunResult run_tideline(const std::vector<std::string>& args, const std::s
   std::vector<std::string> argv{TIDELINE_BINARY};
   argv.insert(argv.end(), args.begin(), args.end());
   return run_command(argv, cwd, env);
+}
+
+// Starts TIDELINE_BINARY with `args` in the background, stdout and stderr appended to `log`;
+// the caller waits for (or kills) the returned pid.
+inline pid_t spawn_tideline(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<char*> argv;
+    std::string bin = TIDELINE_BINARY;
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    ::execv(bin.c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
 }
 
 // What `main-proc -wt STAGE` must report for a run over `rows` input rows. `replay`: the

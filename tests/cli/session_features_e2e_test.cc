@@ -27,6 +27,7 @@ namespace tideline {
 namespace {
 
 using testing::run_tideline;
+using testing::spawn_tideline;
 namespace fs = std::filesystem;
 
 // A CSV with a header as maps from column name to cell.
@@ -242,27 +243,6 @@ TEST_F(SessionFeaturesPipeline, OutputTableMatchesFeaturesComputedFromTheCsv) {
   EXPECT_EQ(rows.front().at("session"), "1");
   EXPECT_EQ(rows.front().at("clicks"), "1");
   EXPECT_EQ(rows.front().at("prev_model"), "");
-}
-
-// Starts the binary in the background (output discarded); returns its pid.
-pid_t spawn_tideline(const std::vector<std::string>& args, const std::string& log) {
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    std::vector<char*> argv;
-    std::string bin = TIDELINE_BINARY;
-    argv.push_back(bin.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
-    ::_exit(127);
-  }
-  return pid;
 }
 
 // The crash-safety property of the live processor with a stateful query: the session-features

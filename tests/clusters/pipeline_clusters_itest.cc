@@ -125,7 +125,8 @@ class ClustersPipeline : public ::testing::Test {
   int64_t count_topic_with_python(const std::string& topic) {
     auto r = python(
         "import pulsar\n"
-        "c = pulsar.Client('pulsar://127.0.0.1:6650')\n"
+        "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
+        "                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))\n"
         "n = 0\n"
         "for p in c.get_topic_partitions('persistent://public/" +
         tag_ + "/" + topic +
@@ -135,10 +136,13 @@ class ClustersPipeline : public ::testing::Test {
         "        rd.read_next(10000)\n"
         "        n += 1\n"
         "    rd.close()\n"
-        "print(n)\n"
-        "c.close()\n");
+        "c.close()\n"
+        "print('count=%d' % n)\n");
     EXPECT_EQ(r.exit_code, 0) << r.err;
-    return std::atoll(r.out.c_str());
+    // The client library may log to stdout: take the count from its own line only.
+    const size_t at = r.out.rfind("count=");
+    EXPECT_NE(at, std::string::npos) << r.out;
+    return at == std::string::npos ? -1 : std::atoll(r.out.c_str() + at + 6);
   }
 
   std::string tag_;
@@ -172,9 +176,10 @@ TEST_F(ClustersPipeline, OutputEqualsProjectionOfInputAndRerunChangesNothing) {
   EXPECT_EQ(read_with_python("clicks_out", cols), output);
 }
 
-// At-least-once on the real servers: a processor and a consumer SIGKILLed after writing
-// their output but before acknowledging their input (fail points) lose nothing: Pulsar
-// redelivers the unacknowledged messages to the next run and the upserts absorb duplicates.
+// Fail points on the real servers: a processor SIGKILLed before its checkpoint or before
+// acknowledging its input loses nothing and duplicates nothing on the output topic (journal
+// replay with deterministic sequence ids, broker deduplication); a consumer killed after
+// writing but before acknowledging loses nothing (redelivery; the upserts absorb it).
 TEST_F(ClustersPipeline, KilledProcessorAndConsumerLoseNothing) {
   const int64_t kRows = 1500;
   std::string csv = (dir_ / "eshop.csv").string();
@@ -200,11 +205,9 @@ TEST_F(ClustersPipeline, KilledProcessorAndConsumerLoseNothing) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("0 rows in"), std::string::npos)
       << "the redelivered input is covered by the checkpoint: " << again.out;
-  // Every result row is on the output topic. Exactly once is the goal of the journal's
-  // sequence ids with broker deduplication, but a replay's re-sent rows are still stored
-  // today (2,026 messages for 1,500 rows in the first run of this check), so only "at least
-  // once" is asserted here (docs/formats/checkpoint.md, "Clusters").
-  EXPECT_GE(count_topic_with_python("clicks_out"), kRows);
+  // Every result row is on the output topic exactly once: the replayed steps re-sent their
+  // rows under the same sequence ids and the broker's deduplication dropped them.
+  EXPECT_EQ(count_topic_with_python("clicks_out"), kRows);
 
   killed = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"},
                {"TIDELINE_FAILPOINTS=consumer.before_ack"});

@@ -39,7 +39,13 @@ if(clusters_itest_srcs)
     TIDELINE_BINARY="$<TARGET_FILE:tideline>"
     TIDELINE_VENV_PYTHON="${PROJECT_SOURCE_DIR}/scripts/services/venv-python")
   add_dependencies(clusters_itests tideline)
-  add_test(NAME clusters.pipeline COMMAND clusters_itests)
+  add_test(NAME clusters.pipeline COMMAND clusters_itests --gtest_filter=-ClustersFaults.*)
   set_tests_properties(clusters.pipeline PROPERTIES
     FIXTURES_REQUIRED "cassandra_server;pulsar_server" LABELS "cassandra;pulsar;slow" TIMEOUT 900)
+  # Fault injection restarts the shared servers (faults_clusters_itest.cc): nothing else may
+  # run at the same time.
+  add_test(NAME clusters.faults COMMAND clusters_itests --gtest_filter=ClustersFaults.*)
+  set_tests_properties(clusters.faults PROPERTIES
+    FIXTURES_REQUIRED "cassandra_server;pulsar_server" LABELS "cassandra;pulsar;slow"
+    RUN_SERIAL TRUE TIMEOUT 900)
 endif()

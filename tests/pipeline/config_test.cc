@@ -132,6 +132,65 @@ TEST_F(ConfigTest, CompressionTypeOfClientConf) {
   EXPECT_NE(c.error().message().find("brotli"), std::string::npos);
 }
 
+TEST_F(ConfigTest, OperationTimeoutOfClientConf) {
+  const std::string urls =
+      "brokerServiceUrl=pulsar://127.0.0.1:6650\nwebServiceUrl=http://127.0.0.1:8080\n";
+  const std::string main =
+      std::string(kMinimal) + "tideline.backend=clusters\nas.client.conf=client.conf\n";
+  write("client.conf", urls);
+  auto c = load_config(write("a.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.operation_timeout_ms, 30000);
+  write("client.conf", urls + "operationTimeoutMs=120000\n");
+  c = load_config(write("b.properties", main));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->pulsar.operation_timeout_ms, 120000);
+  EXPECT_TRUE(c->warnings.empty());
+  for (const char* bad : {"0", "2m", "-5", ""}) {
+    write("client.conf", urls + "operationTimeoutMs=" + bad + "\n");
+    c = load_config(write("c.properties", main));
+    ASSERT_FALSE(c) << bad;
+    EXPECT_NE(c.error().message().find("key 'operationTimeoutMs' in"), std::string::npos)
+        << c.error().message();
+  }
+}
+
+TEST(KeyHashRanges, ParseSortAndRejectBadRanges) {
+  auto r = parse_key_hash_ranges("32768-65535, 0-100");
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_EQ((*r)[0], (io::KeyHashRange{0, 100}));
+  EXPECT_EQ((*r)[1], (io::KeyHashRange{32768, 65535}));
+  EXPECT_EQ(format_key_hash_ranges(*r), "0-100,32768-65535");
+  for (const char* bad : {"", "5", "0-65536", "-1-3", "9-3", "0-10,5-20", "0-10x", "a-b", "1-2,"}) {
+    auto e = parse_key_hash_ranges(bad);
+    EXPECT_FALSE(e) << "'" << bad << "'";
+  }
+  EXPECT_NE(parse_key_hash_ranges("0-10,5-20").error().message().find("0-10 and 5-20 overlap"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, KeyRangesNeedKeyShared) {
+  auto c = load_config(write("a.properties", std::string(kMinimal) +
+                                                 "tideline.processor.subscription.type=Key_Shared\n"
+                                                 "tideline.processor.key.ranges=0-32767\n"));
+  ASSERT_TRUE(c) << c.error().to_string();
+  EXPECT_EQ(c->processor_key_ranges, (std::vector<io::KeyHashRange>{{0, 32767}}));
+  EXPECT_NE(c->describe().find("0-32767"), std::string::npos);
+  c = load_config(
+      write("b.properties", std::string(kMinimal) + "tideline.processor.key.ranges=0-32767\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("needs tideline.processor.subscription.type=Key_Shared"),
+            std::string::npos)
+      << c.error().message();
+  c = load_config(write("c.properties", std::string(kMinimal) +
+                                            "tideline.processor.subscription.type=Key_Shared\n"
+                                            "tideline.processor.key.ranges=7-3\n"));
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message().find("key 'tideline.processor.key.ranges' in"), std::string::npos)
+      << c.error().message();
+}
+
 TEST_F(ConfigTest, BadBackendAndPartitionsAreErrors) {
   auto c = load_config(write("a.properties", std::string(kMinimal) + "tideline.backend=cloud\n"));
   ASSERT_FALSE(c);

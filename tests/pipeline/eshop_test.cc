@@ -122,5 +122,26 @@ TEST(Eshop, DeterministicForASeed) {
   EXPECT_NE(slurp(a), slurp(c));
 }
 
+// --sessions bounds the distinct session ids (reused cyclically by later visits) and leaves
+// so_key unique; without it every visit is a new session.
+TEST(Eshop, SessionsOptionBoundsTheSessionIds) {
+  std::string a = temp_path("sessions.csv"), b = temp_path("visits.csv");
+  auto bounded = generate_eshop(a, {.rows = 20000, .seed = 5, .header = false, .sessions = 100});
+  ASSERT_TRUE(bounded);
+  auto free = generate_eshop(b, {.rows = 20000, .seed = 5});
+  ASSERT_TRUE(free);
+  EXPECT_EQ(bounded->sessions, 100);
+  EXPECT_GT(free->sessions, 1000);
+  std::set<std::string> sessions, so_keys;
+  for (const auto& r : read_rows(a, false)) {
+    ASSERT_EQ(r.size(), 16u);
+    sessions.insert(r[5]);
+    EXPECT_TRUE(so_keys.insert(r[15]).second) << "duplicate so_key " << r[15];
+  }
+  EXPECT_EQ(sessions.size(), 100u);
+  EXPECT_EQ(so_keys.size(), 20000u);
+  EXPECT_FALSE(generate_eshop(a, {.rows = 1, .seed = 1, .header = false, .sessions = -1}));
+}
+
 }  // namespace
 }  // namespace tideline::pipeline

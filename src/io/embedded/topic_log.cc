@@ -1104,6 +1104,13 @@ class LogService final : public io::TopicService {
                                                   const io::SubscribeOptions& options) override {
     if (options.subscription.empty())
       return error(invalid_argument("subscribe: empty subscription name"));
+    if (!options.key_hash_ranges.empty()) {
+      // One active consumer per subscription here: nothing to split by key.
+      return error(invalid_argument(fmt::format(
+          "subscribe to {}: key-hash ranges need Pulsar's Key_Shared subscriptions (clusters "
+          "backend); the embedded log serves one consumer per subscription",
+          topic)));
+    }
     const std::string name = normalize_topic(topic);
     TL_ASSIGN_OR_RETURN(auto db, connection());
     TL_ASSIGN_OR_RETURN(TopicInfo info, ensure_topic(*db, name));

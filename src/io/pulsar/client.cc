@@ -294,6 +294,7 @@ Status BrokerConnection::flush() {
   if (!transport_) return unavailable(fmt::format("{}: connection is closed", url_));
   Status st = transport_->write_all(out_, options_.operation_timeout);
   out_.clear();
+  if (!st.ok()) broken_ = true;
   return st;
 }
 
@@ -329,6 +330,7 @@ Result<std::optional<Frame>> BrokerConnection::read_transport(std::chrono::milli
     if (!n) {
       in_.resize(old);
       if (io::net::is_timeout(n.error())) return std::optional<Frame>();
+      broken_ = true;
       return error(n.error());
     }
     in_.resize(old + *n);
@@ -441,7 +443,16 @@ void BrokerConnection::close() {
 }
 
 Result<BrokerConnection*> ConnectionPool::get(std::string_view url) {
-  if (auto it = connections_.find(url); it != connections_.end()) return it->second.get();
+  if (auto it = connections_.find(url); it != connections_.end()) {
+    if (!it->second->broken()) return it->second.get();
+    // The connection failed (e.g. the broker restarted): open a new one in its place. The old
+    // object is kept (closed) until the pool closes, because producers and consumers may still
+    // hold pointers to it; their next call on it fails and they come back here.
+    std::lock_guard lock(mu_);
+    it->second->close();
+    retired_.push_back(std::move(it->second));
+    connections_.erase(it);
+  }
   TL_ASSIGN_OR_RETURN(auto conn, BrokerConnection::open(url, options_));
   BrokerConnection* raw = conn.get();
   std::lock_guard lock(mu_);
@@ -521,6 +532,7 @@ void ConnectionPool::close() {
   if (keeper_.joinable()) keeper_.join();
   for (auto& [url, conn] : connections_) conn->close();
   connections_.clear();
+  retired_.clear();
 }
 
 }  // namespace tideline::pulsar

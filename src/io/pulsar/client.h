@@ -110,6 +110,9 @@ class BrokerConnection {
   // PING and keeps the rest for read_frame(). Never waits.
   void service_idle();
   void close();
+  // The transport failed (a read or write error, the peer closed it): the connection is of no
+  // further use and ConnectionPool::get() replaces it.
+  bool broken() const { return broken_; }
 
  private:
   BrokerConnection(std::unique_ptr<io::net::Connection> transport, ClientOptions options,
@@ -128,6 +131,7 @@ class BrokerConnection {
   std::string out_;
   std::deque<Frame> pending_;
   std::atomic<uint64_t> next_request_id_ = 1;
+  std::atomic<bool> broken_ = false;
   uint32_t max_frame_size_ = kDefaultMaxMessageSize + kFrameHeadroom;
 };
 
@@ -157,6 +161,7 @@ class ConnectionPool {
   ClientOptions options_;
   std::mutex mu_;  // guards connections_ (insertions) against the keeper's iteration
   std::map<std::string, std::unique_ptr<BrokerConnection>, std::less<>> connections_;
+  std::vector<std::unique_ptr<BrokerConnection>> retired_;  // replaced after they broke
   std::condition_variable stop_cv_;
   bool stop_ = false;
   std::thread keeper_;

@@ -68,6 +68,21 @@ std::vector<std::string> partition_topics(const TopicName& name, int partitions)
   return out;
 }
 
+// Send errors after which the same message may succeed on a new producer (the broker is
+// restarting or overloaded); the others (schema, authorization, checksum, terminated topic)
+// fail the send.
+bool transient_send_error(int error) {
+  switch (error) {
+    case proto::MetadataError:
+    case proto::PersistenceError:
+    case proto::ServiceNotReady:
+    case proto::TooManyRequests:
+      return true;
+    default:
+      return false;
+  }
+}
+
 class PulsarProducer final : public io::Producer {
  public:
   // A message sent but without a receipt yet; kept for resending after a reconnect (only
@@ -299,6 +314,16 @@ class PulsarProducer final : public io::Producer {
       case proto::BaseCommand::SEND_ERROR: {
         const auto& e = c.send_error();
         Partition* q = by_id(e.producer_id());
+        if (q && q->conn && transient_send_error(e.error())) {
+          // The broker could not store it now (e.g. shutting down for a restart, bookies
+          // unavailable): nothing after the failed message is stored either. Recreate the
+          // producer and resend everything without a receipt, as the Java client does.
+          spdlog::warn("pulsar producer of {}: SEND to {} (sequence {}): {}: {}; recreating",
+                       topic_, q->topic, e.sequence_id(), server_error_name(e.error()),
+                       e.message());
+          mark_failed(q->conn);
+          return {};
+        }
         return io_error(fmt::format("{}: SEND to {} (sequence {}): {}: {}", conn->url(),
                                     q ? q->topic : topic_, e.sequence_id(),
                                     server_error_name(e.error()), e.message()));
@@ -391,6 +416,15 @@ class PulsarConsumer final : public io::Consumer {
       s->set_initialposition(sub_.initial_position == io::InitialPosition::kEarliest
                                  ? proto::CommandSubscribe::Earliest
                                  : proto::CommandSubscribe::Latest);
+      if (sub_.type == io::SubscriptionType::kKeyShared && !sub_.key_hash_ranges.empty()) {
+        auto* meta = s->mutable_keysharedmeta();
+        meta->set_keysharedmode(proto::STICKY);
+        for (const io::KeyHashRange& r : sub_.key_hash_ranges) {
+          auto* range = meta->add_hashranges();
+          range->set_start(r.start);
+          range->set_end(r.end);
+        }
+      }
       TL_RETURN_IF_ERROR(conn->request(cmd, req));
     }
     p.conn = conn;

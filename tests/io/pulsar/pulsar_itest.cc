@@ -420,6 +420,51 @@ TEST_F(PulsarIntegration, SubscriptionTypesAndErrors) {
   }
 }
 
+// Broker deduplication (what the processor's journal-first recovery relies on): a second
+// producer with the same fixed name re-sending messages under the sequence ids it used
+// before stores nothing new; only ids above the highest stored one are appended. Counted
+// by draining a subscription that existed before the first send.
+TEST_F(PulsarIntegration, FixedNameAndSequenceIdsAreDeduplicated) {
+  const std::string t = topic_name("dedup");
+  ASSERT_TRUE(svc_->enable_deduplication(t).ok());
+  ASSERT_TRUE(svc_->create_partitioned_topic(t, 3).ok());
+  auto c = svc_->subscribe(t, {"count", io::SubscriptionType::kExclusive});
+  ASSERT_TRUE(c) << c.error().to_string();
+  auto batch = [](int from, int to) {
+    std::vector<io::OutgoingMessage> msgs;
+    for (int i = from; i < to; ++i) {
+      io::OutgoingMessage m{"key-" + std::to_string(i % 31), "m" + std::to_string(i)};
+      m.sequence_id = i;
+      msgs.push_back(std::move(m));
+    }
+    return msgs;
+  };
+  const io::ProducerOptions named{.name = "tl-dedup-" + std::to_string(getpid())};
+  {
+    auto p = svc_->create_producer(t, named);
+    ASSERT_TRUE(p) << p.error().to_string();
+    ASSERT_TRUE((*p)->send(batch(0, 300)).ok());
+    ASSERT_TRUE((*p)->close().ok());
+  }
+  {  // A restarted producer: the first 300 again, then 50 new ones.
+    auto p = svc_->create_producer(t, named);
+    ASSERT_TRUE(p) << p.error().to_string();
+    ASSERT_TRUE((*p)->send(batch(0, 350)).ok());
+    ASSERT_TRUE((*p)->close().ok());
+  }
+  std::map<std::string, int> seen;
+  while (true) {
+    auto r = (*c)->receive(1000, 3s);
+    ASSERT_TRUE(r) << r.error().to_string();
+    if (r->empty()) break;
+    for (const auto& m : *r) ++seen[m.payload];
+  }
+  EXPECT_EQ(seen.size(), 350u);
+  int duplicated = 0;
+  for (const auto& [payload, n] : seen) duplicated += n > 1;
+  EXPECT_EQ(duplicated, 0);
+}
+
 TEST_F(PulsarIntegration, ReconnectsAfterTopicUnload) {
   const std::string local = "reconnect";
   const std::string t = topic_name(local);

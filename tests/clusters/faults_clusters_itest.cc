@@ -1,0 +1,357 @@
+// Crash safety of the live processor on the clusters backend (real Pulsar and Cassandra on
+// loopback, tests/services fixtures), with the stateful session-features query
+// (examples/eshop/session_features.fenl): while a producer publishes clicks at a steady rate,
+// the processor follows the input topic and is SIGKILLed at random moments, the Pulsar broker
+// is restarted and the Cassandra node is restarted (`scripts/services/*.sh restart`, data
+// kept). A processor that exits because a server went away is started again, as a supervisor
+// would. Finally the output topic must hold every result row exactly once (counted by the
+// official Python client) and the output table must equal `tideline query` over the input
+// table, row for row and value for value.
+//
+// The restarts affect every user of the shared servers, so CTest runs this test alone
+// (RUN_SERIAL, tests/clusters/tests.cmake).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "cli/run_binary.h"
+
+namespace tideline {
+namespace {
+
+using testing::run_tideline;
+using testing::spawn_tideline;
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+std::vector<std::map<std::string, std::string>> as_records(const std::string& text) {
+  auto rows = testing::split_simple_csv(text);
+  std::vector<std::map<std::string, std::string>> out;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::map<std::string, std::string> r;
+    for (size_t c = 0; c < rows[0].size(); ++c)
+      r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+class ClustersFaults : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tag_ = "tl_faults_" + std::to_string(::getpid());
+    dir_ = fs::temp_directory_path() / ("tl-faults-" + tag_);
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    const std::string src = TIDELINE_SOURCE_DIR;
+    // A generous operation timeout: the clients keep retrying while a server restarts.
+    std::ofstream(dir_ / "client.conf") << "webServiceUrl=http://127.0.0.1:8080/\n"
+                                           "brokerServiceUrl=pulsar://127.0.0.1:6650/\n"
+                                           "operationTimeoutMs=120000\n";
+    config_ = (dir_ / "features.properties").string();
+    std::ofstream(config_) << "ad.keyspace=" << tag_
+                           << "\nad.table.input=clicks_in\nad.table.output=session_features\n"
+                              "as.client.conf=client.conf\nas.tenant=public\nas.namespace="
+                           << tag_
+                           << "\nas.topic.input=clicks_in\nas.topic.output=session_features\n"
+                              "as.topic.schema=true\n"
+                              "tideline.backend=clusters\n"
+                              "tideline.cassandra.contact.points=127.0.0.1:9042\n"
+                              "tideline.cassandra.consistency=ONE\n"
+                              "tideline.processor.query="
+                           << src
+                           << "/examples/eshop/session_features.fenl\n"
+                              "tideline.processor.subscription=sf-processor\n"
+                              "tideline.processor.checkpoint.interval.ms=200\n"
+                              "tideline.processor.idle.timeout.ms=1000\n"
+                              "tideline.consumer.subscription=sf-consumer\n"
+                              "tideline.topic.partitions=3\n"
+                              "tideline.cql.input.stmt="
+                           << src
+                           << "/conf/cql/input_tbl.stmt\n"
+                              "tideline.cql.output.stmt="
+                           << src
+                           << "/examples/eshop/cql/session_features_tbl.stmt\n"
+                              "tideline.schema.input="
+                           << src
+                           << "/conf/pulsar-schema/input_topic.json\n"
+                              "tideline.schema.output="
+                           << src << "/examples/eshop/pulsar-schema/session_features_topic.json\n";
+  }
+  void TearDown() override {
+    python(
+        "from cassandra.cluster import Cluster\n"
+        "s = Cluster(['127.0.0.1']).connect()\n"
+        "s.execute('DROP KEYSPACE IF EXISTS " +
+        tag_ + "')\n");
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  testing::RunResult run(const std::vector<std::string>& args) { return run_tideline(args); }
+
+  testing::RunResult python(const std::string& script) {
+    auto path = (dir_ / "peer.py").string();
+    std::ofstream(path) << script;
+    return testing::run_command({TIDELINE_VENV_PYTHON, path});
+  }
+
+  // `scripts/services/NAME.sh restart` (stops the server and starts it on its data).
+  void restart(const std::string& server) {
+    const auto t0 = Clock::now();
+    auto r = testing::run_command(
+        {std::string(TIDELINE_SOURCE_DIR) + "/scripts/services/" + server + ".sh", "restart"});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+    std::printf("[faults] %s restarted in %.1f s\n", server.c_str(),
+                std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+
+  // Messages stored in every partition of `topic`, read from the earliest position by the
+  // official Python client's Reader (an independent peer).
+  int64_t count_topic_with_python(const std::string& topic) {
+    auto r = python(
+        "import pulsar\n"
+        "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
+        "                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))\n"
+        "n = 0\n"
+        "for p in c.get_topic_partitions('persistent://public/" +
+        tag_ + "/" + topic +
+        "'):\n"
+        "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
+        "    while rd.has_message_available():\n"
+        "        rd.read_next(10000)\n"
+        "        n += 1\n"
+        "    rd.close()\n"
+        "c.close()\n"
+        "print('count=%d' % n)\n");
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    // The client library may log to stdout: take the count from its own line only.
+    const size_t at = r.out.rfind("count=");
+    EXPECT_NE(at, std::string::npos) << r.out;
+    return at == std::string::npos ? -1 : std::atoll(r.out.c_str() + at + 6);
+  }
+
+  // The output topic holds each row of the batch session-features query over the input table
+  // exactly once (counted by the official client), and the output table equals that query,
+  // row for row and value for value.
+  void expect_output_equals_batch_query(int64_t rows, const std::string& log) {
+    const std::string query_file =
+        std::string(TIDELINE_SOURCE_DIR) + "/examples/eshop/session_features.fenl";
+    auto q = run({"query", "-cf", config_, "--expr-file", query_file, "--table",
+                  "kasTblInput=store:input,time=event_time,key=so_key"});
+    ASSERT_EQ(q.exit_code, 0) << q.err;
+    auto batch_rows = as_records(q.out);
+    ASSERT_GT(batch_rows.size(), static_cast<size_t>(rows / 2));
+    EXPECT_EQ(count_topic_with_python("session_features"), static_cast<int64_t>(batch_rows.size()))
+        << "each result row is published exactly once\n"
+        << testing::slurp(log);
+
+    auto dump = run({"table", "dump", "-cf", config_, "output"});
+    ASSERT_EQ(dump.exit_code, 0) << dump.err;
+    auto table_rows = as_records(dump.out);
+    ASSERT_EQ(table_rows.size(), batch_rows.size());
+    std::map<std::string, std::map<std::string, std::string>> by_key;
+    for (auto& r : table_rows) by_key[r.at("so_key")] = r;
+    int wrong = 0;
+    for (const auto& b : batch_rows) {
+      auto it = by_key.find(b.at("so_key"));
+      ASSERT_NE(it, by_key.end()) << b.at("so_key");
+      for (const char* col : {"session", "clicks", "sale_clicks", "seconds_since_first",
+                              "prev_model", "model", "category", "price"}) {
+        if (it->second.at(col) != b.at(col) && ++wrong <= 10) {
+          ADD_FAILURE() << "so_key " << b.at("so_key") << " " << col << ": table "
+                        << it->second.at(col) << ", batch query " << b.at(col);
+        }
+      }
+    }
+    EXPECT_EQ(wrong, 0);
+  }
+
+  std::string tag_;
+  fs::path dir_;
+  std::string config_;
+};
+
+// A processor that is running in the background: restarted when it exits on its own (a server
+// went away), killed on request.
+class Supervised {
+ public:
+  Supervised(std::vector<std::string> args, std::string log)
+      : args_(std::move(args)), log_(std::move(log)) {}
+  ~Supervised() { stop(SIGKILL); }
+  // Starts the process again if it is not running; counts exits that were not ours.
+  void keep_running() {
+    if (pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == 0) return;
+      ++unplanned_exits_;
+      last_status_ = status;
+      pid_ = -1;
+    }
+    pid_ = spawn_tideline(args_, log_);
+  }
+  // Sends `sig` and waits; returns the wait status.
+  int stop(int sig) {
+    if (pid_ <= 0) return 0;
+    ::kill(pid_, sig);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+  }
+  int unplanned_exits() const { return unplanned_exits_; }
+
+ private:
+  std::vector<std::string> args_;
+  std::string log_;
+  pid_t pid_ = -1;
+  int unplanned_exits_ = 0;
+  int last_status_ = 0;
+};
+
+TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce) {
+  const int64_t kRows = 30000;
+  const std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "31", "--header", "--out", csv})
+          .exit_code,
+      0);
+  auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
+                   "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.out << prep.err;
+
+  const std::string log = (dir_ / "background.log").string();
+  // About 15 s of input; the faults below happen while it streams in.
+  pid_t producer =
+      spawn_tideline({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2000"}, log);
+  Supervised processor(
+      {"main-proc", "-cf", config_, "-wt", "processor", "--follow", "--idle-ms", "100"}, log);
+  std::mt19937 rng(7);
+  auto run_for = [&](int ms) {
+    const auto end = Clock::now() + std::chrono::milliseconds(ms);
+    while (Clock::now() < end) {
+      processor.keep_running();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  auto kill_processor = [&] {
+    int status = processor.stop(SIGKILL);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the processor ended before it was killed";
+  };
+  for (int k = 0; k < 3; ++k) {
+    run_for(800 + static_cast<int>(rng() % 1200));
+    kill_processor();
+  }
+  processor.keep_running();
+  run_for(1000);
+  ASSERT_NO_FATAL_FAILURE(restart("pulsar"));
+  run_for(2000);
+  kill_processor();
+  run_for(1500);
+  ASSERT_NO_FATAL_FAILURE(restart("cassandra"));
+  run_for(2000);
+  kill_processor();
+
+  int status = 0;
+  ::waitpid(producer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the producer must ride out the restarts\n"
+      << testing::slurp(log);
+  std::printf("[faults] processor exits caused by the restarts: %d\n", processor.unplanned_exits());
+  // Every restarted processor resumed from a checkpoint (the kills came after the first one).
+  const std::string text = testing::slurp(log);
+  int resumed = 0;
+  for (size_t at = 0; (at = text.find("resumed from the checkpoint", at)) != std::string::npos;
+       ++at)
+    ++resumed;
+  std::printf("[faults] processor runs that resumed from a checkpoint: %d\n", resumed);
+  EXPECT_GE(resumed, 5) << text;
+  // Drain what is left, then the consumer.
+  auto proc = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000"});
+  ASSERT_EQ(proc.exit_code, 0) << proc.out << proc.err;
+  auto cons = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.out << cons.err;
+
+  expect_output_equals_batch_query(kRows, log);
+}
+
+// Scale-out through Pulsar: two processors on one Key_Shared subscription, each owning fixed
+// key-hash ranges (--key-ranges; Pulsar's sticky ranges), split the input while it streams
+// in; each is SIGKILLed once and restarted with the same ranges, and resumes its keys' state
+// from its own checkpoint. The query re-keys the clicks by session, so the producer keys the
+// messages by session (tideline.processor.key.column=session): every session's clicks go to
+// one processor, in order (keyed by so_key instead, sessions are split between the two and
+// this test fails with wrong counts). The union of their outputs equals the batch query
+// (i.e. the single-processor result) and each row is on the output topic once.
+TEST_F(ClustersFaults, KeySharedRangeOwnersKilledAndRestartedEqualTheBatchQuery) {
+  const int64_t kRows = 20000;
+  std::ofstream(config_, std::ios::app) << "tideline.processor.subscription.type=Key_Shared\n"
+                                           "tideline.processor.key.column=session\n";
+  const std::string csv = (dir_ / "eshop.csv").string();
+  ASSERT_EQ(
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "37", "--header", "--out", csv})
+          .exit_code,
+      0);
+  auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
+                   "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.out << prep.err;
+
+  const std::string log = (dir_ / "background.log").string();
+  pid_t producer =
+      spawn_tideline({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2500"}, log);
+  auto owner = [&](const char* ranges) {
+    return std::vector<std::string>{"main-proc", "-cf",       config_, "-wt",          "processor",
+                                    "--follow",  "--idle-ms", "100",   "--key-ranges", ranges};
+  };
+  Supervised low(owner("0-32767"), log), high(owner("32768-65535"), log);
+  auto run_for = [&](int ms) {
+    const auto end = Clock::now() + std::chrono::milliseconds(ms);
+    while (Clock::now() < end) {
+      low.keep_running();
+      high.keep_running();
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  run_for(2500);
+  EXPECT_TRUE(WIFSIGNALED(low.stop(SIGKILL))) << "the low-range processor ended early";
+  run_for(2000);
+  EXPECT_TRUE(WIFSIGNALED(high.stop(SIGKILL))) << "the high-range processor ended early";
+  run_for(1500);
+  int status = 0;
+  ::waitpid(producer, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << testing::slurp(log);
+  run_for(1000);
+  EXPECT_EQ(low.unplanned_exits(), 0) << testing::slurp(log);
+  EXPECT_EQ(high.unplanned_exits(), 0) << testing::slurp(log);
+  low.stop(SIGTERM);
+  high.stop(SIGTERM);
+
+  // Drain: both owners at once (a range without a consumer is not delivered at all).
+  testing::RunResult a, b;
+  std::thread other([&] {
+    a = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--key-ranges",
+             "0-32767"});
+  });
+  b = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--key-ranges",
+           "32768-65535"});
+  other.join();
+  ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
+  ASSERT_EQ(b.exit_code, 0) << b.out << b.err;
+  auto cons = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "2000"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.out << cons.err;
+
+  const std::string text = testing::slurp(log);
+  EXPECT_NE(text.find("resumed from the checkpoint"), std::string::npos) << text;
+  expect_output_equals_batch_query(kRows, log);
+}
+
+}  // namespace
+}  // namespace tideline
