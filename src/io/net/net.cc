@@ -898,7 +898,11 @@ Status explain_tls_failure(Status status, const TlsConfigKeys& keys) {
     hint = fmt::format("set {} to the CA that signed the server's certificate", keys.ca_file);
   } else if (m.find("requires a client certificate") != std::string::npos ||
              m.find("may require a client certificate") != std::string::npos) {
-    hint = fmt::format("set {}", keys.cert_file);
+    hint = keys.cert_file.empty()
+               ? std::string(
+                     "this client cannot present a client certificate: the server must "
+                     "not require one")
+               : fmt::format("set {}", keys.cert_file);
   } else if (m.find("rejected the client certificate") != std::string::npos) {
     hint = fmt::format("check {}", keys.cert_file);
   }

@@ -52,7 +52,8 @@ struct TlsConfigKeys {
   std::string_view ca_file;          // e.g. "tlsTrustCertsFilePath"
   std::string_view verify_hostname;  // e.g. "tlsEnableHostnameVerification"
   std::string_view host;             // where the host name comes from, e.g. "brokerServiceUrl"
-  std::string_view cert_file;  // client certificate and key, e.g. "x.cert.file and x.key.file"
+  std::string_view cert_file;  // client certificate and key, e.g. "x.cert.file and x.key.file";
+                               // empty: the client cannot present one
 };
 // Appends to a failure of Connection::connect() (or of the first read after it) the keys that
 // fix it: an untrusted server certificate names `ca_file`, a host name mismatch `host` and

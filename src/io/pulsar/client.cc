@@ -232,7 +232,7 @@ Result<std::unique_ptr<BrokerConnection>> BrokerConnection::open(std::string_vie
       .ca_file = "tlsTrustCertsFilePath in client.conf",
       .verify_hostname = "tlsEnableHostnameVerification",
       .host = "brokerServiceUrl, and the broker's advertised address",
-      .cert_file = "tlsCertificateFilePath and tlsKeyFilePath in client.conf"};
+      .cert_file = ""};  // client certificates (tlsCertificateFilePath) are not supported yet
   auto transport = io::net::Connection::connect(parsed.endpoint, tls, options.operation_timeout);
   if (!transport) return error(io::net::explain_tls_failure(transport.error(), kKeys));
   auto conn = handshake(std::move(*transport), options, std::string(url));
