@@ -16,6 +16,25 @@ tl_start_timeout="${TIDELINE_START_TIMEOUT:-240}"
 tl_stop_timeout="${TIDELINE_STOP_TIMEOUT:-30}"
 tl_host=127.0.0.1
 
+# tl_profile "$@": called by cassandra.sh/pulsar.sh before anything else. `--secure` selects
+# the secured profile (docs/services.md, "Secured servers"): tl_name becomes <server>-secure,
+# so run directory, pid file, lock, leases and the process marker are separate from the plain
+# server's and both can run at once. tl_server stays the server's name (download cache).
+tl_secure=0
+tl_lease=0
+tl_profile() {
+  tl_server="$tl_name"
+  local a
+  for a in "$@"; do
+    case "$a" in
+      --secure) tl_secure=1 ;;
+      --lease) tl_lease=1 ;;
+    esac
+  done
+  ((tl_secure)) && tl_name="$tl_server-secure"
+  return 0
+}
+
 tl_log() { echo "[$tl_name] $*" >&2; }
 tl_die() { tl_log "error: $*"; exit 1; }
 
@@ -33,7 +52,7 @@ tl_java() {
 # a finished download is marked by lib/.complete so an interrupted one is redone.
 tl_fetch() {
   local group="$1" artifact="$2" version="$3" parent="$4"
-  local dir="$tl_cache/$tl_name-$version"
+  local dir="$tl_cache/${tl_server:-$tl_name}-$version"
   tl_lib="$dir/lib"
   [ -f "$tl_lib/.complete" ] && return 0
   command -v mvn >/dev/null || tl_die "mvn not found (scripts/setup.sh installs maven)"
@@ -82,7 +101,7 @@ tl_pid() {
   [ -f "$tl_pidfile" ] || return 0
   pid="$(cat "$tl_pidfile" 2>/dev/null || true)"
   [[ "$pid" =~ ^[0-9]+$ ]] || return 0
-  if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dtideline.service=$tl_name"; then
+  if [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "-Dtideline.service=$tl_name "; then
     echo "$pid"
   fi
 }
@@ -124,7 +143,15 @@ tl_wait_ready() {
 # signals do not reach it) with output to the log file; records its pid.
 tl_launch() {
   setsid "$@" >>"$tl_logfile" 2>&1 </dev/null 8>&- 9>&- &
-  echo $! >"$tl_pidfile"
+  local pid=$! i
+  echo "$pid" >"$tl_pidfile"
+  # Until the child has exec'd the server its command line is this script's, without the
+  # marker, and tl_pid would call it gone: wait (bounded) for the exec.
+  for ((i = 0; i < 100; i++)); do
+    [ -n "$(tl_pid)" ] && return 0
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
 }
 
 tl_stop() {
@@ -194,6 +221,38 @@ tl_lease_live() {
   done
 }
 
+# tl_make_pki DIR HOSTNAME: a fresh CA (ca.pem, ca.key), a server certificate for HOSTNAME
+# only (server.pem, server.key; no IP address in it, so a client that checks host names must
+# connect by that name) and a client certificate (client.pem, client.key, CN tideline), all
+# signed by the CA, valid 2 days. Generated at every secured start, never kept elsewhere.
+tl_make_pki() {
+  local dir="$1" host="$2"
+  mkdir -p "$dir"
+  (
+    cd "$dir"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 2 -subj "/CN=Tideline test CA $tl_name" \
+      -keyout ca.key -out ca.pem 2>/dev/null
+    printf 'subjectAltName=DNS:%s\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' \
+      "$host" >server.ext
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=$host" -keyout server.key -out server.csr 2>/dev/null
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+      -extfile server.ext -out server.pem 2>/dev/null
+    printf 'basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >client.ext
+    openssl req -newkey rsa:2048 -nodes -sha256 -subj "/CN=tideline" -keyout client.key -out client.csr 2>/dev/null
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+      -extfile client.ext -out client.pem 2>/dev/null
+    rm -f ./*.csr ./*.ext
+    # Everyone may read the certificates; keys stay 0600.
+    chmod 644 ca.pem server.pem client.pem
+  ) || tl_die "openssl could not create the test CA and certificates in $dir"
+}
+
+# A random secret of printable characters (passwords).
+tl_random_secret() {
+  openssl rand -hex 24
+}
+
 # tl_main "$@": dispatches start|stop|status|wait|env to tl_start (defined by the caller)
 # and the shared implementations above. start and stop hold a per-server lock, so a start
 # never races a stop or another start (the launched server does not inherit it).
@@ -202,8 +261,7 @@ tl_main() {
   tl_pidfile="$tl_run_dir/server.pid"
   tl_logfile="$tl_run_dir/logs/server.log"
   tl_lease_dir="$tl_run_root/$tl_name.leases"
-  local cmd="${1:-}" lease=0
-  [ "${2:-}" = "--lease" ] && lease=1
+  local cmd="${1:-}" lease=$tl_lease
   tl_keep_data=0
   case "$cmd" in
     start | stop | restart)
@@ -225,7 +283,12 @@ tl_main() {
       fi
       rm -rf "$tl_lease_dir"
       tl_start
-      if ((lease)); then tl_lease_take "$PPID"; fi
+      if ((lease)); then
+        tl_lease_take "$PPID"
+      else
+        # Started by hand: `stop --lease` (a test run's cleanup) must leave it running.
+        touch "$tl_run_dir/started-without-lease"
+      fi
       ;;
     stop)
       if ((lease)); then
@@ -236,6 +299,10 @@ tl_main() {
           echo "$tl_name: left running for the other lease holders (pids $others)"
           exit 0
         fi
+        if [ -f "$tl_run_dir/started-without-lease" ] && [ -n "$(tl_pid)" ]; then
+          echo "$tl_name: left running (started without --lease; a plain stop stops it)"
+          exit 0
+        fi
       fi
       rm -rf "$tl_lease_dir"
       tl_stop
@@ -244,6 +311,9 @@ tl_main() {
       # Stops the running server and starts it again on its data (fault-injection tests: a
       # broker or node restart in the middle of a run). Leases are kept.
       [ -n "$(tl_pid)" ] || tl_die "not running"
+      # The secured profile's certificates and secrets are made at each start, for that
+      # start's data: it is restarted by stop and start.
+      ((tl_secure)) && tl_die "restart does not apply to --secure (stop and start it)"
       tl_stop
       tl_keep_data=1
       tl_start
@@ -265,7 +335,7 @@ tl_main() {
       ;;
     env) tl_env ;;
     *)
-      echo "usage: $0 start|stop [--lease] | restart | status | wait | env" >&2
+      echo "usage: $0 start|stop [--lease] [--secure] | restart | status|wait|env [--secure]" >&2
       exit 2
       ;;
   esac

@@ -37,6 +37,22 @@ io::cql::CqlOptions cql_options(const PipelineConfig& config) {
   return o;
 }
 
+// Names the keys that fix a failed connection to Cassandra (TLS, credentials).
+Status explain_cassandra_failure(Status s) {
+  s = io::net::explain_tls_failure(
+      std::move(s),
+      {.ca_file = "tideline.cassandra.tls.ca.file",
+       .verify_hostname = "tideline.cassandra.tls.verify.hostname",
+       .host = "tideline.cassandra.contact.points",
+       .cert_file = "tideline.cassandra.tls.cert.file and tideline.cassandra.tls.key.file"});
+  if (s.message().find("Bad_credentials") != std::string::npos) {
+    return Status(s.code(), s.message() +
+                                " [authentication failed: check tideline.cassandra.username and "
+                                "tideline.cassandra.password]");
+  }
+  return s;
+}
+
 }  // namespace
 
 Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& config) {
@@ -47,7 +63,10 @@ Result<std::unique_ptr<io::StateStore>> open_state_store(const PipelineConfig& c
       return embedded::open_state_store(config.checkpoint_dir);
     case StateStoreKind::kCassandra: {
       auto store = io::cql::open_cql_state_store(cql_options(config), config.state_table);
-      if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
+      if (!store) {
+        return std::unexpected(
+            explain_cassandra_failure(store.error()).with_context("opening Cassandra"));
+      }
       // A node restart in the middle of a run: the store reconnects on its next call, and the
       // processor waits for it instead of exiting.
       return io::retry_transient(std::move(*store),
@@ -61,7 +80,10 @@ Result<std::unique_ptr<io::TableStore>> open_table_store(const PipelineConfig& c
   if (config.backend == Backend::kEmbedded) return embedded::open_table_store(config.data_dir);
   io::cql::CqlOptions o = cql_options(config);
   auto store = io::cql::open_cql_table_store(o);
-  if (!store) return std::unexpected(store.error().with_context("opening Cassandra"));
+  if (!store) {
+    return std::unexpected(
+        explain_cassandra_failure(store.error()).with_context("opening Cassandra"));
+  }
   return store;
 }
 

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# check_running.sh NAME: asserts that scripts/services/NAME.sh reports the server running and
+# check_running.sh NAME [--secure]: asserts that scripts/services/NAME.sh reports the server running and
 # that every TCP socket the server process listens on is bound to a loopback address (nothing
 # reachable from outside the machine). Reads /proc directly, so needs no ss/netstat.
 set -euo pipefail
 name="$1"
 root="$(cd "$(dirname "$0")/../.." && pwd)"
-status="$("$root/scripts/services/$name.sh" status)" || { echo "FAIL: $status"; exit 1; }
+status="$("$root/scripts/services/$name.sh" status "${@:2}")" || { echo "FAIL: $status"; exit 1; }
 echo "$status"
 pid="$(sed -n 's/.*(pid \([0-9]*\),.*/\1/p' <<<"$status")"
 [ -n "$pid" ] || { echo "FAIL: no pid in status line"; exit 1; }

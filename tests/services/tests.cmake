@@ -28,3 +28,43 @@ foreach(server cassandra pulsar)
   set_tests_properties(services.${server}.smoke PROPERTIES
     FIXTURES_REQUIRED ${server}_server LABELS "${server};slow" TIMEOUT 300)
 endforeach()
+
+# The secured profile of both servers (docs/services.md, "Secured servers"): TLS, Cassandra
+# password authentication with client certificates, Pulsar token authentication and
+# authorization. Separate processes on other ports, so they run next to the plain ones.
+# Fixtures cassandra_secure_server / pulsar_secure_server, labels "<server>;secure;slow".
+foreach(server cassandra pulsar)
+  add_test(NAME services.${server}.secure.start
+    COMMAND ${tl_services_dir}/${server}.sh start --lease --secure)
+  set_tests_properties(services.${server}.secure.start PROPERTIES
+    FIXTURES_SETUP ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 900)
+
+  add_test(NAME services.${server}.secure.stop
+    COMMAND ${tl_services_dir}/${server}.sh stop --lease --secure)
+  set_tests_properties(services.${server}.secure.stop PROPERTIES
+    FIXTURES_CLEANUP ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 120)
+
+  add_test(NAME services.${server}.secure.running
+    COMMAND ${tl_services_tests}/check_running.sh ${server} --secure)
+  set_tests_properties(services.${server}.secure.running PROPERTIES
+    FIXTURES_REQUIRED ${server}_secure_server LABELS "${server};secure;slow" TIMEOUT 60)
+endforeach()
+
+# A two-node Cassandra cluster (cassandra.sh --node 1|2; docs/services.md, "Two-node
+# cluster"): node 1 on 127.0.0.1, node 2 on 127.0.0.2, both on native port 9242. Fixture
+# cassandra_cluster, labels "cassandra;cluster;slow". Node 2 starts after node 1 (its seed).
+add_test(NAME services.cassandra.cluster.start1
+  COMMAND ${tl_services_dir}/cassandra.sh start --lease --node 1)
+add_test(NAME services.cassandra.cluster.start2
+  COMMAND ${tl_services_dir}/cassandra.sh start --lease --node 2)
+set_tests_properties(services.cassandra.cluster.start1 services.cassandra.cluster.start2
+  PROPERTIES FIXTURES_SETUP cassandra_cluster LABELS "cassandra;cluster;slow" TIMEOUT 900
+  ENVIRONMENT "TIDELINE_CASSANDRA_HEAP=768M")
+set_tests_properties(services.cassandra.cluster.start2 PROPERTIES
+  DEPENDS services.cassandra.cluster.start1)
+add_test(NAME services.cassandra.cluster.stop2
+  COMMAND ${tl_services_dir}/cassandra.sh stop --lease --node 2)
+add_test(NAME services.cassandra.cluster.stop1
+  COMMAND ${tl_services_dir}/cassandra.sh stop --lease --node 1)
+set_tests_properties(services.cassandra.cluster.stop1 services.cassandra.cluster.stop2
+  PROPERTIES FIXTURES_CLEANUP cassandra_cluster LABELS "cassandra;cluster;slow" TIMEOUT 120)

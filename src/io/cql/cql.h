@@ -1,9 +1,13 @@
 #pragma once
 // The Cassandra table store of the clusters backend: io::TableStore over the CQL native
-// protocol v4 client (docs/formats/cql.md). One connection to the first reachable contact
-// point (in `local_dc` when set); no driver-side load balancing. When the connection fails
-// (node down, timeout), the call that saw it returns the error and the next call connects
-// again (to the first usable contact point); nothing is retried implicitly.
+// protocol v4 client (docs/formats/cql.md). One connection to the first reachable node (in
+// `local_dc` when set), plus, for upserts on a multi-node cluster, one per node that owns
+// rows: each row goes to the owner of its partition key's Murmur3 token (token-aware
+// routing; reads are not routed). The store knows the contact points
+// and the peers the connected node lists (system.peers_v2). An upsert whose node goes away
+// (connection broken, Unavailable/Overloaded, timeout) is sent again, whole, through another
+// node (upserts are idempotent; at most 6 attempts). Other calls that see a failed connection
+// return the error, and the next call connects again.
 // Thread-safety: like every TableStore, an instance is used by one thread at a time.
 
 #include <chrono>

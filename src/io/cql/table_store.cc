@@ -1,16 +1,21 @@
 // io::TableStore over the CQL native protocol; requests in docs/formats/cql.md.
+#include <arpa/inet.h>
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <limits>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "common/time.h"
 #include "io/cql/client.h"
 #include "io/cql/connect.h"
 #include "io/cql/cql.h"
+#include "io/cql/token.h"
 
 namespace tideline::io::cql {
 
@@ -103,7 +108,47 @@ Result<std::string> data_center(Client& client) {
   return std::string(res.rows.cell(0, 0).value_or(""));
 }
 
+// An [inet] column's address bytes as text ("" for another length).
+std::string inet_text(std::string_view raw) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (raw.size() == 4) {
+    ::inet_ntop(AF_INET, raw.data(), text, sizeof text);
+  } else if (raw.size() == 16) {
+    ::inet_ntop(AF_INET6, raw.data(), text, sizeof text);
+  }
+  return text;
+}
+
 }  // namespace
+
+Result<std::vector<net::Endpoint>> discover_peers(Client& client, uint16_t default_port) {
+  std::vector<net::Endpoint> out;
+  auto v2 = client.query("SELECT native_address, native_port FROM system.peers_v2");
+  if (v2) {
+    for (int32_t r = 0; r < v2->rows.row_count; ++r) {
+      auto addr = v2->rows.cell(r, 0);
+      auto port = v2->rows.cell(r, 1);
+      if (!addr || !port || port->size() != 4) continue;
+      const auto* b = reinterpret_cast<const uint8_t*>(port->data());
+      const uint32_t p =
+          (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
+      std::string host = inet_text(*addr);
+      if (host.empty() || p == 0 || p > 65535) continue;
+      out.push_back(net::Endpoint{host, static_cast<uint16_t>(p)});
+    }
+    return out;
+  }
+  if (!client.usable()) return error(v2.error());
+  // Servers before 4.0: no peers_v2; rpc_address on the port we used.
+  TL_ASSIGN_OR_RETURN(ResultBody v1, client.query("SELECT rpc_address FROM system.peers"));
+  for (int32_t r = 0; r < v1.rows.row_count; ++r) {
+    auto addr = v1.rows.cell(r, 0);
+    if (!addr) continue;
+    std::string host = inet_text(*addr);
+    if (!host.empty()) out.push_back(net::Endpoint{host, default_port});
+  }
+  return out;
+}
 
 // A client connected to the first usable contact point (reachable, in the local dc if set).
 Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
@@ -141,10 +186,21 @@ Result<std::unique_ptr<Client>> connect_client(const CqlOptions& options) {
 
 namespace {
 
+// Writes retry a batch that failed because its node went away (connection broken, or the
+// node answered Unavailable/timed out) on another node, this many times in all.
+constexpr int kWriteAttempts = 6;
+
 class CqlTableStore final : public io::TableStore {
  public:
   CqlTableStore(CqlOptions options, std::unique_ptr<Client> client)
-      : options_(std::move(options)), client_(std::move(client)) {}
+      : options_(std::move(options)), client_(std::move(client)) {
+    auto contacts = net::parse_endpoints(options_.contact_points, kDefaultPort);
+    if (contacts) {
+      for (const auto& ep : *contacts) nodes_.push_back(ep.to_string());
+    }
+    learn_peers();
+    load_ring();
+  }
 
   Status execute_ddl(std::string_view cql) override {
     auto parsed = io::parse_ddl(cql);
@@ -175,7 +231,26 @@ class CqlTableStore final : public io::TableStore {
     return *s;
   }
 
+  // Upserts are idempotent, so a batch whose node failed is sent again, whole, through
+  // another node (docs/formats/cql.md, "Nodes and failover").
   Status upsert(std::string_view keyspace, std::string_view table, const Batch& rows) override {
+    Status st;
+    for (int attempt = 1; attempt <= kWriteAttempts; ++attempt) {
+      st = upsert_once(keyspace, table, rows);
+      if (st.ok() || !node_failure(st)) return st;
+      const std::string failed = client_ ? client_->peer() : std::string("no node");
+      if (attempt == kWriteAttempts) break;
+      spdlog::warn(
+          "cassandra: {} failed ({}); writing the batch again through another node "
+          "(attempt {} of {})",
+          failed, st.message(), attempt + 1, kWriteAttempts);
+      fail_over(failed);
+      std::this_thread::sleep_for(milliseconds(200 * attempt));
+    }
+    return st;
+  }
+
+  Status upsert_once(std::string_view keyspace, std::string_view table, const Batch& rows) {
     TL_RETURN_IF_ERROR(ensure_connected());
     TL_ASSIGN_OR_RETURN(const TableSchema* s, schema(keyspace, table));
     TL_ASSIGN_OR_RETURN(io::UpsertColumns cols, io::map_upsert_columns(*s, rows, keyspace, table));
@@ -219,16 +294,51 @@ class CqlTableStore final : public io::TableStore {
       Status e = encode_row(r, scratch);
       if (!e.ok()) return e.with_context(fmt::format("upsert into {}.{}", keyspace, table));
     }
-    Status st =
-        client_->execute_many(it->second, rows.num_rows, [&](int64_t r, QueryParams& p) -> Status {
-          BodyWriter w;
-          TL_RETURN_IF_ERROR(encode_row(r, w));
-          p.values = w.take();
-          p.value_count = nvalues;
-          p.has_values = true;
-          return {};
-        });
-    if (!st.ok()) return st.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+    // Token-aware routing: each row goes to the node that owns its partition key's token,
+    // over that node's own connection; rows of the connected node, and of nodes that cannot
+    // be reached, go through client_ (which forwards them).
+    std::map<std::string, std::vector<int64_t>> groups;  // node ("" = client_) -> rows
+    route_rows(*s, rows, table_col, groups);
+    if (groups.size() > 1 || !groups.begin()->first.empty()) {
+      std::string counts;
+      for (const auto& [node, group] : groups) {
+        counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ",
+                              node.empty() ? client_->peer() : node, group.size());
+      }
+      spdlog::debug("cassandra: upsert of {} rows into {}.{} routed: {}", rows.num_rows, keyspace,
+                    table, counts);
+    }
+    for (const auto& [node, group] : groups) {
+      Client* c = client_.get();
+      Prepared* stmt = &it->second;
+      if (!node.empty()) {
+        NodeConn& nc = routed_[node];
+        auto prepared = nc.statements.find(cql);
+        if (prepared == nc.statements.end()) {
+          auto p = nc.client->prepare(cql);
+          if (!p) {
+            if (!nc.client->usable()) mark_down(node);
+            return p.error().with_context(fmt::format("upsert into {}.{}", keyspace, table));
+          }
+          prepared = nc.statements.emplace(cql, std::move(*p)).first;
+        }
+        c = nc.client.get();
+        stmt = &prepared->second;
+      }
+      Status st = c->execute_many(
+          *stmt, static_cast<int64_t>(group.size()), [&](int64_t j, QueryParams& p) -> Status {
+            BodyWriter w;
+            TL_RETURN_IF_ERROR(encode_row(group[static_cast<size_t>(j)], w));
+            p.values = w.take();
+            p.value_count = nvalues;
+            p.has_values = true;
+            return {};
+          });
+      if (!st.ok()) {
+        if (!node.empty() && !c->usable()) mark_down(node);
+        return st.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+      }
+    }
     return {};
   }
 
@@ -332,12 +442,176 @@ class CqlTableStore final : public io::TableStore {
   // A client whose connection failed (transport error, timeout, undecodable frame) is
   // replaced by a new connection at the start of the next call; the call that saw the failure
   // has already returned it. Prepared statements are prepared again on the new connection.
+  // Connects to the known nodes (contact points, then the peers learned from them) in turn,
+  // starting after the node that failed last.
   Status ensure_connected() {
     if (client_ && client_->usable()) return {};
     client_.reset();
     statements_.clear();
-    TL_ASSIGN_OR_RETURN(client_, connect_client(options_));
+    CqlOptions o = options_;
+    if (!nodes_.empty()) {
+      o.contact_points.clear();
+      for (size_t i = 0; i < nodes_.size(); ++i) {
+        o.contact_points += (i ? ", " : "") + nodes_[(start_ + i) % nodes_.size()];
+      }
+    }
+    TL_ASSIGN_OR_RETURN(client_, connect_client(o));
+    learn_peers();
+    load_ring();
     return {};
+  }
+
+  // The ring of the connected node's view: its own tokens (system.local) and its peers'
+  // (system.peers_v2), the nodes of `local_dc` only when set. Best effort: without it (an
+  // older server, one node) every row goes through client_.
+  void load_ring() {
+    ring_ = TokenRing();
+    ring_nodes_.clear();
+    if (!client_) return;
+    auto add = [&](const std::string& node, std::optional<std::string_view> tokens) {
+      if (!tokens || tokens->size() < 4) return;
+      // set<text>: [int n] then n x [int length][bytes].
+      const auto* b = reinterpret_cast<const uint8_t*>(tokens->data());
+      auto be32 = [&](size_t at) {
+        return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) |
+               b[at + 3];
+      };
+      const uint32_t n = be32(0);
+      size_t at = 4;
+      const int index = static_cast<int>(ring_nodes_.size());
+      ring_nodes_.push_back(node);
+      for (uint32_t k = 0; k < n && at + 4 <= tokens->size(); ++k) {
+        const uint32_t len = be32(at);
+        at += 4;
+        if (at + len > tokens->size()) return;
+        int64_t t = 0;
+        const char* first = tokens->data() + at;
+        if (std::from_chars(first, first + len, t).ec == std::errc()) ring_.add(t, index);
+        at += len;
+      }
+    };
+    auto local = client_->query("SELECT tokens, data_center FROM system.local WHERE key='local'");
+    if (!local || local->rows.row_count != 1) return;
+    const bool local_ok = options_.local_dc.empty() || local->rows.cell(0, 1).value_or("") ==
+                                                           std::string_view(options_.local_dc);
+    if (local_ok) add(client_->peer(), local->rows.cell(0, 0));
+    auto peers = client_->query(
+        "SELECT native_address, native_port, tokens, data_center FROM system.peers_v2");
+    if (!peers) {
+      ring_ = TokenRing();
+      ring_nodes_.clear();
+      return;
+    }
+    for (int32_t r = 0; r < peers->rows.row_count; ++r) {
+      auto addr = peers->rows.cell(r, 0);
+      auto port = peers->rows.cell(r, 1);
+      if (!addr || !port || port->size() != 4) continue;
+      if (!options_.local_dc.empty() &&
+          peers->rows.cell(r, 3).value_or("") != std::string_view(options_.local_dc)) {
+        continue;
+      }
+      const auto* pb = reinterpret_cast<const uint8_t*>(port->data());
+      const uint32_t pn =
+          (uint32_t{pb[0]} << 24) | (uint32_t{pb[1]} << 16) | (uint32_t{pb[2]} << 8) | pb[3];
+      const std::string host = inet_text(*addr);
+      if (host.empty() || pn == 0 || pn > 65535) continue;
+      add(net::Endpoint{host, static_cast<uint16_t>(pn)}.to_string(), peers->rows.cell(r, 2));
+    }
+    ring_.finish();
+  }
+
+  // Groups the rows by the node their partition key's token belongs to ("" = client_: the
+  // connected node, a node that cannot be reached, or no ring).
+  void route_rows(const TableSchema& s, const Batch& rows, const std::vector<int>& table_col,
+                  std::map<std::string, std::vector<int64_t>>& groups) {
+    std::vector<size_t> key_fields;  // the batch fields of the partition key, in key order
+    for (const auto& k : s.partition_key) {
+      const int tc = s.column_index(k);
+      auto f = std::find(table_col.begin(), table_col.end(), tc);
+      if (tc < 0 || f == table_col.end()) break;
+      key_fields.push_back(static_cast<size_t>(f - table_col.begin()));
+    }
+    std::set<std::string> distinct(ring_nodes_.begin(), ring_nodes_.end());
+    if (ring_.empty() || distinct.size() < 2 || key_fields.size() != s.partition_key.size()) {
+      auto& all = groups[""];
+      for (int64_t r = 0; r < rows.num_rows; ++r) all.push_back(r);
+      return;
+    }
+    io::CqlCell cell;
+    std::vector<std::string> parts(key_fields.size());
+    std::vector<std::string_view> views(key_fields.size());
+    for (int64_t r = 0; r < rows.num_rows; ++r) {
+      bool ok = true;
+      for (size_t k = 0; k < key_fields.size() && ok; ++k) {
+        const size_t f = key_fields[k];
+        const auto& tc = s.columns[static_cast<size_t>(table_col[f])];
+        BodyWriter w;
+        ok = io::to_cql_cell(tc.type, rows.columns[f], r, tc.name, cell).ok() && !cell.is_null;
+        if (ok) {
+          encode_cell(w, tc.type, cell);
+          parts[k] = w.take().substr(4);  // the value without its [int] length
+          views[k] = parts[k];
+        }
+      }
+      const int owner = ok ? ring_.owner(murmur3_token(routing_key(views))) : -1;
+      const std::string node = owner < 0 ? std::string() : ring_nodes_[static_cast<size_t>(owner)];
+      groups[reachable(node) ? node : std::string()].push_back(r);
+    }
+  }
+
+  // Whether `node` has (or now gets) a usable routed connection; false for client_'s own
+  // node and for nodes marked down in the last 5 s.
+  bool reachable(const std::string& node) {
+    if (node.empty() || (client_ && node == client_->peer())) return false;
+    NodeConn& nc = routed_[node];
+    if (nc.client && nc.client->usable()) return true;
+    if (std::chrono::steady_clock::now() < nc.down_until) return false;
+    nc.client.reset();
+    nc.statements.clear();
+    CqlOptions o = options_;
+    o.contact_points = node;
+    o.local_dc.clear();  // chosen from the ring already
+    auto c = connect_client(o);
+    if (!c) {
+      mark_down(node);
+      return false;
+    }
+    nc.client = std::move(*c);
+    return true;
+  }
+
+  void mark_down(const std::string& node) {
+    NodeConn& nc = routed_[node];
+    nc.client.reset();
+    nc.statements.clear();
+    nc.down_until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  }
+
+  // Adds the connected node's peers to the known nodes (best effort: a failure here shows in
+  // the next request).
+  void learn_peers() {
+    if (!client_) return;
+    auto peers = discover_peers(*client_, kDefaultPort);
+    if (!peers) return;
+    for (const auto& ep : *peers) {
+      const std::string e = ep.to_string();
+      if (std::find(nodes_.begin(), nodes_.end(), e) == nodes_.end()) nodes_.push_back(e);
+    }
+  }
+
+  // The failure of a request that another node may not have: the connection broke, the node
+  // is going away or overloaded.
+  bool node_failure(const Status& st) const {
+    if (client_ && !client_->usable()) return true;
+    return st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kTimeout;
+  }
+
+  // Drops the connection; the next one starts at the node after `failed`.
+  void fail_over(const std::string& failed) {
+    client_.reset();
+    statements_.clear();
+    auto it = std::find(nodes_.begin(), nodes_.end(), failed);
+    if (it != nodes_.end()) start_ = static_cast<size_t>(it - nodes_.begin()) + 1;
   }
 
   Result<bool> keyspace_exists(std::string_view ks) {
@@ -483,6 +757,17 @@ class CqlTableStore final : public io::TableStore {
   std::unique_ptr<Client> client_;  // null after a failed reconnection
   std::map<std::string, TableSchema, std::less<>> schemas_;
   std::map<std::string, Prepared, std::less<>> statements_;
+  std::vector<std::string> nodes_;  // "host:port" of the contact points and learned peers
+  size_t start_ = 0;                // index in nodes_ the next connection tries first
+  // Token-aware routing: the ring (token -> index in ring_nodes_) and a connection per node.
+  struct NodeConn {
+    std::unique_ptr<Client> client;
+    std::map<std::string, Prepared, std::less<>> statements;
+    std::chrono::steady_clock::time_point down_until{};
+  };
+  TokenRing ring_;
+  std::vector<std::string> ring_nodes_;
+  std::map<std::string, NodeConn> routed_;
 };
 
 }  // namespace

@@ -397,10 +397,12 @@ class TlsConnection : public ConnectionBase {
       return invalid_argument(fmt::format("{}: TLS key_file '{}' given without cert_file",
                                           peer_.to_string(), opts.key_file));
     }
-    SSL_CTX_set_verify(ctx.get(), opts.verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    SSL_CTX_set_verify(ctx.get(), opts.verify_peer ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
+                       remember_leaf);
 
     ssl_.reset(SSL_new(ctx.get()));
     if (!ssl_) return tls_config_error("cannot create TLS session");
+    SSL_set_app_data(ssl_.get(), this);
     const BIO_METHOD* method = sock_bio_method();
     BIO* bio = method != nullptr ? BIO_new(method) : nullptr;
     if (bio == nullptr) return tls_config_error("cannot create socket BIO");
@@ -410,6 +412,9 @@ class TlsConnection : public ConnectionBase {
 
     const std::string& name = opts.server_name.empty() ? peer_.host : opts.server_name;
     bool ip = is_ip_literal(name);
+    expected_host_ = name;
+    ca_file_ = opts.ca_file;
+    sent_client_cert_ = !opts.cert_file.empty();
     // SNI carries host names only (RFC 6066 forbids address literals).
     if (!ip && !name.empty() && SSL_set_tlsext_host_name(ssl_.get(), name.c_str()) != 1) {
       return tls_config_error(fmt::format("cannot set server name '{}'", name));
@@ -511,9 +516,12 @@ class TlsConnection : public ConnectionBase {
     std::string reason = openssl_errors();
     long verify = SSL_get_verify_result(ssl_.get());
     if (verify != X509_V_OK) {
-      if (reason.empty()) reason = "certificate verify failed";
-      reason += fmt::format(" ({})", X509_verify_cert_error_string(verify));
-      return io_error(fmt::format("{}: TLS handshake failed: {}", peer_.to_string(), reason));
+      return io_error(fmt::format("{}: TLS handshake failed: certificate verify failed ({}): {}",
+                                  peer_.to_string(), X509_verify_cert_error_string(verify),
+                                  verify_failure(verify)));
+    }
+    if (std::string alert = client_cert_alert(reason); !alert.empty()) {
+      return io_error(fmt::format("{}: TLS handshake failed: {}", peer_.to_string(), alert));
     }
     if (err == SSL_ERROR_ZERO_RETURN || (err == SSL_ERROR_SYSCALL && reason.empty())) {
       std::string detail = sock_.eof || saved_errno == 0 ? std::string("connection closed by peer")
@@ -532,14 +540,125 @@ class TlsConnection : public ConnectionBase {
     }
     if (err == SSL_ERROR_SYSCALL && reason.empty()) {
       if (saved_errno == EPIPE || saved_errno == ECONNRESET) {
-        return unavailable(fmt::format("{}: connection closed by peer ({})", peer_.to_string(),
-                                       errno_text(saved_errno)));
+        // With TLS 1.3 a server that wants a client certificate closes the connection after
+        // the handshake; its alert is often lost in the reset.
+        const bool maybe_cert =
+            !sent_client_cert_ && !received_data_ && SSL_version(ssl_.get()) == TLS1_3_VERSION;
+        return unavailable(fmt::format(
+            "{}: connection closed by peer ({}){}", peer_.to_string(), errno_text(saved_errno),
+            maybe_cert ? " right after the TLS handshake: the server may require a client "
+                         "certificate, and none is configured"
+                       : ""));
       }
       return io_error(fmt::format("{}: TLS {} failed: {}", peer_.to_string(), op,
                                   saved_errno ? errno_text(saved_errno) : "unknown error"));
     }
+    if (std::string alert = client_cert_alert(reason); !alert.empty()) {
+      return io_error(fmt::format("{}: TLS {} failed: {}", peer_.to_string(), op, alert));
+    }
     if (reason.empty()) reason = fmt::format("SSL error {}", err);
     return io_error(fmt::format("{}: TLS {} failed: {}", peer_.to_string(), op, reason));
+  }
+
+  // Verification callback: keeps the description of the server's own certificate (depth 0)
+  // for messages, since a failed handshake leaves no peer certificate to ask for.
+  static int remember_leaf(int preverify_ok, X509_STORE_CTX* store) {
+    auto* ssl =
+        static_cast<SSL*>(X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx()));
+    auto* self = ssl != nullptr ? static_cast<TlsConnection*>(SSL_get_app_data(ssl)) : nullptr;
+    if (self != nullptr && X509_STORE_CTX_get_error_depth(store) == 0) {
+      self->leaf_ = describe_certificate(X509_STORE_CTX_get_current_cert(store));
+    }
+    return preverify_ok;
+  }
+
+  std::string describe_peer_certificate() {
+    if (!leaf_.empty()) return leaf_;
+    return describe_certificate(SSL_get0_peer_certificate(ssl_.get()));
+  }
+
+  // A certificate, described for a message: "issued by '<issuer>', for DNS:a, IP:b" (subject
+  // alternative names; the subject when there are none).
+  static std::string describe_certificate(X509* cert) {
+    if (cert == nullptr) return "no certificate";
+    char issuer[256] = {0};
+    X509_NAME_oneline(X509_get_issuer_name(cert), issuer, sizeof issuer);
+    std::string names;
+    auto* sans =
+        static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+    if (sans != nullptr) {
+      for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+        const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+        std::string one;
+        if (g->type == GEN_DNS) {
+          const auto* d = g->d.dNSName;
+          one = "DNS:" + std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(d)),
+                                     static_cast<size_t>(ASN1_STRING_length(d)));
+        } else if (g->type == GEN_IPADD) {
+          const auto* a = g->d.iPAddress;
+          char text[INET6_ADDRSTRLEN] = {0};
+          int len = ASN1_STRING_length(a);
+          if (len == 4 || len == 16) {
+            ::inet_ntop(len == 4 ? AF_INET : AF_INET6, ASN1_STRING_get0_data(a), text, sizeof text);
+            one = std::string("IP:") + text;
+          }
+        }
+        if (!one.empty()) names += (names.empty() ? "" : ", ") + one;
+      }
+      GENERAL_NAMES_free(sans);
+    }
+    if (names.empty()) {
+      char subject[256] = {0};
+      X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+      names = std::string("subject ") + subject;
+    }
+    return fmt::format("issued by '{}', for {}", issuer, names);
+  }
+
+  // Why verification failed, in words that say what to change.
+  std::string verify_failure(long verify) {
+    const std::string cert = describe_peer_certificate();
+    const std::string trust = ca_file_.empty() ? std::string("the system's CA certificates")
+                                               : "CA file '" + ca_file_ + "'";
+    switch (verify) {
+      case X509_V_ERR_HOSTNAME_MISMATCH:
+      case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return fmt::format(
+            "the server's certificate does not match the host name '{}' ({}): connect by a name "
+            "the certificate lists, or turn host name verification off",
+            expected_host_, cert);
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+      case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+      case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+      case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+      case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return fmt::format(
+            "the server's certificate ({}) is not signed by a CA in {}: trust the CA that "
+            "signed it",
+            cert, trust);
+      case X509_V_ERR_CERT_HAS_EXPIRED:
+        return fmt::format("the server's certificate ({}) has expired", cert);
+      case X509_V_ERR_CERT_NOT_YET_VALID:
+        return fmt::format("the server's certificate ({}) is not valid yet (check the clock)",
+                           cert);
+      default:
+        return fmt::format("the server's certificate is {}", cert);
+    }
+  }
+
+  // The server refused our side of mutual TLS (a TLS alert in OpenSSL's reason).
+  std::string client_cert_alert(const std::string& reason) const {
+    if (reason.find("certificate required") != std::string::npos) {
+      return "the server requires a client certificate and none was configured (" + reason + ")";
+    }
+    if (sent_client_cert_ && (reason.find("bad certificate") != std::string::npos ||
+                              reason.find("unknown ca") != std::string::npos ||
+                              reason.find("certificate unknown") != std::string::npos)) {
+      return "the server rejected the client certificate (" + reason +
+             "): use one signed by a CA the server trusts";
+    }
+    return "";
   }
 
   // Reads at least one byte, or returns 0 when `deadline` passed first.
@@ -549,7 +668,10 @@ class TlsConnection : public ConnectionBase {
       ERR_clear_error();
       size_t n = 0;
       int rc = SSL_read_ex(ssl_.get(), out.data(), out.size(), &n);
-      if (rc == 1) return n;
+      if (rc == 1) {
+        received_data_ = true;
+        return n;
+      }
       int err = SSL_get_error(ssl_.get(), rc);
       int saved_errno = errno;
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -564,7 +686,12 @@ class TlsConnection : public ConnectionBase {
 
   SocketState sock_;  // must outlive ssl_ (its BIO points here): declared before it
   SslPtr ssl_;
-  bool broken_ = false;  // a fatal SSL error happened: no close_notify on close()
+  std::string leaf_;               // the server's certificate, described (remember_leaf)
+  std::string expected_host_;      // the name (or address) the certificate must match
+  std::string ca_file_;            // the trust store, for messages
+  bool sent_client_cert_ = false;  // a client certificate was configured
+  bool received_data_ = false;     // application data arrived since the handshake
+  bool broken_ = false;            // a fatal SSL error happened: no close_notify on close()
 };
 
 // One non-blocking connect attempt. Returns the connected descriptor, or -1 with `err` set
@@ -758,6 +885,29 @@ Result<std::unique_ptr<Connection>> Connection::connect(const Endpoint& endpoint
   auto conn = std::make_unique<TlsConnection>(endpoint, fd);
   TL_RETURN_IF_ERROR(conn->start(tls, deadline, timeout));
   return std::unique_ptr<Connection>(std::move(conn));
+}
+
+Status explain_tls_failure(Status status, const TlsConfigKeys& keys) {
+  if (status.ok()) return status;
+  const std::string& m = status.message();
+  std::string hint;
+  if (m.find("does not match the host name") != std::string::npos) {
+    hint = fmt::format("connect by a host name the certificate lists ({}), or set {}=false",
+                       keys.host, keys.verify_hostname);
+  } else if (m.find("is not signed by a CA in") != std::string::npos) {
+    hint = fmt::format("set {} to the CA that signed the server's certificate", keys.ca_file);
+  } else if (m.find("requires a client certificate") != std::string::npos ||
+             m.find("may require a client certificate") != std::string::npos) {
+    hint = keys.cert_file.empty()
+               ? std::string(
+                     "this client cannot present a client certificate: the server must "
+                     "not require one")
+               : fmt::format("set {}", keys.cert_file);
+  } else if (m.find("rejected the client certificate") != std::string::npos) {
+    hint = fmt::format("check {}", keys.cert_file);
+  }
+  if (hint.empty()) return status;
+  return Status(status.code(), fmt::format("{} [to fix: {}]", m, hint));
 }
 
 }  // namespace tideline::io::net

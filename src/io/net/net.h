@@ -47,6 +47,20 @@ struct TlsOptions {
   std::string key_file;         // its private key, PEM; optional
 };
 
+// The configuration keys a user changes to fix a TLS failure, for explain_tls_failure().
+struct TlsConfigKeys {
+  std::string_view ca_file;          // e.g. "tlsTrustCertsFilePath"
+  std::string_view verify_hostname;  // e.g. "tlsEnableHostnameVerification"
+  std::string_view host;             // where the host name comes from, e.g. "brokerServiceUrl"
+  std::string_view cert_file;  // client certificate and key, e.g. "x.cert.file and x.key.file";
+                               // empty: the client cannot present one
+};
+// Appends to a failure of Connection::connect() (or of the first read after it) the keys that
+// fix it: an untrusted server certificate names `ca_file`, a host name mismatch `host` and
+// `verify_hostname`, a missing or refused client certificate `cert_file`. Other statuses are
+// returned unchanged.
+Status explain_tls_failure(Status status, const TlsConfigKeys& keys);
+
 class Connection {
  public:
   virtual ~Connection() = default;

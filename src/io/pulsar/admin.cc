@@ -9,6 +9,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "io/pulsar/client.h"
+
 namespace tideline::pulsar {
 
 namespace {
@@ -146,16 +148,46 @@ Result<AdminClient::Response> AdminClient::call(std::string_view method, std::st
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, options_.tls.verify_peer ? 1L : 0L);
   curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST,
                    options_.tls.verify_peer && options_.tls.verify_hostname ? 2L : 0L);
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
   const CURLcode rc = curl_easy_perform(h);
   if (rc != CURLE_OK) {
     const StatusCode code = rc == CURLE_OPERATION_TIMEDOUT ? StatusCode::kTimeout
                             : rc == CURLE_COULDNT_CONNECT  ? StatusCode::kUnavailable
                                                            : StatusCode::kIoError;
-    return error(code, fmt::format("{} {}{}: {}", method, options_.web_service_url, path,
-                                   curl_easy_strerror(rc)));
+    return error(code, fmt::format("{} {}{}: {}{}", method, options_.web_service_url, path,
+                                   curl_easy_strerror(rc), tls_failure(rc, errbuf)));
   }
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
   return r;
+}
+
+std::string AdminClient::tls_failure(int rc, const char* detail) const {
+  const std::string d = detail != nullptr ? detail : "";
+  if (rc != CURLE_PEER_FAILED_VERIFICATION && rc != CURLE_SSL_CONNECT_ERROR &&
+      rc != CURLE_SSL_CACERT_BADFILE) {
+    return d.empty() ? std::string() : " (" + d + ")";
+  }
+  std::string host = options_.web_service_url;
+  if (auto p = host.find("://"); p != std::string::npos) host = host.substr(p + 3);
+  host = host.substr(0, host.find_first_of(":/"));
+  if (d.find("subject name") != std::string::npos ||
+      d.find("does not match") != std::string::npos) {
+    return fmt::format(
+        " ({}): the server's certificate does not match the host name '{}' [to fix: connect by "
+        "a host name the certificate lists (webServiceUrl), or set "
+        "tlsEnableHostnameVerification=false in client.conf]",
+        d, host);
+  }
+  if (d.find("certificate problem") != std::string::npos) {
+    return fmt::format(
+        " ({}): the server's certificate is not signed by a CA in {} [to fix: set "
+        "tlsTrustCertsFilePath in client.conf to the CA that signed it]",
+        d,
+        options_.tls.ca_file.empty() ? std::string("the system's CA certificates")
+                                     : "'" + options_.tls.ca_file + "'");
+  }
+  return d.empty() ? std::string() : " (" + d + ")";
 }
 
 Status AdminClient::http_error(std::string_view method, std::string_view path,
@@ -165,7 +197,17 @@ Status AdminClient::http_error(std::string_view method, std::string_view path,
                           : r.status == 401 || r.status == 403 ? StatusCode::kInvalidArgument
                           : r.status >= 500                    ? StatusCode::kUnavailable
                                                                : StatusCode::kInvalidArgument;
-  return {code, fmt::format("{} {}: HTTP {}: {}", method, path, r.status, reason_of(r.body))};
+  std::string hint;
+  if (r.status == 401 || r.status == 403) {
+    // Pulsar answers a refused token with 401 and no body, a role without the permission with
+    // 401 or 403 and "Unauthorized to ..." (naming the operation and the topic or namespace).
+    const std::string reason = reason_of(r.body);
+    const bool authorization =
+        r.status == 403 || (!r.body.empty() && reason.find("Unauthorized to") != std::string::npos);
+    hint = " [" + auth_failure_hint(options_.token, authorization) + "]";
+  }
+  return {code,
+          fmt::format("{} {}: HTTP {}: {}{}", method, path, r.status, reason_of(r.body), hint)};
 }
 
 Status AdminClient::create_namespace(std::string_view tenant, std::string_view ns) {

@@ -76,8 +76,12 @@ class AdminClient {
                         std::optional<std::string_view> json_body);
 
  private:
-  // "<METHOD> <path>: HTTP <status>: <reason>"
+  // "<METHOD> <path>: HTTP <status>: <reason>", with what to fix for 401/403 (the token's
+  // role and expiry, never the token).
   Status http_error(std::string_view method, std::string_view path, const Response& r) const;
+  // Words for a failed transfer `rc` with curl's detail: for certificate failures, which one
+  // and the client.conf key that fixes it.
+  std::string tls_failure(int rc, const char* detail) const;
 
   AdminOptions options_;
 };

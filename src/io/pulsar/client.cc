@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <chrono>
+#include <ctime>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 namespace tideline::pulsar {
@@ -101,6 +104,92 @@ Result<std::string> token_from_auth_params(std::string_view params) {
   return std::string(params);
 }
 
+namespace {
+
+std::optional<std::string> base64url_decode(std::string_view in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v;
+    if (c >= 'A' && c <= 'Z')
+      v = c - 'A';
+    else if (c >= 'a' && c <= 'z')
+      v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9')
+      v = c - '0' + 52;
+    else if (c == '-' || c == '+')
+      v = 62;
+    else if (c == '_' || c == '/')
+      v = 63;
+    else if (c == '=')
+      break;
+    else
+      return std::nullopt;
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+std::string utc_time(int64_t epoch_seconds) {
+  std::time_t t = static_cast<std::time_t>(epoch_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+}  // namespace
+
+std::optional<TokenClaims> token_claims(std::string_view jwt) {
+  const size_t a = jwt.find('.');
+  if (a == std::string_view::npos) return std::nullopt;
+  const size_t b = jwt.find('.', a + 1);
+  if (b == std::string_view::npos) return std::nullopt;
+  auto payload = base64url_decode(jwt.substr(a + 1, b - a - 1));
+  if (!payload) return std::nullopt;
+  auto j = nlohmann::json::parse(*payload, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return std::nullopt;
+  TokenClaims c;
+  if (auto it = j.find("sub"); it != j.end() && it->is_string()) c.subject = it->get<std::string>();
+  if (auto it = j.find("exp"); it != j.end() && it->is_number()) c.expires = it->get<int64_t>();
+  return c;
+}
+
+std::string auth_failure_hint(std::string_view token, bool authorization) {
+  const auto claims = token.empty() ? std::nullopt : token_claims(token);
+  if (authorization) {
+    const std::string role =
+        claims && !claims->subject.empty() ? claims->subject : std::string("<the token's role>");
+    return fmt::format(
+        "role '{}' (the subject of the token in authParams) is not authorized for this: grant "
+        "it the permission (pulsar-admin namespaces grant-permission --role {} --actions "
+        "produce,consume <tenant>/<namespace>) or use a token of a role that has it",
+        role, role);
+  }
+  if (token.empty()) {
+    return "authentication failed: the broker requires a token and none is configured (set "
+           "authPlugin and authParams in client.conf)";
+  }
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  if (claims && claims->expires && *claims->expires <= now) {
+    return fmt::format(
+        "authentication failed: the token in authParams expired at {} (its exp claim): get a "
+        "new token for role '{}'",
+        utc_time(*claims->expires), claims->subject);
+  }
+  return "authentication failed: the broker did not accept the token in authParams (client.conf): "
+         "check that it is a token of this cluster (signed with its key), complete and not expired";
+}
+
 Status configure_auth(std::string_view plugin, std::string_view params, ClientOptions& options) {
   plugin = trim(plugin);
   if (plugin.empty()) {
@@ -139,9 +228,16 @@ Result<std::unique_ptr<BrokerConnection>> BrokerConnection::open(std::string_vie
   TL_ASSIGN_OR_RETURN(BrokerUrl parsed, parse_broker_url(url));
   io::net::TlsOptions tls = options.tls;
   tls.enabled = parsed.tls;
-  TL_ASSIGN_OR_RETURN(auto transport, io::net::Connection::connect(parsed.endpoint, tls,
-                                                                   options.operation_timeout));
-  return handshake(std::move(transport), options, std::string(url));
+  static constexpr io::net::TlsConfigKeys kKeys{
+      .ca_file = "tlsTrustCertsFilePath in client.conf",
+      .verify_hostname = "tlsEnableHostnameVerification",
+      .host = "brokerServiceUrl, and the broker's advertised address",
+      .cert_file = ""};  // client certificates (tlsCertificateFilePath) are not supported yet
+  auto transport = io::net::Connection::connect(parsed.endpoint, tls, options.operation_timeout);
+  if (!transport) return error(io::net::explain_tls_failure(transport.error(), kKeys));
+  auto conn = handshake(std::move(*transport), options, std::string(url));
+  if (!conn) return error(io::net::explain_tls_failure(conn.error(), kKeys));
+  return conn;
 }
 
 Result<std::unique_ptr<BrokerConnection>> BrokerConnection::handshake(
@@ -165,9 +261,12 @@ Result<std::unique_ptr<BrokerConnection>> BrokerConnection::handshake(
       return conn;
     }
     if (c.type() == proto::BaseCommand::ERROR) {
-      return error(
-          unavailable(fmt::format("{}: CONNECT: {}: {}", conn->url_,
-                                  server_error_name(c.error().error()), c.error().message())));
+      const bool authn = c.error().error() == proto::AuthenticationError;
+      return error(authn ? StatusCode::kInvalidArgument : StatusCode::kUnavailable,
+                   fmt::format("{}: CONNECT: {}: {}{}", conn->url_,
+                               server_error_name(c.error().error()), c.error().message(),
+                               authn ? " [" + auth_failure_hint(options.auth_data, false) + "]"
+                                     : std::string()));
     }
     TL_ASSIGN_OR_RETURN(bool handled, conn->handle_internal(*frame));
     if (!handled) {
@@ -303,8 +402,14 @@ Result<Frame> BrokerConnection::request(const proto::BaseCommand& command, uint6
             : e.error() == proto::ServiceNotReady || e.error() == proto::TooManyRequests
                 ? StatusCode::kUnavailable
                 : StatusCode::kInvalidArgument;
-        return error(code, fmt::format("{}: {}: {}: {}", url_, what, server_error_name(e.error()),
-                                       e.message()));
+        std::string hint;
+        if (e.error() == proto::AuthorizationError || e.error() == proto::AuthenticationError) {
+          hint = " [" +
+                 auth_failure_hint(options_.auth_data, e.error() == proto::AuthorizationError) +
+                 "]";
+        }
+        return error(code, fmt::format("{}: {}: {}: {}{}", url_, what, server_error_name(e.error()),
+                                       e.message(), hint));
       }
       return std::move(*frame);
     }
@@ -383,6 +488,12 @@ Result<BrokerConnection*> ConnectionPool::lookup(std::string_view topic) {
     }
     const auto& r = frame.command.lookuptopicresponse();
     if (r.response() == proto::CommandLookupTopicResponse::Failed) {
+      if (r.error() == proto::AuthorizationError || r.error() == proto::AuthenticationError) {
+        return error(invalid_argument(fmt::format(
+            "{}: LOOKUP {}: {}: {} [{}]", conn->url(), topic, server_error_name(r.error()),
+            r.message(),
+            auth_failure_hint(options_.auth_data, r.error() == proto::AuthorizationError))));
+      }
       return error(unavailable(fmt::format("{}: LOOKUP {}: {}: {}", conn->url(), topic,
                                            server_error_name(r.error()), r.message())));
     }

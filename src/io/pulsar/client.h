@@ -51,6 +51,20 @@ Result<BrokerUrl> parse_broker_url(std::string_view url);
 // file's content without surrounding whitespace) or the bare token. Errors never contain
 // the token.
 Result<std::string> token_from_auth_params(std::string_view params);
+// What a token says about itself, read without checking its signature (for messages only;
+// nothing secret): the role (`sub` claim) and the expiry (`exp`, seconds since the epoch).
+// nullopt when `jwt` is not a JWT with a JSON payload.
+struct TokenClaims {
+  std::string subject;
+  std::optional<int64_t> expires;
+};
+std::optional<TokenClaims> token_claims(std::string_view jwt);
+
+// The part of a message about a refused token: `authorization` false = the broker did not
+// authenticate it (names the expiry when it is past, else the usual causes); true = its role
+// lacks a permission (names the role and how to grant it). Always names authParams.
+std::string auth_failure_hint(std::string_view token, bool authorization);
+
 // Maps authPlugin/authParams to (auth_method, auth_data): empty plugin = no auth; the token
 // plugin (its Java class name, "token" or "AuthenticationToken") = ("token", token); others
 // kUnimplemented.

@@ -120,8 +120,38 @@ TEST(PulsarClient, HandshakeErrorNamesServerError) {
   auto conn = BrokerConnection::handshake(std::make_unique<ScriptedConnection>(input, &written),
                                           ClientOptions{}, "pulsar://127.0.0.1:6650");
   ASSERT_FALSE(conn);
+  // The server's words, then what to fix (no token configured here).
   EXPECT_EQ(conn.error().message(),
-            "pulsar://127.0.0.1:6650: CONNECT: AuthenticationError: Unable to authenticate");
+            "pulsar://127.0.0.1:6650: CONNECT: AuthenticationError: Unable to authenticate "
+            "[authentication failed: the broker requires a token and none is configured (set "
+            "authPlugin and authParams in client.conf)]");
+}
+
+TEST(PulsarClient, TokenClaimsAndAuthHintsNeverShowTheToken) {
+  // {"alg":"HS256"} . {"sub":"reader","exp":1700000000} . signature
+  const std::string jwt =
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyZWFkZXIiLCJleHAiOjE3MDAwMDAwMDB9.c2lnbmF0dXJlLXNlY3JldA";
+  auto claims = token_claims(jwt);
+  ASSERT_TRUE(claims);
+  EXPECT_EQ(claims->subject, "reader");
+  ASSERT_TRUE(claims->expires);
+  EXPECT_EQ(*claims->expires, 1700000000);
+  EXPECT_FALSE(token_claims("not-a-jwt"));
+  EXPECT_FALSE(token_claims("a.!!!.b"));
+
+  const std::string expired = auth_failure_hint(jwt, false);
+  EXPECT_NE(expired.find("expired at 2023-11-14T22:13:20Z"), std::string::npos) << expired;
+  EXPECT_NE(expired.find("'reader'"), std::string::npos) << expired;
+  const std::string denied = auth_failure_hint(jwt, true);
+  EXPECT_NE(denied.find("role 'reader'"), std::string::npos) << denied;
+  EXPECT_NE(denied.find("grant-permission --role reader"), std::string::npos) << denied;
+  const std::string opaque = auth_failure_hint("opaque-token-value", false);
+  EXPECT_NE(opaque.find("did not accept the token in authParams"), std::string::npos) << opaque;
+  for (const auto& m : {expired, denied, opaque}) {
+    EXPECT_EQ(m.find(jwt), std::string::npos);
+    EXPECT_EQ(m.find("c2lnbmF0dXJl"), std::string::npos);
+    EXPECT_EQ(m.find("opaque-token-value"), std::string::npos);
+  }
 }
 
 TEST(PulsarClient, RequestMatchesIdAndKeepsOtherFrames) {
