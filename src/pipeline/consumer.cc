@@ -39,21 +39,23 @@ Result<bool> receive_round(io::TopicService& topics, io::Consumer& consumer,
   TL_ASSIGN_OR_RETURN(auto msgs, consumer.receive(4096, milliseconds(o.idle_ms)));
   if (msgs.empty()) return true;
   sm.on_received(msgs);
-  for (const auto& m : msgs) {
-    TL_ASSIGN_OR_RETURN(Status s, decoder.decode_into(m, in.batch));
-    if (!s.ok()) {
-      TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, m, "decode", s, dlq));
-      ++in.dead_letters;
-      sm.on_dead_letter(DeadLetterReason::kDecode);
-    } else {
-      if (time_col >= 0) {
-        const Column& tc = in.batch.columns[static_cast<size_t>(time_col)];
-        int64_t r = in.batch.num_rows - 1;
-        if (tc.is_valid(r)) in.min_time = std::min(in.min_time, tc.int_at(r));
-      }
-    }
-    in.ids.push_back(m.id);
+  // One columnar decode of the round; row order follows message order.
+  std::vector<const io::Message*> ptrs(msgs.size());
+  for (size_t i = 0; i < msgs.size(); ++i) ptrs[i] = &msgs[i];
+  std::vector<avro::DecodeError> bad;
+  const int64_t first_row = in.batch.num_rows;
+  TL_RETURN_IF_ERROR(decoder.decode_batch(ptrs, in.batch, bad));
+  for (auto& b : bad) {
+    TL_RETURN_IF_ERROR(dead_letter(topics, topic, sub, msgs[b.index], "decode", b.why, dlq));
+    ++in.dead_letters;
+    sm.on_dead_letter(DeadLetterReason::kDecode);
   }
+  if (time_col >= 0) {
+    const Column& tc = in.batch.columns[static_cast<size_t>(time_col)];
+    for (int64_t r = first_row; r < in.batch.num_rows; ++r)
+      if (tc.is_valid(r)) in.min_time = std::min(in.min_time, tc.int_at(r));
+  }
+  for (const auto& m : msgs) in.ids.push_back(m.id);
   return false;
 }
 

@@ -252,6 +252,8 @@ class Processor {
     dead_.clear();
     bool consumed = false;
     const int64_t wm = session_->watermark();
+    // The messages to decode: all but those the positions cover.
+    fresh_.clear();
     for (auto& m : msgs) {
       unacked_.push_back(m.id);
       dirty_ = true;
@@ -266,13 +268,23 @@ class Processor {
         positions_[m.id.partition] = m.id;
       }
       consumed = true;
-      TL_ASSIGN_OR_RETURN_S(Status s, decoder_->decode_into(m, batch));
-      if (!s.ok()) {
-        dead_.push_back({&m, "decode", std::move(s)});
+      fresh_.push_back(&m);
+    }
+    // One columnar decode; row r of `batch` is the r-th message of fresh_ not in bad_.
+    bad_.clear();
+    TL_RETURN_IF_ERROR(decoder_->decode_batch(fresh_, batch, bad_));
+    size_t next_bad = 0;
+    int64_t r = -1;  // the current message's row
+    for (size_t i = 0; i < fresh_.size(); ++i) {
+      const io::Message& m = *fresh_[i];
+      if (next_bad < bad_.size() && bad_[next_bad].index == i) {
+        dead_.push_back({&m, "decode", std::move(bad_[next_bad].why)});
+        ++next_bad;
         ++totals_.dead_letters;
         if (!replay) sm_.on_dead_letter(DeadLetterReason::kDecode);
         continue;
       }
+      ++r;
       ++totals_.events;
       ++events_since_cp_;
       if (m.id.partition >= 0 && static_cast<size_t>(m.id.partition) >= parts_.size())
@@ -282,7 +294,6 @@ class Processor {
       if (part) part->heard_ms = now;
       if (time_col_ < 0) continue;
       const Column& tc = batch.columns[static_cast<size_t>(time_col_)];
-      const int64_t r = batch.num_rows - 1;
       if (!tc.is_valid(r)) continue;
       const int64_t t = tc.int_at(r);
       if (t >= wm) {
@@ -588,6 +599,8 @@ class Processor {
   int64_t events_since_cp_ = 0, rereads_ = 0, last_cp_ms_ = 0;
   bool dirty_ = false;  // anything to checkpoint or acknowledge
   std::vector<DeadLetter> dead_;
+  std::vector<const io::Message*> fresh_;  // scratch of run_step: the messages to decode
+  std::vector<avro::DecodeError> bad_;     // scratch of run_step: those that did not decode
   std::vector<int32_t> late_rows_;
   // Min-heap by event time of (event time, publish ms) of on-time events not yet final.
   std::vector<std::pair<int64_t, int64_t>> waiting_;
