@@ -86,8 +86,7 @@ void append_rows(Column& dst, const Column& src) {
       const uint32_t base = static_cast<uint32_t>(dst.chars().size()) - src.offsets()[0];
       dst.chars().append(src.chars(), src.offsets()[0],
                          src.offsets()[static_cast<size_t>(n)] - src.offsets()[0]);
-      auto& off = dst.offsets();
-      off.reserve(off.size() + static_cast<size_t>(n));
+      auto& off = dst.offsets();  // push_back grows geometrically (an exact reserve would not)
       for (int64_t i = 1; i <= n; ++i) off.push_back(src.offsets()[static_cast<size_t>(i)] + base);
       break;
     }

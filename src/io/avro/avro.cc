@@ -774,15 +774,10 @@ void append_chunk(const Plan& pl, Column& col, Slot* slots, size_t stride, const
       break;
     }
     case Storage::kString: {
-      size_t total = 0;
-      for (size_t k = 0; k < n; ++k) {
-        const Slot& s = slots[good[k] * stride + pl.slot];
-        if (s.valid) total += s.n;
-      }
+      // No reserve: an exact reserve per chunk would reallocate at every chunk, where
+      // appending grows the buffers geometrically.
       auto& chars = col.chars();
       auto& offsets = col.offsets();
-      chars.reserve(chars.size() + total);
-      offsets.reserve(offsets.size() + n);
       for (size_t k = 0; k < n; ++k) {
         const Slot& s = slots[good[k] * stride + pl.slot];
         if (s.valid) {
