@@ -96,16 +96,18 @@ Result<StageReport> run_consumer(const PipelineConfig& c, const StageOptions& o)
       if (!o.follow) break;
       continue;
     }
-    if (in.batch.num_rows > 0) {
-      TL_ASSIGN_OR_RETURN(auto rows, conform_batch(in.batch, table_type, true));
+    const int64_t n = in.batch.num_rows;
+    if (n > 0) {
+      // The decoded columns move into the table's rows.
+      TL_ASSIGN_OR_RETURN(auto rows, conform_batch(std::move(in.batch), table_type, true));
       TL_RETURN_IF_ERROR(tables->upsert(c.keyspace, c.table_output, rows));
     }
     failpoint("consumer.before_ack");
     TL_RETURN_IF_ERROR(consumer->acknowledge(in.ids));
-    rep.rows_in += in.batch.num_rows;
-    rep.rows_out += in.batch.num_rows;
-    sm.on_events_in(in.batch.num_rows);
-    sm.on_events_out(in.batch.num_rows);
+    rep.rows_in += n;
+    rep.rows_out += n;
+    sm.on_events_in(n);
+    sm.on_events_out(n);
     sm.refresh_backlog(*consumer);
     bar.update(rep.rows_in);
     if (!o.follow && idle) break;

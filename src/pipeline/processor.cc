@@ -348,7 +348,7 @@ class Processor {
       TL_ASSIGN_OR_RETURN_S(Batch result, session_->advance(w));
       advanced = true;
       if (result.num_rows > 0) {
-        TL_ASSIGN_OR_RETURN_S(out, conform_batch(result, out_codec_->type(), true));
+        TL_ASSIGN_OR_RETURN_S(out, conform_batch(std::move(result), out_codec_->type(), true));
         totals_.output_rows += out.num_rows;
         rep_.rows_out += out.num_rows;
       }
