@@ -945,11 +945,15 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
 }
 
 // ---------------------------------------------------------------------------------------------
+// The per-row helpers below are called from every column's row loop; GCC otherwise keeps some
+// of them out of line (a call per value).
+#define TL_INLINE __attribute__((always_inline))
+
 // Columnar (batch) encoding: pass 1 adds each column's encoded size to every row's size,
 // pass 2 writes each column's values at every row's cursor. Fields are visited in schema
 // order, so each row's bytes come out in the order encode_plan writes them.
 
-uint32_t long_size(int64_t v) {
+inline TL_INLINE uint32_t long_size(int64_t v) {
   uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
   uint32_t n = 1;
   while (z >= 0x80) {
@@ -959,7 +963,7 @@ uint32_t long_size(int64_t v) {
   return n;
 }
 
-char* put_long(char* p, int64_t v) {
+inline TL_INLINE char* put_long(char* p, int64_t v) {
   uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
   while (z >= 0x80) {
     *p++ = static_cast<char>((z & 0x7F) | 0x80);
@@ -979,8 +983,8 @@ int64_t enum_index(const Plan& pl, std::string_view s) {
 // branch index / null through `on_branch(r, branch)`. Returns false when a null meets a
 // non-nullable field (encode_plan's error).
 template <typename Branch, typename F>
-bool each_value(const Plan& pl, const Column& col, int64_t n, const uint8_t* live,
-                Branch&& on_branch, F&& f) {
+inline TL_INLINE bool each_value(const Plan& pl, const Column& col, int64_t n, const uint8_t* live,
+                                 Branch&& on_branch, F&& f) {
   const bool all_valid = col.all_valid();
   for (int64_t r = 0; r < n; ++r) {
     if (live && !live[r]) continue;
@@ -1003,7 +1007,7 @@ bool each_value(const Plan& pl, const Column& col, int64_t n, const uint8_t* liv
 // encode_plan rejects (the caller then finds and reports it row by row).
 bool size_column(const Plan& pl, const Column& col, int64_t n, const uint8_t* live,
                  uint32_t* size) {
-  auto branch = [&](int64_t r, int64_t b) { size[r] += long_size(b); };
+  auto branch = [&](int64_t r, int64_t b) TL_INLINE { size[r] += long_size(b); };
   switch (pl.kind) {
     case Kind::kNull:
       return each_value(pl, col, n, live, branch, [](int64_t) { return true; });
@@ -1084,14 +1088,14 @@ bool size_column(const Plan& pl, const Column& col, int64_t n, const uint8_t* li
 // after size_column accepted every value.
 void write_column(const Plan& pl, const Column& col, int64_t n, const uint8_t* live, char* base,
                   uint32_t* cur) {
-  auto branch = [&](int64_t r, int64_t b) {
+  auto branch = [&](int64_t r, int64_t b) TL_INLINE {
     cur[r] = static_cast<uint32_t>(put_long(base + cur[r], b) - base);
   };
-  auto put = [&](int64_t r, int64_t v) {
+  auto put = [&](int64_t r, int64_t v) TL_INLINE {
     cur[r] = static_cast<uint32_t>(put_long(base + cur[r], v) - base);
     return true;
   };
-  auto bytes = [&](int64_t r, const void* p, size_t len) {
+  auto bytes = [&](int64_t r, const void* p, size_t len) TL_INLINE {
     std::memcpy(base + cur[r], p, len);
     cur[r] += static_cast<uint32_t>(len);
     return true;
