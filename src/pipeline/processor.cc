@@ -300,8 +300,7 @@ class Processor {
         if (part) part->latest = std::max(part->latest, t);
         latest_any_ = std::max(latest_any_, t);
         if (!replay && m.publish_time_ms > 0) {
-          waiting_.push_back({t, m.publish_time_ms});
-          std::push_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+          incoming_.push_back({t, m.publish_time_ms});
         }
         continue;
       }
@@ -465,16 +464,29 @@ class Processor {
   // Producer and processor clocks are the same wall clock here (one machine).
   void record_delays(int64_t w) {
     const int64_t now = now_ns() / kNanosPerMilli;
-    while (!waiting_.empty() && waiting_.front().first < w) {
-      const int64_t d = std::clamp<int64_t>(now - waiting_.front().second, 0, kDelayBuckets - 1);
+    auto record = [&](int64_t publish_ms) {
+      const int64_t d = std::clamp<int64_t>(now - publish_ms, 0, kDelayBuckets - 1);
       ++delay_counts_[static_cast<size_t>(d)];
       ++delay_total_;
       ++window_counts_[static_cast<size_t>(d)];
       ++window_total_;
       sm_.on_result_delay(static_cast<double>(d) / 1e3);
+    };
+    while (!waiting_.empty() && waiting_.front().first < w) {
+      record(waiting_.front().second);
       std::pop_heap(waiting_.begin(), waiting_.end(), std::greater<>());
       waiting_.pop_back();
     }
+    // Events received since the last call that are final already never enter the heap.
+    for (const auto& e : incoming_) {
+      if (e.first < w) {
+        record(e.second);
+      } else {
+        waiting_.push_back(e);
+        std::push_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+      }
+    }
+    incoming_.clear();
   }
 
   // The smallest delay d (ms) with at least a fraction q of the samples <= d.
@@ -604,6 +616,8 @@ class Processor {
   std::vector<int32_t> late_rows_;
   // Min-heap by event time of (event time, publish ms) of on-time events not yet final.
   std::vector<std::pair<int64_t, int64_t>> waiting_;
+  // (event time, publish ms) of on-time events received since the last record_delays().
+  std::vector<std::pair<int64_t, int64_t>> incoming_;
   // Result delays in 1 ms buckets (the last one collects everything from 60 s on).
   static constexpr int64_t kDelayBuckets = 60001;
   std::vector<int64_t> delay_counts_ = std::vector<int64_t>(kDelayBuckets);
