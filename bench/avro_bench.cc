@@ -4,7 +4,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -112,6 +114,41 @@ void BM_AvroEncodeEshop(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kRecords);
 }
 BENCHMARK(BM_AvroEncodeEshop)->Unit(benchmark::kMillisecond);
+
+// The columnar decode the pipeline's stages use (Codec::decode_batch), 4096 records per call
+// as the processor receives them.
+void BM_AvroDecodeBatchEshop(benchmark::State& state) {
+  const auto& ps = payloads();
+  const auto& c = *codec();
+  const std::vector<std::string_view> views(ps.begin(), ps.end());
+  std::vector<tideline::avro::DecodeError> errors;
+  constexpr size_t kCall = 4096;
+  for (auto _ : state) {
+    Batch b = Batch::empty(c.type());
+    for (auto& col : b.columns) col.reserve(kRecords);
+    for (size_t from = 0; from < views.size(); from += kCall) {
+      const size_t n = std::min(kCall, views.size() - from);
+      if (!c.decode_batch(std::span(views).subspan(from, n), b, errors).ok() || !errors.empty())
+        state.SkipWithError("decode failed");
+    }
+    benchmark::DoNotOptimize(b.num_rows);
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+}
+BENCHMARK(BM_AvroDecodeBatchEshop)->Unit(benchmark::kMillisecond);
+
+// The columnar encode (Codec::encode_batch) of the whole batch.
+void BM_AvroEncodeBatchEshop(benchmark::State& state) {
+  const Batch& b = source_batch();
+  const auto& c = *codec();
+  tideline::avro::EncodedRows out;
+  for (auto _ : state) {
+    if (!c.encode_batch(b, out).ok()) state.SkipWithError("encode failed");
+    benchmark::DoNotOptimize(out.bytes.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+}
+BENCHMARK(BM_AvroEncodeBatchEshop)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

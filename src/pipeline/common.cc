@@ -154,7 +154,12 @@ Result<Column> conform_column(const Column& in, const TypePtr& target, std::stri
 
 }  // namespace
 
-Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_missing) {
+namespace {
+
+// conform_batch: `take(idx, type, name)` gives the conformed column `idx` of the input.
+template <typename Take>
+Result<Batch> conform_with(const Batch& in, const TypePtr& target, bool allow_missing,
+                           Take&& take) {
   Batch out;
   out.schema = target;
   out.num_rows = in.num_rows;
@@ -171,11 +176,30 @@ Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_m
       out.columns.push_back(std::move(c));
       continue;
     }
-    TL_ASSIGN_OR_RETURN(auto c,
-                        conform_column(in.columns[static_cast<size_t>(idx)], f.type, f.name));
+    TL_ASSIGN_OR_RETURN(auto c, take(static_cast<size_t>(idx), f.type, f.name));
     out.columns.push_back(std::move(c));
   }
   return out;
+}
+
+}  // namespace
+
+Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_missing) {
+  return conform_with(in, target, allow_missing,
+                      [&](size_t idx, const TypePtr& type, std::string_view name) {
+                        return conform_column(in.columns[idx], type, name);
+                      });
+}
+
+Result<Batch> conform_batch(Batch&& in, const TypePtr& target, bool allow_missing) {
+  return conform_with(
+      in, target, allow_missing,
+      [&](size_t idx, const TypePtr& type, std::string_view name) -> Result<Column> {
+        Column& c = in.columns[idx];
+        // Field names are unique, so each input column is taken at most once.
+        if (c.type_id() == type->id && c.type_id() != TypeId::kRecord) return std::move(c);
+        return conform_column(c, type, name);
+      });
 }
 
 }  // namespace tideline::pipeline

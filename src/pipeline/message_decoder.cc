@@ -62,4 +62,54 @@ Result<Status> MessageDecoder::decode_into(const io::Message& m, Batch& out) {
   return st;
 }
 
+Status MessageDecoder::decode_batch(std::span<const io::Message* const> msgs, Batch& out,
+                                    std::vector<avro::DecodeError>& bad) {
+  // Every writer schema version first: a failure to fetch one changes nothing.
+  const std::string* last = nullptr;
+  for (const io::Message* m : msgs) {
+    if (!m->unreadable.empty() || m->schema_version.empty()) continue;
+    if (last && *last == m->schema_version) continue;
+    TL_ASSIGN_OR_RETURN_S(const Version* v, version(m->schema_version));
+    (void)v;
+    last = &m->schema_version;
+  }
+  size_t i = 0;
+  while (i < msgs.size()) {
+    const io::Message& first = *msgs[i];
+    if (!first.unreadable.empty()) {
+      bad.push_back({i, corruption(first.unreadable)});
+      ++i;
+      continue;
+    }
+    const Version* v = nullptr;
+    if (!first.schema_version.empty()) {
+      v = &versions_.find(first.schema_version)->second;  // fetched above
+      if (!v->why.ok()) {
+        bad.push_back({i, v->why});
+        ++i;
+        continue;
+      }
+    }
+    // The run: following readable messages with the same schema version.
+    size_t end = i + 1;
+    while (end < msgs.size() && msgs[end]->unreadable.empty() &&
+           msgs[end]->schema_version == first.schema_version)
+      ++end;
+    run_payloads_.clear();
+    for (size_t k = i; k < end; ++k) run_payloads_.emplace_back(msgs[k]->payload);
+    run_errors_.clear();
+    const bool resolved = v && v->resolver;
+    TL_RETURN_IF_ERROR(resolved ? v->resolver->decode_batch(run_payloads_, out, run_errors_)
+                                : reader_->decode_batch(run_payloads_, out, run_errors_));
+    for (auto& e : run_errors_) {
+      Status why = resolved ? e.why.with_context(fmt::format("writer schema version {}",
+                                                             hex(first.schema_version)))
+                            : std::move(e.why);
+      bad.push_back({i + e.index, std::move(why)});
+    }
+    i = end;
+  }
+  return {};
+}
+
 }  // namespace tideline::pipeline

@@ -8,7 +8,9 @@
 
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "common/batch.h"
 #include "common/status.h"
@@ -31,6 +33,16 @@ class MessageDecoder {
   // it to the dead-letter topic with that reason. On any error `out` is unchanged.
   Result<Status> decode_into(const io::Message& m, Batch& out);
 
+  // Columnar decode of many messages: appends one row per decodable message of `msgs` to
+  // `out`, in order, and one avro::DecodeError (index into `msgs`, and the same reason
+  // decode_into would give) per message that is not, in index order; a bad message costs
+  // only its own row. Consecutive messages with the same writer schema version are decoded
+  // together (avro::Codec/Resolver::decode_batch). The returned error is a failure to ask the
+  // topic service for a schema version; every version is fetched before anything is decoded,
+  // so `out` and `bad` are then unchanged.
+  Status decode_batch(std::span<const io::Message* const> msgs, Batch& out,
+                      std::vector<avro::DecodeError>& bad);
+
   const avro::Codec& reader() const { return *reader_; }
 
  private:
@@ -45,6 +57,9 @@ class MessageDecoder {
   std::string topic_;
   std::shared_ptr<const avro::Codec> reader_;
   std::map<std::string, Version> versions_;
+  // Scratch of decode_batch: one run's payloads, its errors.
+  std::vector<std::string_view> run_payloads_;
+  std::vector<avro::DecodeError> run_errors_;
 };
 
 }  // namespace tideline::pipeline

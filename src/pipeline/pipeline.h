@@ -79,6 +79,8 @@ Result<StageReport> run_consumer(const PipelineConfig& config, const StageOption
 // integer types, integer<->float, timestamps kept as nanoseconds. A target field missing from
 // `in` becomes all-null when `allow_missing`, else an error naming it.
 Result<Batch> conform_batch(const Batch& in, const TypePtr& target, bool allow_missing);
+// The same, moving the columns that need no conversion out of `in` (no copy).
+Result<Batch> conform_batch(Batch&& in, const TypePtr& target, bool allow_missing);
 
 // Reads a whole text file.
 Result<std::string> read_text_file(const std::string& path);

@@ -259,6 +259,8 @@ class Processor {
     dead_.clear();
     bool consumed = false;
     const int64_t wm = session_->watermark();
+    // The messages to decode: all but those the positions cover.
+    fresh_.clear();
     for (auto& m : msgs) {
       unacked_.push_back(m.id);
       dirty_ = true;
@@ -273,13 +275,23 @@ class Processor {
         positions_[m.id.partition] = m.id;
       }
       consumed = true;
-      TL_ASSIGN_OR_RETURN_S(Status s, decoder_->decode_into(m, batch));
-      if (!s.ok()) {
-        dead_.push_back({&m, "decode", std::move(s)});
+      fresh_.push_back(&m);
+    }
+    // One columnar decode; row r of `batch` is the r-th message of fresh_ not in bad_.
+    bad_.clear();
+    TL_RETURN_IF_ERROR(decoder_->decode_batch(fresh_, batch, bad_));
+    size_t next_bad = 0;
+    int64_t r = -1;  // the current message's row
+    for (size_t i = 0; i < fresh_.size(); ++i) {
+      const io::Message& m = *fresh_[i];
+      if (next_bad < bad_.size() && bad_[next_bad].index == i) {
+        dead_.push_back({&m, "decode", std::move(bad_[next_bad].why)});
+        ++next_bad;
         ++totals_.dead_letters;
         if (!replay) sm_.on_dead_letter(DeadLetterReason::kDecode);
         continue;
       }
+      ++r;
       ++totals_.events;
       ++events_since_cp_;
       if (m.id.partition >= 0 && static_cast<size_t>(m.id.partition) >= parts_.size())
@@ -289,15 +301,13 @@ class Processor {
       if (part) part->heard_ms = now;
       if (time_col_ < 0) continue;
       const Column& tc = batch.columns[static_cast<size_t>(time_col_)];
-      const int64_t r = batch.num_rows - 1;
       if (!tc.is_valid(r)) continue;
       const int64_t t = tc.int_at(r);
       if (t >= wm) {
         if (part) part->latest = std::max(part->latest, t);
         latest_any_ = std::max(latest_any_, t);
         if (!replay && m.publish_time_ms > 0) {
-          waiting_.push_back({t, m.publish_time_ms});
-          std::push_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+          incoming_.push_back({t, m.publish_time_ms});
         }
         continue;
       }
@@ -344,7 +354,7 @@ class Processor {
       TL_ASSIGN_OR_RETURN_S(Batch result, session_->advance(w));
       advanced = true;
       if (result.num_rows > 0) {
-        TL_ASSIGN_OR_RETURN_S(out, conform_batch(result, out_codec_->type(), true));
+        TL_ASSIGN_OR_RETURN_S(out, conform_batch(std::move(result), out_codec_->type(), true));
         totals_.output_rows += out.num_rows;
         rep_.rows_out += out.num_rows;
       }
@@ -461,16 +471,29 @@ class Processor {
   // Producer and processor clocks are the same wall clock here (one machine).
   void record_delays(int64_t w) {
     const int64_t now = now_ns() / kNanosPerMilli;
-    while (!waiting_.empty() && waiting_.front().first < w) {
-      const int64_t d = std::clamp<int64_t>(now - waiting_.front().second, 0, kDelayBuckets - 1);
+    auto record = [&](int64_t publish_ms) {
+      const int64_t d = std::clamp<int64_t>(now - publish_ms, 0, kDelayBuckets - 1);
       ++delay_counts_[static_cast<size_t>(d)];
       ++delay_total_;
       ++window_counts_[static_cast<size_t>(d)];
       ++window_total_;
       sm_.on_result_delay(static_cast<double>(d) / 1e3);
+    };
+    while (!waiting_.empty() && waiting_.front().first < w) {
+      record(waiting_.front().second);
       std::pop_heap(waiting_.begin(), waiting_.end(), std::greater<>());
       waiting_.pop_back();
     }
+    // Events received since the last call that are final already never enter the heap.
+    for (const auto& e : incoming_) {
+      if (e.first < w) {
+        record(e.second);
+      } else {
+        waiting_.push_back(e);
+        std::push_heap(waiting_.begin(), waiting_.end(), std::greater<>());
+      }
+    }
+    incoming_.clear();
   }
 
   // The smallest delay d (ms) with at least a fraction q of the samples <= d.
@@ -595,9 +618,13 @@ class Processor {
   int64_t events_since_cp_ = 0, rereads_ = 0, last_cp_ms_ = 0;
   bool dirty_ = false;  // anything to checkpoint or acknowledge
   std::vector<DeadLetter> dead_;
+  std::vector<const io::Message*> fresh_;  // scratch of run_step: the messages to decode
+  std::vector<avro::DecodeError> bad_;     // scratch of run_step: those that did not decode
   std::vector<int32_t> late_rows_;
   // Min-heap by event time of (event time, publish ms) of on-time events not yet final.
   std::vector<std::pair<int64_t, int64_t>> waiting_;
+  // (event time, publish ms) of on-time events received since the last record_delays().
+  std::vector<std::pair<int64_t, int64_t>> incoming_;
   // Result delays in 1 ms buckets (the last one collects everything from 60 s on).
   static constexpr int64_t kDelayBuckets = 60001;
   std::vector<int64_t> delay_counts_ = std::vector<int64_t>(kDelayBuckets);

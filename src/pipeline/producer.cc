@@ -47,7 +47,7 @@ Result<StageReport> run_producer(const PipelineConfig& c, const StageOptions& o)
   Status s =
       tables->scan(c.keyspace, c.table_input, o.limit, o.batch_rows, [&](Batch&& b) -> Status {
         if (stopped(o)) return {StatusCode::kCancelled, "stopped by signal"};
-        TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(b, type, true));
+        TL_ASSIGN_OR_RETURN(auto conformed, conform_batch(std::move(b), type, true));
         for (size_t f = 0; f < all.columns.size(); ++f)
           append_rows(all.columns[f], conformed.columns[f]);
         all.num_rows += conformed.num_rows;

@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <charconv>
 #include <filesystem>
+#include <iterator>
 
 #include "common/time.h"
 
@@ -34,6 +36,27 @@ Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
   return codec;
 }
 
+void key_into(const Column& c, int64_t row, std::string& out) {
+  out.clear();
+  if (!c.is_valid(row)) return;
+  switch (storage_of(c.type_id())) {
+    case Storage::kInts: {
+      char buf[24];
+      auto res = std::to_chars(buf, buf + sizeof buf, c.int_at(row));
+      out.append(buf, res.ptr);
+      return;
+    }
+    case Storage::kFloats:
+      fmt::format_to(std::back_inserter(out), "{}", c.float_at(row));
+      return;
+    case Storage::kString:
+      out.append(c.string_at(row));
+      return;
+    default:
+      return;
+  }
+}
+
 std::string key_string(const Column& c, int64_t row) {
   if (!c.is_valid(row)) return "";
   switch (storage_of(c.type_id())) {
@@ -48,9 +71,32 @@ std::string key_string(const Column& c, int64_t row) {
   }
 }
 
-// Appends every row of `src` to `dst` (same type).
+// Appends every row of `src` to `dst` (same type): whole buffers at once for flat columns.
 void append_rows(Column& dst, const Column& src) {
-  for (int64_t i = 0; i < src.size(); ++i) dst.append_from(src, i);
+  const int64_t n = src.size(), old = dst.size();
+  if (n == 0) return;
+  switch (storage_of(dst.type_id())) {
+    case Storage::kInts:
+      dst.ints().insert(dst.ints().end(), src.ints().begin(), src.ints().begin() + n);
+      break;
+    case Storage::kFloats:
+      dst.floats().insert(dst.floats().end(), src.floats().begin(), src.floats().begin() + n);
+      break;
+    case Storage::kString: {
+      const uint32_t base = static_cast<uint32_t>(dst.chars().size()) - src.offsets()[0];
+      dst.chars().append(src.chars(), src.offsets()[0],
+                         src.offsets()[static_cast<size_t>(n)] - src.offsets()[0]);
+      auto& off = dst.offsets();  // push_back grows geometrically (an exact reserve would not)
+      for (int64_t i = 1; i <= n; ++i) off.push_back(src.offsets()[static_cast<size_t>(i)] + base);
+      break;
+    }
+    default:  // records, nulls: row by row
+      for (int64_t i = 0; i < n; ++i) dst.append_from(src, i);
+      return;
+  }
+  dst.set_size(old + n);
+  if (src.validity().empty() && dst.validity().empty()) return;
+  for (int64_t i = 0; i < n; ++i) dst.set_valid(old + i, src.is_valid(i));
 }
 
 // Encodes every row of `batch` (already of the codec's type) and publishes it. With
@@ -58,15 +104,23 @@ void append_rows(Column& dst, const Column& src) {
 Status publish_batch(const avro::Codec& codec, const Batch& batch, int key_col, int time_col,
                      io::Producer& producer, std::vector<io::OutgoingMessage>& scratch,
                      int64_t first_sequence) {
+  // One columnar encode; the messages' strings keep their capacity across calls (scratch).
+  thread_local avro::EncodedRows encoded;
+  TL_RETURN_IF_ERROR(codec.encode_batch(batch, encoded));
   scratch.resize(static_cast<size_t>(batch.num_rows));
+  const Column* kc = key_col >= 0 ? &batch.columns[static_cast<size_t>(key_col)] : nullptr;
+  const Column* tc = time_col >= 0 ? &batch.columns[static_cast<size_t>(time_col)] : nullptr;
   for (int64_t r = 0; r < batch.num_rows; ++r) {
     auto& m = scratch[static_cast<size_t>(r)];
-    m.payload.clear();
-    TL_RETURN_STATUS_IF_ERROR(codec.encode_row(batch, r, m.payload));
-    m.key = key_col >= 0 ? key_string(batch.columns[static_cast<size_t>(key_col)], r) : "";
-    const Column* tc = time_col >= 0 ? &batch.columns[static_cast<size_t>(time_col)] : nullptr;
+    m.payload.assign(encoded.row(static_cast<size_t>(r)));
+    if (kc) {
+      key_into(*kc, r, m.key);
+    } else {
+      m.key.clear();
+    }
     m.event_time_ms = tc && tc->is_valid(r) ? floor_div(tc->int_at(r), kNanosPerMilli) : 0;
     m.sequence_id = first_sequence >= 0 ? first_sequence + r : -1;
+    m.properties.clear();
   }
   return producer.send(scratch);
 }

@@ -33,6 +33,8 @@ Result<std::shared_ptr<const avro::Codec>> topic_codec(io::TopicService& topics,
 
 // The routing key of row `row` of a key column ("" for null).
 std::string key_string(const Column& c, int64_t row);
+// The same, written into `out` (replacing its contents; keeps its capacity).
+void key_into(const Column& c, int64_t row, std::string& out);
 
 // Appends every row of `src` to `dst` (same type).
 void append_rows(Column& dst, const Column& src);

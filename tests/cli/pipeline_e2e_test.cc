@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "cli/run_binary.h"
@@ -172,6 +173,73 @@ TEST_F(EmbeddedPipeline, KilledProcessorAndConsumerLoseNothing) {
                                          "price_ind", "event_time", "so_key"};
   ASSERT_EQ(output.size(), static_cast<size_t>(kRows + 1));
   EXPECT_EQ(project(input, cols), output);
+}
+
+// Messages that do not decode, between good ones of the same entry (one columnar decode),
+// go to the stage's dead-letter topic with their reason; their neighbours are processed.
+TEST_F(EmbeddedPipeline, UndecodableMessagesMidBatchAreDeadLetteredAndNeighboursKept) {
+  const int64_t kRows = 2000;
+  std::string csv = (dir_ / "eshop.csv").string();
+  auto gen =
+      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "9", "--header", "--out", csv});
+  ASSERT_EQ(gen.exit_code, 0) << gen.err;
+  auto prep = run({"prep-env", "-cf", config_, "-ldr", "true", "-rsf", csv, "-ldn", "-1"});
+  ASSERT_EQ(prep.exit_code, 0) << prep.err;
+  auto produced = run({"main-proc", "-cf", config_, "-wt", "producer"});
+  ASSERT_EQ(produced.exit_code, 0) << produced.err;
+
+  const std::string in_topic = "persistent://public/e2e/clicks_in";
+  const std::string out_topic = "persistent://public/e2e/clicks_out";
+  auto topics = embedded::open_topic_service((dir_ / "data").string());
+  ASSERT_TRUE(topics) << topics.error().message();
+  // Copies of two published messages around a garbage payload, in one send (one entry).
+  auto insert_garbage = [&](const std::string& topic) {
+    auto sub = (*topics)->subscribe(topic, {.subscription = "copy"});
+    ASSERT_TRUE(sub) << sub.error().message();
+    auto got = (*sub)->receive(2, std::chrono::milliseconds(1000));
+    ASSERT_TRUE(got && got->size() == 2);
+    std::vector<io::OutgoingMessage> send;
+    send.emplace_back("mid", (*got)[0].payload, (*got)[0].event_time_ms);
+    send.emplace_back("mid", std::string("\xff\xff\xff", 3), (*got)[0].event_time_ms);
+    send.emplace_back("mid", (*got)[1].payload, (*got)[1].event_time_ms);
+    auto producer = (*topics)->create_producer(topic);
+    ASSERT_TRUE(producer) << producer.error().message();
+    ASSERT_TRUE((*producer)->send(send).ok());
+    ASSERT_TRUE((*sub)->close().ok());
+  };
+  auto expect_one_dead_letter = [&](const std::string& dlq_topic) {
+    auto dlq = (*topics)->subscribe(dlq_topic, {.subscription = "check"});
+    ASSERT_TRUE(dlq) << dlq.error().message();
+    auto dead = (*dlq)->receive(10, std::chrono::milliseconds(500));
+    ASSERT_TRUE(dead) << dead.error().message();
+    ASSERT_EQ(dead->size(), 1u) << dlq_topic;
+    const io::Message& m = (*dead)[0];
+    EXPECT_EQ(m.payload, std::string("\xff\xff\xff", 3));
+    std::map<std::string, std::string> props(m.properties.begin(), m.properties.end());
+    EXPECT_EQ(props["tideline.dead_letter.reason"], "decode");
+    EXPECT_NE(props["tideline.dead_letter.message"].find("offset"), std::string::npos)
+        << props["tideline.dead_letter.message"];
+    ASSERT_TRUE((*dlq)->close().ok());
+  };
+
+  ASSERT_NO_FATAL_FAILURE(insert_garbage(in_topic));
+  auto proc = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "200"});
+  ASSERT_EQ(proc.exit_code, 0) << proc.err;
+  EXPECT_NE(proc.out.find(std::to_string(kRows + 2) + " rows in, " + std::to_string(kRows + 2) +
+                          " rows out, 1 dead letters"),
+            std::string::npos)
+      << proc.out;
+  EXPECT_EQ((*topics)->message_count(out_topic).value_or(-1), kRows + 2);
+  ASSERT_NO_FATAL_FAILURE(expect_one_dead_letter(in_topic + "-tideline-processor-DLQ"));
+
+  ASSERT_NO_FATAL_FAILURE(insert_garbage(out_topic));
+  auto cons = run({"main-proc", "-cf", config_, "-wt", "consumer", "--idle-ms", "200"});
+  ASSERT_EQ(cons.exit_code, 0) << cons.err;
+  EXPECT_NE(cons.out.find(std::to_string(kRows + 4) + " rows in"), std::string::npos) << cons.out;
+  ASSERT_NO_FATAL_FAILURE(expect_one_dead_letter(out_topic + "-tideline-consumer-DLQ"));
+  // The copies carry their originals' keys: the table holds each input row once.
+  auto count = run({"table", "count", "-cf", config_, "output"});
+  EXPECT_EQ(count.out, std::to_string(kRows) + "\n");
 }
 
 TEST_F(EmbeddedPipeline, BadRowsAreReportedWithFileAndLineAndSkipped) {

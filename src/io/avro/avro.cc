@@ -567,7 +567,7 @@ class Decoder {
 
   bool read_bytes(const std::string& pl, Slot& s) {
     size_t at = offset();
-    int64_t len;
+    int64_t len = 0;
     if (!read_long(pl, len)) return false;
     if (len < 0) return fail(pl, at, fmt::format("negative length {}", len));
     if (static_cast<uint64_t>(len) > remaining()) {
@@ -596,7 +596,7 @@ class Decoder {
     Slot& s = slots_[pl.slot];
     if (pl.is_union) {
       size_t at = offset();
-      int64_t branch;
+      int64_t branch = 0;
       if (!read_long(pl.field_path, branch)) return false;
       if (branch == pl.null_branch) {
         null_subtree(pl);
@@ -646,7 +646,7 @@ class Decoder {
       case Kind::kString:
         return read_bytes(pl.field_path, s);
       case Kind::kEnum: {
-        int64_t idx;
+        int64_t idx = 0;
         if (!read_int(pl.field_path, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= pl.symbols.size()) {
           return fail(
@@ -709,6 +709,132 @@ void append_plan(const Plan& pl, Column& col, const Slot* slots) {
     case Storage::kNone:
       col.append_null();
       break;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Columnar (batch) decoding: a chunk of records is decoded into row-major slots (row k's
+// slots at slots + k * stride), then appended to the columns one column at a time.
+
+// Records per chunk: a chunk's slots (kChunkRows * slots * 32 bytes) stay in the L2 cache.
+constexpr size_t kChunkRows = 256;
+
+// Marks every slot of `pl`'s subtree null in one row's slots.
+void null_slots(const Plan& pl, Slot* row) {
+  row[pl.slot].valid = false;
+  for (const Plan& c : pl.children) null_slots(c, row);
+}
+
+// Sets the validity of rows [old_len, old_len + n) of `col` (whose length is already
+// old_len + n) from the slots; materializes the bitmap only when a row is null.
+void set_chunk_validity(Column& col, int64_t old_len, const Slot* slots, size_t stride,
+                        uint32_t slot, const uint32_t* good, size_t n, bool any_null) {
+  auto& bits = col.validity();
+  if (!any_null && bits.empty()) return;  // every row valid: no bitmap (see Column)
+  const auto first = static_cast<uint64_t>(old_len);
+  if (bits.empty()) bits.assign((first + 63) >> 6, ~uint64_t{0});
+  bits.resize((first + n + 63) >> 6, ~uint64_t{0});
+  for (size_t k = 0; k < n; ++k) {
+    const uint64_t i = first + k;
+    const uint64_t bit = uint64_t{1} << (i & 63);
+    if (slots[good[k] * stride + slot].valid) {
+      bits[i >> 6] |= bit;
+    } else {
+      bits[i >> 6] &= ~bit;
+    }
+  }
+}
+
+// Appends the chunk rows good[0..n) to `col` by plan `pl` (what append_plan does row by row).
+void append_chunk(const Plan& pl, Column& col, Slot* slots, size_t stride, const uint32_t* good,
+                  size_t n) {
+  const int64_t old_len = col.size();
+  bool any_null = false;
+  switch (storage_of(col.type_id())) {
+    case Storage::kInts: {
+      auto& v = col.ints();
+      const size_t base = v.size();
+      v.resize(base + n);
+      for (size_t k = 0; k < n; ++k) {
+        const Slot& s = slots[good[k] * stride + pl.slot];
+        v[base + k] = s.valid ? s.i : 0;
+        any_null |= !s.valid;
+      }
+      break;
+    }
+    case Storage::kFloats: {
+      auto& v = col.floats();
+      const size_t base = v.size();
+      v.resize(base + n);
+      for (size_t k = 0; k < n; ++k) {
+        const Slot& s = slots[good[k] * stride + pl.slot];
+        v[base + k] = s.valid ? s.d : 0;
+        any_null |= !s.valid;
+      }
+      break;
+    }
+    case Storage::kString: {
+      // No reserve: an exact reserve per chunk would reallocate at every chunk, where
+      // appending grows the buffers geometrically.
+      auto& chars = col.chars();
+      auto& offsets = col.offsets();
+      for (size_t k = 0; k < n; ++k) {
+        const Slot& s = slots[good[k] * stride + pl.slot];
+        if (s.valid) {
+          chars.append(s.p, s.n);
+        } else {
+          any_null = true;
+        }
+        offsets.push_back(static_cast<uint32_t>(chars.size()));
+      }
+      break;
+    }
+    case Storage::kChildren: {
+      // A null record's fields are null whatever its slots say (as append_null does).
+      for (size_t k = 0; k < n; ++k) {
+        Slot* row = slots + good[k] * stride;
+        if (!row[pl.slot].valid) {
+          any_null = true;
+          null_slots(pl, row);
+        }
+      }
+      for (size_t i = 0; i < pl.children.size(); ++i)
+        append_chunk(pl.children[i], col.child(i), slots, stride, good, n);
+      break;
+    }
+    case Storage::kNone:
+      for (size_t k = 0; k < n; ++k) col.append_null();
+      return;
+  }
+  col.set_size(old_len + static_cast<int64_t>(n));
+  set_chunk_validity(col, old_len, slots, stride, pl.slot, good, n, any_null);
+}
+
+// Decodes `payloads` chunk by chunk with `one(decoder)` (which reads one record into the
+// decoder's slots and returns whether it could) and appends the good rows to `out`.
+template <typename DecodeOne>
+void decode_chunks(const Plan& root, uint32_t num_slots, std::span<const std::string_view> payloads,
+                   Batch& out, std::vector<DecodeError>& errors, DecodeOne&& one) {
+  thread_local std::vector<Slot> scratch;
+  thread_local std::vector<uint32_t> good;
+  const size_t stride = std::max<size_t>(num_slots, 1);
+  if (scratch.size() < stride * kChunkRows) scratch.resize(stride * kChunkRows);
+  for (size_t from = 0; from < payloads.size(); from += kChunkRows) {
+    const size_t n = std::min(kChunkRows, payloads.size() - from);
+    good.clear();
+    for (size_t k = 0; k < n; ++k) {
+      Decoder d(payloads[from + k], scratch.data() + k * stride);
+      if (one(d)) {
+        good.push_back(static_cast<uint32_t>(k));
+      } else {
+        errors.push_back({from + k, d.error_status()});
+      }
+    }
+    if (good.empty()) continue;
+    for (size_t i = 0; i < root.children.size(); ++i)
+      append_chunk(root.children[i], out.columns[i], scratch.data(), stride, good.data(),
+                   good.size());
+    out.num_rows += static_cast<int64_t>(good.size());
   }
 }
 
@@ -818,6 +944,233 @@ Status encode_plan(const Plan& pl, const Column& col, int64_t row, std::string& 
   return internal_error("avro encode: unsupported plan node");
 }
 
+// ---------------------------------------------------------------------------------------------
+// The per-row helpers below are called from every column's row loop; GCC otherwise keeps some
+// of them out of line (a call per value).
+#define TL_INLINE __attribute__((always_inline))
+
+// Columnar (batch) encoding: pass 1 adds each column's encoded size to every row's size,
+// pass 2 writes each column's values at every row's cursor. Fields are visited in schema
+// order, so each row's bytes come out in the order encode_plan writes them.
+
+inline TL_INLINE uint32_t long_size(int64_t v) {
+  uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+  uint32_t n = 1;
+  while (z >= 0x80) {
+    z >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+inline TL_INLINE char* put_long(char* p, int64_t v) {
+  uint64_t z = (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+  while (z >= 0x80) {
+    *p++ = static_cast<char>((z & 0x7F) | 0x80);
+    z >>= 7;
+  }
+  *p++ = static_cast<char>(z);
+  return p;
+}
+
+int64_t enum_index(const Plan& pl, std::string_view s) {
+  for (size_t i = 0; i < pl.symbols.size(); ++i)
+    if (pl.symbols[i] == s) return static_cast<int64_t>(i);
+  return -1;
+}
+
+// Calls f(r) for every live row of `col` that holds a value, after accounting for the union
+// branch index / null through `on_branch(r, branch)`. Returns false when a null meets a
+// non-nullable field (encode_plan's error).
+template <typename Branch, typename F>
+inline TL_INLINE bool each_value(const Plan& pl, const Column& col, int64_t n, const uint8_t* live,
+                                 Branch&& on_branch, F&& f) {
+  const bool all_valid = col.all_valid();
+  for (int64_t r = 0; r < n; ++r) {
+    if (live && !live[r]) continue;
+    if (!all_valid && !col.is_valid(r)) {
+      if (pl.is_union) {
+        if (pl.null_branch < 0) return false;
+        on_branch(r, pl.null_branch);
+        continue;
+      }
+      if (pl.kind != Kind::kNull) return false;
+      continue;
+    }
+    if (pl.is_union) on_branch(r, pl.value_branch);
+    if (!f(r)) return false;
+  }
+  return true;
+}
+
+// Pass 1: adds the encoded size of each live row of `col` to size[r]. False on a value
+// encode_plan rejects (the caller then finds and reports it row by row).
+bool size_column(const Plan& pl, const Column& col, int64_t n, const uint8_t* live,
+                 uint32_t* size) {
+  auto branch = [&](int64_t r, int64_t b) TL_INLINE { size[r] += long_size(b); };
+  switch (pl.kind) {
+    case Kind::kNull:
+      return each_value(pl, col, n, live, branch, [](int64_t) { return true; });
+    case Kind::kBoolean:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        size[r] += 1;
+        return true;
+      });
+    case Kind::kInt:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const int64_t v = col.int_at(r);
+        if (v < std::numeric_limits<int32_t>::min() || v > std::numeric_limits<int32_t>::max())
+          return false;
+        size[r] += long_size(v);
+        return true;
+      });
+    case Kind::kLong:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        int64_t v = col.int_at(r);
+        if (pl.ts_scale > 1) v = floor_div(v, pl.ts_scale);
+        size[r] += long_size(v);
+        return true;
+      });
+    case Kind::kFloat:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        size[r] += 4;
+        return true;
+      });
+    case Kind::kDouble:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        size[r] += 8;
+        return true;
+      });
+    case Kind::kBytes:
+    case Kind::kString:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const auto len = static_cast<int64_t>(col.string_at(r).size());
+        size[r] += long_size(len) + static_cast<uint32_t>(len);
+        return true;
+      });
+    case Kind::kEnum:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const int64_t i = enum_index(pl, col.string_at(r));
+        if (i < 0) return false;
+        size[r] += long_size(i);
+        return true;
+      });
+    case Kind::kFixed:
+      return each_value(pl, col, n, live, branch, [&](int64_t r) {
+        if (static_cast<int64_t>(col.string_at(r).size()) != pl.fixed_size) return false;
+        size[r] += static_cast<uint32_t>(pl.fixed_size);
+        return true;
+      });
+    case Kind::kRecord: {
+      if (!each_value(pl, col, n, live, branch, [](int64_t) { return true; })) return false;
+      // Fields of a null record are not written: they see only the rows where it has a value.
+      std::vector<uint8_t> child_live;
+      const uint8_t* cl = live;
+      if (!col.all_valid()) {
+        child_live.resize(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; ++r)
+          child_live[static_cast<size_t>(r)] = (!live || live[r]) && col.is_valid(r) ? 1 : 0;
+        cl = child_live.data();
+      }
+      for (size_t i = 0; i < pl.children.size(); ++i)
+        if (!size_column(pl.children[i], col.child(i), n, cl, size)) return false;
+      return true;
+    }
+    case Kind::kArray:
+    case Kind::kMap:
+    case Kind::kUnion:
+      break;
+  }
+  return false;
+}
+
+// Pass 2: writes each live row's value of `col` at base + cur[r] and advances cur[r]. Only
+// after size_column accepted every value.
+void write_column(const Plan& pl, const Column& col, int64_t n, const uint8_t* live, char* base,
+                  uint32_t* cur) {
+  auto branch = [&](int64_t r, int64_t b) TL_INLINE {
+    cur[r] = static_cast<uint32_t>(put_long(base + cur[r], b) - base);
+  };
+  auto put = [&](int64_t r, int64_t v) TL_INLINE {
+    cur[r] = static_cast<uint32_t>(put_long(base + cur[r], v) - base);
+    return true;
+  };
+  auto bytes = [&](int64_t r, const void* p, size_t len) TL_INLINE {
+    std::memcpy(base + cur[r], p, len);
+    cur[r] += static_cast<uint32_t>(len);
+    return true;
+  };
+  switch (pl.kind) {
+    case Kind::kNull:
+      (void)each_value(pl, col, n, live, branch, [](int64_t) { return true; });
+      return;
+    case Kind::kBoolean:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        base[cur[r]++] = static_cast<char>(col.int_at(r) != 0 ? 1 : 0);
+        return true;
+      });
+      return;
+    case Kind::kInt:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) { return put(r, col.int_at(r)); });
+      return;
+    case Kind::kLong:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        int64_t v = col.int_at(r);
+        if (pl.ts_scale > 1) v = floor_div(v, pl.ts_scale);
+        return put(r, v);
+      });
+      return;
+    case Kind::kFloat:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const float f = static_cast<float>(col.float_at(r));
+        return bytes(r, &f, 4);
+      });
+      return;
+    case Kind::kDouble:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const double d = col.float_at(r);
+        return bytes(r, &d, 8);
+      });
+      return;
+    case Kind::kBytes:
+    case Kind::kString:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const std::string_view s = col.string_at(r);
+        put(r, static_cast<int64_t>(s.size()));
+        return bytes(r, s.data(), s.size());
+      });
+      return;
+    case Kind::kEnum:
+      (void)each_value(pl, col, n, live, branch,
+                       [&](int64_t r) { return put(r, enum_index(pl, col.string_at(r))); });
+      return;
+    case Kind::kFixed:
+      (void)each_value(pl, col, n, live, branch, [&](int64_t r) {
+        const std::string_view s = col.string_at(r);
+        return bytes(r, s.data(), s.size());
+      });
+      return;
+    case Kind::kRecord: {
+      (void)each_value(pl, col, n, live, branch, [](int64_t) { return true; });
+      std::vector<uint8_t> child_live;
+      const uint8_t* cl = live;
+      if (!col.all_valid()) {
+        child_live.resize(static_cast<size_t>(n));
+        for (int64_t r = 0; r < n; ++r)
+          child_live[static_cast<size_t>(r)] = (!live || live[r]) && col.is_valid(r) ? 1 : 0;
+        cl = child_live.data();
+      }
+      for (size_t i = 0; i < pl.children.size(); ++i)
+        write_column(pl.children[i], col.child(i), n, cl, base, cur);
+      return;
+    }
+    case Kind::kArray:
+    case Kind::kMap:
+    case Kind::kUnion:
+      return;
+  }
+}
+
 bool batch_matches(const Batch& b, const TypePtr& type) {
   if (b.schema.get() == type.get()) return b.columns.size() == type->fields.size();
   return b.schema && type_equals(*b.schema, *type) && b.columns.size() == type->fields.size();
@@ -878,6 +1231,64 @@ Status Codec::decode_into(std::string_view payload, Batch& out) const {
     append_plan(root.children[i], out.columns[i], scratch.data());
   }
   ++out.num_rows;
+  return {};
+}
+
+Status Codec::decode_batch(std::span<const std::string_view> payloads, Batch& out,
+                           std::vector<DecodeError>& errors) const {
+  if (!batch_matches(out, impl_->type)) {
+    return invalid_argument("avro decode: the batch schema is not the codec's type");
+  }
+  const Plan& root = impl_->root;
+  decode_chunks(root, impl_->num_slots, payloads, out, errors, [&](Decoder& d) {
+    if (!d.record_fields(root)) return false;
+    if (d.remaining() != 0)
+      return d.fail_at(d.offset(),
+                       fmt::format("{} trailing bytes after the record", d.remaining()));
+    return true;
+  });
+  return {};
+}
+
+Status Codec::encode_batch(const Batch& in, EncodedRows& out) const {
+  out.bytes.clear();
+  out.offsets.assign(1, 0);
+  if (!batch_matches(in, impl_->type)) {
+    return invalid_argument("avro encode: the batch schema is not the codec's type");
+  }
+  const int64_t n = in.num_rows;
+  const auto un = static_cast<size_t>(n);
+  thread_local std::vector<uint32_t> size;
+  size.assign(un, 0);
+  const Plan& root = impl_->root;
+  bool ok = true;
+  for (size_t i = 0; ok && i < root.children.size(); ++i)
+    ok = size_column(root.children[i], in.columns[i], n, nullptr, size.data());
+  if (!ok) {
+    // Report the first row and field encode_row rejects, as row-by-row encoding would.
+    std::string tmp;
+    for (int64_t r = 0; r < n; ++r) {
+      tmp.clear();
+      Status s = encode_row(in, r, tmp);
+      if (!s.ok()) return Status(s.code(), fmt::format("row {}: {}", r, s.message()));
+    }
+    return internal_error("avro encode_batch: a value was rejected but every row encodes");
+  }
+  out.offsets.resize(un + 1);
+  uint64_t total = 0;
+  for (size_t r = 0; r < un; ++r) {
+    total += size[r];
+    if (total > std::numeric_limits<uint32_t>::max()) {
+      out.offsets.assign(1, 0);
+      return invalid_argument(fmt::format("avro encode: {} rows take more than 4 GiB encoded", n));
+    }
+    out.offsets[r + 1] = static_cast<uint32_t>(total);
+  }
+  out.bytes.resize(static_cast<size_t>(total));
+  // size[] becomes each row's write cursor.
+  for (size_t r = 0; r < un; ++r) size[r] = out.offsets[r];
+  for (size_t i = 0; i < root.children.size(); ++i)
+    write_column(root.children[i], in.columns[i], n, nullptr, out.bytes.data(), size.data());
   return {};
 }
 
@@ -1259,7 +1670,7 @@ class ResolvingReader {
         return skip(*r.wnode, r.path);
       case Action::kWriterUnion: {
         const size_t at = d_.offset();
-        int64_t branch;
+        int64_t branch = 0;
         if (!d_.read_long(r.path, branch)) return false;
         if (branch < 0 || static_cast<size_t>(branch) >= r.children.size()) {
           return d_.fail(
@@ -1284,7 +1695,7 @@ class ResolvingReader {
 
   bool skip(const Node& w, const std::string& path) {
     const size_t at = d_.offset();
-    int64_t v;
+    int64_t v = 0;
     Slot tmp{};
     switch (w.kind) {
       case Kind::kNull:
@@ -1336,11 +1747,11 @@ class ResolvingReader {
         // size in bytes (which lets us jump over it).
         while (true) {
           const size_t bat = d_.offset();
-          int64_t count;
+          int64_t count = 0;
           if (!d_.read_long(path, count)) return false;
           if (count == 0) return true;
           if (count < 0) {
-            int64_t bytes;
+            int64_t bytes = 0;
             if (count == INT64_MIN || !d_.read_long(path, bytes)) {
               return count == INT64_MIN ? d_.fail(path, bat, "invalid block count") : false;
             }
@@ -1386,7 +1797,7 @@ class ResolvingReader {
         return true;
       case Kind::kInt:
       case Kind::kLong: {
-        int64_t v;
+        int64_t v = 0;
         if (!(r.wkind == Kind::kInt ? d_.read_int(r.path, v) : d_.read_long(r.path, v)))
           return false;
         if (t.kind == Kind::kFloat || t.kind == Kind::kDouble) {
@@ -1416,7 +1827,7 @@ class ResolvingReader {
       case Kind::kString:
         return d_.read_bytes(r.path, s);
       case Kind::kEnum: {
-        int64_t idx;
+        int64_t idx = 0;
         if (!d_.read_int(r.path, idx)) return false;
         if (idx < 0 || static_cast<size_t>(idx) >= r.enum_map.size()) {
           return d_.fail(
@@ -1524,6 +1935,25 @@ Status Resolver::decode_into(std::string_view payload, Batch& out) const {
     append_plan(r.root.children[i], out.columns[i], scratch.data());
   }
   ++out.num_rows;
+  return {};
+}
+
+Status Resolver::decode_batch(std::span<const std::string_view> payloads, Batch& out,
+                              std::vector<DecodeError>& errors) const {
+  const Codec& codec = *impl_->reader;
+  if (impl_->identical) return codec.decode_batch(payloads, out, errors);
+  const Codec::Impl& r = *codec.impl_;
+  if (!batch_matches(out, r.type)) {
+    return invalid_argument("avro decode: the batch schema is not the reader codec's type");
+  }
+  decode_chunks(r.root, r.num_slots, payloads, out, errors, [&](Decoder& d) {
+    ResolvingReader reader(d, 8 * d.remaining() + 1024);
+    if (!reader.read(impl_->root)) return false;
+    if (d.remaining() != 0)
+      return d.fail_at(d.offset(),
+                       fmt::format("{} trailing bytes after the record", d.remaining()));
+    return true;
+  });
   return {};
 }
 

@@ -16,13 +16,33 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/batch.h"
 #include "common/status.h"
 
 namespace tideline::avro {
+
+// A payload of a batch decode that did not decode: its index in the input and why (the
+// same kCorruption message decode_into would give for it alone).
+struct DecodeError {
+  size_t index = 0;
+  Status why;
+};
+
+// Encoded records of a batch encode, back to back: record r is
+// bytes[offsets[r], offsets[r + 1]).
+struct EncodedRows {
+  std::string bytes;
+  std::vector<uint32_t> offsets{0};
+  size_t size() const { return offsets.size() - 1; }
+  std::string_view row(size_t r) const {
+    return std::string_view(bytes).substr(offsets[r], offsets[r + 1] - offsets[r]);
+  }
+};
 
 class Codec {
  public:
@@ -42,9 +62,25 @@ class Codec {
   // allocation besides column growth.
   Status decode_into(std::string_view payload, Batch& out) const;
 
+  // Columnar decode of many records: appends one row per payload that decodes, in payload
+  // order, exactly as decode_into would one by one (same rows, same errors), and one
+  // DecodeError per payload that does not (appended to `errors`, in index order; that payload
+  // adds no row, the others are unaffected). Records are decoded a chunk at a time into
+  // row-major scratch, then appended column by column; no heap allocation besides column
+  // growth. The returned Status is only about the call (the batch schema is not type(): then
+  // nothing is appended).
+  Status decode_batch(std::span<const std::string_view> payloads, Batch& out,
+                      std::vector<DecodeError>& errors) const;
+
   // Appends the Avro encoding of row `row` of `in` to `out`. `in` must have type(); a null in
   // a non-nullable field is an InvalidArgument error naming the field.
   Status encode_row(const Batch& in, int64_t row, std::string& out) const;
+
+  // Columnar encode of every row of `in` (which must have type()) into `out` (cleared first):
+  // the same bytes as encode_row row by row, computed column by column (sizes first, then
+  // values written at each row's position). On error (InvalidArgument naming the field and
+  // the row, as encode_row's message plus "row N") `out` is empty.
+  Status encode_batch(const Batch& in, EncodedRows& out) const;
 
   ~Codec();
   struct Impl;
@@ -82,6 +118,9 @@ class Resolver {
   // As Codec::decode_into, reading `payload` written with the writer schema; `out` has the
   // reader's type(). All-or-nothing; errors (kCorruption) name the byte offset and field.
   Status decode_into(std::string_view payload, Batch& out) const;
+  // As Codec::decode_batch, reading payloads written with the writer schema.
+  Status decode_batch(std::span<const std::string_view> payloads, Batch& out,
+                      std::vector<DecodeError>& errors) const;
 
   ~Resolver();
   struct Impl;

@@ -97,6 +97,12 @@ void bind_cell(Statement& st, int idx, CqlType t, const io::CqlCell& cell) {
   }
 }
 
+// Rows per upsert statement: one execution of a multi-row INSERT opens the table's cursors
+// once for all its rows, where one statement per row pays that (and the statement's start
+// and end) for each row. kMaxParameters stays below SQLite's default limit of 32766.
+constexpr int64_t kUpsertRows = 64;
+constexpr int64_t kMaxParameters = 32000;
+
 class SqliteTableStore final : public io::TableStore {
  public:
   explicit SqliteTableStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
@@ -186,39 +192,58 @@ class SqliteTableStore final : public io::TableStore {
     for (size_t i = 0; i < fields.size(); ++i) {
       const std::string q = quote_identifier(fields[i].name);
       names += (i ? ", " : "") + q;
-      params += i ? ", ?" : "?";
+      params += i ? ", ?" : "(?";
       if (!is_key[static_cast<size_t>(table_col[i])]) {
         updates += fmt::format("{}{} = excluded.{}", updates.empty() ? "" : ", ", q, q);
       }
     }
-    std::string sql = fmt::format("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO {}",
-                                  data_table(keyspace, table), names, params, key_list(*s),
-                                  updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
-    auto it = statements_.find(sql);
-    if (it == statements_.end()) {
-      TL_ASSIGN_OR_RETURN_S(Statement st, db_->prepare(sql));
-      it = statements_.emplace(sql, std::move(st)).first;
-    }
-    Statement& st = it->second;
+    params += ")";
+    // Two statements: kUpsertRows rows at a time, then single rows for the rest (so the cache
+    // holds two statements per column set, not one per remainder size).
+    auto statement = [&](int64_t rows) -> Result<Statement*> {
+      std::string values = params;
+      for (int64_t k = 1; k < rows; ++k) values += ", " + params;
+      std::string sql = fmt::format("INSERT INTO {} ({}) VALUES {} ON CONFLICT ({}) DO {}",
+                                    data_table(keyspace, table), names, values, key_list(*s),
+                                    updates.empty() ? "NOTHING" : "UPDATE SET " + updates);
+      auto it = statements_.find(sql);
+      if (it == statements_.end()) {
+        TL_ASSIGN_OR_RETURN(Statement st, db_->prepare(sql));
+        it = statements_.emplace(sql, std::move(st)).first;
+      }
+      return &it->second;
+    };
+    const int64_t per_statement = std::max<int64_t>(
+        1, std::min<int64_t>(kUpsertRows, kMaxParameters / static_cast<int64_t>(fields.size())));
+    TL_ASSIGN_OR_RETURN_S(Statement * many, statement(per_statement));
+    TL_ASSIGN_OR_RETURN_S(Statement * one, statement(1));
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     io::CqlCell cell;
-    for (int64_t r = 0; r < rows.num_rows; ++r) {
-      for (size_t i = 0; i < fields.size(); ++i) {
-        const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
-        const Column& col = rows.columns[i];
-        if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
-          st.reset();
-          return invalid_argument(
-              fmt::format("upsert into {}.{}: row {}: primary key column "
-                          "'{}' is null",
-                          keyspace, table, r, tc.name));
+    int64_t r = 0;
+    while (r < rows.num_rows) {
+      // Rows of one statement run in order, so a key repeated in the batch ends with its last
+      // row (as one statement per row does).
+      const int64_t k = rows.num_rows - r >= per_statement ? per_statement : 1;
+      Statement& st = k == 1 ? *one : *many;
+      for (int64_t j = 0; j < k; ++j, ++r) {
+        for (size_t i = 0; i < fields.size(); ++i) {
+          const auto& tc = s->columns[static_cast<size_t>(table_col[i])];
+          const Column& col = rows.columns[i];
+          if (is_key[static_cast<size_t>(table_col[i])] && !col.is_valid(r)) {
+            st.reset();
+            return invalid_argument(
+                fmt::format("upsert into {}.{}: row {}: primary key column "
+                            "'{}' is null",
+                            keyspace, table, r, tc.name));
+          }
+          Status b = io::to_cql_cell(tc.type, col, r, tc.name, cell);
+          if (!b.ok()) {
+            st.reset();
+            return b.with_context(fmt::format("upsert into {}.{}", keyspace, table));
+          }
+          bind_cell(st, static_cast<int>(j * static_cast<int64_t>(fields.size()) + i) + 1, tc.type,
+                    cell);
         }
-        Status b = io::to_cql_cell(tc.type, col, r, tc.name, cell);
-        if (!b.ok()) {
-          st.reset();
-          return b.with_context(fmt::format("upsert into {}.{}", keyspace, table));
-        }
-        bind_cell(st, static_cast<int>(i) + 1, tc.type, cell);
       }
       TL_RETURN_STATUS_IF_ERROR(st.run());
     }
@@ -249,27 +274,40 @@ class SqliteTableStore final : public io::TableStore {
       for (size_t c = 0; c < ncols; ++c) {
         Column& col = batch.columns[c];
         const int ci = static_cast<int>(c);
-        if (st.is_null(ci)) {
-          col.append_null();
-          continue;
-        }
+        // Numbers: SQLite reads a NULL as 0, so only a 0 needs the (costly) type check.
         switch (s->columns[c].type) {
           case CqlType::kInt:
           case CqlType::kBigint:
-            col.append_int(st.col_int(ci));
-            break;
           case CqlType::kBoolean:
-            col.append_int(st.col_int(ci) != 0);
+          case CqlType::kTimestamp: {
+            const int64_t v = st.col_int(ci);
+            if (v == 0 && st.is_null(ci)) {
+              col.append_null();
+            } else if (s->columns[c].type == CqlType::kBoolean) {
+              col.append_int(v != 0);
+            } else if (s->columns[c].type == CqlType::kTimestamp) {
+              col.append_int(v * kNanosPerMilli);
+            } else {
+              col.append_int(v);
+            }
             break;
-          case CqlType::kTimestamp:
-            col.append_int(st.col_int(ci) * kNanosPerMilli);
-            break;
+          }
           case CqlType::kDouble:
-          case CqlType::kFloat:
-            col.append_float(st.col_double(ci));
+          case CqlType::kFloat: {
+            const double v = st.col_double(ci);
+            if (v == 0 && st.is_null(ci)) {
+              col.append_null();
+            } else {
+              col.append_float(v);
+            }
             break;
+          }
           case CqlType::kText:
-            col.append_string(st.col_text(ci));
+            if (st.is_null(ci)) {
+              col.append_null();
+            } else {
+              col.append_string(st.col_text(ci));
+            }
             break;
         }
       }
