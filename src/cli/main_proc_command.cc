@@ -22,7 +22,7 @@ struct MainProcArgs {
   int idle_ms = 300;
   double rate = 0;
   int metrics_port = -1;   // -1: tideline.metrics.port of the config
-  std::string key_ranges;  // empty: tideline.processor.key.ranges of the config
+  std::string partitions;  // empty: tideline.processor.partitions of the config
 };
 }  // namespace
 
@@ -57,11 +57,11 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
                   "serve Prometheus metrics on http://127.0.0.1:PORT/metrics while running "
                   "(0 = off; default: tideline.metrics.port)")
       ->check(CLI::Range(0, 65535));
-  sub->add_option("--key-ranges", args->key_ranges,
-                  "processor with a Key_Shared subscription: the key-hash ranges it owns, e.g. "
-                  "0-32767 (inclusive, within 0..65535; overrides tideline.processor.key.ranges). "
-                  "Each owner keeps its own checkpoint, so a restarted processor with the same "
-                  "ranges resumes its keys' state");
+  sub->add_option("--partitions", args->partitions,
+                  "processor: consume only these input partitions, e.g. 0,1 or 0-1 (overrides "
+                  "tideline.processor.partitions). Several processors share the Exclusive "
+                  "subscription, each owning its partitions and keeping its own checkpoint, so a "
+                  "restarted processor with the same partitions resumes their state");
   sub->footer("Example:\n  tideline main-proc -cf examples/eshop/embedded.properties -wt producer");
   sub->callback([&ctx, args] {
     const std::string& wt = args->workload;
@@ -83,23 +83,23 @@ void register_main_proc_command(CLI::App& app, CommandContext& ctx) {
       ctx.exit_code = kExitUsage;
       return;
     }
-    if (!args->key_ranges.empty()) {
-      auto ranges = pipeline::parse_key_hash_ranges(args->key_ranges);
-      if (!ranges) {
-        std::fprintf(stderr, "tideline main-proc: --key-ranges: %s\n",
-                     ranges.error().message().c_str());
+    if (!args->partitions.empty()) {
+      auto parts = pipeline::parse_partition_list(args->partitions);
+      if (!parts) {
+        std::fprintf(stderr, "tideline main-proc: --partitions: %s\n",
+                     parts.error().message().c_str());
         ctx.exit_code = kExitUsage;
         return;
       }
-      if (cfg->processor_subscription_type != io::SubscriptionType::kKeyShared) {
+      if (cfg->processor_subscription_type != io::SubscriptionType::kExclusive) {
         std::fprintf(stderr,
-                     "tideline main-proc: --key-ranges needs "
-                     "tideline.processor.subscription.type=Key_Shared in %s\n",
+                     "tideline main-proc: --partitions needs "
+                     "tideline.processor.subscription.type=Exclusive in %s\n",
                      args->config.c_str());
         ctx.exit_code = kExitUsage;
         return;
       }
-      cfg->processor_key_ranges = std::move(*ranges);
+      cfg->processor_partitions = std::move(*parts);
     }
     install_stop_handlers();
     pipeline::StageOptions o;

@@ -103,23 +103,15 @@ struct ProducerOptions {
   std::string name;
 };
 
-// An inclusive range of message-key hashes, within [0, kKeyHashRanges): the hash of a
-// message's key is pulsar_key_hash(key) % kKeyHashRanges (Pulsar's Key_Shared sticky ranges).
-inline constexpr int32_t kKeyHashRanges = 65536;
-struct KeyHashRange {
-  int32_t start = 0;
-  int32_t end = kKeyHashRanges - 1;
-  friend bool operator==(const KeyHashRange&, const KeyHashRange&) = default;
-};
-
 struct SubscribeOptions {
   std::string subscription;
   SubscriptionType type = SubscriptionType::kShared;
   InitialPosition initial_position = InitialPosition::kEarliest;
-  // Key_Shared only: the fixed key-hash ranges this consumer owns (Pulsar's STICKY mode; the
-  // broker refuses ranges that overlap another consumer's). Empty = the broker splits the
-  // hash space among the consumers (AUTO_SPLIT) and moves ranges as consumers come and go.
-  std::vector<KeyHashRange> key_hash_ranges = {};
+  // The partitions of a partitioned topic to consume (indexes, ascending); empty = all. With
+  // an Exclusive subscription several consumers then share one subscription name, each
+  // owning its partitions (exclusivity is per partition), and each gets its partitions'
+  // messages in order. A message's MessageId::partition stays its index in the topic.
+  std::vector<int32_t> partitions = {};
 };
 
 // Optional capability of a topic service (embedded log): atomic units of work. Once

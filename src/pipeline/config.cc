@@ -38,7 +38,7 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
       "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
       "tideline.processor.late.events", "tideline.processor.state.store",
-      "tideline.processor.state.table", "tideline.processor.key.ranges",
+      "tideline.processor.state.table", "tideline.processor.partitions",
       "tideline.processor.state.retry.ms", "tideline.metrics.port",
       "tideline.log.report.interval.ms"};
   return kKeys;
@@ -67,43 +67,41 @@ std::string resolve(const std::string& base_dir, const std::string& p) {
 
 }  // namespace
 
-Result<std::vector<io::KeyHashRange>> parse_key_hash_ranges(std::string_view text) {
-  std::vector<io::KeyHashRange> out;
+Result<std::vector<int32_t>> parse_partition_list(std::string_view text) {
+  std::vector<int32_t> out;
   size_t pos = 0;
   while (pos <= text.size()) {
     const size_t comma = std::min(text.find(',', pos), text.size());
     const std::string item(text.substr(pos, comma - pos));
     long long a = -1, b = -1;
     char tail = 0;
-    if (std::sscanf(item.c_str(), " %lld - %lld %c", &a, &b, &tail) != 2) {
+    const int n = std::sscanf(item.c_str(), " %lld - %lld %c", &a, &b, &tail);
+    if (n == 1) {
+      b = a;
+      if (std::sscanf(item.c_str(), " %lld %c", &a, &tail) != 1) a = -1;
+    }
+    if ((n != 1 && n != 2) || a < 0 || b < a || b > 65535) {
       return error(StatusCode::kInvalidArgument,
-                   fmt::format("expected key-hash ranges like 0-32767,40000-49999; '{}' is not "
-                               "START-END",
+                   fmt::format("expected partition indexes like 0,2 or 0-1; '{}' is not an index "
+                               "or an ascending range of indexes",
                                item));
     }
-    if (a < 0 || b >= io::kKeyHashRanges || a > b) {
-      return error(StatusCode::kInvalidArgument,
-                   fmt::format("key-hash range '{}' must satisfy 0 <= start <= end <= {}", item,
-                               io::kKeyHashRanges - 1));
-    }
-    out.push_back({static_cast<int32_t>(a), static_cast<int32_t>(b)});
+    for (long long i = a; i <= b; ++i) out.push_back(static_cast<int32_t>(i));
     pos = comma + 1;
   }
-  std::sort(out.begin(), out.end(),
-            [](const io::KeyHashRange& x, const io::KeyHashRange& y) { return x.start < y.start; });
+  std::sort(out.begin(), out.end());
   for (size_t i = 1; i < out.size(); ++i) {
-    if (out[i].start <= out[i - 1].end) {
+    if (out[i] == out[i - 1]) {
       return error(StatusCode::kInvalidArgument,
-                   fmt::format("key-hash ranges {}-{} and {}-{} overlap", out[i - 1].start,
-                               out[i - 1].end, out[i].start, out[i].end));
+                   fmt::format("partition {} is listed twice", out[i]));
     }
   }
   return out;
 }
 
-std::string format_key_hash_ranges(const std::vector<io::KeyHashRange>& ranges) {
+std::string format_partition_list(const std::vector<int32_t>& partitions) {
   std::string s;
-  for (const auto& r : ranges) s += fmt::format("{}{}-{}", s.empty() ? "" : ",", r.start, r.end);
+  for (int32_t p : partitions) s += fmt::format("{}{}", s.empty() ? "" : ",", p);
   return s;
 }
 
@@ -262,20 +260,20 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
     if (c.state_table.find('.') == std::string::npos)
       c.state_table = c.keyspace + "." + c.state_table;
   }
-  if (auto ranges = props.get("tideline.processor.key.ranges"); ranges && !ranges->empty()) {
-    auto parsed = parse_key_hash_ranges(*ranges);
+  if (auto parts = props.get("tideline.processor.partitions"); parts && !parts->empty()) {
+    auto parsed = parse_partition_list(*parts);
     if (!parsed) {
       return error(StatusCode::kInvalidArgument,
-                   fmt::format("key 'tideline.processor.key.ranges' in {}: {}", path,
+                   fmt::format("key 'tideline.processor.partitions' in {}: {}", path,
                                parsed.error().message()));
     }
-    if (c.processor_subscription_type != io::SubscriptionType::kKeyShared) {
+    if (c.processor_subscription_type != io::SubscriptionType::kExclusive) {
       return error(StatusCode::kInvalidArgument,
-                   fmt::format("key 'tideline.processor.key.ranges' in {}: needs "
-                               "tideline.processor.subscription.type=Key_Shared",
+                   fmt::format("key 'tideline.processor.partitions' in {}: needs "
+                               "tideline.processor.subscription.type=Exclusive",
                                path));
     }
-    c.processor_key_ranges = std::move(*parsed);
+    c.processor_partitions = std::move(*parsed);
   }
   {
     std::string late = props.get_or("tideline.processor.late.events", "dead-letter");
@@ -437,8 +435,8 @@ std::string PipelineConfig::describe() const {
   line("output topic", topic_url(topic_output));
   line("query", query_file);
   line("processor subscription", processor_subscription);
-  if (!processor_key_ranges.empty())
-    line("processor key ranges", format_key_hash_ranges(processor_key_ranges));
+  if (!processor_partitions.empty())
+    line("processor partitions", format_partition_list(processor_partitions));
   line("consumer subscription", consumer_subscription);
   if (metrics_port > 0) line("metrics", fmt::format("http://127.0.0.1:{}/metrics", metrics_port));
   if (!ad_client_id.empty()) line("ad.client.id", ad_client_id);

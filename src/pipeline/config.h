@@ -84,12 +84,11 @@ struct PipelineConfig {
   // suffices for them. The embedded log serves one active consumer per subscription.
   io::SubscriptionType processor_subscription_type = io::SubscriptionType::kExclusive;
   io::SubscriptionType consumer_subscription_type = io::SubscriptionType::kExclusive;
-  // tideline.processor.key.ranges (or main-proc --key-ranges): with Key_Shared, the fixed
-  // key-hash ranges this processor owns ("0-32767,40000-49999"; inclusive, within 0..65535).
-  // Each range owner is its own job with its own checkpoint and journal, so processors with
-  // fixed ranges are restart-safe like an Exclusive one (docs/formats/checkpoint.md,
-  // "Scale-out"). Empty = the broker assigns ranges and moves them (state kept in memory).
-  std::vector<io::KeyHashRange> processor_key_ranges;
+  // tideline.processor.partitions (or main-proc --partitions): the input partitions this
+  // processor owns ("0,1" or "0-1"), with the Exclusive subscription type: several processors
+  // share one subscription name, each consuming its partitions in order, each its own job with
+  // its own checkpoint and journal (docs/formats/checkpoint.md, "Scale-out"). Empty = all.
+  std::vector<int32_t> processor_partitions;
   // The processor's streaming behaviour (docs/formats/checkpoint.md, docs/configuration.md).
   // Where the processor keeps checkpoints and its step journal: embedded = the topic log's
   // database (atomic with the output; the embedded default), cassandra = the table
@@ -139,10 +138,10 @@ struct PipelineConfig {
 Result<PipelineConfig> load_config(const std::string& path);
 Result<PipelineConfig> config_from_properties(const Properties& props, const std::string& path);
 
-// "A-B[,C-D...]" as inclusive key-hash ranges within [0, io::kKeyHashRanges), sorted; errors
-// (syntax, out of bounds, start > end, overlap) say which range is wrong.
-Result<std::vector<io::KeyHashRange>> parse_key_hash_ranges(std::string_view text);
-// The canonical text of `ranges` ("0-32767,40000-49999").
-std::string format_key_hash_ranges(const std::vector<io::KeyHashRange>& ranges);
+// "0,2" or "0-1,3" as ascending distinct partition indexes (>= 0); errors say which item is
+// wrong. The number of partitions is checked when subscribing.
+Result<std::vector<int32_t>> parse_partition_list(std::string_view text);
+// The canonical text of `partitions` ("0,1,3").
+std::string format_partition_list(const std::vector<int32_t>& partitions);
 
 }  // namespace tideline::pipeline

@@ -105,19 +105,17 @@ class Processor {
     query_ = std::move(*query);
     TL_ASSIGN_OR_RETURN_S(session_, engine::start_session(query_));
 
-    // One job state per owner of the input: an Exclusive subscription, or a Key_Shared one
-    // with fixed key-hash ranges (each range owner is its own job: it alone gets its keys'
-    // messages, in order per partition). With Shared, Failover or broker-assigned Key_Shared
-    // ranges the messages a processor gets change as processors come and go, so those keep
-    // their state in memory only.
-    const bool owns_ranges = c_.processor_subscription_type == io::SubscriptionType::kKeyShared &&
-                             !c_.processor_key_ranges.empty();
-    if (c_.processor_subscription_type != io::SubscriptionType::kExclusive && !owns_ranges) {
+    // One job state per owner of the input: an Exclusive subscription, of every partition or
+    // of the partitions in tideline.processor.partitions (each owner is its own job: it alone
+    // gets its partitions' messages, in order). With Shared, Failover or Key_Shared the
+    // messages a processor gets change as processors come and go (and Key_Shared orders only
+    // each key's messages), so those keep their state in memory only.
+    if (c_.processor_subscription_type != io::SubscriptionType::kExclusive) {
       mode_ = Durability::kNone;
       spdlog::warn(
-          "processor: subscription type is not Exclusive and no key ranges are set: no "
-          "checkpoints; a restarted processor starts from an empty state (stateful results are "
-          "restart-safe with Exclusive or with Key_Shared and tideline.processor.key.ranges)");
+          "processor: subscription type is not Exclusive: no checkpoints; a restarted processor "
+          "starts from an empty state (stateful results are only restart-safe with Exclusive; "
+          "to scale out, give each processor its partitions with tideline.processor.partitions)");
     } else if (c_.state_store == StateStoreKind::kEmbedded && topics_->atomic_work() &&
                topics_->state_store()) {
       // The job state lives with the topics: output, journal, checkpoint and acknowledgements
@@ -136,13 +134,14 @@ class Processor {
       state_store_ = own_state_store_.get();
     }
     job_ = in_topic_ + "|" + c_.processor_subscription;
-    if (owns_ranges) job_ += "|" + format_key_hash_ranges(c_.processor_key_ranges);
+    if (!c_.processor_partitions.empty())
+      job_ += "|partitions=" + format_partition_list(c_.processor_partitions);
     if (state_store_) job_state_.emplace(*state_store_, job_);
 
-    TL_ASSIGN_OR_RETURN_S(
-        consumer_, topics_->subscribe(in_topic_, {.subscription = c_.processor_subscription,
-                                                  .type = c_.processor_subscription_type,
-                                                  .key_hash_ranges = c_.processor_key_ranges}));
+    TL_ASSIGN_OR_RETURN_S(consumer_,
+                          topics_->subscribe(in_topic_, {.subscription = c_.processor_subscription,
+                                                         .type = c_.processor_subscription_type,
+                                                         .partitions = c_.processor_partitions}));
     io::ProducerOptions po;
     if (mode_ == Durability::kJournalFirst) {
       // Replayed steps re-send their rows under the same sequence ids: the broker drops them
@@ -156,7 +155,13 @@ class Processor {
     out_key_ = out_type->field_index("_key");
     out_time_ = out_type->field_index("_time");
     TL_ASSIGN_OR_RETURN_S(int nparts, topics_->partitions(in_topic_));
-    parts_.assign(static_cast<size_t>(std::max(nparts, 1)), {INT64_MIN, monotonic_ms()});
+    parts_.assign(static_cast<size_t>(std::max(nparts, 1)), {INT64_MIN, monotonic_ms(), true});
+    if (!c_.processor_partitions.empty()) {
+      // Another processor's partitions say nothing about this one's watermark.
+      for (auto& p : parts_) p.owned = false;
+      for (int32_t i : c_.processor_partitions)
+        if (static_cast<size_t>(i) < parts_.size()) parts_[static_cast<size_t>(i)].owned = true;
+    }
     last_cp_ms_ = monotonic_ms();
     return {};
   }
@@ -295,7 +300,7 @@ class Processor {
       ++totals_.events;
       ++events_since_cp_;
       if (m.id.partition >= 0 && static_cast<size_t>(m.id.partition) >= parts_.size())
-        parts_.resize(static_cast<size_t>(m.id.partition) + 1, {INT64_MIN, now});
+        parts_.resize(static_cast<size_t>(m.id.partition) + 1, {INT64_MIN, now, true});
       Partition* part =
           m.id.partition >= 0 ? &parts_[static_cast<size_t>(m.id.partition)] : nullptr;
       if (part) part->heard_ms = now;
@@ -441,7 +446,7 @@ class Processor {
     if (!durable || latest_any_ == INT64_MIN) return INT64_MIN;
     int64_t lo = INT64_MAX;
     for (const auto& p : parts_)
-      if (now - p.heard_ms < c_.partition_idle_ms || caught_up_ms_ <= p.heard_ms)
+      if (p.owned && (now - p.heard_ms < c_.partition_idle_ms || caught_up_ms_ <= p.heard_ms))
         lo = std::min(lo, p.latest);
     if (lo == INT64_MAX) return latest_any_ + 1;
     if (lo == INT64_MIN) return INT64_MIN;
@@ -583,6 +588,7 @@ class Processor {
   struct Partition {
     int64_t latest = INT64_MIN;  // latest on-time event time seen
     int64_t heard_ms = 0;        // when a message last came (monotonic)
+    bool owned = true;           // consumed by this processor (tideline.processor.partitions)
   };
   struct DeadLetter {
     const io::Message* message;

@@ -306,18 +306,18 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
   expect_output_equals_batch_query(kRows, published, log);
 }
 
-// Scale-out through Pulsar: two processors on one Key_Shared subscription, each owning fixed
-// key-hash ranges (--key-ranges; Pulsar's sticky ranges), split the input while it streams
-// in; each is SIGKILLed once and restarted with the same ranges, and resumes its keys' state
-// from its own checkpoint. The query re-keys the clicks by session, so the producer keys the
-// messages by session (tideline.processor.key.column=session): every session's clicks go to
-// one processor, in order (keyed by so_key instead, sessions are split between the two and
-// this test fails with wrong counts). The union of their outputs equals the batch query
-// (i.e. the single-processor result) and each row is on the output topic once.
-TEST_F(ClustersFaults, KeySharedRangeOwnersKilledAndRestartedEqualTheBatchQuery) {
+// Scale-out through Pulsar: two processors share the Exclusive subscription, each owning
+// some of the input topic's partitions (--partitions; exclusivity is per partition), while
+// the input streams in; each is SIGKILLed once and restarted with the same partitions, and
+// resumes their state from its own checkpoint. The query re-keys the clicks by session, so
+// the producer keys the messages by session (tideline.processor.key.column=session): every
+// session's clicks are in one partition, in order (keyed by so_key instead, a session's
+// clicks are spread over partitions owned by different processors and the counts go wrong).
+// The union of their outputs equals the batch query (the single-processor result) and each
+// row is on the output topic once.
+TEST_F(ClustersFaults, PartitionOwnersKilledAndRestartedEqualTheBatchQuery) {
   const int64_t kRows = 20000;
-  std::ofstream(config_, std::ios::app) << "tideline.processor.subscription.type=Key_Shared\n"
-                                           "tideline.processor.key.column=session\n";
+  std::ofstream(config_, std::ios::app) << "tideline.processor.key.column=session\n";
   const std::string csv = (dir_ / "eshop.csv").string();
   ASSERT_EQ(
       run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "37", "--header", "--out", csv})
@@ -330,11 +330,11 @@ TEST_F(ClustersFaults, KeySharedRangeOwnersKilledAndRestartedEqualTheBatchQuery)
   const std::string log = (dir_ / "background.log").string();
   pid_t producer =
       spawn_tideline({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2500"}, log);
-  auto owner = [&](const char* ranges) {
+  auto owner = [&](const char* partitions) {
     return std::vector<std::string>{"main-proc", "-cf",       config_, "-wt",          "processor",
-                                    "--follow",  "--idle-ms", "100",   "--key-ranges", ranges};
+                                    "--follow",  "--idle-ms", "100",   "--partitions", partitions};
   };
-  Supervised low(owner("0-32767"), log), high(owner("32768-65535"), log);
+  Supervised low(owner("0,1"), log), high(owner("2"), log);
   auto run_for = [&](int ms) {
     const auto end = Clock::now() + std::chrono::milliseconds(ms);
     while (Clock::now() < end) {
@@ -344,9 +344,9 @@ TEST_F(ClustersFaults, KeySharedRangeOwnersKilledAndRestartedEqualTheBatchQuery)
     }
   };
   run_for(2500);
-  EXPECT_TRUE(WIFSIGNALED(low.stop(SIGKILL))) << "the low-range processor ended early";
+  EXPECT_TRUE(WIFSIGNALED(low.stop(SIGKILL))) << "the first processor ended early";
   run_for(2000);
-  EXPECT_TRUE(WIFSIGNALED(high.stop(SIGKILL))) << "the high-range processor ended early";
+  EXPECT_TRUE(WIFSIGNALED(high.stop(SIGKILL))) << "the second processor ended early";
   run_for(1500);
   int status = 0;
   ::waitpid(producer, &status, 0);
@@ -357,14 +357,14 @@ TEST_F(ClustersFaults, KeySharedRangeOwnersKilledAndRestartedEqualTheBatchQuery)
   low.stop(SIGTERM);
   high.stop(SIGTERM);
 
-  // Drain: both owners at once (a range without a consumer is not delivered at all).
+  // Drain: both owners at once.
   testing::RunResult a, b;
   std::thread other([&] {
-    a = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--key-ranges",
-             "0-32767"});
+    a = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--partitions",
+             "0,1"});
   });
-  b = run({"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--key-ranges",
-           "32768-65535"});
+  b = run(
+      {"main-proc", "-cf", config_, "-wt", "processor", "--idle-ms", "2000", "--partitions", "2"});
   other.join();
   ASSERT_EQ(a.exit_code, 0) << a.out << a.err;
   ASSERT_EQ(b.exit_code, 0) << b.out << b.err;

@@ -155,39 +155,35 @@ TEST_F(ConfigTest, OperationTimeoutOfClientConf) {
   }
 }
 
-TEST(KeyHashRanges, ParseSortAndRejectBadRanges) {
-  auto r = parse_key_hash_ranges("32768-65535, 0-100");
+TEST(PartitionList, ParseSortAndRejectBadItems) {
+  auto r = parse_partition_list("3, 0-1");
   ASSERT_TRUE(r) << r.error().to_string();
-  ASSERT_EQ(r->size(), 2u);
-  EXPECT_EQ((*r)[0], (io::KeyHashRange{0, 100}));
-  EXPECT_EQ((*r)[1], (io::KeyHashRange{32768, 65535}));
-  EXPECT_EQ(format_key_hash_ranges(*r), "0-100,32768-65535");
-  for (const char* bad : {"", "5", "0-65536", "-1-3", "9-3", "0-10,5-20", "0-10x", "a-b", "1-2,"}) {
-    auto e = parse_key_hash_ranges(bad);
-    EXPECT_FALSE(e) << "'" << bad << "'";
+  EXPECT_EQ(*r, (std::vector<int32_t>{0, 1, 3}));
+  EXPECT_EQ(format_partition_list(*r), "0,1,3");
+  for (const char* bad : {"", "x", "-1", "2-1", "0,0", "1-2,2", "3x", "1-", "0,", "1-2-3"}) {
+    EXPECT_FALSE(parse_partition_list(bad)) << "'" << bad << "'";
   }
-  EXPECT_NE(parse_key_hash_ranges("0-10,5-20").error().message().find("0-10 and 5-20 overlap"),
+  EXPECT_NE(parse_partition_list("1-2,2").error().message().find("partition 2 is listed twice"),
             std::string::npos);
 }
 
-TEST_F(ConfigTest, KeyRangesNeedKeyShared) {
-  auto c = load_config(write("a.properties", std::string(kMinimal) +
-                                                 "tideline.processor.subscription.type=Key_Shared\n"
-                                                 "tideline.processor.key.ranges=0-32767\n"));
+TEST_F(ConfigTest, ProcessorPartitionsNeedExclusive) {
+  auto c = load_config(
+      write("a.properties", std::string(kMinimal) + "tideline.processor.partitions=0,2\n"));
   ASSERT_TRUE(c) << c.error().to_string();
-  EXPECT_EQ(c->processor_key_ranges, (std::vector<io::KeyHashRange>{{0, 32767}}));
-  EXPECT_NE(c->describe().find("0-32767"), std::string::npos);
-  c = load_config(
-      write("b.properties", std::string(kMinimal) + "tideline.processor.key.ranges=0-32767\n"));
+  EXPECT_EQ(c->processor_partitions, (std::vector<int32_t>{0, 2}));
+  EXPECT_NE(c->describe().find("0,2"), std::string::npos);
+  c = load_config(write("b.properties", std::string(kMinimal) +
+                                            "tideline.processor.subscription.type=Key_Shared\n"
+                                            "tideline.processor.partitions=0\n"));
   ASSERT_FALSE(c);
-  EXPECT_NE(c.error().message().find("needs tideline.processor.subscription.type=Key_Shared"),
+  EXPECT_NE(c.error().message().find("needs tideline.processor.subscription.type=Exclusive"),
             std::string::npos)
       << c.error().message();
-  c = load_config(write("c.properties", std::string(kMinimal) +
-                                            "tideline.processor.subscription.type=Key_Shared\n"
-                                            "tideline.processor.key.ranges=7-3\n"));
+  c = load_config(
+      write("c.properties", std::string(kMinimal) + "tideline.processor.partitions=2-1\n"));
   ASSERT_FALSE(c);
-  EXPECT_NE(c.error().message().find("key 'tideline.processor.key.ranges' in"), std::string::npos)
+  EXPECT_NE(c.error().message().find("key 'tideline.processor.partitions' in"), std::string::npos)
       << c.error().message();
 }
 

@@ -1104,11 +1104,11 @@ class LogService final : public io::TopicService {
                                                   const io::SubscribeOptions& options) override {
     if (options.subscription.empty())
       return error(invalid_argument("subscribe: empty subscription name"));
-    if (!options.key_hash_ranges.empty()) {
-      // One active consumer per subscription here: nothing to split by key.
+    if (!options.partitions.empty()) {
+      // One active consumer per subscription here: nothing to split.
       return error(invalid_argument(fmt::format(
-          "subscribe to {}: key-hash ranges need Pulsar's Key_Shared subscriptions (clusters "
-          "backend); the embedded log serves one consumer per subscription",
+          "subscribe to {}: consuming a subset of partitions needs the clusters backend "
+          "(Pulsar); the embedded log serves one consumer per subscription",
           topic)));
     }
     const std::string name = normalize_topic(topic);

@@ -384,15 +384,29 @@ class PulsarConsumer final : public io::Consumer {
         sub_(std::move(sub)) {}
   ~PulsarConsumer() override { (void)close(); }
 
-  Status open(const std::vector<std::string>& topics) {
+  // `indexes[i]`: the partition index of `topics[i]` (a subset of the topic's partitions
+  // when SubscribeOptions::partitions is set).
+  Status open(const std::vector<std::string>& topics, const std::vector<int32_t>& indexes) {
     for (size_t i = 0; i < topics.size(); ++i) {
       Partition p;
-      p.index = static_cast<int32_t>(i);
+      p.index = indexes[i];
       p.topic = topics[i];
+      if (static_cast<size_t>(p.index) >= slot_by_index_.size())
+        slot_by_index_.resize(static_cast<size_t>(p.index) + 1, SIZE_MAX);
+      slot_by_index_[static_cast<size_t>(p.index)] = partitions_.size();
       partitions_.push_back(std::move(p));
       TL_RETURN_IF_ERROR(subscribe_partition(partitions_.back()));
     }
     return {};
+  }
+
+  // The position in partitions_ of partition `index`; partitions_.size() when this consumer
+  // does not consume it.
+  size_t slot_of(int32_t index) const {
+    if (!partitioned_) return 0;
+    if (index < 0 || static_cast<size_t>(index) >= slot_by_index_.size()) return partitions_.size();
+    const size_t s = slot_by_index_[static_cast<size_t>(index)];
+    return s == SIZE_MAX ? partitions_.size() : s;
   }
 
   // LOOKUP, SUBSCRIBE and the first FLOW of one partition consumer.
@@ -416,15 +430,6 @@ class PulsarConsumer final : public io::Consumer {
       s->set_initialposition(sub_.initial_position == io::InitialPosition::kEarliest
                                  ? proto::CommandSubscribe::Earliest
                                  : proto::CommandSubscribe::Latest);
-      if (sub_.type == io::SubscriptionType::kKeyShared && !sub_.key_hash_ranges.empty()) {
-        auto* meta = s->mutable_keysharedmeta();
-        meta->set_keysharedmode(proto::STICKY);
-        for (const io::KeyHashRange& r : sub_.key_hash_ranges) {
-          auto* range = meta->add_hashranges();
-          range->set_start(r.start);
-          range->set_end(r.end);
-        }
-      }
       TL_RETURN_IF_ERROR(conn->request(cmd, req));
     }
     p.conn = conn;
@@ -505,10 +510,11 @@ class PulsarConsumer final : public io::Consumer {
         if (--it->second > 0) continue;  // more messages of this batch are unacknowledged
         outstanding_.erase(it);
       }
-      const size_t slot = partitioned_ ? static_cast<size_t>(id.partition) : 0;
+      const size_t slot = slot_of(id.partition);
       if (slot >= partitions_.size()) {
-        return invalid_argument(fmt::format("acknowledge: message id of partition {} but {} has {}",
-                                            id.partition, name_.full(), partitions_.size()));
+        return invalid_argument(fmt::format(
+            "acknowledge: message id of partition {}, which this consumer of {} does not consume",
+            id.partition, name_.full()));
       }
       acks[slot].push_back(key);
     }
@@ -599,7 +605,7 @@ class PulsarConsumer final : public io::Consumer {
   Status send_redeliver() {
     std::map<size_t, std::vector<EntryKey>> by_slot;
     for (const auto& [key, count] : outstanding_) {
-      by_slot[partitioned_ ? static_cast<size_t>(key.partition) : 0].push_back(key);
+      by_slot[slot_of(key.partition)].push_back(key);
     }
     for (auto& [slot, keys] : by_slot) {
       if (slot >= partitions_.size()) continue;
@@ -628,7 +634,7 @@ class PulsarConsumer final : public io::Consumer {
     TL_RETURN_IF_ERROR(send_redeliver());
     // Buffered messages will come again; their permits are given back.
     for (const io::Message& m : queue_) {
-      Partition& p = partitions_[partitioned_ ? static_cast<size_t>(m.id.partition) : 0];
+      Partition& p = partitions_[slot_of(m.id.partition)];
       ++p.to_flow;
     }
     queue_.clear();
@@ -814,7 +820,7 @@ class PulsarConsumer final : public io::Consumer {
     out.reserve(n);
     for (size_t i = 0; i < n; ++i) {
       io::Message& m = queue_.front();
-      Partition& p = partitions_[partitioned_ ? static_cast<size_t>(m.id.partition) : 0];
+      Partition& p = partitions_[slot_of(m.id.partition)];
       ++p.to_flow;
       out.push_back(std::move(m));
       queue_.pop_front();
@@ -831,6 +837,8 @@ class PulsarConsumer final : public io::Consumer {
   bool partitioned_;
   io::SubscribeOptions sub_;
   std::vector<Partition> partitions_;
+  std::vector<size_t>
+      slot_by_index_;  // partition index -> slot in partitions_ (SIZE_MAX: not ours)
   std::deque<io::Message> queue_;
   // Per received entry: messages handed out but not yet acknowledged.
   std::map<EntryKey, int32_t> outstanding_;
@@ -902,8 +910,24 @@ class PulsarTopicService final : public io::TopicService {
     }
     TL_ASSIGN_OR_RETURN(TopicName name, parse_topic_name(topic));
     TL_ASSIGN_OR_RETURN(int n, admin_->partitions(name));
+    std::vector<std::string> topics = partition_topics(name, n);
+    std::vector<int32_t> indexes;
+    for (size_t i = 0; i < topics.size(); ++i) indexes.push_back(static_cast<int32_t>(i));
+    if (!options.partitions.empty()) {
+      std::vector<std::string> mine;
+      for (int32_t i : options.partitions) {
+        if (n == 0 || i < 0 || i >= n) {
+          return error(invalid_argument(
+              fmt::format("subscribe to {}: partition {} does not exist ({} has {} partitions)",
+                          topic, i, name.full(), n)));
+        }
+        mine.push_back(topics[static_cast<size_t>(i)]);
+      }
+      topics = std::move(mine);
+      indexes = options.partitions;
+    }
     auto consumer = std::make_unique<PulsarConsumer>(client_, admin_, name, n > 0, options);
-    TL_RETURN_IF_ERROR(consumer->open(partition_topics(name, n)));
+    TL_RETURN_IF_ERROR(consumer->open(topics, indexes));
     return std::unique_ptr<io::Consumer>(std::move(consumer));
   }
   Result<int64_t> message_count(std::string_view topic) override {
