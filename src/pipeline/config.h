@@ -89,14 +89,17 @@ struct PipelineConfig {
   std::string checkpoint_dir;             // tideline.processor.checkpoint.dir (default data dir)
   int64_t checkpoint_interval_ms = 1000;  // tideline.processor.checkpoint.interval.ms
   int64_t checkpoint_events = 0;          // tideline.processor.checkpoint.events (0 = no limit)
-  int64_t allowed_lateness_ms = 0;        // tideline.processor.allowed.lateness.ms
-  int64_t partition_idle_ms = 2000;       // tideline.processor.idle.timeout.ms
-  bool late_to_dead_letter = true;        // tideline.processor.late.events = dead-letter | drop
-  std::string input_stmt;                 // tideline.cql.input.stmt
-  std::string output_stmt;                // tideline.cql.output.stmt
-  std::string input_schema;               // tideline.schema.input (Pulsar envelope JSON)
-  std::string output_schema;              // tideline.schema.output
-  int topic_partitions = 3;               // tideline.topic.partitions
+  // tideline.processor.checkpoint.full.every: a full engine image at least every this many
+  // checkpoints, deltas in between (1 = always full; docs/formats/checkpoint.md).
+  int64_t checkpoint_full_every = 32;
+  int64_t allowed_lateness_ms = 0;   // tideline.processor.allowed.lateness.ms
+  int64_t partition_idle_ms = 2000;  // tideline.processor.idle.timeout.ms
+  bool late_to_dead_letter = true;   // tideline.processor.late.events = dead-letter | drop
+  std::string input_stmt;            // tideline.cql.input.stmt
+  std::string output_stmt;           // tideline.cql.output.stmt
+  std::string input_schema;          // tideline.schema.input (Pulsar envelope JSON)
+  std::string output_schema;         // tideline.schema.output
+  int topic_partitions = 3;          // tideline.topic.partitions
   std::string cassandra_contact_points = "127.0.0.1:9042";  // tideline.cassandra.contact.points
   std::string cassandra_local_dc = "datacenter1";           // tideline.cassandra.local.dc
   std::string cassandra_username;                           // tideline.cassandra.username
