@@ -161,6 +161,7 @@ struct CarryState {
   Column values;              // slots
   std::vector<int64_t> slot;  // per entity: its slot, or -1
   int64_t live = 0;           // entities with a slot
+  int grouping = -1;          // of the stream's domain (images list its entities)
   int64_t slot_of(uint32_t e) const { return e < slot.size() ? slot[e] : -1; }
   // Records the stream's value at each entity's last row of the chunk.
   void update(const Stream& s, EntityScratch& scratch);
@@ -227,6 +228,19 @@ class Evaluator {
   void enable_fusion(bool on) { fusion_allowed_ = on; }
   // After the chunk: records every continuous stream's latest values for the next chunk.
   void commit_carries();
+  // Every distinct domain the chunk evaluated (streams, unions, contexts), once each: the
+  // session's change tracking marks their entities.
+  template <typename F>
+  void for_each_domain(F&& f) const {
+    std::unordered_set<const Domain*> seen;
+    auto visit = [&](const Domain* d) {
+      if (d && seen.insert(d).second) f(*d);
+    };
+    for (const DomainPtr& d : keep_alive_) visit(d.get());
+    for (const auto& [k, d] : unions_) visit(d.get());
+    for (const auto& [k, s] : memo_) visit(s->domain.get());
+    for (const auto& [k, s] : fused_memo_) visit(s->domain.get());
+  }
 
   // --- for operator families -------------------------------------------------------
   const fenl::Plan& plan() const { return plan_; }
@@ -235,14 +249,19 @@ class Evaluator {
   int id(const fenl::Node& n) const { return ids_.at(&n); }
   // The state of operator `n` in context `ctx_key`, created on first use. An existing state
   // of another kind (a corrupt restore) is an error.
+  // `grouping`: the grouping of the entities the state is indexed by (images list them).
   template <typename S, typename... A>
-  Result<S*> state_for(const fenl::Node& n, int ctx_key, A&&... args) {
+  Result<S*> state_for(const fenl::Node& n, int ctx_key, int grouping, A&&... args) {
     auto& slot = state_.operators[{id(n), ctx_key}];
     if (!slot) slot = std::make_unique<S>(std::forward<A>(args)...);
     S* s = dynamic_cast<S*>(slot.get());
     if (!s)
       return error(StatusCode::kInternal,
                    "operator state of node @" + std::to_string(id(n)) + " has another kind");
+    if (s->grouping != grouping && s->grouping >= 0)
+      return error(StatusCode::kInternal,
+                   "operator state of node @" + std::to_string(id(n)) + " changed its grouping");
+    s->grouping = grouping;
     return s;
   }
   // Spreads args into their union domain.

@@ -1,5 +1,7 @@
 #include "engine/query.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstring>
 #include <limits>
@@ -17,6 +19,7 @@
 #include "fenl/diagnostic.h"
 #include "fenl/hash.h"
 #include "fenl/plan.h"
+#include "io/topic.h"
 
 namespace tideline::engine {
 
@@ -173,7 +176,7 @@ void row_times(const Column& tcol, int64_t n, std::vector<int64_t>& times,
 
 constexpr std::string_view kStateMagic = "TLSTATE1";
 constexpr std::string_view kStateEnd = "TLSTEND1";
-constexpr uint32_t kStateVersion = 1;
+constexpr uint32_t kStateVersion = 2;
 
 // Input rows of one table not yet processed (time >= the frontier), in arrival order.
 struct TableBuffer {
@@ -204,6 +207,7 @@ class SessionImpl : public Session {
       state_.groupings[g].key_type = plan.groupings[g].key_type;
       state_.groupings[g].keys = Column(fenl::physical_type(*plan.groupings[g].key_type));
     }
+    reset_tracking(0);
   }
 
   TimestampNs watermark() const override { return watermark_; }
@@ -330,6 +334,10 @@ class SessionImpl : public Session {
 
   Result<std::string> snapshot() const override;
   Status restore(std::string_view bytes) override;
+  Result<std::string> checkpoint(ImageKind kind) override;
+  Status restore_chain(const std::vector<std::string_view>& images) override;
+  Result<std::string> snapshot_partial(const EntitySelector& keep) const override;
+  Status restore_merge(const std::vector<std::string_view>& partials) override;
 
   const Column* key_dictionary() const override {
     if (!q_->options.key_indices || emitted_grouping_ < 0) return nullptr;
@@ -493,7 +501,13 @@ class SessionImpl : public Session {
       if (options.results == ResultBehavior::kFinal) ev.set_final_only(options.final_at);
     }
     TL_ASSIGN_OR_RETURN(StreamPtr r, ev.eval(plan.root));
-    if (chunk.keep_state) ev.commit_carries();
+    if (chunk.keep_state) {
+      ev.commit_carries();
+      // Change tracking: every entity with a row in the chunk (docs/formats/engine-state.md).
+      for (const PreparedTable& t : tables)
+        if (t.domain) mark_changed(*t.domain);
+      ev.for_each_domain([&](const Domain& d) { mark_changed(d); });
+    }
     frontier_ = to;
     return emit(*r, options, terminal, to);
   }
@@ -842,6 +856,20 @@ class SessionImpl : public Session {
     return out;
   }
 
+  // Images (docs/formats/engine-state.md, "Images"): entities listed per grouping.
+  using EntityLists = std::vector<std::vector<uint32_t>>;
+  enum class Apply { kFull, kDelta, kMergeFirst, kMergeNext };
+  Result<std::string> write_image(ImageKind kind, uint64_t parent, const EntityLists& lists,
+                                  const EntitySelector* keep) const;
+  EntityLists all_entities() const;
+  // Applies one image to this session (a fresh one for kFull / kMergeFirst); on failure the
+  // session is unspecified (callers apply to a scratch session and adopt it on success).
+  Status apply(std::string_view bytes, Apply mode, size_t index);
+  void adopt(SessionImpl&& o);
+  // Change tracking for deltas.
+  void mark_changed(const Domain& d);
+  void reset_tracking(uint64_t head);
+
   std::shared_ptr<const CompiledQueryImpl> q_;
   std::vector<TableBuffer> buffers_;
   std::vector<uint64_t> subsort_base_;  // per table: the base of its rows' subsorts
@@ -859,43 +887,87 @@ class SessionImpl : public Session {
   EntityScratch final_scratch_;
   // Entity dictionaries, operator states and carries: everything that outlives a chunk.
   ExecState state_;
+  // Per grouping: 1 for each entity whose state may have changed since the last image
+  // (checkpoint() or restore*), and the entity count then (later entities are new).
+  std::vector<std::vector<uint8_t>> dirty_;
+  std::vector<size_t> marked_size_;
+  uint64_t chain_head_ = 0;  // checksum of that image (0: none), the next delta's parent
 };
 
-Result<std::string> SessionImpl::snapshot() const {
+uint64_t image_checksum(std::string_view image) {
+  uint64_t sum = 0;
+  if (image.size() >= 8) std::memcpy(&sum, image.data() + image.size() - 8, 8);
+  return sum;
+}
+
+Result<std::string> SessionImpl::write_image(ImageKind kind, uint64_t parent,
+                                             const EntityLists& lists,
+                                             const EntitySelector* keep) const {
   StateWriter w;
   w.magic(kStateMagic);
   w.u32(kStateVersion);
   w.u64(q_->fingerprint());
+  w.u8(static_cast<uint8_t>(kind));
+  w.u64(parent);
   w.i64(watermark_);
   w.i64(frontier_);
   w.i64(max_time_);
   w.u8(ended_ ? 1 : 0);
   w.u32(static_cast<uint32_t>(buffers_.size()));
-  for (const TableBuffer& b : buffers_) {
+  for (size_t ti = 0; ti < buffers_.size(); ++ti) {
+    const TableBuffer& b = buffers_[ti];
     w.u64(b.arrived);
     Column rec = b.rec;
+    const size_t kc =
+        static_cast<size_t>(q_->tables[ti].schema->field_index(q_->tables[ti].key_column));
     if (b.key_dict) {
-      const size_t k = static_cast<size_t>(&b - buffers_.data());
-      const size_t kc =
-          static_cast<size_t>(q_->tables[k].schema->field_index(q_->tables[k].key_column));
       std::vector<int32_t> codes(static_cast<size_t>(rec.size()));
       for (int64_t i = 0; i < rec.size(); ++i)
         codes[static_cast<size_t>(i)] =
             rec.child(kc).is_valid(i) ? static_cast<int32_t>(rec.child(kc).int_at(i)) : -1;
       rec.child(kc) = gather(*b.key_dict, codes);
     }
-    w.column(rec);
     std::vector<uint64_t> seq = b.seq;
     if (seq.empty())
       for (int64_t i = 0; i < b.rec.size(); ++i)
         seq.push_back(b.first_seq + static_cast<uint64_t>(i));
+    if (keep && rec.size() > 0) {
+      // A partial image keeps the buffered rows of its keys.
+      const size_t g = static_cast<size_t>(q_->plan.tables[ti].grouping);
+      std::vector<int32_t> rows;
+      std::vector<uint64_t> kept_seq;
+      for (int64_t i = 0; i < rec.size(); ++i)
+        if ((*keep)(g, rec.child(kc), i)) {
+          rows.push_back(static_cast<int32_t>(i));
+          kept_seq.push_back(seq[static_cast<size_t>(i)]);
+        }
+      rec = gather(rec, rows);
+      rec.validity().clear();
+      seq = std::move(kept_seq);
+    }
+    w.column(rec);
     w.vec(seq);
   }
   w.u32(static_cast<uint32_t>(state_.groupings.size()));
-  for (const GroupingState& g : state_.groupings) {
-    w.vec(g.hashes);
-    w.column(g.keys);
+  for (size_t g = 0; g < state_.groupings.size(); ++g) {
+    const GroupingState& gs = state_.groupings[g];
+    const std::vector<uint32_t>& ents = lists[g];
+    w.u64(gs.size());
+    std::vector<uint64_t> hashes;
+    hashes.reserve(ents.size());
+    std::vector<int32_t> rows;
+    rows.reserve(ents.size());
+    for (uint32_t e : ents) {
+      hashes.push_back(gs.hashes[e]);
+      rows.push_back(static_cast<int32_t>(e));
+    }
+    w.vec(hashes);
+    w.column(ents.size() == gs.size() ? gs.keys : gather(gs.keys, rows));
   }
+  static const std::vector<uint32_t> kNone;
+  auto listed = [&](int g) -> const std::vector<uint32_t>& {
+    return g >= 0 && static_cast<size_t>(g) < lists.size() ? lists[static_cast<size_t>(g)] : kNone;
+  };
   // After the end of input nothing more can run: operator states and carries (which may
   // still reference the last chunk's rows) are not written.
   static const std::map<std::pair<int, int>, CarryState> kNoCarries;
@@ -906,41 +978,164 @@ Result<std::string> SessionImpl::snapshot() const {
   for (const auto& [key, c] : carries) {
     w.i32(key.first);
     w.i32(key.second);
-    std::vector<uint32_t> ents;
+    w.i32(c.grouping);
+    const std::vector<uint32_t>& ents = listed(c.grouping);
+    std::vector<uint8_t> has(ents.size());
     std::vector<int32_t> slots;
-    for (uint32_t e = 0; e < c.slot.size(); ++e) {
-      if (c.slot[e] < 0) continue;
-      ents.push_back(e);
-      slots.push_back(static_cast<int32_t>(c.slot[e]));
+    for (size_t i = 0; i < ents.size(); ++i) {
+      const int64_t sl = c.slot_of(ents[i]);
+      if (sl < 0) continue;
+      has[i] = 1;
+      slots.push_back(static_cast<int32_t>(sl));
     }
-    w.vec(ents);
-    w.column(ents.empty() ? Column(c.values.type()) : gather(c.values, slots));
+    w.vec(has);
+    w.column(slots.empty() ? Column(DataType::of(TypeId::kNull)) : gather(c.values, slots));
   }
   w.u32(static_cast<uint32_t>(operators.size()));
   for (const auto& [key, op] : operators) {
     w.i32(key.first);
     w.i32(key.second);
     w.u8(static_cast<uint8_t>(op->kind()));
-    StateWriter payload;
-    op->snapshot(payload);
-    w.bytes(payload.str());
+    w.i32(op->grouping);
+    StateWriter global, entities;
+    op->write_global(global);
+    op->write_entities(entities, listed(op->grouping));
+    w.bytes(global.str());
+    w.bytes(entities.str());
   }
   w.magic(kStateEnd);
-  // A checksum of everything before it: a damaged snapshot is refused, not misread.
+  // A checksum of everything before it: a damaged image is refused, not misread.
   w.u64(fenl::hash_string(w.str()));
   return std::move(w.str());
 }
 
+SessionImpl::EntityLists SessionImpl::all_entities() const {
+  EntityLists lists(state_.groupings.size());
+  for (size_t g = 0; g < lists.size(); ++g) {
+    lists[g].resize(state_.groupings[g].size());
+    std::iota(lists[g].begin(), lists[g].end(), 0u);
+  }
+  return lists;
+}
+
+Result<std::string> SessionImpl::snapshot() const {
+  return write_image(ImageKind::kFull, 0, all_entities(), nullptr);
+}
+
+Result<std::string> SessionImpl::snapshot_partial(const EntitySelector& keep) const {
+  EntityLists lists(state_.groupings.size());
+  for (size_t g = 0; g < lists.size(); ++g) {
+    const GroupingState& gs = state_.groupings[g];
+    for (uint32_t e = 0; e < gs.size(); ++e)
+      if (keep(g, gs.keys, static_cast<int64_t>(e))) lists[g].push_back(e);
+  }
+  return write_image(ImageKind::kPartial, 0, lists, &keep);
+}
+
+void SessionImpl::mark_changed(const Domain& d) {
+  if (d.grouping < 0) return;
+  std::vector<uint8_t>& dirty = dirty_[static_cast<size_t>(d.grouping)];
+  const size_t n = state_.groupings[static_cast<size_t>(d.grouping)].size();
+  if (dirty.size() < n) dirty.resize(n, 0);
+  uint8_t* flags = dirty.data();
+  for (uint32_t e : d.entity) flags[e] = 1;
+}
+
+void SessionImpl::reset_tracking(uint64_t head) {
+  dirty_.assign(state_.groupings.size(), {});
+  marked_size_.resize(state_.groupings.size());
+  for (size_t g = 0; g < state_.groupings.size(); ++g) marked_size_[g] = state_.groupings[g].size();
+  chain_head_ = head;
+}
+
+Result<std::string> SessionImpl::checkpoint(ImageKind kind) {
+  EntityLists lists;
+  if (kind == ImageKind::kFull) {
+    lists = all_entities();
+  } else if (kind == ImageKind::kDelta) {
+    if (chain_head_ == 0)
+      return error(StatusCode::kInvalidArgument,
+                   "engine state: a delta needs a parent: checkpoint(kFull) or restore first");
+    lists.resize(state_.groupings.size());
+    for (size_t g = 0; g < lists.size(); ++g) {
+      const std::vector<uint8_t>& dirty = dirty_[g];
+      const size_t n = state_.groupings[g].size();
+      for (uint32_t e = 0; e < n; ++e)
+        if (e >= marked_size_[g] || (e < dirty.size() && dirty[e])) lists[g].push_back(e);
+    }
+  } else {
+    return error(StatusCode::kInvalidArgument,
+                 "engine state: checkpoint() writes full or delta images (partial: "
+                 "snapshot_partial)");
+  }
+  TL_ASSIGN_OR_RETURN(
+      std::string image,
+      write_image(kind, kind == ImageKind::kDelta ? chain_head_ : 0, lists, nullptr));
+  // Clear the marks of what was written (work proportional to the delta, not to all
+  // entities; a full image clears them all).
+  if (kind == ImageKind::kFull) {
+    reset_tracking(image_checksum(image));
+  } else {
+    for (size_t g = 0; g < lists.size(); ++g)
+      for (uint32_t e : lists[g])
+        if (e < dirty_[g].size()) dirty_[g][e] = 0;
+    for (size_t g = 0; g < state_.groupings.size(); ++g)
+      marked_size_[g] = state_.groupings[g].size();
+    chain_head_ = image_checksum(image);
+  }
+  return image;
+}
+
 Status SessionImpl::restore(std::string_view bytes) {
+  SessionImpl fresh(q_);
+  TL_RETURN_IF_ERROR(fresh.apply(bytes, Apply::kFull, 0));
+  adopt(std::move(fresh));
+  return {};
+}
+
+Status SessionImpl::restore_chain(const std::vector<std::string_view>& images) {
+  if (images.empty()) return invalid_argument("engine state: an empty chain of images");
+  SessionImpl fresh(q_);
+  for (size_t i = 0; i < images.size(); ++i) {
+    Status st = fresh.apply(images[i], i == 0 ? Apply::kFull : Apply::kDelta, i);
+    if (!st.ok()) return st.with_context("image " + std::to_string(i) + " of the chain");
+  }
+  adopt(std::move(fresh));
+  return {};
+}
+
+Status SessionImpl::restore_merge(const std::vector<std::string_view>& partials) {
+  if (partials.empty()) return invalid_argument("engine state: no partial images to merge");
+  SessionImpl fresh(q_);
+  for (size_t i = 0; i < partials.size(); ++i) {
+    Status st = fresh.apply(partials[i], i == 0 ? Apply::kMergeFirst : Apply::kMergeNext, i);
+    if (!st.ok()) return st.with_context("partial image " + std::to_string(i));
+  }
+  // A merged session has no chain: the next delta needs a full checkpoint first.
+  fresh.chain_head_ = 0;
+  adopt(std::move(fresh));
+  return {};
+}
+
+void SessionImpl::adopt(SessionImpl&& o) {
+  buffers_ = std::move(o.buffers_);
+  state_ = std::move(o.state_);
+  watermark_ = o.watermark_;
+  frontier_ = o.frontier_;
+  max_time_ = o.max_time_;
+  ended_ = o.ended_;
+  const uint64_t head = o.chain_head_;
+  reset_tracking(head);
+}
+
+Status SessionImpl::apply(std::string_view bytes, Apply mode, size_t index) {
+  (void)index;
   if (bytes.size() < 8)
     return corruption("engine state: " + std::to_string(bytes.size()) + " bytes is too short");
-  {
-    uint64_t sum = 0;
-    std::memcpy(&sum, bytes.data() + bytes.size() - 8, 8);
-    if (sum != fenl::hash_string(bytes.substr(0, bytes.size() - 8)))
-      return corruption("engine state: checksum mismatch (the snapshot is damaged or truncated)");
-    bytes.remove_suffix(8);
-  }
+  const uint64_t sum = image_checksum(bytes);
+  if (sum != fenl::hash_string(bytes.substr(0, bytes.size() - 8)))
+    return corruption("engine state: checksum mismatch (the image is damaged or truncated)");
+  bytes.remove_suffix(8);
   StateReader r(bytes);
   TL_RETURN_IF_ERROR(r.magic(kStateMagic));
   uint32_t version = 0;
@@ -948,32 +1143,78 @@ Status SessionImpl::restore(std::string_view bytes) {
   if (version != kStateVersion)
     return corruption("engine state: format version " + std::to_string(version) +
                       " is not supported (this build reads version " +
-                      std::to_string(kStateVersion) + ")");
+                      std::to_string(kStateVersion) + "); restart with --reset-state");
   uint64_t fp = 0;
   TL_RETURN_IF_ERROR(r.u64(fp));
   if (fp != q_->fingerprint())
     return invalid_argument(
         "engine state was taken by a different query or input schema (fingerprint " +
         std::to_string(fp) + ", this query " + std::to_string(q_->fingerprint()) + ")");
+  uint8_t kind = 0;
+  uint64_t parent = 0;
+  TL_RETURN_IF_ERROR(r.u8(kind));
+  TL_RETURN_IF_ERROR(r.u64(parent));
+  const ImageKind want = mode == Apply::kFull    ? ImageKind::kFull
+                         : mode == Apply::kDelta ? ImageKind::kDelta
+                                                 : ImageKind::kPartial;
+  auto kind_name = [](unsigned k) -> std::string {
+    return k == 1   ? "full"
+           : k == 2 ? "delta"
+           : k == 3 ? "partial"
+                    : "unknown (" + std::to_string(k) + ")";
+  };
+  if (kind != static_cast<uint8_t>(want))
+    return invalid_argument("engine state: a " + kind_name(kind) + " image where a " +
+                            kind_name(static_cast<unsigned>(want)) + " image is expected" +
+                            (kind == 2   ? " (a delta restores with restore_chain after its base)"
+                             : kind == 3 ? " (partial images restore with restore_merge)"
+                                         : ""));
+  if (mode == Apply::kDelta && parent != chain_head_)
+    return invalid_argument(
+        "engine state: the delta does not follow the image before it "
+        "(parent checksum " +
+        std::to_string(parent) + ", previous image " + std::to_string(chain_head_) +
+        "): a delta is missing or out of order");
+  const bool merging = mode == Apply::kMergeNext;
   int64_t wm = 0, fr = 0, mt = 0;
   uint8_t ended = 0;
   TL_RETURN_IF_ERROR(r.i64(wm));
   TL_RETURN_IF_ERROR(r.i64(fr));
   TL_RETURN_IF_ERROR(r.i64(mt));
   TL_RETURN_IF_ERROR(r.u8(ended));
+  if (ended > 1) return r.fail("ended flag " + std::to_string(ended));
   uint32_t nt = 0;
   TL_RETURN_IF_ERROR(r.u32(nt));
   if (nt != buffers_.size()) return r.fail("table count does not match the query");
-  std::vector<TableBuffer> buffers(nt);
   for (uint32_t i = 0; i < nt; ++i) {
-    TableBuffer& b = buffers[i];
-    TL_RETURN_IF_ERROR(r.u64(b.arrived));
-    TL_ASSIGN_OR_RETURN(b.rec, r.column(q_->tables[i].schema.get()));
-    TL_RETURN_IF_ERROR(r.vec(b.seq));
-    if (b.seq.size() != static_cast<size_t>(b.rec.size()))
+    uint64_t arrived = 0;
+    TL_RETURN_IF_ERROR(r.u64(arrived));
+    TL_ASSIGN_OR_RETURN(Column rec, r.column(q_->tables[i].schema.get()));
+    std::vector<uint64_t> seq;
+    TL_RETURN_IF_ERROR(r.vec(seq));
+    if (seq.size() != static_cast<size_t>(rec.size()))
       return r.fail("buffered rows and arrival numbers differ in count");
+    TableBuffer& b = buffers_[i];
+    if (merging) {
+      if (b.seq.empty())
+        for (int64_t k = 0; k < b.rec.size(); ++k)
+          b.seq.push_back(b.first_seq + static_cast<uint64_t>(k));
+      append_column(b.rec, rec);
+      b.seq.insert(b.seq.end(), seq.begin(), seq.end());
+      b.arrived = std::max(b.arrived, arrived);
+    } else {
+      b = TableBuffer{};
+      b.rec = std::move(rec);
+      b.seq = std::move(seq);
+      b.arrived = arrived;
+      b.max_time = INT64_MIN;
+    }
+    for (uint64_t sq : b.seq)
+      if (sq >= b.arrived) return r.fail("buffered row's arrival number beyond the rows arrived");
+
     std::vector<int64_t> times;
     std::vector<uint8_t> ok;
+    b.max_time = INT64_MIN;
     row_times(b.rec.child(time_index(i)), b.rec.size(), times, ok);
     for (size_t k = 0; k < times.size(); ++k)
       if (ok.empty() || ok[k]) b.max_time = std::max(b.max_time, times[k]);
@@ -982,75 +1223,186 @@ Status SessionImpl::restore(std::string_view bytes) {
   uint32_t ng = 0;
   TL_RETURN_IF_ERROR(r.u32(ng));
   if (ng != state_.groupings.size()) return r.fail("grouping count does not match the query");
-  ExecState st;
-  st.groupings.resize(ng);
+  EntityLists local(ng);
   for (uint32_t g = 0; g < ng; ++g) {
-    GroupingState& gs = st.groupings[g];
-    gs.key_type = q_->plan.groupings[g].key_type;
+    GroupingState& gs = state_.groupings[g];
+    uint64_t total = 0;
+    TL_RETURN_IF_ERROR(r.u64(total));
     std::vector<uint64_t> hashes;
     TL_RETURN_IF_ERROR(r.vec(hashes));
-    TypePtr kt = fenl::physical_type(*gs.key_type);
+    if (hashes.size() > total) return r.fail("more entities listed than the session had");
     TL_ASSIGN_OR_RETURN(Column keys, r.column());
-    if (keys.type_id() != kt->id && keys.size() > 0) return r.fail("entity keys of another type");
+    if (keys.type_id() != gs.keys.type_id() && keys.size() > 0)
+      return r.fail("entity keys of another type");
     if (keys.size() != static_cast<int64_t>(hashes.size()))
       return r.fail("entity keys and hashes differ in count");
-    gs.keys = Column(kt);
+    local[g].reserve(hashes.size());
     for (size_t e = 0; e < hashes.size(); ++e) {
-      if (gs.intern(hashes[e], keys, static_cast<int64_t>(e)) != e)
-        return r.fail("duplicate entity key hash");
+      const size_t before = gs.size();
+      const uint32_t at = gs.intern(hashes[e], keys, static_cast<int64_t>(e));
+      if (at < before && mode != Apply::kDelta) {
+        return merging && std::find(local[g].begin(), local[g].end(), at) == local[g].end()
+                   ? invalid_argument("engine state: entity " + std::to_string(e) +
+                                      " of partial image " + std::to_string(index) +
+                                      " is also in an earlier partial image (the key "
+                                      "ranges overlap)")
+                   : r.fail("duplicate entity key hash");
+      }
+      local[g].push_back(at);
     }
   }
+  auto listed = [&](int32_t g) -> Result<std::span<const uint32_t>> {
+    if (g < -1 || g >= static_cast<int32_t>(ng))
+      return error(r.fail("grouping " + std::to_string(g)));
+    if (g < 0) return std::span<const uint32_t>();
+    return std::span<const uint32_t>(local[static_cast<size_t>(g)]);
+  };
+  static const std::vector<uint64_t> kNoHashes;
   uint32_t nc = 0;
   TL_RETURN_IF_ERROR(r.u32(nc));
+  if (ended && nc) return r.fail("carries after the end of input");
   for (uint32_t k = 0; k < nc; ++k) {
-    int32_t node = 0, ctx = 0;
+    int32_t node = 0, ctx = 0, grouping = 0;
     TL_RETURN_IF_ERROR(r.i32(node));
     TL_RETURN_IF_ERROR(r.i32(ctx));
-    std::vector<uint32_t> ents;
-    TL_RETURN_IF_ERROR(r.vec(ents));
+    TL_RETURN_IF_ERROR(r.i32(grouping));
+    TL_ASSIGN_OR_RETURN(auto ents, listed(grouping));
+    std::vector<uint8_t> has;
+    TL_RETURN_IF_ERROR(r.vec(has));
+    if (has.size() != ents.size()) return r.fail("carry flags do not match the entity count");
     TL_ASSIGN_OR_RETURN(Column vals, r.column());
-    if (vals.size() != static_cast<int64_t>(ents.size()))
-      return r.fail("carried values and entities differ in count");
-    CarryState& c = st.carries[{node, ctx}];
-    c.values = std::move(vals);
-    for (size_t j = 0; j < ents.size(); ++j) {
-      if (ents[j] > (1u << 31)) return r.fail("carried entity out of range");
-      if (ents[j] >= c.slot.size()) c.slot.resize(ents[j] + 1, -1);
-      c.slot[ents[j]] = static_cast<int64_t>(j);
+    int64_t present = 0;
+    for (uint8_t h : has) present += h ? 1 : 0;
+    if (vals.size() != present) return r.fail("carried values do not match their flags");
+    CarryState& c = state_.carries[{node, ctx}];
+    if (c.grouping >= 0 && grouping >= 0 && c.grouping != grouping)
+      return r.fail("carry of another grouping");
+    if (grouping >= 0) c.grouping = grouping;
+    int64_t base = c.values.size();
+    if (present > 0) {
+      if (c.values.size() == 0) {
+        c.values = std::move(vals);
+        base = 0;
+      } else {
+        if (!type_equals(*c.values.type(), *vals.type()))
+          return r.fail("carried values of another type");
+        append_column(c.values, vals);
+      }
     }
-    c.live = static_cast<int64_t>(ents.size());
+    int64_t j = 0;
+    for (size_t i = 0; i < ents.size(); ++i) {
+      const uint32_t e = ents[i];
+      if (e >= c.slot.size()) c.slot.resize(size_t{e} + 1, -1);
+      if (c.slot[e] >= 0) --c.live;
+      c.slot[e] = has[i] ? base + j++ : -1;
+      if (c.slot[e] >= 0) ++c.live;
+    }
   }
   uint32_t no = 0;
   TL_RETURN_IF_ERROR(r.u32(no));
+  if (ended && no) return r.fail("operator states after the end of input");
   for (uint32_t k = 0; k < no; ++k) {
-    int32_t node = 0, ctx = 0;
-    uint8_t kind = 0;
+    int32_t node = 0, ctx = 0, grouping = 0;
+    uint8_t kind_byte = 0;
     TL_RETURN_IF_ERROR(r.i32(node));
     TL_RETURN_IF_ERROR(r.i32(ctx));
-    TL_RETURN_IF_ERROR(r.u8(kind));
-    std::string payload;
-    TL_RETURN_IF_ERROR(r.bytes(payload));
-    uint8_t layout = payload.empty() ? 0 : static_cast<uint8_t>(payload[0]);
-    TL_ASSIGN_OR_RETURN(auto op, make_state(static_cast<StateKind>(kind), layout));
-    StateReader pr(payload);
-    Status s = op->restore(pr);
+    TL_RETURN_IF_ERROR(r.u8(kind_byte));
+    TL_RETURN_IF_ERROR(r.i32(grouping));
+    std::string global, entities;
+    TL_RETURN_IF_ERROR(r.bytes(global));
+    TL_RETURN_IF_ERROR(r.bytes(entities));
+    TL_ASSIGN_OR_RETURN(auto ents, listed(grouping));
+    auto& slot = state_.operators[{node, ctx}];
+    const bool existed = slot != nullptr;
+    if (!slot) {
+      uint8_t layout = global.empty() ? 0 : static_cast<uint8_t>(global[0]);
+      TL_ASSIGN_OR_RETURN(slot, make_state(static_cast<StateKind>(kind_byte), layout));
+    } else if (static_cast<uint8_t>(slot->kind()) != kind_byte) {
+      return r.fail("operator @" + std::to_string(node) + " of another kind");
+    }
+    if (slot->grouping >= 0 && grouping >= 0 && slot->grouping != grouping)
+      return r.fail("operator @" + std::to_string(node) + " of another grouping");
+    if (grouping >= 0) slot->grouping = grouping;
+    StateReader gr(global), er(entities);
+    const std::vector<uint64_t>& hashes =
+        grouping >= 0 ? state_.groupings[static_cast<size_t>(grouping)].hashes : kNoHashes;
+    Status s = slot->read_global(gr, merging && existed);
+    if (s.ok() && !gr.at_end()) s = gr.fail("global part has trailing bytes");
+    if (s.ok()) s = slot->read_entities(er, ents, hashes);
+    if (s.ok() && !er.at_end()) s = er.fail("entity part has trailing bytes");
     if (!s.ok())
       return corruption("engine state: operator @" + std::to_string(node) + ": " + s.message());
-    if (!pr.at_end()) return r.fail("operator payload has trailing bytes");
-    st.operators[{node, ctx}] = std::move(op);
   }
   TL_RETURN_IF_ERROR(r.magic(kStateEnd));
   if (!r.at_end()) return r.fail("trailing bytes after the end marker");
-  buffers_ = std::move(buffers);
-  state_ = std::move(st);
-  watermark_ = wm;
-  frontier_ = fr;
-  max_time_ = mt;
-  ended_ = ended != 0;
+  if (merging) {
+    watermark_ = std::max(watermark_, wm);
+    frontier_ = std::max(frontier_, fr);
+    max_time_ = std::max(max_time_, mt);
+    ended_ = ended_ || ended != 0;
+  } else {
+    watermark_ = wm;
+    frontier_ = fr;
+    max_time_ = mt;
+    ended_ = ended != 0;
+  }
+  if (ended_) {
+    state_.carries.clear();
+    state_.operators.clear();
+  }
+  chain_head_ = sum;
   return {};
 }
 
 }  // namespace
+
+Result<std::string> Session::checkpoint(ImageKind kind) {
+  (void)kind;
+  return error(StatusCode::kUnimplemented, "this session does not write incremental images");
+}
+Status Session::restore_chain(const std::vector<std::string_view>& images) {
+  (void)images;
+  return unimplemented("this session does not restore incremental images");
+}
+Result<std::string> Session::snapshot_partial(const EntitySelector& keep) const {
+  (void)keep;
+  return error(StatusCode::kUnimplemented, "this session does not write partial images");
+}
+Status Session::restore_merge(const std::vector<std::string_view>& partials) {
+  (void)partials;
+  return unimplemented("this session does not merge partial images");
+}
+
+uint32_t key_hash_slot(const Column& keys, int64_t row) {
+  // The message-key form of pipeline::key_string (src/pipeline/stage_util.cc): the producer
+  // routes and Key_Shared assigns by the hash of exactly these bytes.
+  std::string key;
+  if (keys.is_valid(row)) {
+    switch (storage_of(keys.type_id())) {
+      case Storage::kInts:
+        key = std::to_string(keys.int_at(row));
+        break;
+      case Storage::kFloats:
+        key = fmt::format("{}", keys.float_at(row));
+        break;
+      case Storage::kString:
+        key = std::string(keys.string_at(row));
+        break;
+      default:
+        break;
+    }
+  }
+  return io::pulsar_key_hash(key) % 65536u;
+}
+
+EntitySelector key_hash_ranges(std::vector<KeyHashRange> ranges) {
+  return [ranges = std::move(ranges)](size_t, const Column& keys, int64_t row) {
+    const uint32_t slot = key_hash_slot(keys, row);
+    for (const KeyHashRange& r : ranges)
+      if (slot >= r.start && slot <= r.end) return true;
+    return false;
+  };
+}
 
 Status Session::add_input_dictionary_key(std::string_view table, Batch&& batch,
                                          Column&& key_values) {

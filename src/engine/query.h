@@ -17,6 +17,7 @@
 //    sessions; a Session must be used by one thread at a time.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -44,6 +45,26 @@ struct ViewSpec {
 };
 
 enum class ResultBehavior { kHistory, kFinal };
+
+// Kinds of state images (docs/formats/engine-state.md, "Images").
+enum class ImageKind : uint8_t { kFull = 1, kDelta = 2, kPartial = 3 };
+
+// Chooses the entities of a partial image: called once per entity with its grouping index,
+// the grouping's key column and the entity's row in it, and once per buffered input row
+// with the row's table's grouping, the buffered key column and the row. Not a hot path.
+using EntitySelector = std::function<bool(size_t grouping, const Column& keys, int64_t row)>;
+
+// Pulsar Key_Shared hash ranges: inclusive [start, end] in [0, 65535].
+struct KeyHashRange {
+  uint32_t start = 0;
+  uint32_t end = 65535;
+};
+// The Key_Shared slot of an entity key: io::pulsar_key_hash of the key's message-key form
+// (what the pipeline's producer sets as the message key: null -> "", integers in decimal,
+// floats as fmt "{}", strings as they are) modulo 65536.
+uint32_t key_hash_slot(const Column& keys, int64_t row);
+// A selector keeping the keys whose slot falls in one of `ranges` (every grouping).
+EntitySelector key_hash_ranges(std::vector<KeyHashRange> ranges);
 
 // What one call returns. Result options are per call, not per compiled query: one session
 // can serve history rows to one caller and final values to another.
@@ -104,6 +125,14 @@ class CompiledQuery {
 //    than the latest input time) wait until more input arrives or w = kEndOfTime. A
 //    watermark below the previous one is an error.
 //  - advance(kEndOfTime) ends the input: everything left is emitted and later pushes fail.
+//  - checkpoint(kFull) / checkpoint(kDelta) write incremental images: a delta holds only the
+//    entities whose state may have changed since the previous checkpoint() or restore*()
+//    (its parent) and the small global state; restore_chain(full, delta...) on a new session
+//    continues exactly where the last image was taken. A delta that does not follow the
+//    image before it is refused.
+//  - snapshot_partial(selector) writes the entities the selector keeps (e.g. one processor's
+//    Key_Shared hash ranges, key_hash_ranges()); restore_merge(partials) on a new session
+//    unites partial images of disjoint entity sets (merge rules: engine-state.md).
 //  - snapshot() returns the whole state (entity dictionaries, every operator's state as
 //    values, buffered input) as bytes (docs/formats/engine-state.md); restore(bytes) on a
 //    new session of the same compiled query continues exactly where the snapshot was taken.
@@ -121,6 +150,11 @@ class Session {
   virtual Result<Batch> advance(TimestampNs watermark, const ResultOptions& options = {}) = 0;
   virtual Result<std::string> snapshot() const = 0;
   virtual Status restore(std::string_view bytes) = 0;
+  // Incremental checkpoints (see the contract above); kPartial is not a checkpoint kind.
+  virtual Result<std::string> checkpoint(ImageKind kind);
+  virtual Status restore_chain(const std::vector<std::string_view>& images);
+  virtual Result<std::string> snapshot_partial(const EntitySelector& keep) const;
+  virtual Status restore_merge(const std::vector<std::string_view>& partials);
   // The latest watermark passed to advance() (INT64_MIN before the first).
   virtual TimestampNs watermark() const = 0;
   // The latest input time pushed so far (INT64_MIN without input); advancing to one past it

@@ -17,7 +17,26 @@ void StateWriter::type(const DataType& t) {
 void StateWriter::column(const Column& c) {
   type(*c.type());
   i64(c.size());
-  vec(c.validity());
+  // All-valid bitmaps are written empty, so equal values give equal bytes however the
+  // column was built (gathers and appends may keep an all-ones bitmap).
+  const auto& bits = c.validity();
+  const int64_t n = c.size();
+  bool all_valid = bits.size() * 64 >= static_cast<size_t>(n);  // else written as it is
+  for (int64_t w = 0; all_valid && w < n / 64; ++w)
+    all_valid = bits[static_cast<size_t>(w)] == ~uint64_t{0};
+  if (all_valid && n % 64 && !bits.empty()) {
+    const uint64_t mask = (uint64_t{1} << (n % 64)) - 1;
+    all_valid = (bits[static_cast<size_t>(n / 64)] & mask) == mask;
+  }
+  if (bits.empty() || all_valid) {
+    u64(0);
+  } else if (bits.size() * 64 < static_cast<size_t>(n)) {
+    vec(bits);
+  } else {
+    std::vector<uint64_t> words(bits.begin(), bits.begin() + (n + 63) / 64);
+    if (n % 64) words.back() &= (uint64_t{1} << (n % 64)) - 1;  // no bits past the end
+    vec(words);
+  }
   switch (storage_of(c.type_id())) {
     case Storage::kInts: {
       std::vector<int64_t> v(c.ints().begin(), c.ints().begin() + c.size());

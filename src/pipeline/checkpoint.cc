@@ -9,8 +9,10 @@ namespace tideline::pipeline {
 
 namespace {
 
-constexpr std::string_view kCheckpointMagic = "TLCKPT02";
-constexpr uint32_t kCheckpointVersion = 2;
+constexpr std::string_view kCheckpointMagic = "TLCKPT03";
+constexpr std::string_view kCheckpointMagicV2 = "TLCKPT02";
+constexpr uint32_t kCheckpointVersion = 3;
+constexpr std::string_view kStatePrefix = "state/";
 constexpr std::string_view kStepMagic = "TLSTEP01";
 constexpr std::string_view kCheckpointName = "checkpoint";
 constexpr std::string_view kJournalPrefix = "journal/";
@@ -105,6 +107,10 @@ std::string journal_name(int64_t step) {
   return fmt::format("journal/{:020d}", step);
 }
 
+std::string chain_prefix(uint64_t chain) {
+  return fmt::format("state/{:020d}/", chain);
+}
+
 }  // namespace
 
 std::string encode_checkpoint(const Checkpoint& cp) {
@@ -116,14 +122,20 @@ std::string encode_checkpoint(const Checkpoint& cp) {
   w.positions(cp.positions);
   w.totals(cp.totals);
   w.i64(cp.created_ms);
-  w.u64(cp.snapshot.size());
-  w.out += cp.snapshot;
+  w.u64(cp.chain);
+  w.u32(cp.images);
+  w.u64(cp.chain_bytes);
   return std::move(w.out);
 }
 
 Result<Checkpoint> decode_checkpoint(std::string_view bytes) {
   Reader r(bytes, "checkpoint");
   Checkpoint cp;
+  if (bytes.substr(0, kCheckpointMagicV2.size()) == kCheckpointMagicV2)
+    return error(StatusCode::kInvalidArgument,
+                 "checkpoint record version 2 (one whole engine snapshot of state format 1) is "
+                 "not read by this build (record version 3, incremental engine state); start "
+                 "the processor with --reset-state to discard it");
   TL_RETURN_IF_ERROR(r.magic(kCheckpointMagic));
   uint32_t version = 0;
   TL_RETURN_IF_ERROR(r.u32(version));
@@ -135,8 +147,11 @@ Result<Checkpoint> decode_checkpoint(std::string_view bytes) {
   TL_RETURN_IF_ERROR(r.positions(cp.positions));
   TL_RETURN_IF_ERROR(r.totals(cp.totals));
   TL_RETURN_IF_ERROR(r.i64(cp.created_ms));
-  TL_RETURN_IF_ERROR(r.bytes64(cp.snapshot));
+  TL_RETURN_IF_ERROR(r.u64(cp.chain));
+  TL_RETURN_IF_ERROR(r.u32(cp.images));
+  TL_RETURN_IF_ERROR(r.u64(cp.chain_bytes));
   TL_RETURN_IF_ERROR(r.end());
+  if (cp.images == 0) return error(r.fail("a checkpoint without engine state images"));
   return cp;
 }
 
@@ -191,13 +206,47 @@ Status JobState::append(const StepRecord& r) {
   return store_.put(job_, journal_name(r.step), encode_step(r));
 }
 
+Status JobState::put_image(uint64_t chain, uint32_t index, std::string_view image) {
+  return store_.put(job_, chain_prefix(chain) + fmt::format("{:020d}", index), image);
+}
+
+Result<std::vector<std::string>> JobState::load_images(const Checkpoint& cp) {
+  TL_ASSIGN_OR_RETURN(auto entries, store_.scan(job_, chain_prefix(cp.chain)));
+  std::vector<std::string> images;
+  uint64_t total = 0;
+  for (auto& [name, value] : entries) {
+    if (images.size() == cp.images) break;  // later images: left by a crash, not included
+    const std::string want = chain_prefix(cp.chain) + fmt::format("{:020d}", images.size());
+    if (name != want)
+      return error(StatusCode::kCorruption,
+                   fmt::format("job {}: engine state chain {}: image {} is missing (found {})",
+                               job_, cp.chain, images.size(), name));
+    total += value.size();
+    images.push_back(std::move(value));
+  }
+  if (images.size() != cp.images)
+    return error(StatusCode::kCorruption,
+                 fmt::format("job {}: engine state chain {} has {} of the checkpoint's {} images",
+                             job_, cp.chain, images.size(), cp.images));
+  if (total != cp.chain_bytes)
+    return error(StatusCode::kCorruption,
+                 fmt::format("job {}: engine state chain {} holds {} bytes, the checkpoint says {}",
+                             job_, cp.chain, total, cp.chain_bytes));
+  return images;
+}
+
 Status JobState::save_checkpoint(const Checkpoint& cp) {
   TL_RETURN_IF_ERROR(store_.put(job_, kCheckpointName, encode_checkpoint(cp)));
-  return store_.erase(job_, kJournalPrefix, journal_name(cp.step));
+  TL_RETURN_IF_ERROR(store_.erase(job_, kJournalPrefix, journal_name(cp.step)));
+  // A new chain: the older ones (lower numbers) are no longer referred to.
+  if (cp.images == 1 && cp.chain > 0)
+    TL_RETURN_IF_ERROR(store_.erase(job_, kStatePrefix, chain_prefix(cp.chain - 1) + "~"));
+  return {};
 }
 
 Status JobState::reset() {
   TL_RETURN_IF_ERROR(store_.erase(job_, kCheckpointName));
+  TL_RETURN_IF_ERROR(store_.erase(job_, kStatePrefix));
   return store_.erase(job_, kJournalPrefix);
 }
 

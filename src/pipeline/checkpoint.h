@@ -39,7 +39,11 @@ struct Checkpoint {
   Positions positions;
   Totals totals;
   int64_t created_ms = 0;
-  std::string snapshot;
+  // The engine state: images 0 .. images-1 of chain `chain` (a full image, then deltas),
+  // `chain_bytes` in total, stored as separate entries (JobState::put_image).
+  uint64_t chain = 0;
+  uint32_t images = 0;
+  uint64_t chain_bytes = 0;
 };
 
 struct StepRecord {
@@ -63,7 +67,14 @@ class JobState {
   // The journal records after step `after`, in step order.
   Result<std::vector<StepRecord>> load_journal(int64_t after);
   Status append(const StepRecord& r);
-  // Replaces the checkpoint and deletes the journal records it includes.
+  // Stores image `index` of engine state chain `chain` (docs/formats/checkpoint.md,
+  // "Incremental engine state"); overwrites an image a crash left behind under that name.
+  Status put_image(uint64_t chain, uint32_t index, std::string_view image);
+  // The images `cp` includes, in chain order; kCorruption when one is missing or the total
+  // size differs from the checkpoint's.
+  Result<std::vector<std::string>> load_images(const Checkpoint& cp);
+  // Replaces the checkpoint and deletes the journal records it includes, and (when the
+  // checkpoint starts a new chain) the images of every older chain.
   Status save_checkpoint(const Checkpoint& cp);
   // Deletes the checkpoint and the whole journal (--reset-state).
   Status reset();

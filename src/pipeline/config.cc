@@ -36,10 +36,10 @@ const std::set<std::string, std::less<>>& known_keys() {
       "tideline.cassandra.consistency", "tideline.processor.subscription.type",
       "tideline.consumer.subscription.type", "tideline.processor.checkpoint.dir",
       "tideline.processor.checkpoint.interval.ms", "tideline.processor.checkpoint.events",
-      "tideline.processor.allowed.lateness.ms", "tideline.processor.idle.timeout.ms",
-      "tideline.processor.late.events", "tideline.processor.state.store",
-      "tideline.processor.state.table", "tideline.processor.partitions",
-      "tideline.processor.state.retry.ms", "tideline.metrics.port",
+      "tideline.processor.checkpoint.full.every", "tideline.processor.allowed.lateness.ms",
+      "tideline.processor.idle.timeout.ms", "tideline.processor.late.events",
+      "tideline.processor.state.store", "tideline.processor.state.table",
+      "tideline.processor.partitions", "tideline.processor.state.retry.ms", "tideline.metrics.port",
       "tideline.log.report.interval.ms"};
   return kKeys;
 }
@@ -220,6 +220,7 @@ Result<PipelineConfig> config_from_properties(const Properties& props, const std
                                                         &c.checkpoint_interval_ms, 1},
         {"tideline.processor.checkpoint.events", &c.checkpoint_events, 0},
         {"tideline.processor.state.retry.ms", &c.state_retry_ms, 0},
+        {"tideline.processor.checkpoint.full.every", &c.checkpoint_full_every, 1},
         {"tideline.processor.allowed.lateness.ms", &c.allowed_lateness_ms, 0},
         {"tideline.processor.idle.timeout.ms", &c.partition_idle_ms, 1},
         {"tideline.log.report.interval.ms", &c.log_report_interval_ms, 0}}) {

@@ -100,7 +100,10 @@ struct PipelineConfig {
   // tideline.processor.state.retry.ms: how long a job state operation on Cassandra is retried
   // while the node is unavailable (a restart) before the processor fails.
   int64_t state_retry_ms = 60000;
-  int64_t checkpoint_events = 0;     // tideline.processor.checkpoint.events (0 = no limit)
+  int64_t checkpoint_events = 0;  // tideline.processor.checkpoint.events (0 = no limit)
+  // tideline.processor.checkpoint.full.every: a full engine image at least every this many
+  // checkpoints, deltas in between (1 = always full; docs/formats/checkpoint.md).
+  int64_t checkpoint_full_every = 32;
   int64_t allowed_lateness_ms = 0;   // tideline.processor.allowed.lateness.ms
   int64_t partition_idle_ms = 2000;  // tideline.processor.idle.timeout.ms
   bool late_to_dead_letter = true;   // tideline.processor.late.events = dead-letter | drop

@@ -184,8 +184,16 @@ class Processor {
             "discard it",
             job_, saved->fingerprint, query_->fingerprint()));
       }
-      Status st = session_->restore(saved->snapshot);
+      TL_ASSIGN_OR_RETURN_S(auto images, job_state_->load_images(*saved));
+      Status st =
+          session_->restore_chain(std::vector<std::string_view>(images.begin(), images.end()));
       if (!st.ok()) return st.with_context("checkpoint of " + job_);
+      // Later checkpoints continue the restored chain (the session's next delta follows its
+      // last image).
+      chain_ = saved->chain;
+      chain_images_ = saved->images;
+      chain_base_bytes_ = images.front().size();
+      chain_delta_bytes_ = saved->chain_bytes - chain_base_bytes_;
       positions_ = saved->positions;
       totals_ = saved->totals;
       step_ = saved->step;
@@ -543,16 +551,40 @@ class Processor {
     TL_RETURN_IF_ERROR(producer_->flush());
     failpoint("processor.before_checkpoint");
     if (job_state_) {
+      // A delta of the engine state, or a full image starting a new chain (compaction:
+      // docs/formats/checkpoint.md, "Incremental engine state").
+      const bool full = chain_images_ == 0 ||
+                        chain_images_ >= static_cast<uint32_t>(c_.checkpoint_full_every) ||
+                        chain_delta_bytes_ > chain_base_bytes_;
+      const int64_t cp_t0 = monotonic_ns();
+      // Until this checkpoint is written the chain is unknown: a failure forces a full image.
+      const uint32_t images_before = chain_images_;
+      chain_images_ = 0;
+      TL_ASSIGN_OR_RETURN_S(
+          std::string image,
+          session_->checkpoint(full ? engine::ImageKind::kFull : engine::ImageKind::kDelta));
       Checkpoint cp;
-      TL_ASSIGN_OR_RETURN_S(cp.snapshot, session_->snapshot());
       cp.fingerprint = query_->fingerprint();
       cp.step = step_;
       cp.positions = positions_;
       cp.totals = totals_;
       cp.created_ms = now_ns() / kNanosPerMilli;
-      const int64_t cp_t0 = monotonic_ns();
+      const uint64_t chain = full ? chain_ + 1 : chain_;
+      const uint32_t index = full ? 0 : images_before;
+      TL_RETURN_IF_ERROR(job_state_->put_image(chain, index, image));
+      cp.chain = chain;
+      cp.images = index + 1;
+      cp.chain_bytes = (full ? 0 : chain_base_bytes_ + chain_delta_bytes_) + image.size();
       TL_RETURN_IF_ERROR(job_state_->save_checkpoint(cp));
-      sm_.on_checkpoint(seconds_since(cp_t0), cp.snapshot.size());
+      chain_ = chain;
+      chain_images_ = cp.images;
+      if (full) {
+        chain_base_bytes_ = image.size();
+        chain_delta_bytes_ = 0;
+      } else {
+        chain_delta_bytes_ += image.size();
+      }
+      sm_.on_checkpoint(seconds_since(cp_t0), image.size());
     }
     failpoint("processor.before_ack");
     if (!unacked_.empty()) TL_RETURN_IF_ERROR(consumer_->acknowledge(unacked_));
@@ -621,6 +653,11 @@ class Processor {
   Totals totals_;
   int64_t step_ = 0;
   std::vector<io::MessageId> unacked_;  // covered by the next checkpoint, then acknowledged
+  // The engine state chain the last checkpoint wrote (0 images: the next one is full).
+  uint64_t chain_ = 0;
+  uint32_t chain_images_ = 0;
+  uint64_t chain_base_bytes_ = 0;
+  uint64_t chain_delta_bytes_ = 0;
   int64_t events_since_cp_ = 0, rereads_ = 0, last_cp_ms_ = 0;
   bool dirty_ = false;  // anything to checkpoint or acknowledge
   std::vector<DeadLetter> dead_;

@@ -58,13 +58,75 @@ inline std::vector<int64_t> batch_times(const TableInput& t) {
   return out;
 }
 
+// How the incremental run interrupts itself at its random restore points:
+//  - kSnapshot: snapshot(), a new session, restore();
+//  - kDeltaChain: checkpoint(kFull) or checkpoint(kDelta) appended to a chain (a full image
+//    every few checkpoints); at some of the points a new session restore_chain()s the chain
+//    and continues it with further deltas;
+//  - kSplitMerge: snapshot_partial() for 1 to 4 random Key_Shared hash-range sets covering
+//    all 65536 slots, a new session restore_merge()s them in random order.
+enum class RestoreMode { kSnapshot, kDeltaChain, kSplitMerge };
+
+// One restore point of `mode` (see RestoreMode); `chain` is the delta chain so far.
+inline std::string interrupt(std::unique_ptr<Session>& s,
+                             const std::shared_ptr<const CompiledQuery>& cq, RestoreMode mode,
+                             std::mt19937& rng, std::vector<std::string>& chain) {
+  auto fresh = [&]() -> std::string {
+    auto n = start_session(cq);
+    if (!n) return "start_session failed";
+    s = std::move(*n);
+    return "";
+  };
+  if (mode == RestoreMode::kSnapshot) {
+    auto bytes = s->snapshot();
+    if (!bytes) return "snapshot: " + bytes.error().message();
+    if (auto e = fresh(); !e.empty()) return e;
+    Status rs = s->restore(*bytes);
+    return rs.ok() ? "" : "restore: " + rs.message();
+  }
+  if (mode == RestoreMode::kDeltaChain) {
+    const bool full = chain.empty() || rng() % 6 == 0;
+    auto img = s->checkpoint(full ? ImageKind::kFull : ImageKind::kDelta);
+    if (!img) return "checkpoint: " + img.error().message();
+    if (full) chain.clear();
+    chain.push_back(std::move(*img));
+    if (rng() % 2) return "";  // keep going on the same session
+    if (auto e = fresh(); !e.empty()) return e;
+    std::vector<std::string_view> views(chain.begin(), chain.end());
+    Status rs = s->restore_chain(views);
+    return rs.ok() ? ""
+                   : "restore_chain (" + std::to_string(chain.size()) + " images): " + rs.message();
+  }
+  // Split into 1..4 range sets: random cut points, each set takes every other range.
+  const size_t parts = 1 + rng() % 4;
+  std::vector<uint32_t> cuts{0};
+  for (size_t i = 0; i < 2 * parts; ++i) cuts.push_back(static_cast<uint32_t>(rng() % 65536));
+  std::sort(cuts.begin(), cuts.end());
+  cuts.push_back(65536);
+  std::vector<std::vector<KeyHashRange>> sets(parts);
+  for (size_t i = 0; i + 1 < cuts.size(); ++i)
+    if (cuts[i] < cuts[i + 1]) sets[i % parts].push_back({cuts[i], cuts[i + 1] - 1});
+  std::vector<std::string> images;
+  for (auto& set : sets) {
+    auto img = s->snapshot_partial(key_hash_ranges(set));
+    if (!img) return "snapshot_partial: " + img.error().message();
+    images.push_back(std::move(*img));
+  }
+  std::shuffle(images.begin(), images.end(), rng);
+  if (auto e = fresh(); !e.empty()) return e;
+  std::vector<std::string_view> views(images.begin(), images.end());
+  Status rs = s->restore_merge(views);
+  return rs.ok() ? "" : "restore_merge (" + std::to_string(parts) + " partials): " + rs.message();
+}
+
 // Returns "" when the incremental runs equal the batch run, else what differed. A query that
 // fails in batch must fail incrementally too (and vice versa).
 inline std::string check_incremental(const std::string& query,
                                      const std::vector<TableInput>& tables,
                                      const std::vector<ViewSpec>& views, const ResultOptions& ro,
                                      uint32_t seed, EquivalenceStats* stats = nullptr,
-                                     QueryOptions qo = {}) {
+                                     QueryOptions qo = {},
+                                     RestoreMode mode = RestoreMode::kSnapshot) {
   std::vector<TableSpec> specs;
   for (const auto& t : tables) specs.push_back(t.spec);
   auto cq = compile(query, specs, views, qo);
@@ -79,6 +141,8 @@ inline std::string check_incremental(const std::string& query,
   auto expected = (*bs)->finish(ro);
   // Incremental.
   std::mt19937 rng(seed);
+  std::mt19937 mode_rng(seed ^ 0x9e3779b9u);  // the restore mode's own choices
+  std::vector<std::string> chain;
   auto session = start_session(*cq);
   if (!session) return "start_session failed";
   std::unique_ptr<Session> s = std::move(*session);
@@ -165,14 +229,8 @@ inline std::string check_incremental(const std::string& query,
       }
     }
     if (rng() % 4 == 0) {
-      auto bytes = s->snapshot();
-      if (!bytes) return "snapshot: " + bytes.error().message();
-      s.reset();
-      auto fresh = start_session(*cq);
-      if (!fresh) return "start_session failed";
-      s = std::move(*fresh);
-      Status rs = s->restore(*bytes);
-      if (!rs.ok()) return "restore: " + rs.message();
+      std::string e = interrupt(s, *cq, mode, mode_rng, chain);
+      if (!e.empty()) return e;
       if (stats) ++stats->restores;
     }
   }

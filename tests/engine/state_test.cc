@@ -22,6 +22,7 @@
 #include "engine/equivalence.h"
 #include "engine/seeds.h"
 #include "fenl/hash.h"
+#include "io/topic.h"
 
 namespace tideline::engine {
 namespace {
@@ -372,7 +373,10 @@ void round_trips(const Family& f, uint32_t base, DataShape shape) {
       ResultOptions ro;
       ro.results = rb;
       for (uint32_t s = 0; s < chunk_seeds(); ++s)
-        EXPECT_EQ(check_incremental(f.query, tables, {}, ro, s), "") << "chunking seed " << s;
+        for (RestoreMode mode :
+             {RestoreMode::kSnapshot, RestoreMode::kDeltaChain, RestoreMode::kSplitMerge})
+          EXPECT_EQ(check_incremental(f.query, tables, {}, ro, s, nullptr, {}, mode), "")
+              << "chunking seed " << s << " restore mode " << static_cast<int>(mode);
     }
   }
 }
@@ -737,6 +741,356 @@ TEST(StateScale, MillionEntities) {
       bytes->size(), static_cast<double>(bytes->size()) / static_cast<double>(half),
       std::chrono::duration<double>(t1 - t0).count(),
       std::chrono::duration<double>(t2 - t1).count());
+}
+
+// --- Incremental images: deltas, key-range partials (docs/formats/engine-state.md) -----
+
+// Feeds the rows one at a time in time order; after each: advance, then a delta (a full
+// image every `full_every` rows) appended to the chain, and every third row a new session
+// restored from the whole chain. The results must be the batch's.
+std::string every_row_delta_chain(const std::string& query, const std::vector<TableInput>& tables,
+                                  ResultBehavior rb, size_t full_every, size_t* longest) {
+  auto q = compile_family(query, tables);
+  if (!q) return "compile failed";
+  ResultOptions ro;
+  ro.results = rb;
+  Batch want = run_batch(q, tables, ro);
+  Collected got;
+  auto s = session(q);
+  std::vector<std::string> chain;
+  size_t i = 0;
+  for (const RowRef& r : rows_in_time_order(tables)) {
+    Status st =
+        s->push(tables[r.table].spec.name, slice_rows(tables[r.table].batch, r.row, r.row + 1));
+    if (!st.ok()) return "push: " + st.message();
+    auto out = s->advance(r.time, ro);
+    if (!out) return "advance: " + out.error().message();
+    got.add(*out);
+    const bool full = chain.empty() || i % full_every == 0;
+    auto img = s->checkpoint(full ? ImageKind::kFull : ImageKind::kDelta);
+    if (!img) return "checkpoint: " + img.error().message();
+    if (full) chain.clear();
+    chain.push_back(std::move(*img));
+    if (longest) *longest = std::max(*longest, chain.size());
+    if (i++ % 3 == 2) {
+      s = session(q);
+      st = s->restore_chain(std::vector<std::string_view>(chain.begin(), chain.end()));
+      if (!st.ok()) return "restore_chain: " + st.message();
+    }
+  }
+  auto last = s->finish(ro);
+  if (!last) return "finish: " + last.error().message();
+  got.add(*last);
+  return compare(want, got, rb);
+}
+
+TEST_P(StateFamily, DeltaChainAfterEveryRow) {
+  size_t longest = 0;
+  for (uint32_t k = 0; k < data_seeds(); ++k) {
+    const auto tables = make_tables(
+        3000 + first_seed() + k, {.rows = kSanitizedBuild ? 30 : 60, .keys = 5, .null_keys = true});
+    for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal})
+      for (size_t every : {size_t{4}, size_t{1000}})
+        EXPECT_EQ(every_row_delta_chain(GetParam().query, tables, rb, every, &longest), "")
+            << "data " << k << " full image every " << every;
+  }
+  EXPECT_GT(longest, 20u);  // long chains were restored
+}
+
+// Midway through the input, partial images by key range (two, three and 65536 one-slot
+// ranges cut anywhere), merged into a new session in reverse order, which then finishes:
+// the rows before plus the rows after equal the unsplit batch run.
+TEST_P(StateFamily, SplitByRangeMergeEqualsUnsplit) {
+  const auto tables = make_tables(51, {.rows = 60, .keys = 6, .null_keys = true});
+  auto q = compile_family(GetParam().query, tables);
+  ASSERT_TRUE(q);
+  const auto rows = rows_in_time_order(tables);
+  const size_t half = rows.size() / 2;
+  const std::vector<std::vector<std::vector<KeyHashRange>>> splits = {
+      {{{0, 32767}}, {{32768, 65535}}},
+      {{{0, 9999}, {50000, 65535}}, {{10000, 29999}}, {{30000, 49999}}},
+      {{{0, 65535}}},
+  };
+  for (ResultBehavior rb : {ResultBehavior::kHistory, ResultBehavior::kFinal}) {
+    ResultOptions ro;
+    ro.results = rb;
+    const Batch want = run_batch(q, tables, ro);
+    for (const auto& split : splits) {
+      auto s = session(q);
+      Collected got;
+      for (size_t i = 0; i < half; ++i)
+        ASSERT_TRUE(s->push(tables[rows[i].table].spec.name,
+                            slice_rows(tables[rows[i].table].batch, rows[i].row, rows[i].row + 1))
+                        .ok());
+      auto early = s->advance(rows[half / 2].time, ro);  // rows after it stay buffered
+      ASSERT_TRUE(early);
+      got.add(*early);
+      std::vector<std::string> parts;
+      size_t listed = 0;
+      for (const auto& ranges : split) {
+        auto img = s->snapshot_partial(key_hash_ranges(ranges));
+        ASSERT_TRUE(img) << img.error().message();
+        parts.push_back(std::move(*img));
+        ++listed;
+      }
+      std::reverse(parts.begin(), parts.end());
+      auto m = session(q);
+      Status st = m->restore_merge(std::vector<std::string_view>(parts.begin(), parts.end()));
+      ASSERT_TRUE(st.ok()) << st.message();
+      EXPECT_EQ(m->watermark(), s->watermark());
+      for (size_t i = half; i < rows.size(); ++i)
+        ASSERT_TRUE(m->push(tables[rows[i].table].spec.name,
+                            slice_rows(tables[rows[i].table].batch, rows[i].row, rows[i].row + 1))
+                        .ok());
+      auto rest = m->finish(ro);
+      ASSERT_TRUE(rest) << rest.error().message();
+      got.add(*rest);
+      EXPECT_EQ(compare(want, got, rb), "") << split.size() << " partials";
+    }
+  }
+}
+
+// A midway session's full image and a chain of deltas after it, for the error cases.
+struct Chain {
+  std::shared_ptr<const CompiledQuery> q;
+  std::vector<std::string> images;
+};
+Chain make_chain(const std::string& query, const std::vector<TableInput>& tables) {
+  Chain c;
+  c.q = compile_family(query, tables);
+  auto s = session(c.q);
+  size_t i = 0;
+  for (const RowRef& r : rows_in_time_order(tables)) {
+    EXPECT_TRUE(
+        s->push(tables[r.table].spec.name, slice_rows(tables[r.table].batch, r.row, r.row + 1))
+            .ok());
+    if (++i % 10) continue;
+    EXPECT_TRUE(s->advance(r.time));
+    auto img = s->checkpoint(c.images.empty() ? ImageKind::kFull : ImageKind::kDelta);
+    EXPECT_TRUE(img);
+    c.images.push_back(*img);
+  }
+  return c;
+}
+
+// Corrupted, truncated, missing, reordered or misplaced deltas are refused with a message
+// naming the image; the session is left as it was.
+TEST_P(StateFamily, BadDeltasAreRefused) {
+  const auto tables = make_tables(61, {.rows = 60, .keys = 4, .null_keys = true});
+  Chain c = make_chain(GetParam().query, tables);
+  ASSERT_GE(c.images.size(), 4u);
+  auto views = [](const std::vector<std::string>& v) {
+    return std::vector<std::string_view>(v.begin(), v.end());
+  };
+  {
+    auto s = session(c.q);
+    Status st = s->restore_chain(views(c.images));
+    ASSERT_TRUE(st.ok()) << st.message();
+  }
+  int refused = 0;
+  for (size_t k = 1; k < c.images.size(); ++k) {
+    // Truncated at several offsets, and one flipped byte.
+    for (size_t off : {size_t{0}, size_t{9}, c.images[k].size() / 2, c.images[k].size() - 1}) {
+      auto bad = c.images;
+      bad[k].resize(off);
+      Status st = session(c.q)->restore_chain(views(bad));
+      ASSERT_FALSE(st.ok()) << "delta " << k << " truncated at " << off;
+      EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.message();
+      EXPECT_NE(st.message().find("image " + std::to_string(k) + " of the chain"),
+                std::string::npos)
+          << st.message();
+      ++refused;
+    }
+    auto bad = c.images;
+    bad[k][bad[k].size() / 3] ^= 0x21;
+    Status st = session(c.q)->restore_chain(views(bad));
+    EXPECT_EQ(st.code(), StatusCode::kCorruption) << st.message();
+    // Missing: the delta before it left out.
+    if (k >= 2) {
+      auto gap = c.images;
+      gap.erase(gap.begin() + static_cast<long>(k) - 1);
+      st = session(c.q)->restore_chain(views(gap));
+      ASSERT_FALSE(st.ok());
+      EXPECT_NE(st.message().find("does not follow"), std::string::npos) << st.message();
+    }
+  }
+  // Reordered.
+  auto swapped = c.images;
+  std::swap(swapped[1], swapped[2]);
+  Status st = session(c.q)->restore_chain(views(swapped));
+  EXPECT_NE(st.message().find("does not follow"), std::string::npos) << st.message();
+  // A delta alone, a delta given to restore(), a full image where a delta belongs.
+  st = session(c.q)->restore_chain({c.images[1]});
+  EXPECT_NE(st.message().find("a delta image where a full image is expected"), std::string::npos)
+      << st.message();
+  st = session(c.q)->restore(c.images[1]);
+  EXPECT_NE(st.message().find("restore_chain"), std::string::npos) << st.message();
+  st = session(c.q)->restore_chain({c.images[0], c.images[0]});
+  EXPECT_FALSE(st.ok());
+  // The session a failed restore_chain leaves behind is the fresh one it was.
+  auto s = session(c.q);
+  auto bad = c.images;
+  bad.back().resize(bad.back().size() / 2);
+  ASSERT_FALSE(s->restore_chain(views(bad)).ok());
+  Collected got;
+  EXPECT_EQ(finish_with(*s, tables, rows_in_time_order(tables), run_batch(c.q, tables), got), "");
+  EXPECT_GT(refused, 0);
+}
+
+TEST_P(StateFamily, OverlappingPartialsAreRefused) {
+  const auto tables = make_tables(71, {.rows = 40, .keys = 5, .null_keys = false});
+  auto q = compile_family(GetParam().query, tables);
+  Midway m = midway_snapshot(q, tables);
+  auto s = session(q);
+  ASSERT_TRUE(s->restore(m.bytes).ok());
+  // Every key is in both: the second range set covers the first.
+  auto a = s->snapshot_partial(key_hash_ranges({{0, 40000}}));
+  auto b = s->snapshot_partial(key_hash_ranges({{0, 65535}}));
+  ASSERT_TRUE(a && b);
+  Status st = session(q)->restore_merge({*a, *b});
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("overlap"), std::string::npos) << st.message();
+  // A partial is not a full image, nor a link of a chain.
+  st = session(q)->restore(*a);
+  EXPECT_NE(st.message().find("restore_merge"), std::string::npos) << st.message();
+}
+
+// Images of format version 1 (before deltas) are refused with a message saying what to do.
+TEST(StateImages, VersionOneIsRefused) {
+  const auto tables = make_tables(81, {});
+  auto q = compile_family("{ c: count(T) }", tables);
+  auto bytes = session(q)->snapshot();
+  ASSERT_TRUE(bytes);
+  std::string v1 = *bytes;
+  const uint32_t one = 1;
+  std::memcpy(v1.data() + 8, &one, 4);
+  v1.resize(v1.size() - 8);
+  const uint64_t sum = fenl::hash_string(v1);
+  v1.append(reinterpret_cast<const char*>(&sum), 8);
+  Status st = session(q)->restore(v1);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("format version 1 is not supported"), std::string::npos)
+      << st.message();
+  EXPECT_NE(st.message().find("--reset-state"), std::string::npos) << st.message();
+}
+
+// Change tracking is selective: after one row of one entity among many, the delta holds
+// that entity (and the global state), not all of them; with every entity touched it is as
+// large as a full image. A delta without a base is refused.
+TEST(StateImages, DeltaHoldsOnlyChangedEntities) {
+  constexpr int64_t kKeys = 5000;
+  TypePtr sch = DataType::record({{"ts", DataType::of(TypeId::kTimestamp)},
+                                  {"key", DataType::of(TypeId::kString)},
+                                  {"n", DataType::of(TypeId::kI64)}});
+  auto rows = [&](int64_t from, int64_t to, int64_t t) {
+    Batch b = Batch::empty(sch);
+    for (int64_t i = from; i < to; ++i) {
+      b.columns[0].append_int(t);
+      b.columns[1].append_string("key-" + std::to_string(i));
+      b.columns[2].append_int(i);
+    }
+    b.num_rows = to - from;
+    return b;
+  };
+  std::vector<TableInput> tables{{{"T", sch, "ts", "key", "", ""}, rows(0, 1, kT0)}};
+  auto q = compile_family(
+      "{ s: sum(T.n), l: lag(1, T.n), f: last(T.key), d: count(T, window = since(daily())) }",
+      tables);
+  ASSERT_TRUE(q);
+  auto s = session(q);
+  EXPECT_FALSE(s->checkpoint(ImageKind::kDelta));
+  ASSERT_TRUE(s->push("T", rows(0, kKeys, kT0)).ok());
+  ASSERT_TRUE(s->advance(kT0 + 1));
+  auto full = s->checkpoint(ImageKind::kFull);
+  ASSERT_TRUE(full);
+  ASSERT_TRUE(s->push("T", rows(17, 18, kT0 + 5)).ok());
+  ASSERT_TRUE(s->advance(kT0 + 6));
+  auto small = s->checkpoint(ImageKind::kDelta);
+  ASSERT_TRUE(small);
+  EXPECT_LT(small->size() * 50, full->size()) << small->size() << " vs " << full->size();
+  auto none = s->checkpoint(ImageKind::kDelta);
+  ASSERT_TRUE(none);
+  EXPECT_LE(none->size(), small->size());
+  ASSERT_TRUE(s->push("T", rows(0, kKeys, kT0 + 10)).ok());
+  ASSERT_TRUE(s->advance(kT0 + 11));
+  auto all = s->checkpoint(ImageKind::kDelta);
+  ASSERT_TRUE(all);
+  EXPECT_GT(all->size() * 10, full->size() * 9);
+  auto r = session(q);
+  Status st = r->restore_chain({*full, *small, *none, *all});
+  ASSERT_TRUE(st.ok()) << st.message();
+  auto x = r->snapshot();
+  auto y = s->snapshot();
+  ASSERT_TRUE(x && y);
+  EXPECT_TRUE(*x == *y) << "the chain restores a different state";
+  std::printf(
+      "%lld entities: full image %zu bytes, delta after 1 entity %zu bytes, empty "
+      "delta %zu bytes, delta after all %zu bytes\n",
+      static_cast<long long>(kKeys), full->size(), small->size(), none->size(), all->size());
+}
+
+// The Key_Shared slot of a key is the producer's message key hashed as the broker does.
+TEST(StateImages, KeyHashSlotMatchesThePulsarHashOfTheMessageKey) {
+  Column k(DataType::of(TypeId::kString));
+  k.append_string("user-42");
+  k.append_null();
+  Column n(DataType::of(TypeId::kI64));
+  n.append_int(-7);
+  EXPECT_EQ(key_hash_slot(k, 0), io::pulsar_key_hash("user-42") % 65536);
+  EXPECT_EQ(key_hash_slot(k, 1), io::pulsar_key_hash("") % 65536);
+  EXPECT_EQ(key_hash_slot(n, 0), io::pulsar_key_hash("-7") % 65536);
+  auto keep = key_hash_ranges({{key_hash_slot(k, 0), key_hash_slot(k, 0)}});
+  EXPECT_TRUE(keep(0, k, 0));
+}
+
+// Robustness of deltas and partials: a byte flipped anywhere in the last delta of a chain,
+// or in a partial image (checksums re-sealed), is refused or restores into a session that
+// runs to the end (no crash; under ASan no invalid access).
+TEST_P(StateFamily, FlippedDeltaAndPartialBytesNeverCrash) {
+  const auto tables = make_tables(45, {.rows = 60, .keys = 4, .null_keys = true});
+  Chain c = make_chain(GetParam().query, tables);
+  ASSERT_GE(c.images.size(), 3u);
+  auto s0 = session(c.q);
+  ASSERT_TRUE(s0->restore_chain({c.images.begin(), c.images.end()}).ok());
+  auto half = s0->snapshot_partial(key_hash_ranges({{0, 32767}}));
+  auto other = s0->snapshot_partial(key_hash_ranges({{32768, 65535}}));
+  ASSERT_TRUE(half && other);
+  const auto rows = rows_in_time_order(tables);
+  int refused = 0, accepted = 0;
+  for (int target = 0; target < 2; ++target) {
+    const std::string& image = target == 0 ? c.images.back() : *half;
+    for (size_t off = 3; off + 8 < image.size(); off += kSanitizedBuild ? 61 : 23) {
+      std::string bad = image;
+      bad[off] = static_cast<char>(bad[off] ^ 0x41);
+      const uint64_t sum = fenl::hash_string(std::string_view(bad).substr(0, bad.size() - 8));
+      std::memcpy(bad.data() + bad.size() - 8, &sum, 8);
+      auto s = session(c.q);
+      Status st;
+      if (target == 0) {
+        std::vector<std::string_view> chain(c.images.begin(), c.images.end());
+        chain.back() = bad;
+        st = s->restore_chain(chain);
+      } else {
+        st = s->restore_merge({bad, *other});
+      }
+      if (!st.ok()) {
+        ++refused;
+        EXPECT_TRUE(st.code() == StatusCode::kCorruption ||
+                    st.code() == StatusCode::kInvalidArgument)
+            << "byte " << off << ": " << st.message();
+        continue;
+      }
+      ++accepted;
+      for (const RowRef& r : rows)
+        if (r.time >= s->watermark())
+          (void)s->push(tables[r.table].spec.name,
+                        slice_rows(tables[r.table].batch, r.row, r.row + 1));
+      (void)s->finish();
+    }
+  }
+  EXPECT_GT(refused, 0);
+  std::printf("%s: flipped delta/partial bytes: %d refused, %d restored\n", GetParam().name,
+              refused, accepted);
 }
 
 }  // namespace

@@ -73,6 +73,33 @@ inline void check_state_store_contract(io::StateStore& store, const std::string&
   EXPECT_FALSE(*none);
   got = store.get(scope, "checkpoint");
   ASSERT_TRUE(got && *got) << "erasing 'snapshot' keeps 'checkpoint'";
+
+  // Engine state chains (pipeline::JobState): one entry per image under
+  // state/<chain>/<image>; a new chain erases the older ones with a bounded prefix erase.
+  auto image_name = [](int chain, int image) {
+    char name[80];
+    std::snprintf(name, sizeof name, "state/%020d/%020d", chain, image);
+    return std::string(name);
+  };
+  for (int chain : {1, 2})
+    for (int image = 0; image < 3; ++image)
+      ASSERT_TRUE(
+          store.put(scope, image_name(chain, image), std::string(100 + image, 'a' + chain)).ok());
+  ASSERT_TRUE(store.put(scope, image_name(2, 1), big).ok());  // overwritten: a crash leftover
+  auto chain2 = store.scan(scope, "state/00000000000000000002/");
+  ASSERT_TRUE(chain2) << chain2.error().message();
+  ASSERT_EQ(chain2->size(), 3u);
+  EXPECT_EQ((*chain2)[0].first, image_name(2, 0));
+  EXPECT_TRUE((*chain2)[1].second == big);
+  ASSERT_TRUE(store.put(scope, image_name(3, 0), "base").ok());
+  ASSERT_TRUE(store.erase(scope, "state/", "state/00000000000000000002/~").ok());
+  auto left = store.scan(scope, "state/");
+  ASSERT_TRUE(left);
+  ASSERT_EQ(left->size(), 1u);
+  EXPECT_EQ((*left)[0].first, image_name(3, 0));
+  ASSERT_TRUE(store.erase(scope, "state/").ok());
+  got = store.get(scope, "checkpoint");
+  ASSERT_TRUE(got && *got) << "erasing 'state/' keeps 'checkpoint'";
 }
 
 }  // namespace tideline::testing

@@ -21,7 +21,9 @@ Checkpoint sample_checkpoint() {
   cp.positions[3] = {3, 99, 5, 7};
   cp.totals = {1000, 900, 3, 4};
   cp.created_ms = 1700000000000;
-  cp.snapshot = std::string("state\0bytes", 11);
+  cp.chain = 7;
+  cp.images = 3;
+  cp.chain_bytes = 300;
   return cp;
 }
 
@@ -33,7 +35,9 @@ TEST(CheckpointRecords, RoundTrip) {
   EXPECT_EQ(back->step, 42);
   EXPECT_EQ(back->positions, cp.positions);
   EXPECT_EQ(back->totals, cp.totals);
-  EXPECT_EQ(back->snapshot, cp.snapshot);
+  EXPECT_EQ(back->chain, 7u);
+  EXPECT_EQ(back->images, 3u);
+  EXPECT_EQ(back->chain_bytes, 300u);
 
   StepRecord r{.step = 7, .positions = cp.positions, .watermark = -5, .totals = {1, 2, 3, 4}};
   auto step = decode_step(encode_step(r));
@@ -97,6 +101,71 @@ TEST(CheckpointRecords, JobStateJournalAndCheckpoint) {
   ASSERT_TRUE(job.reset().ok());
   EXPECT_FALSE(job.load_checkpoint().value());
   EXPECT_TRUE(job.load_journal(0).value().empty());
+  fs::remove_all(dir);
+}
+
+// Version 2 records (a whole engine snapshot inline) are refused with what to do.
+TEST(CheckpointRecords, VersionTwoIsRefused) {
+  std::string v2 = encode_checkpoint(sample_checkpoint());
+  v2.replace(0, 8, "TLCKPT02");
+  auto r = decode_checkpoint(v2);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("--reset-state"), std::string::npos) << r.error().message();
+}
+
+// Engine state chains: images stored one per entry, loaded in order and checked against the
+// checkpoint; a new chain erases the older ones; a missing image is corruption.
+TEST(CheckpointRecords, JobStateImageChains) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("tl-jobstate-img-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto store = embedded::open_state_store(dir.string());
+  ASSERT_TRUE(store);
+  JobState job(**store, "in|sub");
+  Checkpoint cp = sample_checkpoint();
+  cp.chain = 1;
+  cp.images = 0;
+  cp.chain_bytes = 0;
+  for (uint32_t i = 0; i < 4; ++i) {
+    const std::string image(10 + i, static_cast<char>('a' + i));
+    ASSERT_TRUE(job.put_image(1, i, image).ok());
+    cp.images = i + 1;
+    cp.chain_bytes += image.size();
+    ASSERT_TRUE(job.save_checkpoint(cp).ok());
+  }
+  ASSERT_TRUE(job.put_image(1, 4, "left by a crash before its checkpoint").ok());
+  auto images = job.load_images(cp);
+  ASSERT_TRUE(images) << images.error().message();
+  ASSERT_EQ(images->size(), 4u);
+  EXPECT_EQ((*images)[3], std::string(13, 'd'));
+  Checkpoint wrong = cp;
+  wrong.chain_bytes += 1;
+  auto bad = job.load_images(wrong);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().code(), StatusCode::kCorruption);
+  // Compaction: chain 2 starts with a full image; chain 1 goes.
+  Checkpoint next = cp;
+  next.chain = 2;
+  next.images = 1;
+  next.chain_bytes = 4;
+  ASSERT_TRUE(job.put_image(2, 0, "full").ok());
+  ASSERT_TRUE(job.save_checkpoint(next).ok());
+  auto old = job.load_images(cp);
+  ASSERT_FALSE(old);
+  EXPECT_NE(old.error().message().find("0 of the checkpoint's 4 images"), std::string::npos)
+      << old.error().message();
+  auto now = job.load_images(next);
+  ASSERT_TRUE(now);
+  EXPECT_EQ(now->front(), "full");
+  // A missing image in the middle.
+  ASSERT_TRUE(job.put_image(2, 2, "second delta").ok());
+  next.images = 3;
+  auto gap = job.load_images(next);
+  ASSERT_FALSE(gap);
+  EXPECT_NE(gap.error().message().find("image 1 is missing"), std::string::npos)
+      << gap.error().message();
+  ASSERT_TRUE(job.reset().ok());
+  EXPECT_TRUE((*store)->scan("in|sub", "state/").value().empty());
   fs::remove_all(dir);
 }
 

@@ -122,34 +122,74 @@ struct AccumulatorState : OperatorState {
     if (segments > 1 && open_segment.size() < entities) open_segment.resize(entities, 0);
   }
   StateKind kind() const override { return StateKind::kAccumulators; }
-  void snapshot(StateWriter& w) const override {
+  void write_global(StateWriter& w) const override {
     w.u8(Acc::kLayout);
     w.u32(static_cast<uint32_t>(segments));
-    w.vec(open_segment);
-    w.u64(accumulators.size());
-    for (const Acc& a : accumulators) a.write(w);
   }
-  Status restore(StateReader& r) override {
+  Status read_global(StateReader& r, bool merge) override {
     uint8_t layout = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u8(layout));
     if (layout != Acc::kLayout)
       return r.fail("accumulator layout " + std::to_string(layout) + ", expected " +
                     std::to_string(Acc::kLayout));
+    return read_segments(r, merge);
+  }
+  // Segments of the image; a state that already holds accumulators keeps its own count.
+  Status read_segments(StateReader& r, bool merge) {
+    (void)merge;
     uint32_t segs = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u32(segs));
     if (segs > kMaxSegments)
       return r.fail("window segments " + std::to_string(segs) + " out of range");
+    if (!accumulators.empty() && segs != segments)
+      return r.fail("window segments " + std::to_string(segs) + ", the state has " +
+                    std::to_string(segments));
     segments = segs;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(open_segment));
-    uint64_t n = 0;
-    TL_RETURN_STATUS_IF_ERROR(r.u64(n));
+    return {};
+  }
+  void write_open(StateWriter& w, std::span<const uint32_t> ents) const {
+    std::vector<uint32_t> open;
+    if (segments > 1)
+      for (uint32_t e : ents) open.push_back(e < open_segment.size() ? open_segment[e] : 0);
+    w.vec(open);
+  }
+  // Reads the open segments and makes room for the listed entities.
+  Status read_open(StateReader& r, std::span<const uint32_t> ents) {
+    std::vector<uint32_t> open;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(open));
+    if (open.size() != (segments > 1 ? ents.size() : 0))
+      return r.fail("open segments do not match the entity count");
+    size_t need = 0;
+    for (uint32_t e : ents) need = std::max<size_t>(need, size_t{e} + 1);
+    if (accumulators.size() < need * segments) accumulators.resize(need * segments);
+    if (segments > 1 && open_segment.size() < need) open_segment.resize(need, 0);
+    for (size_t i = 0; i < open.size(); ++i) {
+      if (open[i] >= segments) return r.fail("open segment out of range");
+      open_segment[ents[i]] = open[i];
+    }
+    return {};
+  }
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    write_open(w, ents);
+    for (uint32_t e : ents)
+      for (size_t k = 0; k < segments; ++k) {
+        const size_t at = size_t{e} * segments + k;
+        (at < accumulators.size() ? accumulators[at] : Acc{}).write(w);
+      }
+  }
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    (void)hashes;
+    TL_RETURN_STATUS_IF_ERROR(read_open(r, ents));
     // Every accumulator takes at least 8 bytes: a count beyond the bytes left is corrupt.
-    if (n > r.remaining() / 8) return r.fail("accumulator count exceeds the data");
-    if (segments && n % segments) return r.fail("accumulators are not whole segments");
-    accumulators.assign(n, Acc{});
-    for (Acc& a : accumulators) TL_RETURN_STATUS_IF_ERROR(a.read(r));
-    for (uint32_t o : open_segment)
-      if (segments == 0 || o >= segments) return r.fail("open segment out of range");
+    if (ents.size() * segments > r.remaining() / 8)
+      return r.fail("accumulator count exceeds the data");
+    for (uint32_t e : ents)
+      for (size_t k = 0; k < segments; ++k) {
+        Acc a{};
+        TL_RETURN_STATUS_IF_ERROR(a.read(r));
+        accumulators[size_t{e} * segments + k] = a;
+      }
     return {};
   }
 };
@@ -159,30 +199,28 @@ struct FirstLastState : AccumulatorState<RefAcc> {
   EntityScratch touched;
 
   StateKind kind() const override { return StateKind::kFirstLast; }
-  void snapshot(StateWriter& w) const override {
-    w.u32(static_cast<uint32_t>(segments));
-    w.vec(open_segment);
-    std::vector<int64_t> slots(accumulators.size());
-    for (size_t i = 0; i < slots.size(); ++i) slots[i] = ValueStore::slot_of(accumulators[i].ref);
-    w.vec(slots);
-    w.column(store.values);
+  void write_global(StateWriter& w) const override { w.u32(static_cast<uint32_t>(segments)); }
+  Status read_global(StateReader& r, bool merge) override { return read_segments(r, merge); }
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    write_open(w, ents);
+    std::vector<int64_t> refs;
+    refs.reserve(ents.size() * segments);
+    for (uint32_t e : ents)
+      for (size_t k = 0; k < segments; ++k) {
+        const size_t at = size_t{e} * segments + k;
+        refs.push_back(at < accumulators.size() ? accumulators[at].ref : -1);
+      }
+    store.write_refs(w, refs);
   }
-  Status restore(StateReader& r) override {
-    uint32_t segs = 0;
-    TL_RETURN_STATUS_IF_ERROR(r.u32(segs));
-    if (segs > kMaxSegments)
-      return r.fail("window segments " + std::to_string(segs) + " out of range");
-    segments = segs;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(open_segment));
-    std::vector<int64_t> slots;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(slots));
-    TL_ASSIGN_OR_RETURN(store.values, r.column());
-    accumulators.assign(slots.size(), RefAcc{});
-    for (size_t i = 0; i < slots.size(); ++i) {
-      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], true, accumulators[i].ref));
-    }
-    for (uint32_t o : open_segment)
-      if (segments == 0 || o >= segments) return r.fail("open segment out of range");
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    (void)hashes;
+    TL_RETURN_STATUS_IF_ERROR(read_open(r, ents));
+    std::vector<int64_t> refs;
+    TL_RETURN_STATUS_IF_ERROR(store.read_refs(r, ents.size() * segments, refs));
+    for (size_t i = 0; i < ents.size(); ++i)
+      for (size_t k = 0; k < segments; ++k)
+        accumulators[size_t{ents[i]} * segments + k].ref = refs[i * segments + k];
     return {};
   }
   // After the chunk: the chosen rows of the chunk become stored values.
@@ -449,7 +487,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
   auto null_at = [&](size_t i) { res.set_valid(static_cast<int64_t>(i), false); };
   if (fn == "count" || fn == "count_if") {
     bool is_if = fn == "count_if";
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<CountAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<CountAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](CountAcc& a, size_t i) {
@@ -458,7 +497,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
         [](CountAcc& t, const CountAcc& f) { t.c += f.c; },
         [&](size_t i, const CountAcc& a) { res.ints()[i] = static_cast<int64_t>(a.c); });
   } else if (fn == "sum" && !fenl::is_float_kind(rk)) {
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<IntAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<IntAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](IntAcc& a, size_t i) {
@@ -478,7 +518,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
             null_at(i);
         });
   } else if (fn == "sum") {
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<FloatAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<FloatAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](FloatAcc& a, size_t i) {
@@ -500,7 +541,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
   } else if ((fn == "min" || fn == "max") && fenl::is_float_kind(rk)) {
     bool is_min = fn == "min";
     auto pick = [is_min](double a, double b) { return is_min ? std::fmin(a, b) : std::fmax(a, b); };
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<FloatAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<FloatAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](FloatAcc& a, size_t i) {
@@ -527,7 +569,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
       bool gt = uns ? static_cast<uint64_t>(b) > static_cast<uint64_t>(a) : b > a;
       return is_min ? lt : gt;
     };
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<IntAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<IntAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](IntAcc& a, size_t i) {
@@ -547,7 +590,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
             null_at(i);
         });
   } else if (fn == "mean") {
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<MeanAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<MeanAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](MeanAcc& a, size_t i) {
@@ -573,7 +617,8 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
         });
   } else if (fn == "variance" || fn == "stddev") {
     bool sd = fn == "stddev";
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<AccumulatorState<VarAcc>>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st,
+                        ev.state_for<AccumulatorState<VarAcc>>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](VarAcc& a, size_t i) {
@@ -607,7 +652,7 @@ Result<Stream> eval_aggregation(Evaluator& ev, const Node& n, const Ctx& ctx) {
   } else if (fn == "first" || fn == "last") {
     bool is_first = fn == "first";
     std::vector<int64_t> idx(out_rows, -1);
-    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<FirstLastState>(n, state_key));
+    TL_ASSIGN_OR_RETURN(auto* st, ev.state_for<FirstLastState>(n, state_key, p.u->grouping));
     drive(
         *st, p,
         [&](RefAcc& a, size_t i) {

@@ -20,27 +20,49 @@ struct LagState : OperatorState {
   EntityScratch touched;
 
   StateKind kind() const override { return StateKind::kLag; }
-  void snapshot(StateWriter& w) const override {
-    w.u32(static_cast<uint32_t>(capacity));
-    w.vec(count);
-    std::vector<int64_t> slots(ring.size());
-    for (size_t i = 0; i < ring.size(); ++i) slots[i] = ValueStore::slot_of(ring[i]);
-    w.vec(slots);
-    w.column(store.values);
-  }
-  Status restore(StateReader& r) override {
+  void write_global(StateWriter& w) const override { w.u32(static_cast<uint32_t>(capacity)); }
+  Status read_global(StateReader& r, bool merge) override {
+    (void)merge;
     uint32_t cap = 0;
     TL_RETURN_STATUS_IF_ERROR(r.u32(cap));
+    if (cap == 0 || cap > (1u << 20)) return r.fail("lag capacity " + std::to_string(cap));
+    if (!count.empty() && cap != capacity)
+      return r.fail("lag capacity " + std::to_string(cap) + ", the state has " +
+                    std::to_string(capacity));
     capacity = cap;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(count));
-    std::vector<int64_t> slots;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(slots));
-    TL_ASSIGN_OR_RETURN(store.values, r.column());
-    if (capacity == 0 || slots.size() != count.size() * capacity)
-      return r.fail("lag ring does not match its entity count");
-    ring.resize(slots.size());
-    for (size_t i = 0; i < slots.size(); ++i) {
-      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], true, ring[i]));
+    return {};
+  }
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    std::vector<uint64_t> counts;
+    std::vector<int64_t> refs;
+    refs.reserve(ents.size() * capacity);
+    for (uint32_t e : ents) {
+      const bool known = e < count.size();
+      counts.push_back(known ? count[e] : 0);
+      for (size_t k = 0; k < capacity; ++k) refs.push_back(known ? ring[e * capacity + k] : -1);
+    }
+    w.vec(counts);
+    store.write_refs(w, refs);
+  }
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    (void)hashes;
+    std::vector<uint64_t> counts;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(counts));
+    if (counts.size() != ents.size()) return r.fail("lag counts do not match the entity count");
+    std::vector<int64_t> refs;
+    TL_RETURN_STATUS_IF_ERROR(store.read_refs(r, ents.size() * capacity, refs));
+    size_t need = count.size();
+    for (uint32_t e : ents) need = std::max<size_t>(need, size_t{e} + 1);
+    count.resize(need, 0);
+    ring.resize(need * capacity, -1);
+    for (size_t i = 0; i < ents.size(); ++i) {
+      count[ents[i]] = counts[i];
+      for (size_t k = 0; k < capacity; ++k) {
+        const int64_t ref = refs[i * capacity + k];
+        // A ring slot the consumed count says is filled must hold a value (or be null, -1).
+        ring[ents[i] * capacity + k] = ref;
+      }
     }
     return {};
   }
@@ -64,7 +86,7 @@ Result<Stream> eval_lag(Evaluator& ev, const Node& n, const Ctx& ctx) {
                                                    " entities x " + std::to_string(cap) +
                                                    " values");
   }
-  TL_ASSIGN_OR_RETURN(LagState * st, ev.state_for<LagState>(n, ctx.key));
+  TL_ASSIGN_OR_RETURN(LagState * st, ev.state_for<LagState>(n, ctx.key, x.domain->grouping));
   st->capacity = cap;
   if (st->count.size() < ents) {
     st->count.resize(ents, 0);

@@ -182,6 +182,7 @@ void ValueStore::compact(std::span<int64_t* const> refs, size_t live) {
 void CarryState::update(const Stream& s, EntityScratch& scratch) {
   if (!s.domain || s.domain->size() == 0) return;
   const Domain& d = *s.domain;
+  grouping = d.grouping;
   if (values.type_id() != s.values.type_id()) {
     values = Column(s.values.type());
     std::fill(slot.begin(), slot.end(), -1);

@@ -20,47 +20,90 @@ using fenl::Node;
 
 namespace {
 
+// Position of each listed entity in `ents` (-1: not listed), for grouping per-entity records.
+std::vector<int32_t> list_positions(std::span<const uint32_t> ents) {
+  size_t n = 0;
+  for (uint32_t e : ents) n = std::max<size_t>(n, size_t{e} + 1);
+  std::vector<int32_t> pos(n, -1);
+  for (size_t i = 0; i < ents.size(); ++i) pos[ents[i]] = static_cast<int32_t>(i);
+  return pos;
+}
+
 struct ShiftToState : OperatorState {
   struct Pending {
     int64_t target;
     uint32_t entity;
     uint64_t hash;
     int64_t ref;
+    uint64_t seq;  // arrival number: restores keep the arrival order across entities
   };
   std::vector<Pending> pending;  // arrival order
   ValueStore store;
   uint64_t sub = 0;
+  uint64_t arrivals = 0;
 
   StateKind kind() const override { return StateKind::kShiftTo; }
-  void snapshot(StateWriter& w) const override {
+  void write_global(StateWriter& w) const override {
     w.u64(sub);
-    w.u64(pending.size());
-    for (const Pending& p : pending) {
-      w.i64(p.target);
-      w.u32(p.entity);
-      w.u64(p.hash);
-      w.i64(ValueStore::slot_of(p.ref));
-    }
-    w.column(store.values);
+    w.u64(arrivals);
   }
-  Status restore(StateReader& r) override {
-    TL_RETURN_STATUS_IF_ERROR(r.u64(sub));
-    uint64_t n = 0;
-    TL_RETURN_STATUS_IF_ERROR(r.u64(n));
-    if (n > (uint64_t{1} << 31)) return r.fail("too many pending shifted rows");
-    pending.resize(n);
-    std::vector<int64_t> slots(n);
-    for (size_t i = 0; i < n; ++i) {
-      Pending& p = pending[i];
-      TL_RETURN_STATUS_IF_ERROR(r.i64(p.target));
-      TL_RETURN_STATUS_IF_ERROR(r.u32(p.entity));
-      TL_RETURN_STATUS_IF_ERROR(r.u64(p.hash));
-      TL_RETURN_STATUS_IF_ERROR(r.i64(slots[i]));
+  Status read_global(StateReader& r, bool merge) override {
+    uint64_t s = 0, a = 0;
+    TL_RETURN_STATUS_IF_ERROR(r.u64(s));
+    TL_RETURN_STATUS_IF_ERROR(r.u64(a));
+    sub = merge ? std::max(sub, s) : s;
+    arrivals = merge ? std::max(arrivals, a) : a;
+    return {};
+  }
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    const std::vector<int32_t> pos = list_positions(ents);
+    std::vector<std::vector<const Pending*>> by(ents.size());
+    for (const Pending& p : pending)
+      if (p.entity < pos.size() && pos[p.entity] >= 0)
+        by[static_cast<size_t>(pos[p.entity])].push_back(&p);
+    std::vector<uint32_t> counts;
+    std::vector<int64_t> targets, refs;
+    std::vector<uint64_t> seqs;
+    for (const auto& rows : by) {
+      counts.push_back(static_cast<uint32_t>(rows.size()));
+      for (const Pending* p : rows) {
+        targets.push_back(p->target);
+        seqs.push_back(p->seq);
+        refs.push_back(p->ref);
+      }
     }
-    TL_ASSIGN_OR_RETURN(store.values, r.column());
-    for (size_t i = 0; i < n; ++i) {
-      TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, slots[i], false, pending[i].ref));
+    w.vec(counts);
+    w.vec(targets);
+    w.vec(seqs);
+    store.write_refs(w, refs);
+  }
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    std::vector<uint32_t> counts;
+    std::vector<int64_t> targets, refs;
+    std::vector<uint64_t> seqs;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(counts));
+    TL_RETURN_STATUS_IF_ERROR(r.vec(targets));
+    TL_RETURN_STATUS_IF_ERROR(r.vec(seqs));
+    if (counts.size() != ents.size()) return r.fail("pending counts do not match the entities");
+    uint64_t total = 0;
+    for (uint32_t c : counts) total += c;
+    if (targets.size() != total || seqs.size() != total)
+      return r.fail("pending rows do not match their counts");
+    TL_RETURN_STATUS_IF_ERROR(store.read_refs(r, total, refs));
+    const std::vector<int32_t> pos = list_positions(ents);
+    std::erase_if(pending,
+                  [&](const Pending& p) { return p.entity < pos.size() && pos[p.entity] >= 0; });
+    size_t k = 0;
+    for (size_t i = 0; i < ents.size(); ++i) {
+      if (ents[i] >= hashes.size()) return r.fail("pending entity out of range");
+      for (uint32_t j = 0; j < counts[i]; ++j, ++k) {
+        if (refs[k] == -1) return r.fail("pending row without a value");
+        pending.push_back({targets[k], ents[i], hashes[ents[i]], refs[k], seqs[k]});
+      }
     }
+    std::stable_sort(pending.begin(), pending.end(),
+                     [](const Pending& a, const Pending& b) { return a.seq < b.seq; });
     return {};
   }
 };
@@ -73,37 +116,46 @@ struct ShiftUntilState : OperatorState {
   EntityScratch touched;
 
   StateKind kind() const override { return StateKind::kShiftUntil; }
-  void snapshot(StateWriter& w) const override {
-    w.u64(sub);
-    std::vector<uint32_t> ents;
-    for (uint32_t e = 0; e < pending.size(); ++e)
-      if (!pending[e].empty()) ents.push_back(e);
-    w.vec(ents);
-    for (uint32_t e : ents) {
-      std::vector<int64_t> slots;
-      for (int64_t ref : pending[e]) slots.push_back(ValueStore::slot_of(ref));
-      w.vec(slots);
-    }
-    w.column(store.values);
+  void write_global(StateWriter& w) const override { w.u64(sub); }
+  Status read_global(StateReader& r, bool merge) override {
+    uint64_t s = 0;
+    TL_RETURN_STATUS_IF_ERROR(r.u64(s));
+    sub = merge ? std::max(sub, s) : s;
+    return {};
   }
-  Status restore(StateReader& r) override {
-    TL_RETURN_STATUS_IF_ERROR(r.u64(sub));
-    std::vector<uint32_t> ents;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(ents));
-    std::vector<std::vector<int64_t>> slots(ents.size());
-    for (auto& s : slots) TL_RETURN_STATUS_IF_ERROR(r.vec(s));
-    TL_ASSIGN_OR_RETURN(store.values, r.column());
-    pending.clear();
-    waiting = 0;
-    for (size_t k = 0; k < ents.size(); ++k) {
-      if (ents[k] > (1u << 31)) return r.fail("entity out of range");
-      if (ents[k] >= pending.size()) pending.resize(ents[k] + 1);
-      for (int64_t sl : slots[k]) {
-        int64_t ref = -1;
-        TL_RETURN_STATUS_IF_ERROR(store.ref_from(r, sl, false, ref));
-        pending[ents[k]].push_back(ref);
-        ++waiting;
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    std::vector<uint32_t> counts;
+    std::vector<int64_t> refs;
+    for (uint32_t e : ents) {
+      const size_t c = e < pending.size() ? pending[e].size() : 0;
+      counts.push_back(static_cast<uint32_t>(c));
+      if (c) refs.insert(refs.end(), pending[e].begin(), pending[e].end());
+    }
+    w.vec(counts);
+    store.write_refs(w, refs);
+  }
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    std::vector<uint32_t> counts;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(counts));
+    if (counts.size() != ents.size()) return r.fail("waiting counts do not match the entities");
+    uint64_t total = 0;
+    for (uint32_t c : counts) total += c;
+    if (total > r.remaining()) return r.fail("waiting values exceed the data");
+    std::vector<int64_t> refs;
+    TL_RETURN_STATUS_IF_ERROR(store.read_refs(r, total, refs));
+    size_t k = 0;
+    for (size_t i = 0; i < ents.size(); ++i) {
+      const uint32_t e = ents[i];
+      if (e >= hashes.size()) return r.fail("waiting entity out of range");
+      if (e >= pending.size()) pending.resize(size_t{e} + 1);
+      waiting -= pending[e].size();
+      pending[e].clear();
+      for (uint32_t j = 0; j < counts[i]; ++j, ++k) {
+        if (refs[k] == -1) return r.fail("waiting row without a value");
+        pending[e].push_back(refs[k]);
       }
+      waiting += pending[e].size();
     }
     return {};
   }
@@ -120,14 +172,15 @@ Result<Stream> eval_shift_to(Evaluator& ev, const Node& n, const Ctx& ctx) {
     return s;
   }
   u->ensure_keys();
-  TL_ASSIGN_OR_RETURN(ShiftToState * st, ev.state_for<ShiftToState>(n, ctx.key));
+  TL_ASSIGN_OR_RETURN(ShiftToState * st, ev.state_for<ShiftToState>(n, ctx.key, u->grouping));
   std::vector<ShiftToState::Pending> all = std::move(st->pending);
   st->pending.clear();
   for (size_t i = 0; i < u->size(); ++i) {
     if (!cols[0].is_valid(static_cast<int64_t>(i))) continue;
     int64_t target = cols[0].int_at(static_cast<int64_t>(i));
     if (target >= u->time[i])
-      all.push_back({target, u->entity[i], u->key_hash[i], static_cast<int64_t>(i)});
+      all.push_back(
+          {target, u->entity[i], u->key_hash[i], static_cast<int64_t>(i), st->arrivals++});
   }
   const Chunk& chunk = ev.chunk();
   std::vector<ShiftToState::Pending> emit;
@@ -173,7 +226,7 @@ Result<Stream> eval_shift_until(Evaluator& ev, const Node& n, const Ctx& ctx) {
     return s;
   }
   u->ensure_keys();
-  TL_ASSIGN_OR_RETURN(ShiftUntilState * st, ev.state_for<ShiftUntilState>(n, ctx.key));
+  TL_ASSIGN_OR_RETURN(ShiftUntilState * st, ev.state_for<ShiftUntilState>(n, ctx.key, u->grouping));
   auto& pending = st->pending;
   const size_t entities = ev.groupings()[static_cast<size_t>(u->grouping)].size();
   if (pending.size() < entities) pending.resize(entities);

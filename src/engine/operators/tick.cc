@@ -51,31 +51,35 @@ struct TickState : OperatorState {
   std::vector<uint8_t> is_active;                     // by entity
 
   StateKind kind() const override { return StateKind::kTick; }
-  void snapshot(StateWriter& w) const override {
-    std::vector<uint64_t> h;
-    std::vector<uint32_t> e;
-    for (const auto& [hash, ent] : active) {
-      h.push_back(hash);
-      e.push_back(ent);
-    }
-    w.vec(h);
-    w.vec(e);
+  void write_global(StateWriter& w) const override { (void)w; }
+  Status read_global(StateReader& r, bool merge) override {
+    (void)r;
+    (void)merge;
+    return {};
   }
-  Status restore(StateReader& r) override {
-    std::vector<uint64_t> h;
-    std::vector<uint32_t> e;
-    TL_RETURN_STATUS_IF_ERROR(r.vec(h));
-    TL_RETURN_STATUS_IF_ERROR(r.vec(e));
-    if (h.size() != e.size()) return r.fail("tick entities and hashes differ in count");
-    active.clear();
-    is_active.clear();
-    for (size_t i = 0; i < h.size(); ++i) {
-      if (i > 0 && h[i] < h[i - 1]) return r.fail("tick entities not sorted");
-      if (e[i] > (1u << 31)) return r.fail("tick entity out of range");
-      active.emplace_back(h[i], e[i]);
-      if (e[i] >= is_active.size()) is_active.resize(e[i] + 1, 0);
-      is_active[e[i]] = 1;
+  void write_entities(StateWriter& w, std::span<const uint32_t> ents) const override {
+    std::vector<uint8_t> on(ents.size());
+    for (size_t i = 0; i < ents.size(); ++i)
+      on[i] = ents[i] < is_active.size() && is_active[ents[i]] ? 1 : 0;
+    w.vec(on);
+  }
+  Status read_entities(StateReader& r, std::span<const uint32_t> ents,
+                       const std::vector<uint64_t>& hashes) override {
+    std::vector<uint8_t> on;
+    TL_RETURN_STATUS_IF_ERROR(r.vec(on));
+    if (on.size() != ents.size()) return r.fail("tick flags do not match the entity count");
+    bool removed = false;
+    for (size_t i = 0; i < ents.size(); ++i) {
+      const uint32_t e = ents[i];
+      if (e >= hashes.size()) return r.fail("tick entity out of range");
+      if (e >= is_active.size()) is_active.resize(size_t{e} + 1, 0);
+      if (on[i] > 1) return r.fail("tick flag " + std::to_string(on[i]));
+      if (on[i] && !is_active[e]) active.emplace_back(hashes[e], e);
+      if (!on[i] && is_active[e]) removed = true;
+      is_active[e] = on[i];
     }
+    if (removed) std::erase_if(active, [&](const auto& p) { return !is_active[p.second]; });
+    std::sort(active.begin(), active.end());
     return {};
   }
 };
@@ -94,7 +98,7 @@ Result<Stream> eval_tick(Evaluator& ev, const Node& n, const Ctx& ctx) {
   Stream s;
   s.continuous = false;
   s.domain = dom;
-  TL_ASSIGN_OR_RETURN(TickState * st, ev.state_for<TickState>(n, ctx.key));
+  TL_ASSIGN_OR_RETURN(TickState * st, ev.state_for<TickState>(n, ctx.key, d.grouping));
   const GroupingState& g = ev.groupings()[static_cast<size_t>(d.grouping)];
   // Entities new to the context in this chunk, in order of their first row.
   std::vector<std::pair<int64_t, uint32_t>> fresh;

@@ -11,25 +11,44 @@ namespace tideline::embedded {
 
 namespace {
 
+// Values of at least kLargeValue bytes live in `job_state_large`, a rowid table with a
+// separate (scope, name) index: `job_state` is WITHOUT ROWID, and SQLite reads the whole
+// payload of an overflowing cell of such a table whenever a key search compares against
+// it, so one multi-megabyte engine image beside the journal made every journal append read
+// it (docs/formats/embedded_log.md, "Job state"). A name is in at most one of the tables.
+constexpr size_t kLargeValue = 1024;
+
+constexpr std::string_view kLargeSql = R"sql(
+CREATE TABLE IF NOT EXISTS job_state_large (scope TEXT NOT NULL, name TEXT NOT NULL,
+                                            value BLOB NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS job_state_large_key ON job_state_large (scope, name);
+)sql";
+
 class SqliteStateStore final : public io::StateStore {
  public:
   explicit SqliteStateStore(std::shared_ptr<Database> db) : db_(std::move(db)) {}
 
   Result<std::optional<std::string>> get(std::string_view scope, std::string_view name) override {
-    TL_ASSIGN_OR_RETURN(Statement st,
-                        db_->prepare("SELECT value FROM job_state WHERE scope = ? AND name = ?"));
-    st.bind_text(1, scope);
-    st.bind_text(2, name);
-    TL_ASSIGN_OR_RETURN(bool row, st.step());
-    if (!row) return std::optional<std::string>();
-    return std::optional<std::string>(std::string(st.col_blob(0)));
+    TL_RETURN_IF_ERROR(ensure_large());
+    for (const char* sql : {"SELECT value FROM job_state WHERE scope = ? AND name = ?",
+                            "SELECT value FROM job_state_large WHERE scope = ? AND name = ?"}) {
+      TL_ASSIGN_OR_RETURN(Statement st, db_->prepare(sql));
+      st.bind_text(1, scope);
+      st.bind_text(2, name);
+      TL_ASSIGN_OR_RETURN(bool row, st.step());
+      if (row) return std::optional<std::string>(std::string(st.col_blob(0)));
+    }
+    return std::optional<std::string>();
   }
 
   Result<std::vector<std::pair<std::string, std::string>>> scan(std::string_view scope,
                                                                 std::string_view prefix) override {
-    TL_ASSIGN_OR_RETURN(Statement st, db_->prepare("SELECT name, value FROM job_state WHERE "
-                                                   "scope = ? AND name >= ? AND name < ? "
-                                                   "ORDER BY name"));
+    TL_RETURN_IF_ERROR(ensure_large());
+    TL_ASSIGN_OR_RETURN(Statement st,
+                        db_->prepare("SELECT name, value FROM job_state WHERE scope = ?1 AND "
+                                     "name >= ?2 AND name < ?3 UNION ALL SELECT name, value FROM "
+                                     "job_state_large WHERE scope = ?1 AND name >= ?2 AND "
+                                     "name < ?3 ORDER BY name"));
     // Names compare bytewise (BINARY collation): every name with the prefix sorts before
     // prefix + 0xff.
     const std::string upper = std::string(prefix) + "\xff";
@@ -46,9 +65,21 @@ class SqliteStateStore final : public io::StateStore {
   }
 
   Status put(std::string_view scope, std::string_view name, std::string_view value) override {
+    TL_RETURN_STATUS_IF_ERROR(ensure_large());
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
-    TL_ASSIGN_OR_RETURN_S(Statement st,
-                          db_->prepare("INSERT OR REPLACE INTO job_state VALUES (?, ?, ?)"));
+    const bool large = value.size() >= kLargeValue;
+    // The other table's entry of this name goes (a value may change size class).
+    TL_ASSIGN_OR_RETURN_S(Statement del,
+                          db_->prepare(large ? "DELETE FROM job_state WHERE scope = ? AND name = ?"
+                                             : "DELETE FROM job_state_large WHERE scope = ? AND "
+                                               "name = ?"));
+    del.bind_text(1, scope);
+    del.bind_text(2, name);
+    TL_RETURN_STATUS_IF_ERROR(del.run());
+    TL_ASSIGN_OR_RETURN_S(
+        Statement st, db_->prepare(large ? "INSERT OR REPLACE INTO job_state_large VALUES "
+                                           "(?, ?, ?)"
+                                         : "INSERT OR REPLACE INTO job_state VALUES (?, ?, ?)"));
     st.bind_text(1, scope);
     st.bind_text(2, name);
     st.bind_blob(3, value);
@@ -57,22 +88,37 @@ class SqliteStateStore final : public io::StateStore {
   }
 
   Status erase(std::string_view scope, std::string_view prefix, std::string_view through) override {
+    TL_RETURN_STATUS_IF_ERROR(ensure_large());
     TL_ASSIGN_OR_RETURN_S(Transaction txn, Transaction::begin(*db_));
     const std::string upper = std::string(prefix) + "\xff";
-    TL_ASSIGN_OR_RETURN_S(Statement st,
-                          db_->prepare("DELETE FROM job_state WHERE scope = ? AND name >= ? AND "
-                                       "name < ? AND (? = 0 OR name <= ?)"));
-    st.bind_text(1, scope);
-    st.bind_text(2, prefix);
-    st.bind_text(3, upper);
-    st.bind_int(4, through.empty() ? 0 : 1);  // an empty text may bind as NULL
-    st.bind_text(5, through);
-    TL_RETURN_STATUS_IF_ERROR(st.run());
+    for (const char* sql : {"DELETE FROM job_state WHERE scope = ? AND name >= ? AND name < ? "
+                            "AND (? = 0 OR name <= ?)",
+                            "DELETE FROM job_state_large WHERE scope = ? AND name >= ? AND "
+                            "name < ? AND (? = 0 OR name <= ?)"}) {
+      TL_ASSIGN_OR_RETURN_S(Statement st, db_->prepare(sql));
+      st.bind_text(1, scope);
+      st.bind_text(2, prefix);
+      st.bind_text(3, upper);
+      st.bind_int(4, through.empty() ? 0 : 1);  // an empty text may bind as NULL
+      st.bind_text(5, through);
+      TL_RETURN_STATUS_IF_ERROR(st.run());
+    }
     return txn.commit();
   }
 
  private:
+  // Creates job_state_large on first use (databases written before it lack it). Created
+  // inside an open transaction, it exists for sure only once that commits: until then the
+  // statement runs each time (it is a no-op when the table exists).
+  Status ensure_large() {
+    if (large_ready_) return {};
+    TL_RETURN_IF_ERROR(db_->exec(kLargeSql));
+    large_ready_ = sqlite3_get_autocommit(db_->handle()) != 0;
+    return {};
+  }
+
   std::shared_ptr<Database> db_;
+  bool large_ready_ = false;
 };
 
 constexpr std::string_view kFormat = "tideline-job-state";
