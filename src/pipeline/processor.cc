@@ -311,7 +311,16 @@ class Processor {
         parts_.resize(static_cast<size_t>(m.id.partition) + 1, {INT64_MIN, now, true});
       Partition* part =
           m.id.partition >= 0 ? &parts_[static_cast<size_t>(m.id.partition)] : nullptr;
-      if (part) part->heard_ms = now;
+      if (part) {
+        // The end of a silence of the whole input (a producer stall, a broker restart): every
+        // partition gets a fresh idle timeout from now. A partition silent only because the
+        // whole input was is not idle, and its first messages after the silence may come
+        // later than other partitions' (a producer re-sending to it after reconnecting).
+        if (last_heard_any_ms_ != 0 && now - last_heard_any_ms_ >= c_.partition_idle_ms)
+          for (auto& q : parts_) q.heard_ms = std::max(q.heard_ms, now);
+        last_heard_any_ms_ = now;
+        part->heard_ms = now;
+      }
       if (time_col_ < 0) continue;
       const Column& tc = batch.columns[static_cast<size_t>(time_col_)];
       if (!tc.is_valid(r)) continue;
@@ -649,6 +658,7 @@ class Processor {
   std::vector<Partition> parts_;
   int64_t latest_any_ = INT64_MIN;
   int64_t caught_up_ms_ = INT64_MIN;  // the last receive that returned less than asked for
+  int64_t last_heard_any_ms_ = 0;     // when a message last came from any partition (0 = never)
   Positions positions_;
   Totals totals_;
   int64_t step_ = 0;

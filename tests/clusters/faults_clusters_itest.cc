@@ -74,7 +74,7 @@ class ClustersFaults : public ::testing::Test {
                            << "/examples/eshop/session_features.fenl\n"
                               "tideline.processor.subscription=sf-processor\n"
                               "tideline.processor.checkpoint.interval.ms=200\n"
-                              "tideline.processor.idle.timeout.ms=1000\n"
+                              "tideline.processor.idle.timeout.ms=5000\n"
                               "tideline.log.report.interval.ms=500\n"
                               "tideline.consumer.subscription=sf-consumer\n"
                               "tideline.topic.partitions=3\n"
