@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -116,6 +117,19 @@ inline std::vector<std::vector<std::string>> split_simple_csv(const std::string&
     rows.push_back(cells);
   }
   return rows;
+}
+
+// A CSV with a header (split_simple_csv) as maps from column name to cell.
+inline std::vector<std::map<std::string, std::string>> csv_records(const std::string& text) {
+  auto rows = split_simple_csv(text);
+  std::vector<std::map<std::string, std::string>> out;
+  for (size_t i = 1; i < rows.size(); ++i) {
+    std::map<std::string, std::string> r;
+    for (size_t c = 0; c < rows[0].size(); ++c)
+      r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
+    out.push_back(std::move(r));
+  }
+  return out;
 }
 
 }  // namespace tideline::testing

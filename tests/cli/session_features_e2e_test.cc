@@ -30,19 +30,6 @@ using testing::run_tideline;
 using testing::spawn_tideline;
 namespace fs = std::filesystem;
 
-// A CSV with a header as maps from column name to cell.
-std::vector<std::map<std::string, std::string>> as_records(const std::string& text) {
-  auto rows = testing::split_simple_csv(text);
-  std::vector<std::map<std::string, std::string>> out;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::map<std::string, std::string> r;
-    for (size_t c = 0; c < rows[0].size(); ++c)
-      r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
-    out.push_back(std::move(r));
-  }
-  return out;
-}
-
 // The features of one click, computed independently of the engine.
 struct Expected {
   int64_t session = 0;
@@ -54,7 +41,7 @@ struct Expected {
 };
 
 std::map<std::string, Expected> expected_features(const std::string& csv_text) {
-  auto clicks = as_records(csv_text);
+  auto clicks = testing::csv_records(csv_text);
   std::sort(clicks.begin(), clicks.end(), [](const auto& a, const auto& b) {
     return std::stoll(a.at("event_time")) < std::stoll(b.at("event_time"));
   });
@@ -139,8 +126,8 @@ class SessionFeaturesPipeline : public ::testing::Test {
     auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
                   "kasTblInput=store:input,time=event_time,key=so_key"});
     ASSERT_EQ(q.exit_code, 0) << q.err;
-    auto batch_rows = as_records(q.out);
-    auto table_rows = as_records(dump);
+    auto batch_rows = testing::csv_records(q.out);
+    auto table_rows = testing::csv_records(dump);
     ASSERT_EQ(batch_rows.size(), table_rows.size());
     auto topics = embedded::open_topic_service((dir_ / "data").string());
     ASSERT_TRUE(topics) << topics.error().message();
@@ -235,11 +222,11 @@ TEST_F(SessionFeaturesPipeline, OutputTableMatchesFeaturesComputedFromTheCsv) {
   EXPECT_EQ(header, (std::vector<std::string>{"session", "event_time", "so_key", "model",
                                               "category", "price", "clicks", "mean_price",
                                               "sale_clicks", "seconds_since_first", "prev_model"}));
-  expect_features(as_records(dump.out), expected, "output table");
+  expect_features(testing::csv_records(dump.out), expected, "output table");
 
   // Rows are keyed by session: the output table's primary key ((session), event_time) keeps
   // every click's row, and the first row of session 1 has no previous model.
-  auto rows = as_records(dump.out);
+  auto rows = testing::csv_records(dump.out);
   EXPECT_EQ(rows.front().at("session"), "1");
   EXPECT_EQ(rows.front().at("clicks"), "1");
   EXPECT_EQ(rows.front().at("prev_model"), "");
@@ -294,7 +281,7 @@ TEST_F(SessionFeaturesPipeline, ProcessorKilledRepeatedlyResumesFromItsCheckpoin
   ASSERT_EQ(cons.exit_code, 0) << cons.err;
   auto dump = run({"table", "dump", "-cf", features_, "output"});
   ASSERT_EQ(dump.exit_code, 0) << dump.err;
-  expect_features(as_records(dump.out), expected_features(testing::slurp(csv)),
+  expect_features(testing::csv_records(dump.out), expected_features(testing::slurp(csv)),
                   "output table after " + std::to_string(kKills) + " kills");
   // And the output equals the batch query over the same input, row for row, with each
   // result row published exactly once.
@@ -405,7 +392,7 @@ TEST_F(SessionFeaturesPipeline, SkewedPartitionsAndLateEventsOutOfOrder) {
   auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
                 "kasTblInput=store:input,time=event_time,key=so_key"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  const auto want = static_cast<int64_t>(as_records(q.out).size());
+  const auto want = static_cast<int64_t>(testing::csv_records(q.out).size());
   const std::string out_topic = "persistent://public/sf/session_features";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   int64_t published = 0;
@@ -474,7 +461,7 @@ TEST_F(SessionFeaturesPipeline, QueryReadsTheStoresTables) {
   auto q = run({"query", "-cf", features_, "--expr-file", query_file, "--table",
                 "kasTblInput=store:input,time=event_time,key=so_key"});
   ASSERT_EQ(q.exit_code, 0) << q.err;
-  auto rows = as_records(q.out);
+  auto rows = testing::csv_records(q.out);
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows.front().at("_key"), rows.front().at("session")) << "_key is the session";
   expect_features(rows, expected_features(csv_text), "query over store:input");

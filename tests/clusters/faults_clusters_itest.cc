@@ -25,6 +25,7 @@
 #include <thread>
 
 #include "cli/run_binary.h"
+#include "clusters/python_peer.h"
 
 namespace tideline {
 namespace {
@@ -33,18 +34,6 @@ using testing::run_tideline;
 using testing::spawn_tideline;
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::vector<std::map<std::string, std::string>> as_records(const std::string& text) {
-  auto rows = testing::split_simple_csv(text);
-  std::vector<std::map<std::string, std::string>> out;
-  for (size_t i = 1; i < rows.size(); ++i) {
-    std::map<std::string, std::string> r;
-    for (size_t c = 0; c < rows[0].size(); ++c)
-      r[rows[0][c]] = c < rows[i].size() ? rows[i][c] : "";
-    out.push_back(std::move(r));
-  }
-  return out;
-}
 
 class ClustersFaults : public ::testing::Test {
  protected:
@@ -102,9 +91,7 @@ class ClustersFaults : public ::testing::Test {
   testing::RunResult run(const std::vector<std::string>& args) { return run_tideline(args); }
 
   testing::RunResult python(const std::string& script) {
-    auto path = (dir_ / "peer.py").string();
-    std::ofstream(path) << script;
-    return testing::run_command({TIDELINE_VENV_PYTHON, path});
+    return testing::run_python_peer(dir_, script);
   }
 
   // `scripts/services/NAME.sh restart` (stops the server and starts it on its data).
@@ -117,29 +104,9 @@ class ClustersFaults : public ::testing::Test {
                 std::chrono::duration<double>(Clock::now() - t0).count());
   }
 
-  // Messages stored in every partition of `topic`, read from the earliest position by the
-  // official Python client's Reader (an independent peer).
+  // Messages stored in `topic` of this test's namespace (testing::count_topic_with_python).
   int64_t count_topic_with_python(const std::string& topic) {
-    auto r = python(
-        "import pulsar\n"
-        "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
-        "                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))\n"
-        "n = 0\n"
-        "for p in c.get_topic_partitions('persistent://public/" +
-        tag_ + "/" + topic +
-        "'):\n"
-        "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
-        "    while rd.has_message_available():\n"
-        "        rd.read_next(10000)\n"
-        "        n += 1\n"
-        "    rd.close()\n"
-        "c.close()\n"
-        "print('count=%d' % n)\n");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    // The client library may log to stdout: take the count from its own line only.
-    const size_t at = r.out.rfind("count=");
-    EXPECT_NE(at, std::string::npos) << r.out;
-    return at == std::string::npos ? -1 : std::atoll(r.out.c_str() + at + 6);
+    return testing::count_topic_with_python(dir_, "persistent://public/" + tag_ + "/" + topic);
   }
 
   // The output topic holds each row of the batch session-features query over the input table
@@ -153,7 +120,7 @@ class ClustersFaults : public ::testing::Test {
     auto q = run({"query", "-cf", config_, "--expr-file", query_file, "--table",
                   "kasTblInput=store:input,time=event_time,key=so_key"});
     ASSERT_EQ(q.exit_code, 0) << q.err;
-    auto batch_rows = as_records(q.out);
+    auto batch_rows = testing::csv_records(q.out);
     ASSERT_GT(batch_rows.size(), static_cast<size_t>(rows / 2));
     EXPECT_EQ(published, static_cast<int64_t>(batch_rows.size()))
         << "each result row is published exactly once\n"
@@ -161,7 +128,7 @@ class ClustersFaults : public ::testing::Test {
 
     auto dump = run({"table", "dump", "-cf", config_, "output"});
     ASSERT_EQ(dump.exit_code, 0) << dump.err;
-    auto table_rows = as_records(dump.out);
+    auto table_rows = testing::csv_records(dump.out);
     ASSERT_EQ(table_rows.size(), batch_rows.size());
     std::map<std::string, std::map<std::string, std::string>> by_key;
     for (auto& r : table_rows) by_key[r.at("so_key")] = r;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "cli/run_binary.h"
+#include "clusters/python_peer.h"
 
 namespace tideline {
 namespace {
@@ -77,9 +78,7 @@ class ClustersPipeline : public ::testing::Test {
   }
 
   testing::RunResult python(const std::string& script) {
-    auto path = (dir_ / "peer.py").string();
-    std::ofstream(path) << script;
-    return testing::run_command({TIDELINE_VENV_PYTHON, path});
+    return testing::run_python_peer(dir_, script);
   }
 
   // `replay`: see testing::expected_stage_report.
@@ -120,29 +119,9 @@ class ClustersPipeline : public ::testing::Test {
     return lines;
   }
 
-  // Messages stored in every partition of `topic` of this test's namespace, read from the
-  // earliest position by the official Python client's Reader (an independent peer).
+  // Messages stored in `topic` of this test's namespace (testing::count_topic_with_python).
   int64_t count_topic_with_python(const std::string& topic) {
-    auto r = python(
-        "import pulsar\n"
-        "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
-        "                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))\n"
-        "n = 0\n"
-        "for p in c.get_topic_partitions('persistent://public/" +
-        tag_ + "/" + topic +
-        "'):\n"
-        "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
-        "    while rd.has_message_available():\n"
-        "        rd.read_next(10000)\n"
-        "        n += 1\n"
-        "    rd.close()\n"
-        "c.close()\n"
-        "print('count=%d' % n)\n");
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    // The client library may log to stdout: take the count from its own line only.
-    const size_t at = r.out.rfind("count=");
-    EXPECT_NE(at, std::string::npos) << r.out;
-    return at == std::string::npos ? -1 : std::atoll(r.out.c_str() + at + 6);
+    return testing::count_topic_with_python(dir_, "persistent://public/" + tag_ + "/" + topic);
   }
 
   std::string tag_;
