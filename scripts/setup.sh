@@ -10,7 +10,7 @@ DEB_PACKAGES=(
   libsqlite3-dev sqlite3
   libcli11-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libssl-dev libcurl4-openssl-dev
+  libssl-dev libcurl4-openssl-dev openssl  # openssl: the secured test servers' certificates
   libprotobuf-dev protobuf-compiler
   zlib1g-dev libzstd-dev liblz4-dev libsnappy-dev
   libjemalloc-dev  # the tideline binary's allocator (src/CMakeLists.txt, docs/performance.md)
