@@ -22,22 +22,22 @@ inline RunResult run_python_peer(const std::filesystem::path& dir, const std::st
 // position by the official client's Reader; -1 if the peer failed. Only retained ledgers are
 // visible: count before a consumer acknowledges (the broker deletes consumed ledgers).
 inline int64_t count_topic_with_python(const std::filesystem::path& dir, const std::string& topic) {
-  auto r =
-      run_python_peer(dir,
-                      "import pulsar\n"
-                      "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
-                      "                  logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Error))\n"
-                      "n = 0\n"
-                      "for p in c.get_topic_partitions('" +
-                          topic +
-                          "'):\n"
-                          "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
-                          "    while rd.has_message_available():\n"
-                          "        rd.read_next(10000)\n"
-                          "        n += 1\n"
-                          "    rd.close()\n"
-                          "c.close()\n"
-                          "print('count=%d' % n)\n");
+  auto r = run_python_peer(
+      dir,
+      "import pulsar\n"
+      "c = pulsar.Client('pulsar://127.0.0.1:6650',\n"
+      "                  logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))\n"
+      "n = 0\n"
+      "for p in c.get_topic_partitions('" +
+          topic +
+          "'):\n"
+          "    rd = c.create_reader(p, pulsar.MessageId.earliest)\n"
+          "    while rd.has_message_available():\n"
+          "        rd.read_next(10000)\n"
+          "        n += 1\n"
+          "    rd.close()\n"
+          "c.close()\n"
+          "print('count=%d' % n)\n");
   if (r.exit_code != 0) return -1;
   // The client library may log to stdout: take the count from its own line only.
   const size_t at = r.out.rfind("count=");

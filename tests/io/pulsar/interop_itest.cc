@@ -102,7 +102,7 @@ import logging, os, sys
 import pulsar
 logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
-client = pulsar.Client(url, operation_timeout_seconds=30, logger=logging.getLogger('pulsar'))
+client = pulsar.Client(url, operation_timeout_seconds=30, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))
 errors = []
 def done(res, _id):
     if res != pulsar.Result.Ok:
@@ -133,7 +133,7 @@ import json, logging, os, sys
 import pulsar
 logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, sub, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-client = pulsar.Client(url, operation_timeout_seconds=30, logger=logging.getLogger('pulsar'))
+client = pulsar.Client(url, operation_timeout_seconds=30, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))
 consumer = client.subscribe(topic, sub, consumer_type=pulsar.ConsumerType.Shared,
                             initial_position=pulsar.InitialPosition.Earliest)
 for _ in range(count):
@@ -353,7 +353,7 @@ logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, admin, ns, topic, schema_file, n = sys.argv[1:7]
 n = int(n)
 T0 = 1717200000000  # 2024-06-01T00:00:00Z
-client = pulsar.Client(url, operation_timeout_seconds=30, logger=logging.getLogger('pulsar'))
+client = pulsar.Client(url, operation_timeout_seconds=30, logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))
 
 # 1. The pipeline's own schema.
 own = json.loads(json.load(open(schema_file))["schema"])

@@ -85,11 +85,13 @@ std::vector<std::string> run_python(const std::string& script, const std::string
 constexpr const char* kPythonConsume = R"py(
 import json, logging, sys
 import pulsar
-# The client's own log goes to stderr: stdout carries only the data the test compares.
+# The client's own log goes to stderr: stdout carries only the data the test compares. A
+# native logger: a Python one can be called by the library's threads while the interpreter
+# exits (seen: the peer aborted, and log text reached stdout).
 logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, sub, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 client = pulsar.Client(url, operation_timeout_seconds=30,
-                       logger=logging.getLogger('pulsar'))
+                       logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))
 consumer = client.subscribe(topic, sub, consumer_type=pulsar.ConsumerType.Shared,
                             initial_position=pulsar.InitialPosition.Earliest)
 for _ in range(count):
@@ -104,11 +106,13 @@ client.close()
 constexpr const char* kPythonProduce = R"py(
 import logging, sys
 import pulsar
-# The client's own log goes to stderr: stdout carries only the data the test compares.
+# The client's own log goes to stderr: stdout carries only the data the test compares. A
+# native logger: a Python one can be called by the library's threads while the interpreter
+# exits (seen: the peer aborted, and log text reached stdout).
 logging.basicConfig(stream=sys.stderr, level=logging.ERROR)
 url, topic, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
 client = pulsar.Client(url, operation_timeout_seconds=30,
-                       logger=logging.getLogger('pulsar'))
+                       logger=pulsar.FileLogger(pulsar.LoggerLevel.Warn, '/dev/stderr'))
 producer = client.create_producer(topic, batching_enabled=True, batching_max_messages=100,
                                   batching_max_publish_delay_ms=20,
                                   block_if_queue_full=True)
