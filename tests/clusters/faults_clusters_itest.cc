@@ -94,6 +94,21 @@ class ClustersFaults : public ::testing::Test {
     return testing::run_python_peer(dir_, script);
   }
 
+  // Generates `rows` clicks, runs prep-env (tables, topics, subscriptions, load) and starts a
+  // producer publishing them at `rate` events/s in the background (output to `log`).
+  pid_t start_input(int64_t rows, int seed, int rate, const std::string& log) {
+    const std::string csv = (dir_ / "eshop.csv").string();
+    auto gen = run({"gen-eshop", "--rows", std::to_string(rows), "--seed", std::to_string(seed),
+                    "--header", "--out", csv});
+    EXPECT_EQ(gen.exit_code, 0) << gen.err;
+    auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
+                     "-rsf", csv, "-ldn", "-1"});
+    EXPECT_EQ(prep.exit_code, 0) << prep.out << prep.err;
+    if (gen.exit_code != 0 || prep.exit_code != 0) return -1;
+    return spawn_tideline(
+        {"main-proc", "-cf", config_, "-wt", "producer", "--rate", std::to_string(rate)}, log);
+  }
+
   // `scripts/services/NAME.sh restart` (stops the server and starts it on its data).
   void restart(const std::string& server) {
     const auto t0 = Clock::now();
@@ -165,7 +180,6 @@ class Supervised {
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == 0) return;
       ++unplanned_exits_;
-      last_status_ = status;
       pid_ = -1;
     }
     pid_ = spawn_tideline(args_, log_);
@@ -186,24 +200,14 @@ class Supervised {
   std::string log_;
   pid_t pid_ = -1;
   int unplanned_exits_ = 0;
-  int last_status_ = 0;
 };
 
 TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce) {
   const int64_t kRows = 30000;
-  const std::string csv = (dir_ / "eshop.csv").string();
-  ASSERT_EQ(
-      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "31", "--header", "--out", csv})
-          .exit_code,
-      0);
-  auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
-                   "-rsf", csv, "-ldn", "-1"});
-  ASSERT_EQ(prep.exit_code, 0) << prep.out << prep.err;
-
   const std::string log = (dir_ / "background.log").string();
   // About 15 s of input; the faults below happen while it streams in.
-  pid_t producer =
-      spawn_tideline({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2000"}, log);
+  const pid_t producer = start_input(kRows, 31, 2000, log);
+  ASSERT_GT(producer, 0);
   Supervised processor(
       {"main-proc", "-cf", config_, "-wt", "processor", "--follow", "--idle-ms", "100"}, log);
   std::mt19937 rng(7);
@@ -293,18 +297,9 @@ TEST_F(ClustersFaults, ProcessorKilledAndServersRestartedKeepsResultsExactlyOnce
 TEST_F(ClustersFaults, PartitionOwnersKilledAndRestartedEqualTheBatchQuery) {
   const int64_t kRows = 20000;
   std::ofstream(config_, std::ios::app) << "tideline.processor.key.column=session\n";
-  const std::string csv = (dir_ / "eshop.csv").string();
-  ASSERT_EQ(
-      run({"gen-eshop", "--rows", std::to_string(kRows), "--seed", "37", "--header", "--out", csv})
-          .exit_code,
-      0);
-  auto prep = run({"prep-env", "-cf", config_, "-cdt", "true", "-cpt", "true", "-ldr", "true",
-                   "-rsf", csv, "-ldn", "-1"});
-  ASSERT_EQ(prep.exit_code, 0) << prep.out << prep.err;
-
   const std::string log = (dir_ / "background.log").string();
-  pid_t producer =
-      spawn_tideline({"main-proc", "-cf", config_, "-wt", "producer", "--rate", "2500"}, log);
+  const pid_t producer = start_input(kRows, 37, 2500, log);
+  ASSERT_GT(producer, 0);
   auto owner = [&](const char* partitions) {
     return std::vector<std::string>{"main-proc", "-cf",       config_, "-wt",          "processor",
                                     "--follow",  "--idle-ms", "100",   "--partitions", partitions};
