@@ -14,42 +14,13 @@
 #include <variant>
 #include <vector>
 
+#include "avro_fuzz_schemas.h"
 #include "io/avro/avro.h"
 
 namespace {
 
 using namespace tideline;
 using tideline::avro::Codec;
-
-constexpr std::string_view kSchemas[] = {
-    R"({"type":"record","name":"EshopEvent","namespace":"tideline","fields":[
-  {"name":"year","type":["null","int"]},{"name":"month","type":["null","int"]},
-  {"name":"day","type":["null","int"]},{"name":"order_seq","type":["null","int"]},
-  {"name":"country","type":["null","int"]},{"name":"session","type":["null","int"]},
-  {"name":"category","type":["null","int"]},{"name":"model","type":["null","string"]},
-  {"name":"color","type":["null","int"]},{"name":"location","type":["null","int"]},
-  {"name":"photography","type":["null","int"]},{"name":"price","type":["null","int"]},
-  {"name":"price_ind","type":["null","int"]},{"name":"page","type":["null","int"]},
-  {"name":"event_time","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},
-  {"name":"so_key","type":["null","long"]}]})",
-    R"({"type":"record","name":"All","fields":[
-  {"name":"n","type":"null"},{"name":"b","type":"boolean"},{"name":"i","type":"int"},
-  {"name":"l","type":"long"},{"name":"f","type":"float"},{"name":"d","type":"double"},
-  {"name":"s","type":"string"},{"name":"y","type":"bytes"},
-  {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","C"]}},
-  {"name":"x","type":{"type":"fixed","name":"F","size":3}},
-  {"name":"us","type":{"type":"long","logicalType":"timestamp-micros"}},
-  {"name":"o","type":["string","null"]},
-  {"name":"r","type":["null",{"type":"record","name":"Sub","fields":[
-      {"name":"a","type":"int"},{"name":"e","type":["null","E"]}]}]},
-  {"name":"r2","type":"Sub"}]})",
-};
-
-const std::shared_ptr<const Codec>& builtin(size_t i) {
-  static const std::shared_ptr<const Codec> codecs[] = {Codec::make(kSchemas[0]).value(),
-                                                        Codec::make(kSchemas[1]).value()};
-  return codecs[i];
-}
 
 // Equal values; doubles bit for bit (a decoded NaN equals itself).
 bool same_value(const Value& a, const Value& b) {
@@ -75,7 +46,7 @@ void same_column(const Column& a, const Column& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  const Codec& codec = *builtin(data[0] % 2);
+  const Codec& codec = *fuzz::builtin_codec(data[0] % 2);
   std::vector<std::string_view> payloads;
   for (size_t at = 1; at < size;) {
     const size_t n = std::min<size_t>(data[at], size - at - 1);

@@ -12,42 +12,13 @@
 #include <string>
 #include <string_view>
 
+#include "avro_fuzz_schemas.h"
 #include "io/avro/avro.h"
 
 namespace {
 
 using namespace tideline;
 using tideline::avro::Codec;
-
-constexpr std::string_view kSchemas[] = {
-    R"({"type":"record","name":"EshopEvent","namespace":"tideline","fields":[
-  {"name":"year","type":["null","int"]},{"name":"month","type":["null","int"]},
-  {"name":"day","type":["null","int"]},{"name":"order_seq","type":["null","int"]},
-  {"name":"country","type":["null","int"]},{"name":"session","type":["null","int"]},
-  {"name":"category","type":["null","int"]},{"name":"model","type":["null","string"]},
-  {"name":"color","type":["null","int"]},{"name":"location","type":["null","int"]},
-  {"name":"photography","type":["null","int"]},{"name":"price","type":["null","int"]},
-  {"name":"price_ind","type":["null","int"]},{"name":"page","type":["null","int"]},
-  {"name":"event_time","type":["null",{"type":"long","logicalType":"timestamp-millis"}]},
-  {"name":"so_key","type":["null","long"]}]})",
-    R"({"type":"record","name":"All","fields":[
-  {"name":"n","type":"null"},{"name":"b","type":"boolean"},{"name":"i","type":"int"},
-  {"name":"l","type":"long"},{"name":"f","type":"float"},{"name":"d","type":"double"},
-  {"name":"s","type":"string"},{"name":"y","type":"bytes"},
-  {"name":"e","type":{"type":"enum","name":"E","symbols":["A","B","C"]}},
-  {"name":"x","type":{"type":"fixed","name":"F","size":3}},
-  {"name":"us","type":{"type":"long","logicalType":"timestamp-micros"}},
-  {"name":"o","type":["string","null"]},
-  {"name":"r","type":["null",{"type":"record","name":"Sub","fields":[
-      {"name":"a","type":"int"},{"name":"e","type":["null","E"]}]}]},
-  {"name":"r2","type":"Sub"}]})",
-};
-
-const std::shared_ptr<const Codec>& builtin(size_t i) {
-  static const std::shared_ptr<const Codec> codecs[] = {Codec::make(kSchemas[0]).value(),
-                                                        Codec::make(kSchemas[1]).value()};
-  return codecs[i];
-}
 
 void check_decode(const Codec& codec, std::string_view payload, bool round_trip) {
   Batch batch = Batch::empty(codec.type());
@@ -76,7 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   std::string_view rest(reinterpret_cast<const char*>(data) + 1, size - 1);
   if ((data[0] & 1) == 0) {
-    check_decode(*builtin((data[0] >> 1) % 2), rest, true);
+    check_decode(*fuzz::builtin_codec((data[0] >> 1) % 2), rest, true);
     return 0;
   }
   size_t nul = rest.find('\0');
